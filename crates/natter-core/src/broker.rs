@@ -1,0 +1,133 @@
+//! Publish/subscribe between replicas: the interface every service fans out through, and
+//! the in-memory implementation used in standalone mode.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+/// A broker failure.
+#[derive(Debug, thiserror::Error)]
+#[error("broker: {0}")]
+pub struct BrokerError(pub String);
+
+/// What a subscriber receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// One published payload, in publish order per topic.
+    Message(Bytes),
+    /// The subscriber fell behind and `n` payloads were dropped; it must resynchronise
+    /// from the store.
+    Lagged(u64),
+}
+
+/// Topic-based publish/subscribe.
+#[async_trait]
+pub trait Broker: Send + Sync + std::fmt::Debug {
+    /// Sends `payload` to every current subscriber of `topic`.
+    async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BrokerError>;
+    /// Receives what is published on `topic` from now on.
+    async fn subscribe(&self, topic: &str) -> Result<BoxStream<'static, Delivery>, BrokerError>;
+}
+
+/// A broker inside one process: one bounded broadcast channel per topic.
+#[derive(Debug)]
+pub struct MemoryBroker {
+    topics: Mutex<HashMap<String, broadcast::Sender<Bytes>>>,
+    capacity: usize,
+}
+
+impl MemoryBroker {
+    /// A broker whose subscribers may fall `capacity` payloads behind before lagging.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            topics: Mutex::default(),
+            capacity: capacity.max(1),
+        }
+    }
+}
+
+impl Default for MemoryBroker {
+    fn default() -> Self {
+        Self::new(1024)
+    }
+}
+
+#[async_trait]
+impl Broker for MemoryBroker {
+    async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BrokerError> {
+        let mut topics = self.topics.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(sender) = topics.get(topic) else {
+            return Ok(());
+        };
+        if sender.send(payload).is_err() {
+            topics.remove(topic);
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&self, topic: &str) -> Result<BoxStream<'static, Delivery>, BrokerError> {
+        let mut topics = self.topics.lock().unwrap_or_else(|e| e.into_inner());
+        let receiver = topics
+            .entry(topic.into())
+            .or_insert_with(|| broadcast::channel(self.capacity).0)
+            .subscribe();
+        let stream = BroadcastStream::new(receiver).map(|item| match item {
+            Ok(payload) => Delivery::Message(payload),
+            Err(BroadcastStreamRecvError::Lagged(n)) => Delivery::Lagged(n),
+        });
+        Ok(stream.boxed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn subscribers_receive_their_topic_in_order() {
+        let broker = MemoryBroker::default();
+        let mut room = broker.subscribe("room:1").await.unwrap();
+        let mut other = broker.subscribe("room:2").await.unwrap();
+        for i in 0..3u8 {
+            broker
+                .publish("room:1", Bytes::from(vec![i]))
+                .await
+                .unwrap();
+        }
+        broker
+            .publish("room:2", Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+        for i in 0..3u8 {
+            assert_eq!(
+                room.next().await,
+                Some(Delivery::Message(Bytes::from(vec![i])))
+            );
+        }
+        assert_eq!(
+            other.next().await,
+            Some(Delivery::Message(Bytes::from_static(b"x")))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slow_subscriber_is_told_it_lagged() {
+        let broker = MemoryBroker::new(2);
+        let mut slow = broker.subscribe("t").await.unwrap();
+        for i in 0..5u8 {
+            broker.publish("t", Bytes::from(vec![i])).await.unwrap();
+        }
+        assert_eq!(slow.next().await, Some(Delivery::Lagged(3)));
+        assert_eq!(
+            slow.next().await,
+            Some(Delivery::Message(Bytes::from(vec![3])))
+        );
+    }
+}

@@ -1,0 +1,563 @@
+//! Typed configuration: defaults, then a TOML file, then environment variables, every key
+//! documented in [`KEYS`]; a bad value is an error naming its key.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::secret::Secret;
+
+/// Everything a Natter process can be told. Built by [`Config::load`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the HTTP server (JSON API, health, metrics) listens.
+    pub http_addr: SocketAddr,
+    /// Where the gRPC server listens in service mode.
+    pub grpc_addr: SocketAddr,
+    /// Standalone data directory: SQLite file and generated secrets.
+    pub data_dir: PathBuf,
+    /// Database connection settings.
+    pub database: DatabaseConfig,
+    /// Redis connection; `None` in standalone mode uses in-memory state.
+    pub redis_url: Option<Secret<String>>,
+    /// Which secret source to read keys from.
+    pub secrets_source: SecretSourceKind,
+    /// Whether `X-Forwarded-For` from the ingress names the client address.
+    pub trust_forwarded_for: bool,
+    /// Token issuance and login policy.
+    pub auth: AuthConfig,
+    /// Logs and traces.
+    pub telemetry: TelemetryConfig,
+}
+
+/// Database settings.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `postgres://…` or `sqlite://…`; `None` means the SQLite file in the data dir.
+    pub url: Option<Secret<String>>,
+    /// Upper bound of pooled connections.
+    pub max_connections: u32,
+}
+
+/// Where secrets come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretSourceKind {
+    /// `secrets.json` in the data dir, generated on first start with mode 0600.
+    File,
+    /// `NATTER_JWT_KEYS` and `NATTER_COOKIE_KEY` environment variables.
+    Env,
+}
+
+/// Token lifetimes, password hashing cost and login rate limits.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// `iss` claim of access tokens.
+    pub issuer: String,
+    /// `aud` claim of access tokens.
+    pub audience: String,
+    /// Access token lifetime in seconds.
+    pub access_ttl_secs: u64,
+    /// Refresh token lifetime in seconds (each rotation starts a new one).
+    pub refresh_ttl_secs: u64,
+    /// Argon2id cost.
+    pub argon2: Argon2Params,
+    /// Login attempts allowed per client address per window.
+    pub login_limit_per_ip: u32,
+    /// Login attempts allowed per username per window.
+    pub login_limit_per_username: u32,
+    /// Length of the login rate-limit window in seconds.
+    pub login_limit_window_secs: u64,
+}
+
+/// Argon2id parameters (RFC 9106 names: m, t, p).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Passes over memory.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+/// Logging and tracing.
+#[derive(Debug, Clone)]
+pub struct TelemetryConfig {
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// OTLP/gRPC collector endpoint; traces are exported only when set.
+    pub otlp_endpoint: Option<String>,
+    /// Fraction of root traces sampled (parent-based).
+    pub sample_ratio: f64,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable, for terminals.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// One documented configuration key.
+#[derive(Debug)]
+pub struct Key {
+    /// Dotted name used in the TOML file (`[auth] issuer = …` is `auth.issuer`).
+    pub name: &'static str,
+    /// Environment variable that overrides it.
+    pub env: &'static str,
+    /// What it does, for docs/configuration.md.
+    pub doc: &'static str,
+    set: fn(&mut Config, &str) -> Result<(), String>,
+}
+
+/// A configuration error; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value could not be parsed.
+    #[error("config key `{key}` (env {env}): {reason}")]
+    Invalid {
+        /// Dotted key name.
+        key: &'static str,
+        /// Environment variable name.
+        env: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The file names a key that does not exist.
+    #[error("config file {file}: unknown key `{key}`")]
+    UnknownKey {
+        /// The file.
+        file: PathBuf,
+        /// The key.
+        key: String,
+    },
+    /// The file could not be read or parsed.
+    #[error("config file {file}: {reason}")]
+    File {
+        /// The file.
+        file: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            data_dir: PathBuf::from("natter-data"),
+            database: DatabaseConfig {
+                url: None,
+                max_connections: 16,
+            },
+            redis_url: None,
+            secrets_source: SecretSourceKind::File,
+            trust_forwarded_for: false,
+            auth: AuthConfig {
+                issuer: "natter".into(),
+                audience: "natter".into(),
+                access_ttl_secs: 15 * 60,
+                refresh_ttl_secs: 30 * 24 * 3600,
+                argon2: Argon2Params::OWASP,
+                login_limit_per_ip: 30,
+                login_limit_per_username: 10,
+                login_limit_window_secs: 60,
+            },
+            telemetry: TelemetryConfig {
+                log_format: LogFormat::Pretty,
+                otlp_endpoint: None,
+                sample_ratio: 1.0,
+            },
+        }
+    }
+}
+
+impl Argon2Params {
+    /// OWASP's recommended minimum for argon2id: m = 19 MiB, t = 2, p = 1.
+    pub const OWASP: Self = Self {
+        memory_kib: 19 * 1024,
+        iterations: 2,
+        parallelism: 1,
+    };
+}
+
+/// Every configuration key, in documentation order.
+pub static KEYS: &[Key] = &[
+    Key {
+        name: "http.addr",
+        env: "NATTER_HTTP_ADDR",
+        doc: "Address of the HTTP server (JSON API, /healthz, /readyz, /metrics); in standalone mode gRPC shares it. Default 127.0.0.1:8080.",
+        set: |c, v| parse(v).map(|x| c.http_addr = x),
+    },
+    Key {
+        name: "grpc.addr",
+        env: "NATTER_GRPC_ADDR",
+        doc: "Address of the gRPC server when a service runs alone. Default 127.0.0.1:50051.",
+        set: |c, v| parse(v).map(|x| c.grpc_addr = x),
+    },
+    Key {
+        name: "data_dir",
+        env: "NATTER_DATA_DIR",
+        doc: "Standalone data directory (SQLite database, generated secrets). Default ./natter-data.",
+        set: |c, v| non_empty(v).map(|x| c.data_dir = PathBuf::from(x)),
+    },
+    Key {
+        name: "database.url",
+        env: "NATTER_DATABASE_URL",
+        doc: "postgres://… or sqlite://… connection URL. Unset: SQLite file natter.db in the data dir.",
+        set: |c, v| database_url(v).map(|x| c.database.url = Some(Secret::new(x))),
+    },
+    Key {
+        name: "database.max_connections",
+        env: "NATTER_DATABASE_MAX_CONNECTIONS",
+        doc: "Maximum pooled database connections (1-1000). Default 16.",
+        set: |c, v| in_range(v, 1, 1000).map(|x| c.database.max_connections = x as u32),
+    },
+    Key {
+        name: "redis.url",
+        env: "NATTER_REDIS_URL",
+        doc: "redis://… URL for the token deny-list, rate limits and fan-out. Unset: in-memory (single process only).",
+        set: |c, v| redis_url(v).map(|x| c.redis_url = Some(Secret::new(x))),
+    },
+    Key {
+        name: "secrets.source",
+        env: "NATTER_SECRETS_SOURCE",
+        doc: "file (secrets.json in the data dir, generated on first start) or env (NATTER_JWT_KEYS, NATTER_COOKIE_KEY). Default file.",
+        set: |c, v| {
+            c.secrets_source = match v {
+                "file" => SecretSourceKind::File,
+                "env" => SecretSourceKind::Env,
+                _ => return Err(format!("expected `file` or `env`, got `{v}`")),
+            };
+            Ok(())
+        },
+    },
+    Key {
+        name: "http.trust_forwarded_for",
+        env: "NATTER_TRUST_FORWARDED_FOR",
+        doc: "Take the client address from the first X-Forwarded-For entry (set behind an ingress). Default false.",
+        set: |c, v| parse(v).map(|x| c.trust_forwarded_for = x),
+    },
+    Key {
+        name: "auth.issuer",
+        env: "NATTER_AUTH_ISSUER",
+        doc: "`iss` claim of access tokens. Default natter.",
+        set: |c, v| non_empty(v).map(|x| c.auth.issuer = x.into()),
+    },
+    Key {
+        name: "auth.audience",
+        env: "NATTER_AUTH_AUDIENCE",
+        doc: "`aud` claim of access tokens. Default natter.",
+        set: |c, v| non_empty(v).map(|x| c.auth.audience = x.into()),
+    },
+    Key {
+        name: "auth.access_ttl_secs",
+        env: "NATTER_AUTH_ACCESS_TTL_SECS",
+        doc: "Access token lifetime in seconds (10-86400). Default 900.",
+        set: |c, v| in_range(v, 10, 86_400).map(|x| c.auth.access_ttl_secs = x),
+    },
+    Key {
+        name: "auth.refresh_ttl_secs",
+        env: "NATTER_AUTH_REFRESH_TTL_SECS",
+        doc: "Refresh token lifetime in seconds; every refresh issues a new one (60-31536000). Default 2592000 (30 days).",
+        set: |c, v| in_range(v, 60, 31_536_000).map(|x| c.auth.refresh_ttl_secs = x),
+    },
+    Key {
+        name: "auth.argon2.memory_kib",
+        env: "NATTER_AUTH_ARGON2_MEMORY_KIB",
+        doc: "Argon2id memory cost in KiB (8-4194304). Default 19456 (OWASP). Changing it re-hashes each password at its next login.",
+        set: |c, v| in_range(v, 8, 4_194_304).map(|x| c.auth.argon2.memory_kib = x as u32),
+    },
+    Key {
+        name: "auth.argon2.iterations",
+        env: "NATTER_AUTH_ARGON2_ITERATIONS",
+        doc: "Argon2id time cost (1-64). Default 2.",
+        set: |c, v| in_range(v, 1, 64).map(|x| c.auth.argon2.iterations = x as u32),
+    },
+    Key {
+        name: "auth.argon2.parallelism",
+        env: "NATTER_AUTH_ARGON2_PARALLELISM",
+        doc: "Argon2id lanes (1-16). Default 1.",
+        set: |c, v| in_range(v, 1, 16).map(|x| c.auth.argon2.parallelism = x as u32),
+    },
+    Key {
+        name: "auth.login_limit_per_ip",
+        env: "NATTER_AUTH_LOGIN_LIMIT_PER_IP",
+        doc: "Login attempts allowed per client address per window (1-1000000). Default 30.",
+        set: |c, v| in_range(v, 1, 1_000_000).map(|x| c.auth.login_limit_per_ip = x as u32),
+    },
+    Key {
+        name: "auth.login_limit_per_username",
+        env: "NATTER_AUTH_LOGIN_LIMIT_PER_USERNAME",
+        doc: "Login attempts allowed per username or email per window (1-1000000). Default 10.",
+        set: |c, v| in_range(v, 1, 1_000_000).map(|x| c.auth.login_limit_per_username = x as u32),
+    },
+    Key {
+        name: "auth.login_limit_window_secs",
+        env: "NATTER_AUTH_LOGIN_LIMIT_WINDOW_SECS",
+        doc: "Length of the login rate-limit window in seconds (1-86400). Default 60.",
+        set: |c, v| in_range(v, 1, 86_400).map(|x| c.auth.login_limit_window_secs = x),
+    },
+    Key {
+        name: "telemetry.log_format",
+        env: "NATTER_LOG_FORMAT",
+        doc: "pretty or json. Default pretty; the filter itself comes from RUST_LOG (default info).",
+        set: |c, v| {
+            c.telemetry.log_format = match v {
+                "pretty" => LogFormat::Pretty,
+                "json" => LogFormat::Json,
+                _ => return Err(format!("expected `pretty` or `json`, got `{v}`")),
+            };
+            Ok(())
+        },
+    },
+    Key {
+        name: "telemetry.otlp_endpoint",
+        env: "OTEL_EXPORTER_OTLP_ENDPOINT",
+        doc: "OTLP/gRPC collector, e.g. http://127.0.0.1:4317. Traces are exported only when set.",
+        set: |c, v| non_empty(v).map(|x| c.telemetry.otlp_endpoint = Some(x.into())),
+    },
+    Key {
+        name: "telemetry.sample_ratio",
+        env: "NATTER_TRACE_SAMPLE_RATIO",
+        doc: "Fraction of new traces sampled, 0.0-1.0; child spans follow their parent. Default 1.0.",
+        set: |c, v| {
+            let ratio: f64 = parse(v)?;
+            if !(0.0..=1.0).contains(&ratio) {
+                return Err(format!("must be between 0.0 and 1.0, got {ratio}"));
+            }
+            c.telemetry.sample_ratio = ratio;
+            Ok(())
+        },
+    },
+];
+
+impl Config {
+    /// Defaults, then `file` (TOML) when given, then the environment as read by `env`.
+    ///
+    /// `env` is a seam: binaries pass `std::env::var`, tests pass a map.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        if let Some(file) = file {
+            for (name, value) in read_file(file)? {
+                let key = KEYS.iter().find(|k| k.name == name).ok_or_else(|| {
+                    ConfigError::UnknownKey {
+                        file: file.to_owned(),
+                        key: name.clone(),
+                    }
+                })?;
+                key.apply(&mut config, &value)?;
+            }
+        }
+        for key in KEYS {
+            if let Some(value) = env(key.env) {
+                key.apply(&mut config, value.trim())?;
+            }
+        }
+        Ok(config)
+    }
+
+    /// The database URL in effect: the configured one, or SQLite in the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.expose().clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("natter.db").display()
+            ),
+        }
+    }
+}
+
+impl Key {
+    /// Sets this key on `config` from its textual value.
+    pub fn apply(&self, config: &mut Config, value: &str) -> Result<(), ConfigError> {
+        (self.set)(config, value).map_err(|reason| ConfigError::Invalid {
+            key: self.name,
+            env: self.env,
+            reason,
+        })
+    }
+}
+
+/// Renders docs/configuration.md from [`KEYS`].
+pub fn reference_markdown() -> String {
+    let mut out = String::from(
+        "# Configuration\n\n<!-- generated by `cargo xtask gen`; do not edit -->\n\n\
+         Every key can be set in a TOML file passed with `--config` (dotted names are \
+         tables: `auth.issuer` is `issuer` under `[auth]`) and overridden by its \
+         environment variable. A bad value stops the process with an error naming the key.\n\n\
+         | key | environment | meaning |\n| --- | --- | --- |\n",
+    );
+    for key in KEYS {
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} |\n",
+            key.name, key.env, key.doc
+        ));
+    }
+    out
+}
+
+fn read_file(file: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let fail = |reason: String| ConfigError::File {
+        file: file.to_owned(),
+        reason,
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| fail(e.to_string()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| fail(e.to_string()))?;
+    let mut flat = BTreeMap::new();
+    flatten("", &table, &mut flat);
+    Ok(flat)
+}
+
+fn flatten(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, String>) {
+    for (name, value) in table {
+        let full = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        match value {
+            toml::Value::Table(inner) => flatten(&full, inner, out),
+            toml::Value::String(text) => {
+                out.insert(full, text.clone());
+            }
+            other => {
+                out.insert(full, other.to_string());
+            }
+        }
+    }
+}
+
+fn parse<T: FromStr>(value: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse()
+        .map_err(|e: T::Err| format!("cannot parse `{value}`: {e}"))
+}
+
+fn in_range(value: &str, min: u64, max: u64) -> Result<u64, String> {
+    let number: u64 = parse(value)?;
+    if !(min..=max).contains(&number) {
+        return Err(format!("must be between {min} and {max}, got {number}"));
+    }
+    Ok(number)
+}
+
+fn non_empty(value: &str) -> Result<&str, String> {
+    if value.is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(value)
+}
+
+fn database_url(value: &str) -> Result<String, String> {
+    if value.starts_with("postgres://")
+        || value.starts_with("postgresql://")
+        || value.starts_with("sqlite:")
+    {
+        return Ok(value.into());
+    }
+    Err("expected a postgres:// or sqlite: URL".into())
+}
+
+fn redis_url(value: &str) -> Result<String, String> {
+    if value.starts_with("redis://") || value.starts_with("rediss://") {
+        return Ok(value.into());
+    }
+    Err("expected a redis:// or rediss:// URL".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn defaults_apply_without_file_or_env() {
+        let config = Config::load(None, env_of(&[])).unwrap();
+        assert_eq!(config.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.auth.access_ttl_secs, 900);
+        assert_eq!(config.auth.argon2, Argon2Params::OWASP);
+        assert!(
+            config
+                .database_url()
+                .starts_with("sqlite://natter-data/natter.db")
+        );
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("natter.toml");
+        std::fs::write(
+            &file,
+            "[http]\naddr = \"0.0.0.0:9000\"\n[auth]\naccess_ttl_secs = 60\n",
+        )
+        .unwrap();
+        let config = Config::load(
+            Some(&file),
+            env_of(&[("NATTER_AUTH_ACCESS_TTL_SECS", "120")]),
+        )
+        .unwrap();
+        assert_eq!(config.http_addr.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.auth.access_ttl_secs, 120);
+    }
+
+    #[test]
+    fn bad_value_names_the_key() {
+        let err = Config::load(None, env_of(&[("NATTER_HTTP_ADDR", "nowhere")])).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("http.addr"), "{message}");
+        assert!(message.contains("NATTER_HTTP_ADDR"), "{message}");
+        let err = Config::load(None, env_of(&[("NATTER_AUTH_ACCESS_TTL_SECS", "5")])).unwrap_err();
+        assert!(err.to_string().contains("between 10 and 86400"), "{err}");
+    }
+
+    #[test]
+    fn unknown_file_key_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("natter.toml");
+        std::fs::write(&file, "[auth]\nissuer_typo = \"x\"\n").unwrap();
+        let err = Config::load(Some(&file), env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("auth.issuer_typo"), "{err}");
+    }
+
+    #[test]
+    fn database_url_is_redacted_in_debug() {
+        let config = Config::load(
+            None,
+            env_of(&[("NATTER_DATABASE_URL", "postgres://u:pw@db/natter")]),
+        )
+        .unwrap();
+        assert!(!format!("{config:?}").contains("pw@db"));
+    }
+
+    #[test]
+    fn every_key_is_documented_once() {
+        let mut names: Vec<_> = KEYS.iter().map(|k| k.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), KEYS.len());
+        assert!(KEYS.iter().all(|k| !k.doc.is_empty()));
+    }
+}

@@ -1,0 +1,41 @@
+//! gRPC plumbing shared by services: trace-context injection for clients and the
+//! client address of a request.
+
+use tonic::metadata::{MetadataKey, MetadataValue};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::telemetry::inject_context;
+
+/// A client interceptor that sends the current span's W3C trace context as metadata.
+pub fn inject_trace_context(
+    mut request: tonic::Request<()>,
+) -> Result<tonic::Request<()>, tonic::Status> {
+    let context = tracing::Span::current().context();
+    let mut headers = http::HeaderMap::new();
+    inject_context(&context, &mut headers);
+    for (name, value) in &headers {
+        if let (Ok(key), Ok(value)) = (
+            MetadataKey::from_bytes(name.as_str().as_bytes()),
+            MetadataValue::try_from(value.as_bytes()),
+        ) {
+            request.metadata_mut().insert(key, value);
+        }
+    }
+    Ok(request)
+}
+
+/// The peer address of a request (from tonic's transport or axum's connect info), or an
+/// empty string when unknown (in-memory transports).
+pub fn peer_ip<T>(request: &tonic::Request<T>) -> String {
+    let connect_info = || {
+        request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0)
+    };
+    request
+        .remote_addr()
+        .or_else(connect_info)
+        .map(|addr| addr.ip().to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,93 @@
+//! HTTP plumbing shared by services: the JSON error body, request spans carrying the
+//! caller's trace context, request metrics, `/healthz`, `/readyz`, `/metrics`, and the
+//! client address behind an ingress.
+
+mod error;
+mod metrics;
+mod ops;
+
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use http::{HeaderMap, Request};
+use tower_http::trace::MakeSpan;
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use metrics::{Metrics, record_metrics};
+pub use ops::{Readiness, ReadinessCheck, ops_routes};
+
+use crate::telemetry::extract_context;
+
+/// Makes one server span per request (HTTP or gRPC), parented to the caller's trace.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestSpan;
+
+impl<B> MakeSpan<B> for RequestSpan {
+    fn make_span(&mut self, request: &Request<B>) -> Span {
+        let method = request.method();
+        let path = request.uri().path();
+        let is_grpc = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        let span = if is_grpc {
+            tracing::info_span!(
+                "grpc",
+                otel.name = path.trim_start_matches('/'),
+                otel.kind = "server",
+                rpc.system = "grpc",
+                rpc.method = path,
+            )
+        } else {
+            let route = request
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map_or(path, |m| m.as_str());
+            tracing::info_span!(
+                "http",
+                otel.name = format!("{method} {route}"),
+                otel.kind = "server",
+                http.request.method = %method,
+                http.route = route,
+                http.response.status_code = tracing::field::Empty,
+            )
+        };
+        let _ = span.set_parent(extract_context(request.headers()));
+        span
+    }
+}
+
+/// The address of the client that made a request: the first `X-Forwarded-For` entry when
+/// the ingress is trusted to set it, else the socket peer.
+pub fn client_ip(
+    headers: &HeaderMap,
+    peer: Option<&ConnectInfo<SocketAddr>>,
+    trust_forwarded_for: bool,
+) -> String {
+    if trust_forwarded_for
+        && let Some(first) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+    {
+        return first.trim().to_owned();
+    }
+    peer.map(|ConnectInfo(addr)| addr.ip().to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_used_only_when_trusted() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().unwrap());
+        let peer = ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 4000)));
+        assert_eq!(client_ip(&headers, Some(&peer), true), "203.0.113.7");
+        assert_eq!(client_ip(&headers, Some(&peer), false), "10.0.0.1");
+    }
+}

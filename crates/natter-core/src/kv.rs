@@ -1,0 +1,228 @@
+//! Short-lived shared state with expiry (deny-list flags, rate-limit counters): Redis in
+//! cluster mode so every replica agrees, memory in standalone mode.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+use tokio::time::Instant;
+
+/// A Redis or memory failure.
+#[derive(Debug, thiserror::Error)]
+#[error("key-value store: {0}")]
+pub struct KvError(String);
+
+/// The state of a fixed-window counter after one hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    /// Hits in the current window, this one included.
+    pub count: u64,
+    /// Time until the window ends.
+    pub resets_in: Duration,
+}
+
+/// Expiring flags and counters.
+#[async_trait]
+pub trait Kv: Send + Sync + std::fmt::Debug {
+    /// Sets `key` for `ttl`.
+    async fn set_flag(&self, key: &str, ttl: Duration) -> Result<(), KvError>;
+    /// Whether any of `keys` is set.
+    async fn any_exists(&self, keys: &[String]) -> Result<bool, KvError>;
+    /// Counts one hit on `key` in a fixed window of length `window`.
+    async fn hit(&self, key: &str, window: Duration) -> Result<Hit, KvError>;
+    /// Checks the backend answers.
+    async fn ping(&self) -> Result<(), KvError>;
+}
+
+/// In-process [`Kv`] for standalone mode and tests.
+#[derive(Debug, Default)]
+pub struct MemoryKv {
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    count: u64,
+    expires_at: Instant,
+}
+
+/// Redis-backed [`Kv`]; one multiplexed connection that reconnects by itself.
+#[derive(Clone)]
+pub struct RedisKv {
+    conn: ConnectionManager,
+}
+
+impl std::fmt::Debug for RedisKv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisKv").finish_non_exhaustive()
+    }
+}
+
+/// Redis when `redis_url` is set, else memory (one process only).
+pub async fn connect(redis_url: Option<&str>) -> Result<std::sync::Arc<dyn Kv>, KvError> {
+    Ok(match redis_url {
+        Some(url) => std::sync::Arc::new(RedisKv::connect(url).await?),
+        None => std::sync::Arc::new(MemoryKv::default()),
+    })
+}
+
+impl MemoryKv {
+    /// Entries beyond which expired ones are swept on write.
+    const SWEEP_AT: usize = 10_000;
+
+    fn with_entries<T>(&self, f: impl FnOnce(&mut HashMap<String, Entry>, Instant) -> T) -> T {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if entries.len() >= Self::SWEEP_AT {
+            entries.retain(|_, e| e.expires_at > now);
+        }
+        f(&mut entries, now)
+    }
+}
+
+#[async_trait]
+impl Kv for MemoryKv {
+    async fn set_flag(&self, key: &str, ttl: Duration) -> Result<(), KvError> {
+        self.with_entries(|entries, now| {
+            let expires_at = now + ttl;
+            entries.insert(
+                key.into(),
+                Entry {
+                    count: 1,
+                    expires_at,
+                },
+            );
+        });
+        Ok(())
+    }
+
+    async fn any_exists(&self, keys: &[String]) -> Result<bool, KvError> {
+        Ok(self.with_entries(|entries, now| {
+            keys.iter()
+                .any(|k| entries.get(k).is_some_and(|e| e.expires_at > now))
+        }))
+    }
+
+    async fn hit(&self, key: &str, window: Duration) -> Result<Hit, KvError> {
+        Ok(self.with_entries(|entries, now| {
+            let entry = entries.entry(key.into()).or_insert(Entry {
+                count: 0,
+                expires_at: now + window,
+            });
+            if entry.expires_at <= now {
+                *entry = Entry {
+                    count: 0,
+                    expires_at: now + window,
+                };
+            }
+            entry.count += 1;
+            Hit {
+                count: entry.count,
+                resets_in: entry.expires_at - now,
+            }
+        }))
+    }
+
+    async fn ping(&self) -> Result<(), KvError> {
+        Ok(())
+    }
+}
+
+impl RedisKv {
+    /// Connects to `url` (redis://…).
+    pub async fn connect(url: &str) -> Result<Self, KvError> {
+        let client = redis::Client::open(url).map_err(redis_error)?;
+        let conn = ConnectionManager::new(client).await.map_err(redis_error)?;
+        Ok(Self { conn })
+    }
+}
+
+#[async_trait]
+impl Kv for RedisKv {
+    #[tracing::instrument(name = "redis SET", skip_all, fields(db.system.name = "redis"))]
+    async fn set_flag(&self, key: &str, ttl: Duration) -> Result<(), KvError> {
+        let millis = ttl.as_millis().max(1) as u64;
+        redis::cmd("SET")
+            .arg(key)
+            .arg(1)
+            .arg("PX")
+            .arg(millis)
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)
+    }
+
+    #[tracing::instrument(name = "redis EXISTS", skip_all, fields(db.system.name = "redis"))]
+    async fn any_exists(&self, keys: &[String]) -> Result<bool, KvError> {
+        let found: u64 = redis::cmd("EXISTS")
+            .arg(keys)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        Ok(found > 0)
+    }
+
+    #[tracing::instrument(name = "redis INCR", skip_all, fields(db.system.name = "redis"))]
+    async fn hit(&self, key: &str, window: Duration) -> Result<Hit, KvError> {
+        let millis = window.as_millis().max(1) as u64;
+        let (count, ttl): (u64, i64) = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(key)
+            .arg(0)
+            .arg("PX")
+            .arg(millis)
+            .arg("NX")
+            .ignore()
+            .cmd("INCR")
+            .arg(key)
+            .cmd("PTTL")
+            .arg(key)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        Ok(Hit {
+            count,
+            resets_in: Duration::from_millis(ttl.max(0) as u64),
+        })
+    }
+
+    async fn ping(&self) -> Result<(), KvError> {
+        redis::cmd("PING")
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)
+    }
+}
+
+fn redis_error(error: redis::RedisError) -> KvError {
+    KvError(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn memory_counter_resets_after_its_window() {
+        let kv = MemoryKv::default();
+        let window = Duration::from_secs(60);
+        assert_eq!(kv.hit("k", window).await.unwrap().count, 1);
+        assert_eq!(kv.hit("k", window).await.unwrap().count, 2);
+        tokio::time::advance(Duration::from_secs(61)).await;
+        let hit = kv.hit("k", window).await.unwrap();
+        assert_eq!(hit.count, 1);
+        assert_eq!(hit.resets_in, window);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn memory_flags_expire() {
+        let kv = MemoryKv::default();
+        kv.set_flag("f", Duration::from_secs(5)).await.unwrap();
+        assert!(kv.any_exists(&["x".into(), "f".into()]).await.unwrap());
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert!(!kv.any_exists(&["f".into()]).await.unwrap());
+    }
+}

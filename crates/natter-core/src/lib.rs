@@ -1,0 +1,15 @@
+//! Shared plumbing for every Natter service: config, telemetry, secrets, the store, the
+//! broker, ephemeral key-value state and access-token verification.
+
+pub mod broker;
+pub mod config;
+pub mod grpc;
+pub mod http;
+pub mod kv;
+pub mod secret;
+pub mod secrets;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;
+pub mod time;
+pub mod token;

@@ -1,0 +1,10 @@
+//! gRPC messages, clients and servers generated from the workspace's `proto/` files.
+
+/// `natter.auth.v1`: accounts, passwords and tokens.
+pub mod auth {
+    /// Version 1 of the auth API.
+    pub mod v1 {
+        #![allow(missing_docs, missing_debug_implementations, clippy::all)]
+        tonic::include_proto!("natter.auth.v1");
+    }
+}

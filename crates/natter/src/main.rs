@@ -1,0 +1,68 @@
+//! The `natter` binary: parses the command line, loads config, starts telemetry and runs
+//! standalone mode (the default) or one service.
+
+mod serve;
+mod standalone;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use natter_core::config::Config;
+
+/// Natter: a real-time chat suite.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML config file; environment variables override it (see docs/configuration.md).
+    #[arg(long, global = true, env = "NATTER_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Every service in one process on one port, SQLite and in-memory state (default).
+    Standalone,
+    /// The auth service alone: gRPC and HTTP against PostgreSQL and Redis.
+    Auth,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Rotate the JWT signing key in the data dir's secrets file; running processes pick
+    /// it up without a restart.
+    RotateKeys,
+    /// Print the configuration reference (Markdown).
+    ConfigDocs,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref(), |name| std::env::var(name).ok())
+        .context("loading configuration")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(cli.command.unwrap_or(Command::Standalone), config))
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    let service = match command {
+        Command::Standalone => "natter",
+        Command::Auth => "natter-auth",
+        Command::Migrate => "natter-migrate",
+        Command::RotateKeys | Command::ConfigDocs => "natter-cli",
+    };
+    let _telemetry = natter_core::telemetry::init(&config.telemetry, service)?;
+    match command {
+        Command::Standalone => standalone::run(config).await,
+        Command::Auth => serve::auth(config).await,
+        Command::Migrate => serve::migrate(config).await,
+        Command::RotateKeys => standalone::rotate_keys(&config),
+        Command::ConfigDocs => {
+            print!("{}", natter_core::config::reference_markdown());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Standalone mode: every service in one process on one port, SQLite in the data dir,
+//! in-memory state, secrets generated on first start.
+
+use anyhow::Context;
+use natter_core::config::Config;
+use natter_core::http::{Metrics, ops_routes};
+use natter_core::secrets::FileSource;
+use natter_core::shutdown::Shutdown;
+
+use crate::serve::{Parts, bind, grpc_routes, observe, serve, watch_secrets};
+
+/// Runs until Ctrl-C or SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let shutdown = Shutdown::on_signals();
+    let parts = Parts::connect(&config, true).await?;
+    let auth = parts.auth(&config).await?;
+    let metrics = Metrics::new();
+    let router = natter_auth::routes(auth.clone(), config.trust_forwarded_for)
+        .merge(grpc_routes(&auth).await)
+        .merge(ops_routes(
+            parts.readiness(shutdown.clone()),
+            metrics.clone(),
+        ));
+    let listener = bind(config.http_addr).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(watch_secrets(parts.secrets, auth, shutdown.clone()));
+    println!(
+        "Natter is running at http://{addr}/ (data in {})",
+        config.data_dir.display()
+    );
+    println!("Press Ctrl-C to stop.");
+    serve(listener, observe(router, &metrics), shutdown).await?;
+    parts.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `natter rotate-keys`: a new signing key in the data dir's secrets file; the previous
+/// ones keep verifying for a day (far beyond any access-token lifetime).
+pub fn rotate_keys(config: &Config) -> anyhow::Result<()> {
+    let keep = i64::try_from(config.auth.access_ttl_secs)
+        .unwrap_or(i64::MAX)
+        .max(86_400);
+    let secrets = FileSource::in_dir(&config.data_dir)
+        .rotate_signing_key(keep)
+        .context("rotating the signing key")?;
+    println!("new signing key {} is active", secrets.jwt_keys.active_kid);
+    Ok(())
+}
