@@ -1,1 +1,128 @@
-fn main() {}
+//! `cargo xtask`: the project's development tasks (test, check, gen, bench), in Rust
+//! rather than shell scripts.
+
+mod bench;
+mod servers;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(about = "Natter development tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Run every test of the workspace against real PostgreSQL and Redis (throwaway
+    /// servers are started unless DATABASE_URL and REDIS_URL are set). Extra arguments go
+    /// to `cargo test`.
+    Test {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// rustfmt, clippy with -D warnings, and generated files in sync.
+    Check,
+    /// Regenerate generated files (docs/configuration.md); `--check` only compares.
+    Gen {
+        #[arg(long)]
+        check: bool,
+    },
+    /// Benchmarks; see `cargo xtask bench auth --help`.
+    Bench {
+        #[command(subcommand)]
+        bench: bench::Bench,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    match cli.task {
+        Task::Test { args } => test(&root, &args),
+        Task::Check => check(&root),
+        Task::Gen { check } => gen_files(&root, check),
+        Task::Bench { bench } => bench::run(&root, bench),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_owned()
+}
+
+fn test(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    let servers = servers::Servers::from_env_or_start()?;
+    eprintln!("xtask: DATABASE_URL={}", servers.database_url);
+    eprintln!("xtask: REDIS_URL={}", servers.redis_url);
+    let mut cargo = Command::new(cargo_bin());
+    cargo
+        .current_dir(root)
+        .args(["test", "--workspace"])
+        .args(args)
+        .env("DATABASE_URL", &servers.database_url)
+        .env("REDIS_URL", &servers.redis_url);
+    run(&mut cargo)
+}
+
+fn check(root: &Path) -> anyhow::Result<()> {
+    run(Command::new(cargo_bin())
+        .current_dir(root)
+        .args(["fmt", "--all", "--", "--check"]))?;
+    run(Command::new(cargo_bin()).current_dir(root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    gen_files(root, true)
+}
+
+/// Files produced by a command and checked to be in sync.
+fn gen_files(root: &Path, check_only: bool) -> anyhow::Result<()> {
+    let output = Command::new(cargo_bin())
+        .current_dir(root)
+        .args(["run", "--quiet", "--package", "natter", "--", "config-docs"])
+        .output()
+        .context("running `natter config-docs`")?;
+    if !output.status.success() {
+        bail!(
+            "`natter config-docs` failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let path = root.join("docs/configuration.md");
+    let current = std::fs::read(&path).unwrap_or_default();
+    if current == output.stdout {
+        return Ok(());
+    }
+    if check_only {
+        bail!("{} is out of date: run `cargo xtask gen`", path.display());
+    }
+    std::fs::write(&path, &output.stdout)?;
+    eprintln!("xtask: wrote {}", path.display());
+    Ok(())
+}
+
+fn cargo_bin() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn run(command: &mut Command) -> anyhow::Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("running {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}

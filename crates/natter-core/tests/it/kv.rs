@@ -1,0 +1,48 @@
+//! The Redis key-value store behaves like the in-memory one: flags expire, counters count
+//! per window.
+
+use std::time::Duration;
+
+use natter_testkit::redis_kv;
+
+fn unique(prefix: &str) -> String {
+    format!("test:{prefix}:{}", uuid::Uuid::new_v4())
+}
+
+#[tokio::test]
+async fn redis_flags_are_set_and_found() {
+    let kv = redis_kv().await;
+    let key = unique("flag");
+    assert!(!kv.any_exists(std::slice::from_ref(&key)).await.unwrap());
+    kv.set_flag(&key, Duration::from_secs(30)).await.unwrap();
+    assert!(kv.any_exists(&[unique("other"), key]).await.unwrap());
+    kv.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn redis_flags_expire() {
+    let kv = redis_kv().await;
+    let key = unique("short");
+    kv.set_flag(&key, Duration::from_millis(1)).await.unwrap();
+    // Redis expires keys on its own clock: poll it for up to two seconds.
+    let mut gone = false;
+    for _ in 0..400 {
+        if !kv.any_exists(std::slice::from_ref(&key)).await.unwrap() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(gone, "a 1 ms flag must expire");
+}
+
+#[tokio::test]
+async fn redis_counter_counts_within_its_window() {
+    let kv = redis_kv().await;
+    let key = unique("counter");
+    let window = Duration::from_secs(60);
+    let first = kv.hit(&key, window).await.unwrap();
+    let second = kv.hit(&key, window).await.unwrap();
+    assert_eq!((first.count, second.count), (1, 2));
+    assert!(second.resets_in <= window && second.resets_in > Duration::from_secs(50));
+}

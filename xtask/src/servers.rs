@@ -1,0 +1,223 @@
+//! Throwaway PostgreSQL and Redis servers for tests and benchmarks: started from the
+//! installed binaries on free loopback ports in a temp dir, removed when dropped.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// Connection URLs, and the servers behind them when this process started them.
+#[derive(Debug)]
+pub struct Servers {
+    pub database_url: String,
+    pub redis_url: String,
+    _postgres: Option<Postgres>,
+    _redis: Option<Redis>,
+}
+
+#[derive(Debug)]
+struct Postgres {
+    bin: PathBuf,
+    data: PathBuf,
+    as_postgres_user: bool,
+    _dir: tempfile::TempDir,
+}
+
+#[derive(Debug)]
+struct Redis {
+    child: Child,
+}
+
+const POSTGRES_PACKAGE_HINT: &str = "PostgreSQL server binaries not found (looked for /usr/lib/postgresql/*/bin/initdb): \
+     install them with `apt-get install -y postgresql`, or set DATABASE_URL";
+const REDIS_PACKAGE_HINT: &str = "redis-server not found on PATH: install it with \
+     `apt-get install -y redis-server`, or set REDIS_URL";
+
+impl Servers {
+    /// Uses DATABASE_URL / REDIS_URL when set, else starts throwaway servers.
+    pub fn from_env_or_start() -> anyhow::Result<Self> {
+        let (database_url, postgres) = match std::env::var("DATABASE_URL") {
+            Ok(url) => (url, None),
+            Err(_) => {
+                let (url, pg) = Postgres::start()?;
+                (url, Some(pg))
+            }
+        };
+        let (redis_url, redis) = match std::env::var("REDIS_URL") {
+            Ok(url) => (url, None),
+            Err(_) => {
+                let (url, redis) = Redis::start()?;
+                (url, Some(redis))
+            }
+        };
+        Ok(Self {
+            database_url,
+            redis_url,
+            _postgres: postgres,
+            _redis: redis,
+        })
+    }
+}
+
+impl Postgres {
+    fn start() -> anyhow::Result<(String, Self)> {
+        let bin = postgres_bin().context(POSTGRES_PACKAGE_HINT)?;
+        let as_postgres_user = is_root();
+        let dir = tempfile::Builder::new().prefix("natter-pg-").tempdir()?;
+        let data = dir.path().join("data");
+        if as_postgres_user {
+            run_quiet(
+                Command::new("chown")
+                    .args(["postgres:postgres"])
+                    .arg(dir.path()),
+            )?;
+        }
+        let port = free_port()?;
+        let pg = Self {
+            bin,
+            data,
+            as_postgres_user,
+            _dir: dir,
+        };
+        pg.command("initdb")
+            .args([
+                "-A",
+                "trust",
+                "-U",
+                "natter",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "-D",
+            ])
+            .arg(&pg.data)
+            .stdout(Stdio::null())
+            .status()
+            .context("initdb")?
+            .success()
+            .then_some(())
+            .context("initdb failed")?;
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
+             -c synchronous_commit=off -c full_page_writes=off -c max_connections=400",
+            pg.data.parent().unwrap_or(Path::new("/tmp")).display()
+        );
+        let log = pg
+            .data
+            .parent()
+            .unwrap_or(Path::new("/tmp"))
+            .join("postgres.log");
+        let started = pg
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&pg.data)
+            .args(["-o", &options, "-l"])
+            .arg(&log)
+            .args(["-w", "start"])
+            .stdout(Stdio::null())
+            .status()
+            .context("pg_ctl start")?;
+        if !started.success() {
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            bail!("PostgreSQL did not start:\n{tail}");
+        }
+        Ok((format!("postgres://natter@127.0.0.1:{port}/postgres"), pg))
+    }
+
+    fn command(&self, tool: &str) -> Command {
+        let path = self.bin.join(tool);
+        if self.as_postgres_user {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
+        } else {
+            Command::new(path)
+        }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Redis {
+    fn start() -> anyhow::Result<(String, Self)> {
+        let bin = which("redis-server").context(REDIS_PACKAGE_HINT)?;
+        let port = free_port()?;
+        let child = Command::new(bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--maxclients", "4000"])
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting redis-server")?;
+        let redis = Self { child };
+        wait_for_port(port, Duration::from_secs(10)).context("redis-server did not start")?;
+        Ok((format!("redis://127.0.0.1:{port}"), redis))
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn postgres_bin() -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| entry.ok().map(|e| e.path().join("bin")))
+        .filter(|bin| bin.join("initdb").exists() && bin.join("pg_ctl").exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_for_port(port: u16, limit: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("nothing listening on 127.0.0.1:{port} after {limit:?}")
+}
+
+fn run_quiet(command: &mut Command) -> anyhow::Result<()> {
+    let status = command.status().with_context(|| format!("{command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
