@@ -258,22 +258,32 @@ impl Auth {
         access_token: Option<&str>,
         refresh_token: Option<&str>,
     ) -> Result<(), AuthError> {
+        let access = access_token.filter(|t| !t.is_empty());
+        let refresh = refresh_token.filter(|t| !t.is_empty());
+        if access.is_none() && refresh.is_none() {
+            return Err(AuthError::invalid(
+                "missing_token",
+                "an access token or a refresh token is required",
+            ));
+        }
         let mut ended = false;
-        if let Some(token) = access_token.filter(|t| !t.is_empty()) {
-            let claims = self.verifier.verify_signature(token);
-            if let Ok(claims) = claims {
-                let remaining = claims.exp.saturating_sub(now_secs()).max(0);
-                self.verifier
-                    .denylist()
-                    .deny_token(&claims.jti, Duration::from_secs(remaining as u64))
-                    .await?;
-                self.end_session(&claims.sid).await?;
-                ended = true;
-            } else if refresh_token.is_none() {
-                return Err(AuthError::Token(claims.unwrap_err()));
+        if let Some(token) = access {
+            match self.verifier.verify_signature(token) {
+                Ok(claims) => {
+                    let remaining = claims.exp.saturating_sub(now_secs()).max(0);
+                    self.verifier
+                        .denylist()
+                        .deny_token(&claims.jti, Duration::from_secs(remaining as u64))
+                        .await?;
+                    self.end_session(&claims.sid).await?;
+                    ended = true;
+                }
+                // An expired access token with a refresh token: the refresh token decides.
+                Err(_) if refresh.is_some() => {}
+                Err(error) => return Err(error.into()),
             }
         }
-        if let Some(token) = refresh_token.filter(|t| !t.is_empty()) {
+        if let Some(token) = refresh {
             match self.store.session_of_token(&hash_refresh(token)).await? {
                 Some(session_id) => {
                     self.end_session(&session_id).await?;
@@ -282,9 +292,6 @@ impl Auth {
                 None if !ended => return Err(AuthError::InvalidRefreshToken),
                 None => {}
             }
-        }
-        if !ended {
-            return Err(AuthError::InvalidRefreshToken);
         }
         Ok(())
     }

@@ -9,12 +9,11 @@ use anyhow::{Context, bail};
 use axum::Router;
 use natter_auth::Auth;
 use natter_core::config::Config;
-use natter_core::http::{Metrics, Readiness, RequestSpan, ops_routes, record_metrics};
+use natter_core::http::{Metrics, Readiness, observe, ops_routes};
 use natter_core::kv::Kv;
 use natter_core::secrets::{SecretSource, Secrets};
 use natter_core::shutdown::Shutdown;
 use natter_core::store::Store;
-use tower_http::trace::TraceLayer;
 
 /// How often secrets are re-read to pick up rotations.
 const SECRETS_POLL: Duration = Duration::from_secs(30);
@@ -40,7 +39,7 @@ pub async fn auth(config: Config) -> anyhow::Result<()> {
         )),
         &metrics,
     );
-    let grpc = observe(grpc_routes(&auth).await, &metrics);
+    let grpc = observe(natter_auth::grpc_routes(&auth).await, &metrics);
     tokio::spawn(watch_secrets(parts.secrets, auth, shutdown.clone()));
     let http_listener = bind(config.http_addr).await?;
     let grpc_listener = bind(config.grpc_addr).await?;
@@ -122,27 +121,6 @@ impl Parts {
     }
 }
 
-/// The auth gRPC service and grpc.health.v1, as an axum router.
-pub async fn grpc_routes(auth: &Auth) -> Router {
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<natter_proto::auth::v1::auth_service_server::AuthServiceServer<natter_auth::AuthGrpc>>()
-        .await;
-    tonic::service::Routes::new(natter_auth::grpc_service(auth.clone()))
-        .add_service(health_service)
-        .into_axum_router()
-}
-
-/// Adds request spans (with the caller's trace context) and metrics.
-pub fn observe(router: Router, metrics: &Metrics) -> Router {
-    router
-        .layer(axum::middleware::from_fn_with_state(
-            metrics.clone(),
-            record_metrics,
-        ))
-        .layer(TraceLayer::new_for_http().make_span_with(RequestSpan))
-}
-
 /// Binds a listener, naming the address on failure.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr)
@@ -150,19 +128,15 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
         .with_context(|| format!("cannot listen on {addr}"))
 }
 
-/// Serves HTTP/1 and HTTP/2 (gRPC) until `shutdown`, then drains in-flight requests.
+/// Serves until `shutdown`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.wait())
-    .await
-    .context("server failed")
+    natter_core::http::serve(listener, router, shutdown)
+        .await
+        .context("server failed")
 }
 
 /// Re-reads secrets periodically and applies a rotated signing key without a restart.

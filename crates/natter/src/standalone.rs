@@ -3,11 +3,11 @@
 
 use anyhow::Context;
 use natter_core::config::Config;
-use natter_core::http::{Metrics, ops_routes};
+use natter_core::http::{Metrics, observe, ops_routes};
 use natter_core::secrets::FileSource;
 use natter_core::shutdown::Shutdown;
 
-use crate::serve::{Parts, bind, grpc_routes, observe, serve, watch_secrets};
+use crate::serve::{Parts, bind, serve, watch_secrets};
 
 /// Runs until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -18,7 +18,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let auth = parts.auth(&config).await?;
     let metrics = Metrics::new();
     let router = natter_auth::routes(auth.clone(), config.trust_forwarded_for)
-        .merge(grpc_routes(&auth).await)
+        .merge(natter_auth::grpc_routes(&auth).await)
         .merge(ops_routes(
             parts.readiness(shutdown.clone()),
             metrics.clone(),

@@ -59,6 +59,31 @@ impl<B> MakeSpan<B> for RequestSpan {
     }
 }
 
+/// Adds request spans (parented to the caller's trace) and request metrics to `router`.
+pub fn observe(router: axum::Router, metrics: &Metrics) -> axum::Router {
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            metrics.clone(),
+            record_metrics,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(RequestSpan))
+}
+
+/// Serves HTTP/1 and HTTP/2 (gRPC) on `listener` until `shutdown`, then lets in-flight
+/// requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: crate::shutdown::Shutdown,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.wait())
+    .await
+}
+
 /// The address of the client that made a request: the first `X-Forwarded-For` entry when
 /// the ingress is trusted to set it, else the socket peer.
 pub fn client_ip(
