@@ -90,6 +90,8 @@ pub struct Identity {
 }
 
 const MAX_LOGIN_LEN: usize = 320;
+/// 256 characters of up to 4 bytes each.
+const MAX_PASSWORD_BYTES: usize = 1024;
 const MAX_USER_AGENT_LEN: usize = 256;
 
 impl Auth {
@@ -175,10 +177,12 @@ impl Auth {
         client: &Client,
     ) -> Result<LoginOutcome, AuthError> {
         let login = login.trim();
-        self.limiter.attempt(&client.ip, login).await?;
-        if login.is_empty() || login.len() > MAX_LOGIN_LEN || password.len() > 1024 {
+        // No account has such a login or password: refuse before counting (the login
+        // becomes a rate-limit key) or hashing (cost grows with the password).
+        if login.is_empty() || login.len() > MAX_LOGIN_LEN || password.len() > MAX_PASSWORD_BYTES {
             return Err(AuthError::InvalidCredentials);
         }
+        self.limiter.attempt(&client.ip, login).await?;
         let user = self.store.user_by_login(login).await?;
         let verified = self
             .passwords
@@ -285,10 +289,7 @@ impl Auth {
         }
         if let Some(token) = refresh {
             match self.store.session_of_token(&hash_refresh(token)).await? {
-                Some(session_id) => {
-                    self.end_session(&session_id).await?;
-                    ended = true;
-                }
+                Some(session_id) => self.end_session(&session_id).await?,
                 None if !ended => return Err(AuthError::InvalidRefreshToken),
                 None => {}
             }

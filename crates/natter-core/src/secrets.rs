@@ -62,9 +62,12 @@ pub struct FileSource {
     path: PathBuf,
 }
 
+/// Reads one environment variable; a seam so tests need not touch the process environment.
+pub type EnvReader = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// `NATTER_JWT_KEYS` (the key set as JSON) and `NATTER_COOKIE_KEY` (base64).
 pub struct EnvSource {
-    env: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    env: EnvReader,
 }
 
 impl std::fmt::Debug for EnvSource {

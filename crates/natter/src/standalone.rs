@@ -11,8 +11,7 @@ use crate::serve::{Parts, bind, serve, watch_secrets};
 
 /// Runs until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    create_private_dir(&config.data_dir)?;
     let shutdown = Shutdown::on_signals();
     let parts = Parts::connect(&config, true).await?;
     let auth = parts.auth(&config).await?;
@@ -34,6 +33,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     serve(listener, observe(router, &metrics), shutdown).await?;
     parts.store.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Creates the data dir readable by its owner only: it holds the database (password
+/// hashes) and the signing keys.
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating data dir {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restricting data dir {}", dir.display()))?;
+    }
     Ok(())
 }
 
