@@ -133,7 +133,12 @@ impl Kv for MemoryKv {
 impl RedisKv {
     /// Connects to `url` (redis://…).
     pub async fn connect(url: &str) -> Result<Self, KvError> {
-        let client = redis::Client::open(url).map_err(redis_error)?;
+        use redis::IntoConnectionInfo;
+        let info = url
+            .into_connection_info()
+            .map_err(redis_error)?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info).map_err(redis_error)?;
         let conn = ConnectionManager::new(client).await.map_err(redis_error)?;
         Ok(Self { conn })
     }

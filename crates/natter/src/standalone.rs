@@ -39,8 +39,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// Creates the data dir readable by its owner only: it holds the database (password
 /// hashes) and the signing keys.
 fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating data dir {}", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

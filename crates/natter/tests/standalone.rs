@@ -32,7 +32,11 @@ fn start(data_dir: &std::path::Path) -> Running {
 fn get(url: &str, path: &str) -> String {
     let host = url.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(host).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
@@ -40,7 +44,13 @@ fn get(url: &str, path: &str) -> String {
 
 fn terminate(mut running: Running) -> std::process::ExitStatus {
     let pid = running.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     running.child.wait().unwrap()
 }
 
@@ -83,7 +93,10 @@ fn a_bad_setting_is_refused_with_its_name() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("http.addr") && stderr.contains("NATTER_HTTP_ADDR"), "{stderr}");
+    assert!(
+        stderr.contains("http.addr") && stderr.contains("NATTER_HTTP_ADDR"),
+        "{stderr}"
+    );
 }
 
 #[test]

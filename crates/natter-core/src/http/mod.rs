@@ -76,6 +76,13 @@ pub async fn serve(
     router: axum::Router,
     shutdown: crate::shutdown::Shutdown,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // Small responses (gRPC trailers after data) must not wait for Nagle's algorithm.
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
