@@ -4,8 +4,9 @@
 mod bench;
 mod servers;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -68,8 +69,59 @@ fn test(root: &Path, args: &[String]) -> anyhow::Result<()> {
         .args(["test", "--workspace"])
         .args(args)
         .env("DATABASE_URL", &servers.database_url)
-        .env("REDIS_URL", &servers.redis_url);
-    run(&mut cargo)
+        .env("REDIS_URL", &servers.redis_url)
+        .stdout(Stdio::piped());
+    let mut child = cargo.spawn().context("running cargo test")?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut totals = TestTotals::default();
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        totals.add(&line);
+    }
+    let status = child.wait()?;
+    println!(
+        "tests: {} passed, {} failed, {} skipped",
+        totals.passed, totals.failed, totals.ignored
+    );
+    if !status.success() {
+        bail!("cargo test failed with {status}");
+    }
+    if totals.passed == 0 {
+        bail!("no test ran");
+    }
+    Ok(())
+}
+
+/// Sums the `test result:` lines of every test binary.
+#[derive(Debug, Default)]
+struct TestTotals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl TestTotals {
+    fn add(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(label), Some(count)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(count) = count.parse::<u64>() else {
+                continue;
+            };
+            match label {
+                "passed" => self.passed += count,
+                "failed" => self.failed += count,
+                "ignored" => self.ignored += count,
+                _ => {}
+            }
+        }
+    }
 }
 
 fn check(root: &Path) -> anyhow::Result<()> {

@@ -93,6 +93,8 @@ const MAX_LOGIN_LEN: usize = 320;
 /// 256 characters of up to 4 bytes each.
 const MAX_PASSWORD_BYTES: usize = 1024;
 const MAX_USER_AGENT_LEN: usize = 256;
+/// Longer than any IPv6 text form; forwarded addresses are client-controlled.
+const MAX_IP_LEN: usize = 64;
 
 impl Auth {
     /// Assembles the service.
@@ -182,7 +184,8 @@ impl Auth {
         if login.is_empty() || login.len() > MAX_LOGIN_LEN || password.len() > MAX_PASSWORD_BYTES {
             return Err(AuthError::InvalidCredentials);
         }
-        self.limiter.attempt(&client.ip, login).await?;
+        let ip = truncate(&client.ip, MAX_IP_LEN);
+        self.limiter.attempt(ip, login).await?;
         let user = self.store.user_by_login(login).await?;
         let verified = self
             .passwords
@@ -200,7 +203,7 @@ impl Auth {
         let session = NewSession {
             user_id: &user.id,
             user_agent: truncate(&client.user_agent, MAX_USER_AGENT_LEN),
-            ip: &client.ip,
+            ip,
             token_hash: &hash_refresh(&refresh),
             expires_at: now + self.refresh_ttl_ms,
             now,
@@ -227,7 +230,7 @@ impl Auth {
                 new_hash: &hash_refresh(&next),
                 expires_at: now + self.refresh_ttl_ms,
                 user_agent: truncate(&client.user_agent, MAX_USER_AGENT_LEN),
-                ip: &client.ip,
+                ip: truncate(&client.ip, MAX_IP_LEN),
                 now,
             })
             .await?;

@@ -172,17 +172,17 @@ impl Kv for RedisKv {
     #[tracing::instrument(name = "redis INCR", skip_all, fields(db.system.name = "redis"))]
     async fn hit(&self, key: &str, window: Duration) -> Result<Hit, KvError> {
         let millis = window.as_millis().max(1) as u64;
+        // The window starts at the first hit: PEXPIRE … NX (Redis 7) only sets an expiry
+        // on a key that has none, so later hits never extend it.
         let (count, ttl): (u64, i64) = redis::pipe()
             .atomic()
-            .cmd("SET")
+            .cmd("INCR")
             .arg(key)
-            .arg(0)
-            .arg("PX")
+            .cmd("PEXPIRE")
+            .arg(key)
             .arg(millis)
             .arg("NX")
             .ignore()
-            .cmd("INCR")
-            .arg(key)
             .cmd("PTTL")
             .arg(key)
             .query_async(&mut self.conn.clone())

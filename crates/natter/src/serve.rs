@@ -154,20 +154,28 @@ pub async fn watch_secrets(source: Box<dyn SecretSource>, auth: Auth, shutdown: 
             _ = tokio::time::sleep(SECRETS_POLL) => {}
             _ = shutdown.clone().wait() => return,
         }
-        match source.load().await {
-            Ok(secrets) if secrets.jwt_keys != current => match auth.set_keys(&secrets.jwt_keys) {
-                Ok(()) => {
-                    tracing::info!(kid = %secrets.jwt_keys.active_kid, "signing keys rotated");
-                    current = secrets.jwt_keys;
+        let secrets = match source.load().await {
+            Ok(secrets) => secrets,
+            Err(error) => {
+                if !failing {
+                    tracing::warn!(%error, "secrets unreadable; keeping the loaded keys");
                 }
-                Err(error) => tracing::error!(%error, "rotated keys refused"),
-            },
-            Ok(_) => failing = false,
-            Err(error) if !failing => {
                 failing = true;
-                tracing::warn!(%error, "secrets unreadable; keeping the loaded keys");
+                continue;
             }
-            Err(_) => {}
+        };
+        if std::mem::take(&mut failing) {
+            tracing::info!("secrets readable again");
+        }
+        if secrets.jwt_keys == current {
+            continue;
+        }
+        match auth.set_keys(&secrets.jwt_keys) {
+            Ok(()) => {
+                tracing::info!(kid = %secrets.jwt_keys.active_kid, "signing keys rotated");
+                current = secrets.jwt_keys;
+            }
+            Err(error) => tracing::error!(%error, "rotated keys refused"),
         }
     }
 }

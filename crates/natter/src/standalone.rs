@@ -1,6 +1,8 @@
 //! Standalone mode: every service in one process on one port, SQLite in the data dir,
 //! in-memory state, secrets generated on first start.
 
+use std::io::Write;
+
 use anyhow::Context;
 use natter_core::config::Config;
 use natter_core::http::{Metrics, observe, ops_routes};
@@ -25,11 +27,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = bind(config.http_addr).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(watch_secrets(parts.secrets, auth, shutdown.clone()));
-    println!(
-        "Natter is running at http://{addr}/ (data in {})",
+    // A closed stdout (the launcher went away) must not stop the server.
+    let _ = writeln!(
+        std::io::stdout(),
+        "Natter is running at http://{addr}/ (data in {})\nPress Ctrl-C to stop.",
         config.data_dir.display()
     );
-    println!("Press Ctrl-C to stop.");
     serve(listener, observe(router, &metrics), shutdown).await?;
     parts.store.close().await;
     tracing::info!("stopped");

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 struct Running {
     child: Child,
     url: String,
+    _stdout: std::io::Lines<BufReader<std::process::ChildStdout>>,
 }
 
 fn start(data_dir: &std::path::Path) -> Running {
@@ -26,7 +27,11 @@ fn start(data_dir: &std::path::Path) -> Running {
         .find(|word| word.starts_with("http://"))
         .unwrap_or_else(|| panic!("no URL in {first:?}"))
         .to_owned();
-    Running { child, url }
+    Running {
+        child,
+        url,
+        _stdout: lines,
+    }
 }
 
 fn get(url: &str, path: &str) -> String {
