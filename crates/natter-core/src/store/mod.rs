@@ -4,6 +4,9 @@
 //! Queries are written once in the SQL both databases share: `$n` parameters, `RETURNING`,
 //! `ON CONFLICT`, instants as Unix milliseconds (BIGINT), ids as UUID text.
 
+mod messages;
+mod profiles;
+mod rooms;
 mod sessions;
 mod users;
 
@@ -14,6 +17,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub use messages::{HistoryOrder, MessageRecord, NewMessage, Posted};
+pub use profiles::{ProfileRecord, ProfileUpdate};
+pub use rooms::{MemberRecord, Page, Role, RoomKind, RoomRecord, escape_like};
 pub use sessions::{NewSession, RotateRequest, Rotation, SessionRecord};
 pub use users::{NewUser, UserRecord};
 
@@ -38,6 +44,9 @@ pub enum StoreError {
     /// A migration failed.
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A pagination cursor that this store did not make.
+    #[error("invalid cursor")]
+    InvalidCursor,
     /// The URL names no supported database.
     #[error("unsupported database URL (expected postgres:// or sqlite:)")]
     UnsupportedUrl,

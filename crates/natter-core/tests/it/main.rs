@@ -1,5 +1,18 @@
 //! natter-core integration tests: the store conformance suite (run against PostgreSQL
 //! and SQLite) and the Redis key-value store.
 
+/// Declares each case once per backend, so a failure names both.
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test] async fn $case() { super::$case(natter_core::store::Backend::Postgres).await })*
+        }
+        mod sqlite {
+            $(#[tokio::test] async fn $case() { super::$case(natter_core::store::Backend::Sqlite).await })*
+        }
+    };
+}
+
 mod kv;
+mod rooms;
 mod store;

@@ -227,18 +227,6 @@ async fn migrations_are_idempotent(backend: Backend) {
     t.store.ping().await.unwrap();
 }
 
-/// Declares each case once per backend, so a failure names both.
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod postgres {
-            $(#[tokio::test] async fn $case() { super::$case(super::Backend::Postgres).await })*
-        }
-        mod sqlite {
-            $(#[tokio::test] async fn $case() { super::$case(super::Backend::Sqlite).await })*
-        }
-    };
-}
-
 conformance!(
     users_are_found_by_id_username_and_email,
     duplicates_are_conflicts_naming_the_field,

@@ -1,0 +1,166 @@
+//! Messages: stored with a per-room, gap-free sequence number allocated in the inserting
+//! transaction, idempotent per client id, read back by cursor.
+
+use super::{Result, Store, StoreError};
+
+/// A message to store.
+#[derive(Debug, Clone, Copy)]
+pub struct NewMessage<'a> {
+    /// The room.
+    pub room_id: &'a str,
+    /// The author.
+    pub sender_id: &'a str,
+    /// Chosen by the client; a retry with the same id returns the stored message.
+    pub client_id: &'a str,
+    /// The text.
+    pub body: &'a str,
+    /// Unix milliseconds.
+    pub now: i64,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MessageRecord {
+    /// The room.
+    pub room_id: String,
+    /// Position in the room, from 1, without gaps.
+    pub seq: i64,
+    /// The author, if still registered.
+    pub sender_id: Option<String>,
+    /// The client's id for the send.
+    pub client_id: String,
+    /// The text (empty once deleted).
+    pub body: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds, when edited.
+    pub edited_at: Option<i64>,
+    /// Unix milliseconds, when deleted.
+    pub deleted_at: Option<i64>,
+}
+
+/// The result of a send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    /// The stored message.
+    pub message: MessageRecord,
+    /// False when this was a retry of an earlier send with the same client id.
+    pub created: bool,
+}
+
+/// Which end of the history a page starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryOrder {
+    /// Messages before the cursor (or the newest), newest first.
+    NewestFirst,
+    /// Messages after the cursor (or the oldest), oldest first.
+    OldestFirst,
+}
+
+impl Store {
+    /// Stores a message with the room's next sequence number, or returns the message an
+    /// earlier send with the same client id stored.
+    #[tracing::instrument(name = "db.post_message", skip_all, fields(db.operation.name = "INSERT"))]
+    pub async fn post_message(&self, new: NewMessage<'_>) -> Result<Posted> {
+        if let Some(message) = self.message_by_client_id(&new).await? {
+            return Ok(Posted {
+                message,
+                created: false,
+            });
+        }
+        match self.insert_message(&new).await {
+            Ok(message) => Ok(Posted {
+                message,
+                created: true,
+            }),
+            Err(StoreError::Conflict(_)) => {
+                let message = self
+                    .message_by_client_id(&new)
+                    .await?
+                    .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))?;
+                Ok(Posted {
+                    message,
+                    created: false,
+                })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn insert_message(&self, new: &NewMessage<'_>) -> Result<MessageRecord> {
+        let mut tx = self.pool.begin().await?;
+        let (seq,): (i64,) = sqlx::query_as(
+            "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+        )
+        .bind(new.room_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO messages (room_id, seq, sender_id, client_id, body, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(new.room_id)
+        .bind(seq)
+        .bind(new.sender_id)
+        .bind(new.client_id)
+        .bind(new.body)
+        .bind(new.now)
+        .execute(&mut *tx)
+        .await
+        .map_err(super::map_conflict)?;
+        tx.commit().await?;
+        Ok(MessageRecord {
+            room_id: new.room_id.into(),
+            seq,
+            sender_id: Some(new.sender_id.into()),
+            client_id: new.client_id.into(),
+            body: new.body.into(),
+            created_at: new.now,
+            edited_at: None,
+            deleted_at: None,
+        })
+    }
+
+    async fn message_by_client_id(&self, new: &NewMessage<'_>) -> Result<Option<MessageRecord>> {
+        let sql = "SELECT room_id, seq, sender_id, client_id, body, created_at, edited_at, \
+                   deleted_at FROM messages WHERE room_id = $1 AND sender_id = $2 AND client_id = $3";
+        Ok(sqlx::query_as(sql)
+            .bind(new.room_id)
+            .bind(new.sender_id)
+            .bind(new.client_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// A page of a room's history: up to `limit` messages strictly before (newest first)
+    /// or after (oldest first) `cursor`, a sequence number.
+    #[tracing::instrument(name = "db.history", skip_all, fields(db.operation.name = "SELECT"))]
+    pub async fn history(
+        &self,
+        room_id: &str,
+        order: HistoryOrder,
+        cursor: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>> {
+        let (sql, bound) = match order {
+            HistoryOrder::NewestFirst => (
+                "SELECT room_id, seq, sender_id, client_id, body, created_at, edited_at, \
+                 deleted_at FROM messages WHERE room_id = $1 AND seq < $2 \
+                 ORDER BY seq DESC LIMIT $3",
+                cursor.unwrap_or(i64::MAX),
+            ),
+            HistoryOrder::OldestFirst => (
+                "SELECT room_id, seq, sender_id, client_id, body, created_at, edited_at, \
+                 deleted_at FROM messages WHERE room_id = $1 AND seq > $2 \
+                 ORDER BY seq ASC LIMIT $3",
+                cursor.unwrap_or(0),
+            ),
+        };
+        Ok(sqlx::query_as(sql)
+            .bind(room_id)
+            .bind(bound)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+}

@@ -1,0 +1,322 @@
+//! Conformance cases for rooms, members, messages and profiles (PostgreSQL and SQLite).
+
+use std::collections::BTreeSet;
+
+use natter_core::store::{
+    Backend, HistoryOrder, NewMessage, NewUser, ProfileUpdate, Role, RoomKind, Store, StoreError,
+};
+use natter_testkit::store;
+
+async fn user(store: &Store, name: &str) -> String {
+    let new = NewUser {
+        username: name,
+        email: None,
+        password_hash: "$argon2id$x",
+    };
+    store.create_user(new).await.unwrap().id
+}
+
+async fn post(store: &Store, room: &str, sender: &str, client_id: &str) -> i64 {
+    let new = NewMessage {
+        room_id: room,
+        sender_id: sender,
+        client_id,
+        body: "hello",
+        now: 1,
+    };
+    store.post_message(new).await.unwrap().message.seq
+}
+
+async fn public_names_are_unique_case_insensitively(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "alice").await;
+    t.store
+        .create_room(RoomKind::Public, "Lobby", &alice)
+        .await
+        .unwrap();
+    match t.store.create_room(RoomKind::Public, "LOBBY", &alice).await {
+        Err(StoreError::Conflict(what)) => assert!(what.contains("rooms_public_name"), "{what}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    t.store
+        .create_room(RoomKind::Group, "Lobby", &alice)
+        .await
+        .expect("groups may share names");
+    let room = t
+        .store
+        .create_room(RoomKind::Group, "Lobby", &alice)
+        .await
+        .unwrap();
+    assert_eq!(
+        t.store.role(&room.id, &alice).await.unwrap(),
+        Some(Role::Owner)
+    );
+}
+
+async fn direct_rooms_are_unique_per_pair_under_concurrency(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "alice").await;
+    let bob = user(&t.store, "bob").await;
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = t.store.clone();
+            let (a, b) = if i % 2 == 0 {
+                (alice.clone(), bob.clone())
+            } else {
+                (bob.clone(), alice.clone())
+            };
+            tokio::spawn(async move { store.open_direct(&a, &b).await.unwrap().id })
+        })
+        .collect();
+    let mut ids = BTreeSet::new();
+    for task in tasks {
+        ids.insert(task.await.unwrap());
+    }
+    assert_eq!(ids.len(), 1, "one direct room per pair");
+    let id = ids.into_iter().next().unwrap();
+    let members = t.store.members(&id).await.unwrap();
+    assert_eq!(members.len(), 2);
+    assert_eq!(
+        t.store.room(&id).await.unwrap().unwrap().kind,
+        RoomKind::Direct
+    );
+}
+
+async fn search_treats_wildcards_literally_and_pages_stably(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "alice").await;
+    for name in [
+        "100% fun",
+        "1000 fun",
+        "a_b",
+        "axb",
+        "back\\slash",
+        "backslash",
+    ] {
+        t.store
+            .create_room(RoomKind::Public, name, &alice)
+            .await
+            .unwrap();
+    }
+    let names = |page: natter_core::store::Page<natter_core::store::RoomRecord>| -> Vec<String> {
+        page.items.into_iter().map(|r| r.name.unwrap()).collect()
+    };
+    assert_eq!(
+        names(t.store.public_rooms(Some("0%"), None, 10).await.unwrap()),
+        ["100% fun"]
+    );
+    assert_eq!(
+        names(t.store.public_rooms(Some("A_B"), None, 10).await.unwrap()),
+        ["a_b"]
+    );
+    assert_eq!(
+        names(t.store.public_rooms(Some("k\\s"), None, 10).await.unwrap()),
+        ["back\\slash"]
+    );
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = t
+            .store
+            .public_rooms(None, cursor.as_deref(), 4)
+            .await
+            .unwrap();
+        cursor = page.next.clone();
+        seen.extend(names(page));
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort_by_key(|n| n.to_lowercase());
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    assert_eq!(seen, sorted, "every room once, in name order");
+    assert!(matches!(
+        t.store.public_rooms(None, Some("not-a-cursor!"), 4).await,
+        Err(StoreError::InvalidCursor)
+    ));
+}
+
+async fn sequences_have_no_gaps_and_retries_are_idempotent(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "alice").await;
+    let room = t
+        .store
+        .create_room(RoomKind::Group, "g", &alice)
+        .await
+        .unwrap()
+        .id;
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (store, room, alice) = (t.store.clone(), room.clone(), alice.clone());
+            tokio::spawn(async move { post(&store, &room, &alice, &format!("c{}", i % 10)).await })
+        })
+        .collect();
+    let mut seqs = BTreeSet::new();
+    for task in tasks {
+        seqs.insert(task.await.unwrap());
+    }
+    assert_eq!(
+        seqs,
+        (1..=10).collect(),
+        "10 distinct client ids, 10 messages, no gaps"
+    );
+    assert_eq!(t.store.room(&room).await.unwrap().unwrap().last_seq, 10);
+}
+
+async fn history_pages_by_cursor_in_both_directions(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "alice").await;
+    let room = t
+        .store
+        .create_room(RoomKind::Public, "p", &alice)
+        .await
+        .unwrap()
+        .id;
+    for i in 0..25 {
+        post(&t.store, &room, &alice, &format!("m{i}")).await;
+    }
+    let seqs = |v: Vec<natter_core::store::MessageRecord>| {
+        v.into_iter().map(|m| m.seq).collect::<Vec<_>>()
+    };
+    let newest = seqs(
+        t.store
+            .history(&room, HistoryOrder::NewestFirst, None, 10)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(newest, (16..=25).rev().collect::<Vec<_>>());
+    let older = seqs(
+        t.store
+            .history(&room, HistoryOrder::NewestFirst, Some(16), 10)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(older, (6..=15).rev().collect::<Vec<_>>());
+    let oldest = seqs(
+        t.store
+            .history(&room, HistoryOrder::OldestFirst, None, 10)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(oldest, (1..=10).collect::<Vec<_>>());
+    let after = seqs(
+        t.store
+            .history(&room, HistoryOrder::OldestFirst, Some(20), 10)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(after, (21..=25).collect::<Vec<_>>());
+}
+
+async fn deleting_a_room_removes_members_and_messages(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "alice").await;
+    let bob = user(&t.store, "bob").await;
+    let room = t
+        .store
+        .create_room(RoomKind::Group, "g", &alice)
+        .await
+        .unwrap()
+        .id;
+    t.store.add_member(&room, &bob, Role::Member).await.unwrap();
+    post(&t.store, &room, &bob, "x").await;
+    assert!(t.store.delete_room(&room).await.unwrap());
+    assert!(t.store.room(&room).await.unwrap().is_none());
+    assert!(t.store.members(&room).await.unwrap().is_empty());
+    assert!(
+        t.store
+            .history(&room, HistoryOrder::OldestFirst, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        t.store
+            .rooms_of_user(&bob, None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(!t.store.delete_room(&room).await.unwrap());
+}
+
+async fn members_roles_and_ownership_transfer(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "alice").await;
+    let bob = user(&t.store, "bob").await;
+    let room = t
+        .store
+        .create_room(RoomKind::Group, "g", &alice)
+        .await
+        .unwrap()
+        .id;
+    assert!(t.store.add_member(&room, &bob, Role::Member).await.unwrap());
+    assert!(
+        !t.store.add_member(&room, &bob, Role::Admin).await.unwrap(),
+        "already a member"
+    );
+    assert!(
+        t.store
+            .transfer_ownership(&room, &alice, &bob)
+            .await
+            .unwrap()
+    );
+    assert_eq!(t.store.role(&room, &bob).await.unwrap(), Some(Role::Owner));
+    assert_eq!(
+        t.store.role(&room, &alice).await.unwrap(),
+        Some(Role::Admin)
+    );
+    assert!(t.store.remove_member(&room, &alice).await.unwrap());
+    assert_eq!(t.store.role(&room, &alice).await.unwrap(), None);
+    let mine = t.store.rooms_of_user(&bob, None, 10).await.unwrap();
+    assert_eq!(mine.items.len(), 1);
+}
+
+async fn profiles_are_updated_and_found_by_prefix(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "a_lice").await;
+    user(&t.store, "abby").await;
+    user(&t.store, "bob").await;
+    let update = ProfileUpdate {
+        display_name: "Alice",
+        bio: "hi",
+        avatar_url: "https://x.test/a.png",
+    };
+    assert!(t.store.update_profile(&alice, update).await.unwrap());
+    let profile = t.store.profile(&alice).await.unwrap().unwrap();
+    assert_eq!(
+        (profile.display_name.as_str(), profile.bio.as_str()),
+        ("Alice", "hi")
+    );
+    let found: Vec<_> = t
+        .store
+        .users_by_prefix("A", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.username)
+        .collect();
+    assert_eq!(found, ["a_lice", "abby"]);
+    let found: Vec<_> = t
+        .store
+        .users_by_prefix("a_", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.username)
+        .collect();
+    assert_eq!(found, ["a_lice"], "`_` is literal");
+}
+
+conformance!(
+    public_names_are_unique_case_insensitively,
+    direct_rooms_are_unique_per_pair_under_concurrency,
+    search_treats_wildcards_literally_and_pages_stably,
+    sequences_have_no_gaps_and_retries_are_idempotent,
+    history_pages_by_cursor_in_both_directions,
+    deleting_a_room_removes_members_and_messages,
+    members_roles_and_ownership_transfer,
+    profiles_are_updated_and_found_by_prefix,
+);
