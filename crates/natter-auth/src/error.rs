@@ -87,6 +87,10 @@ impl AuthError {
 
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
+        let error = match error {
+            AuthError::Token(token) => return token.into(),
+            other => other,
+        };
         error.log_if_internal();
         let (status, code) = match &error {
             AuthError::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, *code),
@@ -96,12 +100,9 @@ impl From<AuthError> for ApiError {
             AuthError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AuthError::InvalidRefreshToken => (StatusCode::UNAUTHORIZED, "invalid_refresh_token"),
             AuthError::RefreshTokenReused => (StatusCode::UNAUTHORIZED, "refresh_token_reused"),
-            AuthError::Token(TokenError::Expired) => (StatusCode::UNAUTHORIZED, "token_expired"),
-            AuthError::Token(TokenError::Revoked) => (StatusCode::UNAUTHORIZED, "token_revoked"),
-            AuthError::Token(TokenError::Unavailable(_)) | AuthError::Internal(_) => {
+            AuthError::Token(_) | AuthError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
-            AuthError::Token(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),
         };
         let mut api = ApiError::new(status, code, error.to_string());
         api.retry_after = error.retry_after_secs();

@@ -7,7 +7,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use natter_core::http::{ApiError, client_ip};
+use natter_core::http::{
+    ApiError, bearer_token as bearer, client_ip, missing_token as missing_bearer,
+};
 use natter_core::store::{SessionRecord, UserRecord};
 use serde::{Deserialize, Serialize};
 
@@ -233,24 +235,6 @@ fn client(
             .unwrap_or_default()
             .to_owned(),
     }
-}
-
-/// The token of an `Authorization: Bearer …` header.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
-fn missing_bearer() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "missing_token",
-        "an Authorization: Bearer access token is required",
-    )
 }
 
 fn user_json(user: UserRecord) -> UserJson {

@@ -2,12 +2,16 @@
 //! in-memory state, secrets generated on first start.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use anyhow::Context;
+use natter_core::broker::{Broker, MemoryBroker};
 use natter_core::config::Config;
 use natter_core::http::{Metrics, observe, ops_routes};
 use natter_core::secrets::FileSource;
 use natter_core::shutdown::Shutdown;
+
+use natter_website::Website;
 
 use crate::serve::{Parts, bind, serve, watch_secrets};
 
@@ -18,7 +22,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let parts = Parts::connect(&config, true).await?;
     let auth = parts.auth(&config).await?;
     let metrics = Metrics::new();
+    let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::default());
+    let website = Website::new(parts.store.clone(), broker, auth.verifier().clone());
     let router = natter_auth::routes(auth.clone(), config.trust_forwarded_for)
+        .merge(natter_website::routes(website))
         .merge(natter_auth::grpc_routes(&auth).await)
         .merge(ops_routes(
             parts.readiness(shutdown.clone()),

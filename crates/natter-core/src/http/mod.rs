@@ -2,6 +2,7 @@
 //! caller's trace context, request metrics, `/healthz`, `/readyz`, `/metrics`, and the
 //! client address behind an ingress.
 
+mod caller;
 mod error;
 mod metrics;
 mod ops;
@@ -14,6 +15,7 @@ use tower_http::trace::MakeSpan;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+pub use caller::{Caller, MaybeCaller, bearer_token, missing_token};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use metrics::{Metrics, record_metrics};
 pub use ops::{Readiness, ReadinessCheck, ops_routes};

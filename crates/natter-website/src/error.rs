@@ -1,0 +1,76 @@
+//! Errors of the website domain and their HTTP form.
+
+use http::StatusCode;
+use natter_core::http::ApiError;
+use natter_core::store::StoreError;
+
+use crate::policy::Denial;
+
+/// What can go wrong in the website service. Messages are safe to show to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum WebsiteError {
+    /// Not signed in.
+    #[error("sign in first")]
+    Unauthenticated,
+    /// Signed in but not allowed.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// No such room or user, or the caller may not know of it.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A field failed validation.
+    #[error("{message}")]
+    Invalid {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// The name or membership already exists.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// A dependency failed.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl WebsiteError {
+    pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The refusal for a policy denial about a room.
+    pub(crate) fn denied(denial: Denial) -> Self {
+        match denial {
+            Denial::Unauthenticated => Self::Unauthenticated,
+            Denial::Forbidden => Self::Forbidden("not allowed in this room"),
+            Denial::NotFound => Self::NotFound("room"),
+        }
+    }
+}
+
+impl From<StoreError> for WebsiteError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::InvalidCursor => Self::invalid("invalid_cursor", "invalid cursor"),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<WebsiteError> for ApiError {
+    fn from(error: WebsiteError) -> Self {
+        let (status, code) = match &error {
+            WebsiteError::Unauthenticated => (StatusCode::UNAUTHORIZED, "missing_token"),
+            WebsiteError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            WebsiteError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            WebsiteError::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, *code),
+            WebsiteError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            WebsiteError::Internal(cause) => return ApiError::internal(cause),
+        };
+        ApiError::new(status, code, error.to_string())
+    }
+}

@@ -1,0 +1,12 @@
+//! The website service: rooms (public, group, direct), members and roles, profiles,
+//! message history and search; the management plane behind the JSON API.
+
+mod error;
+mod http;
+pub mod policy;
+mod service;
+mod validate;
+
+pub use error::WebsiteError;
+pub use http::routes;
+pub use service::{HistoryQuery, ROOM_EVENTS_TOPIC, RoomEvent, Website};

@@ -1,0 +1,391 @@
+//! The website domain: every operation resolves the caller's role, asks the policy, then
+//! reads or writes the store. Transport-agnostic.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use natter_core::broker::Broker;
+use natter_core::store::{
+    HistoryOrder, MemberRecord, MessageRecord, NewMessage, Page, ProfileRecord, ProfileUpdate,
+    Role, RoomKind, RoomRecord, Store, StoreError,
+};
+use natter_core::time::now_ms;
+use natter_core::token::TokenVerifier;
+use serde::Serialize;
+
+use crate::policy::{Action, Viewer, authorize};
+use crate::{WebsiteError, validate};
+
+/// Where room lifecycle events are published for the chat service.
+pub const ROOM_EVENTS_TOPIC: &str = "natter.rooms";
+
+/// A change live subscribers must hear about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RoomEvent {
+    /// The room is gone: drop its subscribers.
+    RoomDeleted {
+        /// The room.
+        room_id: String,
+    },
+    /// A member left or was removed: drop their subscription.
+    MemberRemoved {
+        /// The room.
+        room_id: String,
+        /// The former member.
+        user_id: String,
+    },
+}
+
+/// The website service's state. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Website {
+    store: Store,
+    broker: Arc<dyn Broker>,
+    verifier: TokenVerifier,
+}
+
+/// Which page of a room's history to read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HistoryQuery {
+    /// Messages with a smaller sequence number, newest first.
+    pub before: Option<i64>,
+    /// Messages with a larger sequence number, oldest first.
+    pub after: Option<i64>,
+    /// Page size, 1–100 (default 50).
+    pub limit: Option<u32>,
+}
+
+type Result<T, E = WebsiteError> = std::result::Result<T, E>;
+
+impl Website {
+    /// The service over `store`, publishing room events on `broker`.
+    pub fn new(store: Store, broker: Arc<dyn Broker>, verifier: TokenVerifier) -> Self {
+        Self {
+            store,
+            broker,
+            verifier,
+        }
+    }
+
+    /// Verifies bearer tokens for the HTTP layer.
+    pub fn verifier(&self) -> &TokenVerifier {
+        &self.verifier
+    }
+
+    /// The room, after checking `user` may do `action` to it.
+    async fn room_for(
+        &self,
+        user: &str,
+        room_id: &str,
+        action: Action,
+    ) -> Result<(RoomRecord, Option<Role>)> {
+        let room = self
+            .store
+            .room(room_id)
+            .await?
+            .ok_or(WebsiteError::NotFound("room"))?;
+        let role = self.store.role(room_id, user).await?;
+        authorize(room.kind, Viewer::SignedIn(role), action).map_err(WebsiteError::denied)?;
+        Ok((room, role))
+    }
+
+    /// Creates a public or group room owned by `user`.
+    pub async fn create_room(&self, user: &str, kind: RoomKind, name: &str) -> Result<RoomRecord> {
+        if kind == RoomKind::Direct {
+            return Err(WebsiteError::invalid(
+                "invalid_kind",
+                "direct rooms are opened with a user, not created with a name",
+            ));
+        }
+        let name = validate::room_name(name)?;
+        self.store
+            .create_room(kind, &name, user)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => {
+                    WebsiteError::Conflict("a public room with this name exists")
+                }
+                other => other.into(),
+            })
+    }
+
+    /// The direct room of `user` and `other`, opened if new.
+    pub async fn open_direct(&self, user: &str, other: &str) -> Result<RoomRecord> {
+        if user == other {
+            return Err(WebsiteError::invalid(
+                "invalid_user",
+                "a direct room needs another user",
+            ));
+        }
+        self.store
+            .profile(other)
+            .await?
+            .ok_or(WebsiteError::NotFound("user"))?;
+        Ok(self.store.open_direct(user, other).await?)
+    }
+
+    /// A room and its members.
+    pub async fn room(&self, user: &str, room_id: &str) -> Result<(RoomRecord, Option<Role>)> {
+        self.room_for(user, room_id, Action::ReadRoom).await
+    }
+
+    /// A room's members.
+    pub async fn members(&self, user: &str, room_id: &str) -> Result<Vec<MemberRecord>> {
+        self.room_for(user, room_id, Action::ReadRoom).await?;
+        Ok(self.store.members(room_id).await?)
+    }
+
+    /// Renames a room.
+    pub async fn rename(&self, user: &str, room_id: &str, name: &str) -> Result<RoomRecord> {
+        let (room, _) = self.room_for(user, room_id, Action::Rename).await?;
+        let name = validate::room_name(name)?;
+        self.store
+            .rename_room(room_id, &name)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => {
+                    WebsiteError::Conflict("a public room with this name exists")
+                }
+                other => other.into(),
+            })?;
+        Ok(RoomRecord {
+            name: Some(name),
+            ..room
+        })
+    }
+
+    /// Deletes a room with its members and messages, and tells live subscribers.
+    pub async fn delete(&self, user: &str, room_id: &str) -> Result<()> {
+        self.room_for(user, room_id, Action::Delete).await?;
+        self.store.delete_room(room_id).await?;
+        self.publish(RoomEvent::RoomDeleted {
+            room_id: room_id.into(),
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Joins a public room.
+    pub async fn join(&self, user: &str, room_id: &str) -> Result<()> {
+        let role = self.store.role(room_id, user).await?;
+        if role.is_some() {
+            return Ok(());
+        }
+        self.room_for(user, room_id, Action::Join).await?;
+        self.store.add_member(room_id, user, Role::Member).await?;
+        Ok(())
+    }
+
+    /// Leaves a room (owners hand over ownership first).
+    pub async fn leave(&self, user: &str, room_id: &str) -> Result<()> {
+        self.room_for(user, room_id, Action::Leave).await?;
+        self.store.remove_member(room_id, user).await?;
+        self.publish(RoomEvent::MemberRemoved {
+            room_id: room_id.into(),
+            user_id: user.into(),
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Adds `target` as a member (owners may add admins).
+    pub async fn add_member(
+        &self,
+        user: &str,
+        room_id: &str,
+        target: &str,
+        role: Role,
+    ) -> Result<()> {
+        let (_, own) = self.room_for(user, room_id, Action::AddMember).await?;
+        if role == Role::Owner || (role == Role::Admin && own != Some(Role::Owner)) {
+            return Err(WebsiteError::Forbidden(
+                "only the owner adds admins; ownership is transferred",
+            ));
+        }
+        self.store
+            .profile(target)
+            .await?
+            .ok_or(WebsiteError::NotFound("user"))?;
+        if !self.store.add_member(room_id, target, role).await? {
+            return Err(WebsiteError::Conflict("already a member"));
+        }
+        Ok(())
+    }
+
+    /// Removes `target`: yourself (leave), or someone of a lower role.
+    pub async fn remove_member(&self, user: &str, room_id: &str, target: &str) -> Result<()> {
+        if user == target {
+            return self.leave(user, room_id).await;
+        }
+        let (_, own) = self.room_for(user, room_id, Action::RemoveMember).await?;
+        let theirs = self
+            .store
+            .role(room_id, target)
+            .await?
+            .ok_or(WebsiteError::NotFound("member"))?;
+        if Some(theirs) >= own {
+            return Err(WebsiteError::Forbidden(
+                "you can only remove members below your role",
+            ));
+        }
+        self.store.remove_member(room_id, target).await?;
+        self.publish(RoomEvent::MemberRemoved {
+            room_id: room_id.into(),
+            user_id: target.into(),
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Makes a member an admin or a plain member again.
+    pub async fn set_role(
+        &self,
+        user: &str,
+        room_id: &str,
+        target: &str,
+        role: Role,
+    ) -> Result<()> {
+        self.room_for(user, room_id, Action::ManageRoles).await?;
+        if role == Role::Owner || user == target {
+            return Err(WebsiteError::invalid(
+                "invalid_role",
+                "use the owner route to hand over ownership",
+            ));
+        }
+        if !self.store.set_role(room_id, target, role).await? {
+            return Err(WebsiteError::NotFound("member"));
+        }
+        Ok(())
+    }
+
+    /// Hands ownership to another member; the previous owner becomes an admin.
+    pub async fn transfer(&self, user: &str, room_id: &str, target: &str) -> Result<()> {
+        self.room_for(user, room_id, Action::ManageRoles).await?;
+        if user == target || !self.store.transfer_ownership(room_id, user, target).await? {
+            return Err(WebsiteError::NotFound("member"));
+        }
+        Ok(())
+    }
+
+    /// A page of history.
+    pub async fn history(
+        &self,
+        user: &str,
+        room_id: &str,
+        query: HistoryQuery,
+    ) -> Result<Vec<MessageRecord>> {
+        self.room_for(user, room_id, Action::ReadHistory).await?;
+        let limit = validate::limit(query.limit)?;
+        let (order, cursor) = match (query.before, query.after) {
+            (Some(_), Some(_)) => {
+                return Err(WebsiteError::invalid(
+                    "invalid_cursor",
+                    "give before or after, not both",
+                ));
+            }
+            (before, None) => (HistoryOrder::NewestFirst, before),
+            (None, after) => (HistoryOrder::OldestFirst, after),
+        };
+        Ok(self.store.history(room_id, order, cursor, limit).await?)
+    }
+
+    /// Stores a message (idempotent per client id).
+    pub async fn post(
+        &self,
+        user: &str,
+        room_id: &str,
+        client_id: &str,
+        body: &str,
+    ) -> Result<(MessageRecord, bool)> {
+        self.room_for(user, room_id, Action::Post).await?;
+        validate::client_id(client_id)?;
+        validate::message_body(body)?;
+        let new = NewMessage {
+            room_id,
+            sender_id: user,
+            client_id,
+            body,
+            now: now_ms(),
+        };
+        let posted = self.store.post_message(new).await?;
+        Ok((posted.message, posted.created))
+    }
+
+    /// Public rooms, optionally filtered by a name substring.
+    pub async fn public_rooms(
+        &self,
+        query: Option<&str>,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Page<RoomRecord>> {
+        let limit = validate::limit(limit)?;
+        let query = query.map(str::trim).filter(|q| !q.is_empty());
+        if query.is_some_and(|q| q.chars().count() > validate::ROOM_NAME_MAX) {
+            return Err(WebsiteError::invalid(
+                "invalid_query",
+                "search text is at most 64 characters",
+            ));
+        }
+        Ok(self.store.public_rooms(query, cursor, limit).await?)
+    }
+
+    /// The caller's rooms.
+    pub async fn my_rooms(
+        &self,
+        user: &str,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Page<RoomRecord>> {
+        let limit = validate::limit(limit)?;
+        Ok(self.store.rooms_of_user(user, cursor, limit).await?)
+    }
+
+    /// Anyone's profile.
+    pub async fn profile(&self, user_id: &str) -> Result<ProfileRecord> {
+        self.store
+            .profile(user_id)
+            .await?
+            .ok_or(WebsiteError::NotFound("user"))
+    }
+
+    /// Replaces the caller's profile fields.
+    pub async fn update_profile(
+        &self,
+        user: &str,
+        display_name: &str,
+        bio: &str,
+        avatar_url: &str,
+    ) -> Result<ProfileRecord> {
+        let (display_name, bio, avatar_url) = validate::profile(display_name, bio, avatar_url)?;
+        let update = ProfileUpdate {
+            display_name: &display_name,
+            bio: &bio,
+            avatar_url: &avatar_url,
+        };
+        if !self.store.update_profile(user, update).await? {
+            return Err(WebsiteError::NotFound("user"));
+        }
+        self.profile(user).await
+    }
+
+    /// Users whose username starts with `prefix` (at least one character).
+    pub async fn find_users(&self, prefix: &str, limit: Option<u32>) -> Result<Vec<ProfileRecord>> {
+        let prefix = prefix.trim();
+        if prefix.is_empty() || prefix.len() > 32 {
+            return Err(WebsiteError::invalid(
+                "invalid_prefix",
+                "prefix must be 1 to 32 characters",
+            ));
+        }
+        let limit = validate::limit(limit)?;
+        Ok(self.store.users_by_prefix(prefix, limit).await?)
+    }
+
+    async fn publish(&self, event: RoomEvent) {
+        let payload = Bytes::from(serde_json::to_vec(&event).expect("events serialise"));
+        if let Err(error) = self.broker.publish(ROOM_EVENTS_TOPIC, payload).await {
+            tracing::warn!(%error, ?event, "room event not published");
+        }
+    }
+}

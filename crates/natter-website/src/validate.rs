@@ -1,0 +1,158 @@
+//! Field rules: room names, messages, profiles, page sizes.
+
+use crate::WebsiteError;
+
+/// Most characters in a room name.
+pub const ROOM_NAME_MAX: usize = 64;
+/// Most characters in a message.
+pub const MESSAGE_MAX: usize = 4000;
+/// Most characters in a display name.
+pub const DISPLAY_NAME_MAX: usize = 64;
+/// Most characters in a bio.
+pub const BIO_MAX: usize = 1000;
+/// Most characters in an avatar URL.
+pub const AVATAR_URL_MAX: usize = 2048;
+
+/// Trims a room name and checks it is 1–64 characters without control characters.
+pub fn room_name(raw: &str) -> Result<String, WebsiteError> {
+    let name = raw.trim();
+    let count = name.chars().count();
+    if count == 0 || count > ROOM_NAME_MAX || name.chars().any(char::is_control) {
+        return Err(WebsiteError::invalid(
+            "invalid_name",
+            "room name must be 1 to 64 characters without control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Checks a message body is 1–4000 characters and not only white space.
+pub fn message_body(body: &str) -> Result<(), WebsiteError> {
+    if body.trim().is_empty() || body.chars().count() > MESSAGE_MAX {
+        return Err(WebsiteError::invalid(
+            "invalid_body",
+            "message must be 1 to 4000 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a client id: 1–64 printable ASCII characters.
+pub fn client_id(id: &str) -> Result<(), WebsiteError> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(WebsiteError::invalid(
+            "invalid_client_id",
+            "client_id must be 1 to 64 printable ASCII characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Trims and checks profile fields; the avatar URL must be empty or http(s).
+pub fn profile(
+    display_name: &str,
+    bio: &str,
+    avatar_url: &str,
+) -> Result<(String, String, String), WebsiteError> {
+    let display_name = display_name.trim();
+    if display_name.chars().count() > DISPLAY_NAME_MAX || display_name.chars().any(char::is_control)
+    {
+        return Err(WebsiteError::invalid(
+            "invalid_display_name",
+            "display name must be at most 64 characters without control characters",
+        ));
+    }
+    if bio.chars().count() > BIO_MAX {
+        return Err(WebsiteError::invalid(
+            "invalid_bio",
+            "bio must be at most 1000 characters",
+        ));
+    }
+    let avatar_url = avatar_url.trim();
+    if !avatar_url.is_empty() && !is_http_url(avatar_url) {
+        return Err(WebsiteError::invalid(
+            "invalid_avatar_url",
+            "avatar URL must be an http:// or https:// URL",
+        ));
+    }
+    Ok((
+        display_name.to_owned(),
+        bio.to_owned(),
+        avatar_url.to_owned(),
+    ))
+}
+
+fn is_http_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let Some(rest) = rest else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    url.len() <= AVATAR_URL_MAX
+        && !host.is_empty()
+        && !host.contains('@')
+        && url.chars().all(|c| c.is_ascii_graphic())
+}
+
+/// A page size: 1–100, default 50.
+pub fn limit(requested: Option<u32>) -> Result<u32, WebsiteError> {
+    match requested {
+        None => Ok(50),
+        Some(n @ 1..=100) => Ok(n),
+        Some(_) => Err(WebsiteError::invalid(
+            "invalid_limit",
+            "limit must be 1 to 100",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_are_trimmed_and_bounded() {
+        assert_eq!(room_name("  Lobby ").unwrap(), "Lobby");
+        assert!(room_name("   ").is_err());
+        assert!(room_name(&"é".repeat(64)).is_ok());
+        assert!(room_name(&"é".repeat(65)).is_err());
+        assert!(room_name("bell\u{7}").is_err());
+    }
+
+    #[test]
+    fn avatar_urls_must_be_http() {
+        assert!(profile("A", "", "https://cdn.example.org/a.png").is_ok());
+        assert!(profile("A", "", "").is_ok());
+        for bad in [
+            "javascript:alert(1)",
+            "ftp://x/a",
+            "https://",
+            "https://u@evil/x",
+            "http://a b/",
+        ] {
+            assert!(profile("A", "", bad).is_err(), "{bad}");
+        }
+        assert!(profile(&"x".repeat(65), "", "").is_err());
+        assert!(profile("A", &"x".repeat(1001), "").is_err());
+    }
+
+    #[test]
+    fn limits_default_and_bound() {
+        assert_eq!(limit(None).unwrap(), 50);
+        assert_eq!(limit(Some(100)).unwrap(), 100);
+        assert!(limit(Some(0)).is_err());
+        assert!(limit(Some(101)).is_err());
+    }
+
+    #[test]
+    fn bodies_and_client_ids_are_checked() {
+        assert!(message_body("hi").is_ok());
+        assert!(message_body(" \n ").is_err());
+        assert!(message_body(&"x".repeat(4001)).is_err());
+        assert!(client_id("c-1").is_ok());
+        assert!(client_id("has space").is_err());
+        assert!(client_id("").is_err());
+    }
+}

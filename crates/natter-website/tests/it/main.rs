@@ -1,0 +1,1 @@
+//! natter-website integration tests.
