@@ -8,5 +8,5 @@ mod service;
 mod validate;
 
 pub use error::WebsiteError;
-pub use http::routes;
+pub use http::{OPENAPI_PATH, openapi, routes};
 pub use service::{HistoryQuery, ROOM_EVENTS_TOPIC, RoomEvent, Website};

@@ -4,6 +4,7 @@
 
 mod harness;
 mod matrix;
+mod openapi;
 mod rooms;
 
 /// Declares each case once per backend.

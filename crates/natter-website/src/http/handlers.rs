@@ -1,0 +1,290 @@
+//! Handlers of the JSON API, each with its OpenAPI description.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use natter_core::http::{ApiError, Caller};
+use natter_core::store::Role;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::json::*;
+use super::{Body, Params};
+use crate::{HistoryQuery, Website};
+
+type Reply<T> = Result<Json<T>, ApiError>;
+
+/// The error body of every failed call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorResponse {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// A stable code and a human-readable message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable snake_case code, e.g. `not_found`, `invalid_name`.
+    pub code: String,
+    /// Explanation.
+    pub message: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/rooms", tag = "rooms", params(ListQuery),
+    description = "Public rooms by name, optionally filtered by a name substring.",
+    responses((status = 200, body = RoomPage), (status = 401, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+pub async fn public_rooms(
+    State(w): State<Website>,
+    _caller: Caller,
+    Params(q): Params<ListQuery>,
+) -> Reply<RoomPage> {
+    let page = w
+        .public_rooms(q.q.as_deref(), q.cursor.as_deref(), q.limit)
+        .await?;
+    Ok(Json(room_page(page)))
+}
+
+#[utoipa::path(post, path = "/api/v1/rooms", tag = "rooms", request_body = CreateRoom,
+    responses((status = 201, body = RoomJson), (status = 401, body = ErrorResponse), (status = 409, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+pub async fn create_room(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Body(body): Body<CreateRoom>,
+) -> Result<Response, ApiError> {
+    let kind = parse_kind(&body.kind)?;
+    let room = w.create_room(&me.sub, kind, &body.name).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(room_json(room, Some(Role::Owner))),
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/rooms/mine", tag = "rooms", params(ListQuery),
+    description = "The caller's rooms, oldest first.",
+    responses((status = 200, body = RoomPage), (status = 401, body = ErrorResponse)))]
+pub async fn my_rooms(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Params(q): Params<ListQuery>,
+) -> Reply<RoomPage> {
+    let page = w.my_rooms(&me.sub, q.cursor.as_deref(), q.limit).await?;
+    Ok(Json(room_page(page)))
+}
+
+#[utoipa::path(get, path = "/api/v1/rooms/{room}", tag = "rooms", params(("room" = String, Path)),
+    responses((status = 200, body = RoomJson), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+pub async fn room(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Path(room): Path<String>,
+) -> Reply<RoomJson> {
+    let (room, role) = w.room(&me.sub, &room).await?;
+    Ok(Json(room_json(room, role)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/rooms/{room}", tag = "rooms", params(("room" = String, Path)), request_body = Rename,
+    responses((status = 200, body = RoomJson), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+pub async fn rename(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Path(room): Path<String>,
+    Body(body): Body<Rename>,
+) -> Reply<RoomJson> {
+    let renamed = w.rename(&me.sub, &room, &body.name).await?;
+    let role = w.room(&me.sub, &room).await?.1;
+    Ok(Json(room_json(renamed, role)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/rooms/{room}", tag = "rooms", params(("room" = String, Path)),
+    description = "Owner only. Removes members and messages; live subscribers are dropped.",
+    responses((status = 204), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+pub async fn delete_room(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Path(room): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    w.delete(&me.sub, &room).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/join", tag = "members", params(("room" = String, Path)),
+    description = "Join a public room.",
+    responses((status = 204), (status = 404, body = ErrorResponse)))]
+pub async fn join(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Path(room): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    w.join(&me.sub, &room).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/leave", tag = "members", params(("room" = String, Path)),
+    description = "Leave a room; owners hand over ownership first.",
+    responses((status = 204), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+pub async fn leave(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Path(room): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    w.leave(&me.sub, &room).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/rooms/{room}/members", tag = "members", params(("room" = String, Path)),
+    responses((status = 200, body = [MemberJson]), (status = 404, body = ErrorResponse)))]
+pub async fn members(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Path(room): Path<String>,
+) -> Reply<Vec<MemberJson>> {
+    let members = w.members(&me.sub, &room).await?;
+    Ok(Json(members.into_iter().map(member_json).collect()))
+}
+
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/members", tag = "members", params(("room" = String, Path)), request_body = AddMember,
+    description = "Owners and admins add members; only owners add admins.",
+    responses((status = 204), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
+pub async fn add_member(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Path(room): Path<String>,
+    Body(body): Body<AddMember>,
+) -> Result<StatusCode, ApiError> {
+    let role = body
+        .role
+        .as_deref()
+        .map(parse_role)
+        .transpose()?
+        .unwrap_or(Role::Member);
+    w.add_member(&me.sub, &room, &body.user_id, role).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/api/v1/rooms/{room}/members/{user}", tag = "members", params(("room" = String, Path), ("user" = String, Path)),
+    description = "Remove a member of a lower role, or yourself.",
+    responses((status = 204), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+pub async fn remove_member(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Path((room, user)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    w.remove_member(&me.sub, &room, &user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(put, path = "/api/v1/rooms/{room}/members/{user}/role", tag = "members", params(("room" = String, Path), ("user" = String, Path)), request_body = SetRole,
+    responses((status = 204), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+pub async fn set_role(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Path((room, user)): Path<(String, String)>,
+    Body(body): Body<SetRole>,
+) -> Result<StatusCode, ApiError> {
+    w.set_role(&me.sub, &room, &user, parse_role(&body.role)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(put, path = "/api/v1/rooms/{room}/owner", tag = "members", params(("room" = String, Path)), request_body = Transfer,
+    description = "Owner only: hand ownership to a member; you become an admin.",
+    responses((status = 204), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+pub async fn transfer(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Path(room): Path<String>,
+    Body(body): Body<Transfer>,
+) -> Result<StatusCode, ApiError> {
+    w.transfer(&me.sub, &room, &body.user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/rooms/{room}/messages", tag = "messages", params(("room" = String, Path), HistoryParams),
+    description = "A page of history by sequence number: `before` (newest first, the default) or `after` (oldest first).",
+    responses((status = 200, body = [MessageJson]), (status = 404, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+pub async fn history(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Path(room): Path<String>,
+    Params(q): Params<HistoryParams>,
+) -> Reply<Vec<MessageJson>> {
+    let query = HistoryQuery {
+        before: q.before,
+        after: q.after,
+        limit: q.limit,
+    };
+    let messages = w.history(&me.sub, &room, query).await?;
+    Ok(Json(messages.into_iter().map(message_json).collect()))
+}
+
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/messages", tag = "messages", params(("room" = String, Path)), request_body = PostMessage,
+    description = "Store a message. 201 when stored, 200 when a send with the same client_id was stored before.",
+    responses((status = 201, body = MessageJson), (status = 200, body = MessageJson), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+pub async fn post_message(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Path(room): Path<String>,
+    Body(body): Body<PostMessage>,
+) -> Result<Response, ApiError> {
+    let (message, created) = w.post(&me.sub, &room, &body.client_id, &body.body).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(message_json(message))).into_response())
+}
+
+#[utoipa::path(put, path = "/api/v1/direct/{user}", tag = "rooms", params(("user" = String, Path)),
+    description = "The direct room with another user, opened if new.",
+    responses((status = 200, body = RoomJson), (status = 404, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+pub async fn open_direct(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Path(user): Path<String>,
+) -> Reply<RoomJson> {
+    let room = w.open_direct(&me.sub, &user).await?;
+    Ok(Json(room_json(room, Some(Role::Member))))
+}
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UsersQuery),
+    responses((status = 200, body = [ProfileJson]), (status = 422, body = ErrorResponse)))]
+pub async fn find_users(
+    State(w): State<Website>,
+    _caller: Caller,
+    Params(q): Params<UsersQuery>,
+) -> Reply<Vec<ProfileJson>> {
+    let users = w.find_users(&q.prefix, q.limit).await?;
+    Ok(Json(users.into_iter().map(profile_json).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{user}", tag = "users", params(("user" = String, Path)),
+    responses((status = 200, body = ProfileJson), (status = 404, body = ErrorResponse)))]
+pub async fn profile(
+    State(w): State<Website>,
+    _caller: Caller,
+    Path(user): Path<String>,
+) -> Reply<ProfileJson> {
+    Ok(Json(profile_json(w.profile(&user).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/profile", tag = "users",
+    responses((status = 200, body = ProfileJson), (status = 401, body = ErrorResponse)))]
+pub async fn my_profile(State(w): State<Website>, Caller(me): Caller) -> Reply<ProfileJson> {
+    Ok(Json(profile_json(w.profile(&me.sub).await?)))
+}
+
+#[utoipa::path(put, path = "/api/v1/profile", tag = "users", request_body = UpdateProfile,
+    responses((status = 200, body = ProfileJson), (status = 422, body = ErrorResponse)))]
+pub async fn update_profile(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Body(body): Body<UpdateProfile>,
+) -> Reply<ProfileJson> {
+    let profile = w
+        .update_profile(&me.sub, &body.display_name, &body.bio, &body.avatar_url)
+        .await?;
+    Ok(Json(profile_json(profile)))
+}

@@ -1,0 +1,273 @@
+//! Request and response bodies of the JSON API, with their OpenAPI schemas.
+
+use natter_core::store::{
+    MemberRecord, MessageRecord, Page, ProfileRecord, Role, RoomKind, RoomRecord,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::WebsiteError;
+
+/// A room as clients see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomJson {
+    /// Room id.
+    pub id: String,
+    /// `public`, `group` or `direct`.
+    pub kind: &'static str,
+    /// Name; absent for direct rooms.
+    pub name: Option<String>,
+    /// Creator's user id.
+    pub created_by: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Sequence number of the newest message.
+    pub last_seq: i64,
+    /// The caller's role, when a member.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub my_role: Option<&'static str>,
+}
+
+/// One page of rooms.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomPage {
+    /// The rooms.
+    pub items: Vec<RoomJson>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A member of a room.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberJson {
+    /// User id.
+    pub user_id: String,
+    /// Username.
+    pub username: String,
+    /// `owner`, `admin` or `member`.
+    pub role: &'static str,
+    /// Unix milliseconds.
+    pub joined_at: i64,
+    /// Last sequence number the member has read.
+    pub last_read_seq: i64,
+}
+
+/// A message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageJson {
+    /// Room id.
+    pub room_id: String,
+    /// Position in the room, from 1, without gaps.
+    pub seq: i64,
+    /// Author's user id.
+    pub sender_id: Option<String>,
+    /// The sender's id for the send.
+    pub client_id: String,
+    /// Text; empty once deleted.
+    pub body: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds, when edited.
+    pub edited_at: Option<i64>,
+    /// Whether the message was deleted.
+    pub deleted: bool,
+}
+
+/// A user's public profile.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileJson {
+    /// User id.
+    pub id: String,
+    /// Username.
+    pub username: String,
+    /// Display name.
+    pub display_name: String,
+    /// Free text.
+    pub bio: String,
+    /// http(s) URL or empty.
+    pub avatar_url: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// Create a room.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRoom {
+    /// `public` or `group`.
+    pub kind: String,
+    /// 1–64 characters; unique among public rooms, case-insensitively.
+    pub name: String,
+}
+
+/// Rename a room.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rename {
+    /// 1–64 characters.
+    pub name: String,
+}
+
+/// Add a member.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMember {
+    /// The user to add.
+    pub user_id: String,
+    /// `member` (default) or `admin` (owner only).
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+/// Change a member's role.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRole {
+    /// `member` or `admin`.
+    pub role: String,
+}
+
+/// Hand over ownership.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    /// The member who becomes owner.
+    pub user_id: String,
+}
+
+/// Send a message.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessage {
+    /// Chosen by the client, 1–64 printable ASCII characters; a retry with the same id
+    /// returns the stored message instead of storing another.
+    pub client_id: String,
+    /// 1–4000 characters.
+    pub body: String,
+}
+
+/// Replace the caller's profile fields.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProfile {
+    /// At most 64 characters.
+    #[serde(default)]
+    pub display_name: String,
+    /// At most 1000 characters.
+    #[serde(default)]
+    pub bio: String,
+    /// Empty or an http(s) URL.
+    #[serde(default)]
+    pub avatar_url: String,
+}
+
+/// Listing parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Name substring (public rooms only); `%`, `_` and `\` are literal.
+    pub q: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1–100, default 50.
+    pub limit: Option<u32>,
+}
+
+/// History paging parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// Messages before this sequence number, newest first (the default order).
+    pub before: Option<i64>,
+    /// Messages after this sequence number, oldest first.
+    pub after: Option<i64>,
+    /// 1–100, default 50.
+    pub limit: Option<u32>,
+}
+
+/// User look-up parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UsersQuery {
+    /// Username prefix, 1–32 characters.
+    pub prefix: String,
+    /// 1–100, default 50.
+    pub limit: Option<u32>,
+}
+
+pub fn room_json(room: RoomRecord, role: Option<Role>) -> RoomJson {
+    RoomJson {
+        kind: room.kind.as_str(),
+        id: room.id,
+        name: room.name,
+        created_by: room.created_by,
+        created_at: room.created_at,
+        last_seq: room.last_seq,
+        my_role: role.map(Role::as_str),
+    }
+}
+
+pub fn room_page(page: Page<RoomRecord>) -> RoomPage {
+    RoomPage {
+        items: page.items.into_iter().map(|r| room_json(r, None)).collect(),
+        next_cursor: page.next,
+    }
+}
+
+pub fn member_json(m: MemberRecord) -> MemberJson {
+    MemberJson {
+        role: m.role.as_str(),
+        user_id: m.user_id,
+        username: m.username,
+        joined_at: m.joined_at,
+        last_read_seq: m.last_read_seq,
+    }
+}
+
+pub fn message_json(m: MessageRecord) -> MessageJson {
+    let deleted = m.deleted_at.is_some();
+    MessageJson {
+        room_id: m.room_id,
+        seq: m.seq,
+        sender_id: m.sender_id,
+        client_id: m.client_id,
+        body: if deleted { String::new() } else { m.body },
+        created_at: m.created_at,
+        edited_at: m.edited_at,
+        deleted,
+    }
+}
+
+pub fn profile_json(p: ProfileRecord) -> ProfileJson {
+    ProfileJson {
+        id: p.id,
+        username: p.username,
+        display_name: p.display_name,
+        bio: p.bio,
+        avatar_url: p.avatar_url,
+        created_at: p.created_at,
+    }
+}
+
+pub fn parse_kind(kind: &str) -> Result<RoomKind, WebsiteError> {
+    match RoomKind::parse(kind) {
+        Some(kind @ (RoomKind::Public | RoomKind::Group)) => Ok(kind),
+        _ => Err(WebsiteError::invalid(
+            "invalid_kind",
+            "kind must be `public` or `group`",
+        )),
+    }
+}
+
+pub fn parse_role(role: &str) -> Result<Role, WebsiteError> {
+    match Role::parse(role) {
+        Some(role @ (Role::Member | Role::Admin)) => Ok(role),
+        _ => Err(WebsiteError::invalid(
+            "invalid_role",
+            "role must be `member` or `admin`",
+        )),
+    }
+}

@@ -1,0 +1,122 @@
+//! The JSON API under `/api/v1`: rooms, members, history, profiles, users; its OpenAPI
+//! document at `/api/v1/openapi.json` and Swagger UI at `/api/docs`. Every route needs a
+//! bearer access token, verified locally.
+
+mod handlers;
+mod json;
+
+use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, FromRequestParts, Query};
+use axum::http::StatusCode;
+use axum::{Json, Router};
+use natter_core::http::ApiError;
+use natter_core::token::TokenVerifier;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::Website;
+
+/// Where the OpenAPI document is served.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+impl FromRef<Website> for TokenVerifier {
+    fn from_ref(website: &Website) -> Self {
+        website.verifier().clone()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Natter API", description = "Rooms, members, history and profiles. Every call needs `Authorization: Bearer <access token>` from `/api/v1/auth/login`."),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The website's routes, the OpenAPI document and Swagger UI.
+pub fn routes(website: Website) -> Router {
+    let (router, openapi) = api_router().with_state(website).split_for_parts();
+    router
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .merge(SwaggerUi::new("/api/docs").url(OPENAPI_PATH, openapi))
+}
+
+/// The OpenAPI document, as served.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+fn api_router() -> OpenApiRouter<Website> {
+    use handlers::*;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(public_rooms, create_room))
+        .routes(routes!(my_rooms))
+        .routes(routes!(room, rename, delete_room))
+        .routes(routes!(join))
+        .routes(routes!(leave))
+        .routes(routes!(members, add_member))
+        .routes(routes!(remove_member))
+        .routes(routes!(set_role))
+        .routes(routes!(transfer))
+        .routes(routes!(history, post_message))
+        .routes(routes!(open_direct))
+        .routes(routes!(find_users))
+        .routes(routes!(profile))
+        .routes(routes!(my_profile, update_profile))
+}
+
+/// A JSON body whose rejections use the Natter error body.
+struct Body<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::new(
+                rejection.status(),
+                "bad_request",
+                rejection.body_text(),
+            )),
+        }
+    }
+}
+
+/// Query strings whose rejections use the Natter error body.
+struct Params<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                rejection.body_text(),
+            )),
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The OpenAPI document lists every route, each documented route answers (and demands a
+//! token), and Swagger UI is served from bundled assets.
+
+use std::collections::BTreeSet;
+
+use natter_core::store::Backend;
+use serde_json::Value;
+
+use crate::harness::Server;
+
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/rooms"),
+    ("post", "/api/v1/rooms"),
+    ("get", "/api/v1/rooms/mine"),
+    ("get", "/api/v1/rooms/{room}"),
+    ("patch", "/api/v1/rooms/{room}"),
+    ("delete", "/api/v1/rooms/{room}"),
+    ("post", "/api/v1/rooms/{room}/join"),
+    ("post", "/api/v1/rooms/{room}/leave"),
+    ("get", "/api/v1/rooms/{room}/members"),
+    ("post", "/api/v1/rooms/{room}/members"),
+    ("delete", "/api/v1/rooms/{room}/members/{user}"),
+    ("put", "/api/v1/rooms/{room}/members/{user}/role"),
+    ("put", "/api/v1/rooms/{room}/owner"),
+    ("get", "/api/v1/rooms/{room}/messages"),
+    ("post", "/api/v1/rooms/{room}/messages"),
+    ("put", "/api/v1/direct/{user}"),
+    ("get", "/api/v1/users"),
+    ("get", "/api/v1/users/{user}"),
+    ("get", "/api/v1/profile"),
+    ("put", "/api/v1/profile"),
+];
+
+async fn openapi_document_lists_every_route(backend: Backend) {
+    let server = Server::start(backend).await;
+    let document = server
+        .call(None, "GET", natter_website::OPENAPI_PATH, None)
+        .await;
+    assert_eq!(document.status, 200);
+    assert!(document.body["openapi"].as_str().unwrap().starts_with("3."));
+    let mut listed = BTreeSet::new();
+    for (path, item) in document.body["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            listed.insert((method.clone(), path.clone()));
+        }
+    }
+    let expected: BTreeSet<_> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(listed, expected);
+    for (method, path) in ROUTES {
+        let concrete = path.replace("{room}", "r1").replace("{user}", "u1");
+        let reply = server
+            .call(None, &method.to_uppercase(), &concrete, Some(Value::Null))
+            .await;
+        assert_eq!(
+            reply.status, 401,
+            "{method} {path} exists and demands a token: {:?}",
+            reply.body
+        );
+    }
+    let scheme = &document.body["components"]["securitySchemes"]["bearer"];
+    assert_eq!(scheme["scheme"], "bearer");
+}
+
+async fn swagger_ui_is_served_offline(backend: Backend) {
+    let server = Server::start(backend).await;
+    let page = server
+        .http
+        .get(format!("{}/api/docs/", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(
+        !html.contains("unpkg.com") && !html.contains("cdn.jsdelivr"),
+        "no CDN assets"
+    );
+    let bundle = server
+        .http
+        .get(format!("{}/api/docs/swagger-ui-bundle.js", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bundle.status(), 200);
+    assert!(
+        bundle.text().await.unwrap().len() > 100_000,
+        "the bundle is served from the binary"
+    );
+}
+
+crate::per_backend!(
+    openapi_document_lists_every_route,
+    swagger_ui_is_served_offline
+);
