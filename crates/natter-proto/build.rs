@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // A directory makes cargo rerun this script when any file below it changes or appears.
+    println!("cargo:rerun-if-changed={}", root.display());
     let files = proto_files(&root)?;
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());

@@ -8,3 +8,12 @@ pub mod auth {
         tonic::include_proto!("natter.auth.v1");
     }
 }
+
+/// `natter.website.v1`: rooms, members, history and profiles.
+pub mod website {
+    /// Version 1 of the website API.
+    pub mod v1 {
+        #![allow(missing_docs, missing_debug_implementations, clippy::all)]
+        tonic::include_proto!("natter.website.v1");
+    }
+}

@@ -74,3 +74,20 @@ impl From<WebsiteError> for ApiError {
         ApiError::new(status, code, error.to_string())
     }
 }
+
+impl From<WebsiteError> for tonic::Status {
+    fn from(error: WebsiteError) -> Self {
+        let message = error.to_string();
+        match error {
+            WebsiteError::Unauthenticated => Self::unauthenticated(message),
+            WebsiteError::Forbidden(_) => Self::permission_denied(message),
+            WebsiteError::NotFound(_) => Self::not_found(message),
+            WebsiteError::Invalid { .. } => Self::invalid_argument(message),
+            WebsiteError::Conflict(_) => Self::already_exists(message),
+            WebsiteError::Internal(cause) => {
+                tracing::error!(error = %cause, "website internal error");
+                Self::internal(message)
+            }
+        }
+    }
+}

@@ -2,11 +2,13 @@
 //! message history and search; the management plane behind the JSON API.
 
 mod error;
+mod grpc;
 mod http;
 pub mod policy;
 mod service;
 mod validate;
 
 pub use error::WebsiteError;
+pub use grpc::{WebsiteGrpc, grpc_service};
 pub use http::{OPENAPI_PATH, openapi, routes};
 pub use service::{HistoryQuery, ROOM_EVENTS_TOPIC, RoomEvent, Website};

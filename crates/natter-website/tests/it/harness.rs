@@ -47,8 +47,12 @@ impl Server {
             .unwrap();
         let broker = Arc::new(MemoryBroker::default());
         let website = Website::new(store, broker.clone(), auth.verifier().clone());
-        let router =
-            natter_auth::routes(auth.clone(), false).merge(natter_website::routes(website));
+        let router = natter_auth::routes(auth.clone(), false)
+            .merge(natter_website::routes(website.clone()))
+            .merge(
+                tonic::service::Routes::new(natter_website::grpc_service(&website))
+                    .into_axum_router(),
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, shutdown) = Shutdown::new();

@@ -4,7 +4,13 @@
 use natter_core::store::{Backend, Role, RoomKind};
 use serde_json::json;
 
+use natter_proto::website::v1 as pb;
+use natter_proto::website::v1::website_service_client::WebsiteServiceClient;
+use tonic::transport::Channel;
+
 use crate::harness::{Server, User};
+
+type WebsiteClient = WebsiteServiceClient<Channel>;
 
 #[derive(Debug, Clone, Copy)]
 enum Viewer {
@@ -120,6 +126,97 @@ async fn attempt(server: &Server, cell: &Cell, action: &str) -> u16 {
     server.call(viewer, method, &path, body).await.status
 }
 
+async fn attempt_grpc(client: &WebsiteClient, cell: &Cell, action: &str) -> char {
+    let room_id = cell.room.clone();
+    let mut client = client.clone();
+    let token = cell.viewer.as_ref().map(|u| u.token.clone());
+    let room = || pb::RoomRequest {
+        room_id: room_id.clone(),
+    };
+    let outcome = match action {
+        "read room" => client
+            .get_room(authed(room(), token.as_deref()))
+            .await
+            .map(drop),
+        "read history" => {
+            let message = pb::HistoryRequest {
+                room_id: room_id.clone(),
+                ..Default::default()
+            };
+            client
+                .get_history(authed(message, token.as_deref()))
+                .await
+                .map(drop)
+        }
+        "post" => {
+            let message = pb::PostMessageRequest {
+                room_id: room_id.clone(),
+                client_id: "m1".into(),
+                body: "hi".into(),
+            };
+            client
+                .post_message(authed(message, token.as_deref()))
+                .await
+                .map(drop)
+        }
+        "add member" => {
+            let message = pb::AddMemberRequest {
+                room_id: room_id.clone(),
+                user_id: cell.newcomer.id.clone(),
+                role: 0,
+            };
+            client
+                .add_member(authed(message, token.as_deref()))
+                .await
+                .map(drop)
+        }
+        "remove member" => {
+            let message = pb::MemberRequest {
+                room_id: room_id.clone(),
+                user_id: cell.victim.id.clone(),
+            };
+            client
+                .remove_member(authed(message, token.as_deref()))
+                .await
+                .map(drop)
+        }
+        "delete" => client
+            .delete_room(authed(room(), token.as_deref()))
+            .await
+            .map(drop),
+        "rename" => {
+            let message = pb::RenameRoomRequest {
+                room_id: room_id.clone(),
+                name: format!("renamed {}", uuid::Uuid::new_v4()),
+            };
+            client
+                .rename_room(authed(message, token.as_deref()))
+                .await
+                .map(drop)
+        }
+        other => panic!("unknown action {other}"),
+    };
+    match outcome {
+        Ok(()) => 'A',
+        Err(status) => match status.code() {
+            tonic::Code::Unauthenticated => 'U',
+            tonic::Code::PermissionDenied => 'F',
+            tonic::Code::NotFound => 'N',
+            other => panic!("unexpected {other:?}: {status:?}"),
+        },
+    }
+}
+
+/// `message` with the viewer's bearer token in its metadata, if signed in.
+fn authed<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(token) = token {
+        let value = format!("Bearer {token}").parse().unwrap();
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}
+
 fn letter(status: u16) -> char {
     match status {
         200..=299 => 'A',
@@ -130,8 +227,23 @@ fn letter(status: u16) -> char {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Transport {
+    Http,
+    Grpc,
+}
+
 async fn authorization_matrix_holds_over_http(backend: Backend) {
+    matrix(backend, Transport::Http).await;
+}
+
+async fn authorization_matrix_holds_over_grpc(backend: Backend) {
+    matrix(backend, Transport::Grpc).await;
+}
+
+async fn matrix(backend: Backend, transport: Transport) {
     let server = Server::start(backend).await;
+    let client = WebsiteClient::connect(server.base.clone()).await.unwrap();
     let viewers = [
         Viewer::SignedOut,
         Viewer::Stranger,
@@ -148,7 +260,10 @@ async fn authorization_matrix_holds_over_http(backend: Backend) {
             let mut got = String::new();
             for action in ACTIONS {
                 let cell = setup(&server, kind, viewer).await;
-                got.push(letter(attempt(&server, &cell, action).await));
+                got.push(match transport {
+                    Transport::Http => letter(attempt(&server, &cell, action).await),
+                    Transport::Grpc => attempt_grpc(&client, &cell, action).await,
+                });
             }
             if got != expected {
                 failures.push(format!(
@@ -164,4 +279,7 @@ async fn authorization_matrix_holds_over_http(backend: Backend) {
     );
 }
 
-crate::per_backend!(authorization_matrix_holds_over_http);
+crate::per_backend!(
+    authorization_matrix_holds_over_http,
+    authorization_matrix_holds_over_grpc
+);

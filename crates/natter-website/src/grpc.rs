@@ -1,0 +1,330 @@
+//! `natter.website.v1.WebsiteService` over tonic: the caller's bearer token from metadata,
+//! messages to and from the domain, [`WebsiteError`] to `tonic::Status`.
+
+use natter_core::store::{
+    MemberRecord, MessageRecord, Page, ProfileRecord, Role, RoomKind, RoomRecord,
+};
+use natter_core::token::{AccessClaims, TokenError};
+use natter_proto::website::v1 as pb;
+use natter_proto::website::v1::website_service_server::{WebsiteService, WebsiteServiceServer};
+use tonic::{Request, Response, Status};
+
+use crate::{HistoryQuery, Website, WebsiteError};
+
+/// The gRPC face of [`Website`].
+#[derive(Debug, Clone)]
+pub struct WebsiteGrpc {
+    website: Website,
+}
+
+/// The tonic service for `website`.
+pub fn grpc_service(website: &Website) -> WebsiteServiceServer<WebsiteGrpc> {
+    WebsiteServiceServer::new(WebsiteGrpc {
+        website: website.clone(),
+    })
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+impl WebsiteGrpc {
+    /// The end user: the verified bearer token in the request's metadata.
+    async fn caller<T>(&self, request: &Request<T>) -> Result<AccessClaims, Status> {
+        let token = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .ok_or_else(|| {
+                Status::unauthenticated("an authorization: Bearer access token is required")
+            })?;
+        self.website
+            .verifier()
+            .verify(token.trim())
+            .await
+            .map_err(|e| match e {
+                TokenError::Unavailable(cause) => {
+                    tracing::error!(error = %cause, "deny-list unavailable");
+                    Status::internal("internal error")
+                }
+                other => Status::unauthenticated(other.to_string()),
+            })
+    }
+}
+
+fn kind(kind: RoomKind) -> pb::RoomKind {
+    match kind {
+        RoomKind::Public => pb::RoomKind::Public,
+        RoomKind::Group => pb::RoomKind::Group,
+        RoomKind::Direct => pb::RoomKind::Direct,
+    }
+}
+
+fn role(role: Option<Role>) -> pb::Role {
+    match role {
+        None => pb::Role::Unspecified,
+        Some(Role::Member) => pb::Role::Member,
+        Some(Role::Admin) => pb::Role::Admin,
+        Some(Role::Owner) => pb::Role::Owner,
+    }
+}
+
+fn room(room: RoomRecord, my_role: Option<Role>) -> pb::Room {
+    pb::Room {
+        kind: kind(room.kind).into(),
+        id: room.id,
+        name: room.name,
+        created_by: room.created_by,
+        created_at: room.created_at,
+        last_seq: room.last_seq,
+        my_role: role(my_role).into(),
+    }
+}
+
+fn page(page: Page<RoomRecord>) -> pb::RoomPage {
+    pb::RoomPage {
+        rooms: page.items.into_iter().map(|r| room(r, None)).collect(),
+        next_cursor: page.next,
+    }
+}
+
+fn member(m: MemberRecord) -> pb::Member {
+    pb::Member {
+        role: role(Some(m.role)).into(),
+        user_id: m.user_id,
+        username: m.username,
+        joined_at: m.joined_at,
+        last_read_seq: m.last_read_seq,
+    }
+}
+
+fn message(m: MessageRecord) -> pb::Message {
+    let deleted = m.deleted_at.is_some();
+    pb::Message {
+        room_id: m.room_id,
+        seq: m.seq,
+        sender_id: m.sender_id,
+        client_id: m.client_id,
+        body: if deleted { String::new() } else { m.body },
+        created_at: m.created_at,
+        edited_at: m.edited_at,
+        deleted,
+    }
+}
+
+fn profile(p: ProfileRecord) -> pb::Profile {
+    pb::Profile {
+        id: p.id,
+        username: p.username,
+        display_name: p.display_name,
+        bio: p.bio,
+        avatar_url: p.avatar_url,
+        created_at: p.created_at,
+    }
+}
+
+fn limit(limit: u32) -> Option<u32> {
+    (limit != 0).then_some(limit)
+}
+
+fn non_empty(text: &str) -> Option<&str> {
+    (!text.is_empty()).then_some(text)
+}
+
+#[tonic::async_trait]
+impl WebsiteService for WebsiteGrpc {
+    async fn create_room(&self, request: Request<pb::CreateRoomRequest>) -> Reply<pb::Room> {
+        let me = self.caller(&request).await?;
+        let req = request.into_inner();
+        let kind = match req.kind() {
+            pb::RoomKind::Public => RoomKind::Public,
+            pb::RoomKind::Group => RoomKind::Group,
+            _ => {
+                return Err(
+                    WebsiteError::invalid("invalid_kind", "kind must be public or group").into(),
+                );
+            }
+        };
+        let created = self.website.create_room(&me.sub, kind, &req.name).await?;
+        Ok(Response::new(room(created, Some(Role::Owner))))
+    }
+
+    async fn open_direct(&self, request: Request<pb::OpenDirectRequest>) -> Reply<pb::Room> {
+        let me = self.caller(&request).await?;
+        let opened = self
+            .website
+            .open_direct(&me.sub, &request.get_ref().user_id)
+            .await?;
+        Ok(Response::new(room(opened, Some(Role::Member))))
+    }
+
+    async fn get_room(&self, request: Request<pb::RoomRequest>) -> Reply<pb::Room> {
+        let me = self.caller(&request).await?;
+        let (found, my_role) = self
+            .website
+            .room(&me.sub, &request.get_ref().room_id)
+            .await?;
+        Ok(Response::new(room(found, my_role)))
+    }
+
+    async fn rename_room(&self, request: Request<pb::RenameRoomRequest>) -> Reply<pb::Room> {
+        let me = self.caller(&request).await?;
+        let req = request.into_inner();
+        let renamed = self
+            .website
+            .rename(&me.sub, &req.room_id, &req.name)
+            .await?;
+        let (_, my_role) = self.website.room(&me.sub, &req.room_id).await?;
+        Ok(Response::new(room(renamed, my_role)))
+    }
+
+    async fn delete_room(&self, request: Request<pb::RoomRequest>) -> Reply<pb::Empty> {
+        let me = self.caller(&request).await?;
+        self.website
+            .delete(&me.sub, &request.get_ref().room_id)
+            .await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn join_room(&self, request: Request<pb::RoomRequest>) -> Reply<pb::Empty> {
+        let me = self.caller(&request).await?;
+        self.website
+            .join(&me.sub, &request.get_ref().room_id)
+            .await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn leave_room(&self, request: Request<pb::RoomRequest>) -> Reply<pb::Empty> {
+        let me = self.caller(&request).await?;
+        self.website
+            .leave(&me.sub, &request.get_ref().room_id)
+            .await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn list_members(&self, request: Request<pb::RoomRequest>) -> Reply<pb::MemberList> {
+        let me = self.caller(&request).await?;
+        let members = self
+            .website
+            .members(&me.sub, &request.get_ref().room_id)
+            .await?;
+        Ok(Response::new(pb::MemberList {
+            members: members.into_iter().map(member).collect(),
+        }))
+    }
+
+    async fn add_member(&self, request: Request<pb::AddMemberRequest>) -> Reply<pb::Empty> {
+        let me = self.caller(&request).await?;
+        let req = request.into_inner();
+        let new_role = match req.role() {
+            pb::Role::Admin => Role::Admin,
+            pb::Role::Owner => Role::Owner,
+            pb::Role::Member | pb::Role::Unspecified => Role::Member,
+        };
+        self.website
+            .add_member(&me.sub, &req.room_id, &req.user_id, new_role)
+            .await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn remove_member(&self, request: Request<pb::MemberRequest>) -> Reply<pb::Empty> {
+        let me = self.caller(&request).await?;
+        let req = request.into_inner();
+        self.website
+            .remove_member(&me.sub, &req.room_id, &req.user_id)
+            .await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn list_public_rooms(
+        &self,
+        request: Request<pb::ListRoomsRequest>,
+    ) -> Reply<pb::RoomPage> {
+        self.caller(&request).await?;
+        let req = request.into_inner();
+        let found = self
+            .website
+            .public_rooms(
+                non_empty(&req.query),
+                non_empty(&req.cursor),
+                limit(req.limit),
+            )
+            .await?;
+        Ok(Response::new(page(found)))
+    }
+
+    async fn list_my_rooms(&self, request: Request<pb::ListRoomsRequest>) -> Reply<pb::RoomPage> {
+        let me = self.caller(&request).await?;
+        let req = request.into_inner();
+        let mine = self
+            .website
+            .my_rooms(&me.sub, non_empty(&req.cursor), limit(req.limit))
+            .await?;
+        Ok(Response::new(page(mine)))
+    }
+
+    async fn get_history(&self, request: Request<pb::HistoryRequest>) -> Reply<pb::MessageList> {
+        let me = self.caller(&request).await?;
+        let req = request.into_inner();
+        let query = HistoryQuery {
+            before: req.before,
+            after: req.after,
+            limit: limit(req.limit),
+        };
+        let messages = self.website.history(&me.sub, &req.room_id, query).await?;
+        Ok(Response::new(pb::MessageList {
+            messages: messages.into_iter().map(message).collect(),
+        }))
+    }
+
+    async fn post_message(
+        &self,
+        request: Request<pb::PostMessageRequest>,
+    ) -> Reply<pb::PostMessageResponse> {
+        let me = self.caller(&request).await?;
+        let req = request.into_inner();
+        let (stored, created) = self
+            .website
+            .post(&me.sub, &req.room_id, &req.client_id, &req.body)
+            .await?;
+        Ok(Response::new(pb::PostMessageResponse {
+            message: Some(message(stored)),
+            created,
+        }))
+    }
+
+    async fn get_profile(&self, request: Request<pb::ProfileRequest>) -> Reply<pb::Profile> {
+        let me = self.caller(&request).await?;
+        let id = non_empty(&request.get_ref().user_id)
+            .unwrap_or(&me.sub)
+            .to_owned();
+        Ok(Response::new(profile(self.website.profile(&id).await?)))
+    }
+
+    async fn update_profile(
+        &self,
+        request: Request<pb::UpdateProfileRequest>,
+    ) -> Reply<pb::Profile> {
+        let me = self.caller(&request).await?;
+        let req = request.into_inner();
+        let updated = self
+            .website
+            .update_profile(&me.sub, &req.display_name, &req.bio, &req.avatar_url)
+            .await?;
+        Ok(Response::new(profile(updated)))
+    }
+
+    async fn find_users(&self, request: Request<pb::FindUsersRequest>) -> Reply<pb::ProfileList> {
+        self.caller(&request).await?;
+        let req = request.into_inner();
+        let users = self
+            .website
+            .find_users(&req.prefix, limit(req.limit))
+            .await?;
+        Ok(Response::new(pb::ProfileList {
+            profiles: users.into_iter().map(profile).collect(),
+        }))
+    }
+}
