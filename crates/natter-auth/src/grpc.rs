@@ -20,16 +20,6 @@ pub fn grpc_service(auth: Auth) -> AuthServiceServer<AuthGrpc> {
     AuthServiceServer::new(AuthGrpc { auth })
 }
 
-/// The auth gRPC service plus grpc.health.v1 reporting it as serving, as an axum router
-/// (served beside the JSON routes in standalone mode, alone in service mode).
-pub async fn grpc_routes(auth: &Auth) -> axum::Router {
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<AuthServiceServer<AuthGrpc>>().await;
-    tonic::service::Routes::new(grpc_service(auth.clone()))
-        .add_service(health_service)
-        .into_axum_router()
-}
-
 #[tonic::async_trait]
 impl AuthService for AuthGrpc {
     #[tracing::instrument(name = "AuthService/Register", skip_all)]

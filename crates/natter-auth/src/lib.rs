@@ -12,7 +12,7 @@ mod validate;
 
 pub use assemble::assemble;
 pub use error::AuthError;
-pub use grpc::{AuthGrpc, grpc_routes, grpc_service};
+pub use grpc::{AuthGrpc, grpc_service};
 pub use http::routes;
 pub use password::{Passwords, Verified};
 pub use ratelimit::LoginLimiter;

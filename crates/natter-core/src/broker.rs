@@ -86,6 +86,68 @@ impl Broker for MemoryBroker {
     }
 }
 
+/// Redis pub/sub: fan-out across replicas. Publishes share the key-value connection
+/// pattern (one multiplexed connection); each subscription has a connection of its own.
+#[derive(Clone)]
+pub struct RedisBroker {
+    client: redis::Client,
+    publisher: redis::aio::ConnectionManager,
+}
+
+impl std::fmt::Debug for RedisBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBroker").finish_non_exhaustive()
+    }
+}
+
+impl RedisBroker {
+    /// Connects to `url` (redis://…).
+    pub async fn connect(url: &str) -> Result<Self, BrokerError> {
+        let client = crate::kv::redis_client(url).map_err(|e| BrokerError(e.to_string()))?;
+        let publisher = redis::aio::ConnectionManager::new(client.clone())
+            .await
+            .map_err(|e| BrokerError(e.to_string()))?;
+        Ok(Self { client, publisher })
+    }
+}
+
+#[async_trait]
+impl Broker for RedisBroker {
+    #[tracing::instrument(name = "redis PUBLISH", skip_all, fields(messaging.system = "redis"))]
+    async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BrokerError> {
+        redis::cmd("PUBLISH")
+            .arg(topic)
+            .arg(payload.as_ref())
+            .query_async::<()>(&mut self.publisher.clone())
+            .await
+            .map_err(|e| BrokerError(e.to_string()))
+    }
+
+    async fn subscribe(&self, topic: &str) -> Result<BoxStream<'static, Delivery>, BrokerError> {
+        let mut pubsub = self
+            .client
+            .get_async_pubsub()
+            .await
+            .map_err(|e| BrokerError(e.to_string()))?;
+        pubsub
+            .subscribe(topic)
+            .await
+            .map_err(|e| BrokerError(e.to_string()))?;
+        let stream = pubsub
+            .into_on_message()
+            .map(|message| Delivery::Message(Bytes::copy_from_slice(message.get_payload_bytes())));
+        Ok(stream.boxed())
+    }
+}
+
+/// The broker the config selects: Redis when `redis_url` is set, else memory.
+pub async fn connect(redis_url: Option<&str>) -> Result<std::sync::Arc<dyn Broker>, BrokerError> {
+    Ok(match redis_url {
+        Some(url) => std::sync::Arc::new(RedisBroker::connect(url).await?),
+        None => std::sync::Arc::new(MemoryBroker::default()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

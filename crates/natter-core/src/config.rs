@@ -68,6 +68,8 @@ pub struct AuthConfig {
     pub login_limit_per_username: u32,
     /// Length of the login rate-limit window in seconds.
     pub login_limit_window_secs: u64,
+    /// Where other services reach the auth service's gRPC port (for its key set).
+    pub grpc_url: String,
 }
 
 /// Argon2id parameters (RFC 9106 names: m, t, p).
@@ -166,6 +168,7 @@ impl Default for Config {
                 login_limit_per_ip: 30,
                 login_limit_per_username: 10,
                 login_limit_window_secs: 60,
+                grpc_url: "http://127.0.0.1:50051".into(),
             },
             telemetry: TelemetryConfig {
                 log_format: LogFormat::Pretty,
@@ -301,6 +304,18 @@ pub static KEYS: &[Key] = &[
         env: "NATTER_AUTH_LOGIN_LIMIT_WINDOW_SECS",
         doc: "Length of the login rate-limit window in seconds (1-86400). Default 60.",
         set: |c, v| in_range(v, 1, 86_400).map(|x| c.auth.login_limit_window_secs = x),
+    },
+    Key {
+        name: "auth.grpc_url",
+        env: "NATTER_AUTH_GRPC_URL",
+        doc: "Where other services reach the auth service's gRPC port to fetch its signing keys (JWKS), e.g. http://natter-auth:50051. Default http://127.0.0.1:50051.",
+        set: |c, v| {
+            if !(v.starts_with("http://") || v.starts_with("https://")) {
+                return Err("expected an http:// or https:// URL".into());
+            }
+            c.auth.grpc_url = v.into();
+            Ok(())
+        },
     },
     Key {
         name: "telemetry.log_format",

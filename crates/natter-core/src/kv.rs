@@ -133,12 +133,7 @@ impl Kv for MemoryKv {
 impl RedisKv {
     /// Connects to `url` (redis://…).
     pub async fn connect(url: &str) -> Result<Self, KvError> {
-        use redis::IntoConnectionInfo;
-        let info = url
-            .into_connection_info()
-            .map_err(redis_error)?
-            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
-        let client = redis::Client::open(info).map_err(redis_error)?;
+        let client = redis_client(url).map_err(redis_error)?;
         let conn = ConnectionManager::new(client).await.map_err(redis_error)?;
         Ok(Self { conn })
     }
@@ -200,6 +195,16 @@ impl Kv for RedisKv {
             .await
             .map_err(redis_error)
     }
+}
+
+/// A Redis client whose connections set `TCP_NODELAY` (small commands must not wait for
+/// Nagle's algorithm).
+pub(crate) fn redis_client(url: &str) -> redis::RedisResult<redis::Client> {
+    use redis::IntoConnectionInfo;
+    let info = url
+        .into_connection_info()?
+        .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+    redis::Client::open(info)
 }
 
 fn redis_error(error: redis::RedisError) -> KvError {

@@ -1,7 +1,9 @@
 //! The `natter` binary: parses the command line, loads config, starts telemetry and runs
 //! standalone mode (the default) or one service.
 
-mod serve;
+mod grpc;
+mod parts;
+mod services;
 mod standalone;
 
 use std::path::PathBuf;
@@ -27,6 +29,9 @@ enum Command {
     Standalone,
     /// The auth service alone: gRPC and HTTP against PostgreSQL and Redis.
     Auth,
+    /// The website service alone (rooms, members, history, profiles; JSON API and gRPC),
+    /// verifying tokens with the auth service's published keys.
+    Website,
     /// Apply database migrations and exit.
     Migrate,
     /// Rotate the JWT signing key in the data dir's secrets file; running processes pick
@@ -51,14 +56,16 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let service = match command {
         Command::Standalone => "natter",
         Command::Auth => "natter-auth",
+        Command::Website => "natter-website",
         Command::Migrate => "natter-migrate",
         Command::RotateKeys | Command::ConfigDocs => "natter-cli",
     };
     let _telemetry = natter_core::telemetry::init(&config.telemetry, service)?;
     match command {
         Command::Standalone => standalone::run(config).await,
-        Command::Auth => serve::auth(config).await,
-        Command::Migrate => serve::migrate(config).await,
+        Command::Auth => services::auth(config).await,
+        Command::Website => services::website(config).await,
+        Command::Migrate => services::migrate(config).await,
         Command::RotateKeys => standalone::rotate_keys(&config),
         Command::ConfigDocs => {
             print!("{}", natter_core::config::reference_markdown());

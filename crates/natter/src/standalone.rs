@@ -2,10 +2,8 @@
 //! in-memory state, secrets generated on first start.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use anyhow::Context;
-use natter_core::broker::{Broker, MemoryBroker};
 use natter_core::config::Config;
 use natter_core::http::{Metrics, observe, ops_routes};
 use natter_core::secrets::FileSource;
@@ -13,31 +11,37 @@ use natter_core::shutdown::Shutdown;
 
 use natter_website::Website;
 
-use crate::serve::{Parts, bind, serve, watch_secrets};
+use crate::grpc;
+use crate::parts::Parts;
+use crate::services::{assemble_auth, bind, serve, watch_secrets};
 
 /// Runs until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     create_private_dir(&config.data_dir)?;
     let shutdown = Shutdown::on_signals();
     let parts = Parts::connect(&config, true).await?;
-    let auth = parts.auth(&config).await?;
+    let secrets = natter_core::secrets::source(&config, |name| std::env::var(name).ok());
+    let auth = assemble_auth(&config, &parts, secrets.as_ref()).await?;
+    let website = Website::new(
+        parts.store.clone(),
+        parts.broker.clone(),
+        auth.verifier().clone(),
+    );
     let metrics = Metrics::new();
-    let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::default());
-    let website = Website::new(parts.store.clone(), broker, auth.verifier().clone());
     let router = natter_auth::routes(auth.clone(), config.trust_forwarded_for)
-        .merge(natter_website::routes(website))
-        .merge(natter_auth::grpc_routes(&auth).await)
+        .merge(natter_website::routes(website.clone()))
+        .merge(grpc::router(Some(&auth), Some(&website)).await)
         .merge(ops_routes(
             parts.readiness(shutdown.clone()),
             metrics.clone(),
         ));
     let listener = bind(config.http_addr).await?;
     let addr = listener.local_addr()?;
-    tokio::spawn(watch_secrets(parts.secrets, auth, shutdown.clone()));
+    tokio::spawn(watch_secrets(secrets, auth, shutdown.clone()));
     // A closed stdout (the launcher went away) must not stop the server.
     let _ = writeln!(
         std::io::stdout(),
-        "Natter is running at http://{addr}/ (data in {})\nPress Ctrl-C to stop.",
+        "Natter is running at http://{addr}/ (data in {})\nAPI docs: http://{addr}/api/docs/\nPress Ctrl-C to stop.",
         config.data_dir.display()
     );
     serve(listener, observe(router, &metrics), shutdown).await?;

@@ -83,8 +83,9 @@ impl Transport {
         let auth = natter_auth::assemble(&config, test_store.store.clone(), kv.clone(), &keys)
             .await
             .expect("assemble auth");
-        let router = natter_auth::routes(auth.clone(), config.trust_forwarded_for)
-            .merge(natter_auth::grpc_routes(&auth).await);
+        let router = natter_auth::routes(auth.clone(), config.trust_forwarded_for).merge(
+            tonic::service::Routes::new(natter_auth::grpc_service(auth.clone())).into_axum_router(),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let (stop, shutdown) = Shutdown::new();

@@ -3,6 +3,7 @@
 
 mod claims;
 mod denylist;
+pub mod jwks;
 mod keys;
 mod signer;
 mod verifier;

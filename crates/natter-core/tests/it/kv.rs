@@ -46,3 +46,26 @@ async fn redis_counter_counts_within_its_window() {
     assert_eq!((first.count, second.count), (1, 2));
     assert!(second.resets_in <= window && second.resets_in > Duration::from_secs(50));
 }
+
+#[tokio::test]
+async fn redis_broker_delivers_in_publish_order_across_connections() {
+    use futures::StreamExt;
+    use natter_core::broker::{Broker, Delivery, RedisBroker};
+    let url = natter_testkit::redis_url();
+    let publisher = RedisBroker::connect(&url).await.unwrap();
+    let subscriber = RedisBroker::connect(&url).await.unwrap();
+    let topic = unique("topic");
+    let mut stream = subscriber.subscribe(&topic).await.unwrap();
+    for i in 0..20u8 {
+        publisher
+            .publish(&topic, bytes::Bytes::from(vec![i]))
+            .await
+            .unwrap();
+    }
+    for i in 0..20u8 {
+        assert_eq!(
+            stream.next().await,
+            Some(Delivery::Message(bytes::Bytes::from(vec![i])))
+        );
+    }
+}

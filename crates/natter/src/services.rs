@@ -1,0 +1,212 @@
+//! Service mode: each service alone against PostgreSQL and Redis, `migrate`, and what
+//! every mode shares (listening, serving until shutdown, following key rotations).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use axum::Router;
+use natter_auth::Auth;
+use natter_core::config::Config;
+use natter_core::http::{Metrics, observe, ops_routes};
+use natter_core::kv::Kv;
+use natter_core::secrets::SecretSource;
+use natter_core::shutdown::Shutdown;
+use natter_core::store::Store;
+use natter_core::token::{Denylist, JwkSet, TokenVerifier, jwks};
+use natter_proto::auth::v1::GetJwksRequest;
+use natter_proto::auth::v1::auth_service_client::AuthServiceClient;
+use natter_website::Website;
+
+use crate::grpc;
+use crate::parts::Parts;
+
+/// How often secrets are re-read to pick up rotations.
+const SECRETS_POLL: Duration = Duration::from_secs(30);
+/// How often other services re-fetch the auth service's key set.
+const JWKS_POLL: Duration = Duration::from_secs(60);
+/// How long a service waits for the auth service's key set at start.
+const JWKS_DEADLINE: Duration = Duration::from_secs(60);
+
+fn require_cluster_dependencies(config: &Config, service: &str) -> anyhow::Result<()> {
+    if config.database.url.is_none() {
+        bail!(
+            "`natter {service}` needs PostgreSQL: set NATTER_DATABASE_URL (config key database.url)"
+        );
+    }
+    if config.redis_url.is_none() {
+        bail!("`natter {service}` needs Redis: set NATTER_REDIS_URL (config key redis.url)");
+    }
+    Ok(())
+}
+
+/// `natter auth`: gRPC on `grpc.addr`, JSON + ops on `http.addr`.
+pub async fn auth(config: Config) -> anyhow::Result<()> {
+    require_cluster_dependencies(&config, "auth")?;
+    let shutdown = Shutdown::on_signals();
+    let parts = Parts::connect(&config, false).await?;
+    let secrets = natter_core::secrets::source(&config, |name| std::env::var(name).ok());
+    let auth = assemble_auth(&config, &parts, secrets.as_ref()).await?;
+    let http = natter_auth::routes(auth.clone(), config.trust_forwarded_for);
+    let grpc = grpc::router(Some(&auth), None).await;
+    tokio::spawn(watch_secrets(secrets, auth, shutdown.clone()));
+    serve_pair(&config, &parts, http, grpc, shutdown).await
+}
+
+/// `natter website`: gRPC on `grpc.addr`, JSON + OpenAPI + ops on `http.addr`; tokens
+/// verified with the key set fetched from the auth service.
+pub async fn website(config: Config) -> anyhow::Result<()> {
+    require_cluster_dependencies(&config, "website")?;
+    let shutdown = Shutdown::on_signals();
+    let parts = Parts::connect(&config, false).await?;
+    let verifier = verifier_from_auth(&config, parts.kv.clone(), shutdown.clone()).await?;
+    let website = Website::new(parts.store.clone(), parts.broker.clone(), verifier);
+    let http = natter_website::routes(website.clone());
+    let grpc = grpc::router(None, Some(&website)).await;
+    serve_pair(&config, &parts, http, grpc, shutdown).await
+}
+
+/// `natter migrate`: applies the migrations of the configured database.
+pub async fn migrate(config: Config) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url(), 1)
+        .await
+        .context("connecting to the database")?;
+    store.migrate().await.context("applying migrations")?;
+    tracing::info!(backend = ?store.backend(), "migrations applied");
+    Ok(())
+}
+
+/// The auth service over `parts` with the signing keys from `secrets`.
+pub async fn assemble_auth(
+    config: &Config,
+    parts: &Parts,
+    secrets: &dyn SecretSource,
+) -> anyhow::Result<Auth> {
+    let loaded = secrets.load().await.context("loading secrets")?;
+    Ok(natter_auth::assemble(
+        config,
+        parts.store.clone(),
+        parts.kv.clone(),
+        &loaded.jwt_keys,
+    )
+    .await?)
+}
+
+async fn verifier_from_auth(
+    config: &Config,
+    kv: std::sync::Arc<dyn Kv>,
+    shutdown: Shutdown,
+) -> anyhow::Result<TokenVerifier> {
+    let url = config.auth.grpc_url.clone();
+    let fetch = move || {
+        let url = url.clone();
+        async move {
+            let mut client = AuthServiceClient::connect(url)
+                .await
+                .map_err(|e| e.to_string())?;
+            let reply = client
+                .get_jwks(GetJwksRequest {})
+                .await
+                .map_err(|e| e.to_string())?;
+            serde_json::from_str::<JwkSet>(&reply.into_inner().jwks_json).map_err(|e| e.to_string())
+        }
+    };
+    let initial = jwks::fetch_with_retry(&fetch, JWKS_DEADLINE)
+        .await
+        .map_err(|e| anyhow::anyhow!("fetching signing keys from {}: {e}", config.auth.grpc_url))?;
+    let verifier = TokenVerifier::new(
+        &initial,
+        &config.auth.issuer,
+        &config.auth.audience,
+        Denylist::new(kv),
+    );
+    tokio::spawn(jwks::follow(verifier.clone(), fetch, JWKS_POLL, shutdown));
+    Ok(verifier)
+}
+
+/// Serves `http` (plus ops routes) on `http.addr` and `grpc` on `grpc.addr`.
+async fn serve_pair(
+    config: &Config,
+    parts: &Parts,
+    http: Router,
+    grpc: Router,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let metrics = Metrics::new();
+    let http = observe(
+        http.merge(ops_routes(
+            parts.readiness(shutdown.clone()),
+            metrics.clone(),
+        )),
+        &metrics,
+    );
+    let grpc = observe(grpc, &metrics);
+    let http_listener = bind(config.http_addr).await?;
+    let grpc_listener = bind(config.grpc_addr).await?;
+    tracing::info!(http = %config.http_addr, grpc = %config.grpc_addr, "listening");
+    tokio::try_join!(
+        serve(http_listener, http, shutdown.clone()),
+        serve(grpc_listener, grpc, shutdown)
+    )?;
+    parts.store.close().await;
+    Ok(())
+}
+
+/// Binds a listener, naming the address on failure.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// Serves until `shutdown`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    natter_core::http::serve(listener, router, shutdown)
+        .await
+        .context("server failed")
+}
+
+/// Re-reads secrets periodically and applies a rotated signing key without a restart.
+pub async fn watch_secrets(source: Box<dyn SecretSource>, auth: Auth, shutdown: Shutdown) {
+    let mut current = match source.load().await {
+        Ok(secrets) => secrets.jwt_keys,
+        Err(error) => {
+            tracing::error!(%error, "secrets unreadable; keeping the loaded keys");
+            return;
+        }
+    };
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(SECRETS_POLL) => {}
+            _ = shutdown.clone().wait() => return,
+        }
+        let secrets = match source.load().await {
+            Ok(secrets) => secrets,
+            Err(error) => {
+                if !failing {
+                    tracing::warn!(%error, "secrets unreadable; keeping the loaded keys");
+                }
+                failing = true;
+                continue;
+            }
+        };
+        if std::mem::take(&mut failing) {
+            tracing::info!("secrets readable again");
+        }
+        if secrets.jwt_keys == current {
+            continue;
+        }
+        match auth.set_keys(&secrets.jwt_keys) {
+            Ok(()) => {
+                tracing::info!(kid = %secrets.jwt_keys.active_kid, "signing keys rotated");
+                current = secrets.jwt_keys;
+            }
+            Err(error) => tracing::error!(%error, "rotated keys refused"),
+        }
+    }
+}
