@@ -36,6 +36,16 @@ const REDIS_PACKAGE_HINT: &str = "redis-server not found on PATH: install it wit
      `apt-get install -y redis-server`, or set REDIS_URL";
 
 impl Servers {
+    /// Servers someone else runs.
+    pub fn with_urls(database_url: String, redis_url: String) -> Self {
+        Self {
+            database_url,
+            redis_url,
+            _postgres: None,
+            _redis: None,
+        }
+    }
+
     /// Uses DATABASE_URL / REDIS_URL when set, else starts throwaway servers.
     pub fn from_env_or_start() -> anyhow::Result<Self> {
         let (database_url, postgres) = match std::env::var("DATABASE_URL") {
