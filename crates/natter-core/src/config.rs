@@ -27,6 +27,10 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// Token issuance and login policy.
     pub auth: AuthConfig,
+    /// Writes allowed per user per window on the website API (rooms, members, messages).
+    pub website_write_limit: u32,
+    /// Length of that window in seconds.
+    pub website_write_window_secs: u64,
     /// Logs and traces.
     pub telemetry: TelemetryConfig,
 }
@@ -158,6 +162,8 @@ impl Default for Config {
             },
             redis_url: None,
             secrets_source: SecretSourceKind::File,
+            website_write_limit: 120,
+            website_write_window_secs: 60,
             trust_forwarded_for: false,
             auth: AuthConfig {
                 issuer: "natter".into(),
@@ -316,6 +322,18 @@ pub static KEYS: &[Key] = &[
             c.auth.grpc_url = v.into();
             Ok(())
         },
+    },
+    Key {
+        name: "website.write_limit",
+        env: "NATTER_WEBSITE_WRITE_LIMIT",
+        doc: "Writes (create, rename, delete, join, leave, member changes, messages, profile) allowed per user per window on the website API; more get 429 (1-1000000). Default 120.",
+        set: |c, v| in_range(v, 1, 1_000_000).map(|x| c.website_write_limit = x as u32),
+    },
+    Key {
+        name: "website.write_window_secs",
+        env: "NATTER_WEBSITE_WRITE_WINDOW_SECS",
+        doc: "Length of the website write-limit window in seconds (1-86400). Default 60.",
+        set: |c, v| in_range(v, 1, 86_400).map(|x| c.website_write_window_secs = x),
     },
     Key {
         name: "telemetry.log_format",

@@ -29,6 +29,9 @@ pub enum WebsiteError {
     /// The name or membership already exists.
     #[error("{0}")]
     Conflict(&'static str),
+    /// Too many writes; retry after the given seconds.
+    #[error("too many requests, retry in {0} s")]
+    RateLimited(u64),
     /// A dependency failed.
     #[error("internal error")]
     Internal(String),
@@ -69,6 +72,15 @@ impl From<WebsiteError> for ApiError {
             WebsiteError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             WebsiteError::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, *code),
             WebsiteError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            WebsiteError::RateLimited(seconds) => {
+                let mut api = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    error.to_string(),
+                );
+                api.retry_after = Some(*seconds);
+                return api;
+            }
             WebsiteError::Internal(cause) => return ApiError::internal(cause),
         };
         ApiError::new(status, code, error.to_string())
@@ -84,6 +96,12 @@ impl From<WebsiteError> for tonic::Status {
             WebsiteError::NotFound(_) => Self::not_found(message),
             WebsiteError::Invalid { .. } => Self::invalid_argument(message),
             WebsiteError::Conflict(_) => Self::already_exists(message),
+            WebsiteError::RateLimited(seconds) => {
+                let mut status = Self::resource_exhausted(message);
+                let value = seconds.to_string().parse().expect("digits");
+                status.metadata_mut().insert("retry-after", value);
+                status
+            }
             WebsiteError::Internal(cause) => {
                 tracing::error!(error = %cause, "website internal error");
                 Self::internal(message)

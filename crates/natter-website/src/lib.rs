@@ -4,6 +4,7 @@
 mod error;
 mod grpc;
 mod http;
+mod limit;
 pub mod policy;
 mod service;
 mod validate;
@@ -11,4 +12,5 @@ mod validate;
 pub use error::WebsiteError;
 pub use grpc::{WebsiteGrpc, grpc_service};
 pub use http::{OPENAPI_PATH, openapi, routes};
+pub use limit::WriteLimiter;
 pub use service::{HistoryQuery, ROOM_EVENTS_TOPIC, RoomEvent, Website};

@@ -14,7 +14,7 @@ use natter_core::token::TokenVerifier;
 use serde::Serialize;
 
 use crate::policy::{Action, Viewer, authorize};
-use crate::{WebsiteError, validate};
+use crate::{WebsiteError, WriteLimiter, validate};
 
 /// Where room lifecycle events are published for the chat service.
 pub const ROOM_EVENTS_TOPIC: &str = "natter.rooms";
@@ -43,6 +43,7 @@ pub struct Website {
     store: Store,
     broker: Arc<dyn Broker>,
     verifier: TokenVerifier,
+    limiter: WriteLimiter,
 }
 
 /// Which page of a room's history to read.
@@ -59,12 +60,19 @@ pub struct HistoryQuery {
 type Result<T, E = WebsiteError> = std::result::Result<T, E>;
 
 impl Website {
-    /// The service over `store`, publishing room events on `broker`.
-    pub fn new(store: Store, broker: Arc<dyn Broker>, verifier: TokenVerifier) -> Self {
+    /// The service over `store`, publishing room events on `broker`, counting writes
+    /// with `limiter`.
+    pub fn new(
+        store: Store,
+        broker: Arc<dyn Broker>,
+        verifier: TokenVerifier,
+        limiter: WriteLimiter,
+    ) -> Self {
         Self {
             store,
             broker,
             verifier,
+            limiter,
         }
     }
 
@@ -92,6 +100,7 @@ impl Website {
 
     /// Creates a public or group room owned by `user`.
     pub async fn create_room(&self, user: &str, kind: RoomKind, name: &str) -> Result<RoomRecord> {
+        self.limiter.write(user).await?;
         if kind == RoomKind::Direct {
             return Err(WebsiteError::invalid(
                 "invalid_kind",
@@ -112,6 +121,7 @@ impl Website {
 
     /// The direct room of `user` and `other`, opened if new.
     pub async fn open_direct(&self, user: &str, other: &str) -> Result<RoomRecord> {
+        self.limiter.write(user).await?;
         if user == other {
             return Err(WebsiteError::invalid(
                 "invalid_user",
@@ -138,6 +148,7 @@ impl Website {
 
     /// Renames a room.
     pub async fn rename(&self, user: &str, room_id: &str, name: &str) -> Result<RoomRecord> {
+        self.limiter.write(user).await?;
         let (room, _) = self.room_for(user, room_id, Action::Rename).await?;
         let name = validate::room_name(name)?;
         self.store
@@ -157,6 +168,7 @@ impl Website {
 
     /// Deletes a room with its members and messages, and tells live subscribers.
     pub async fn delete(&self, user: &str, room_id: &str) -> Result<()> {
+        self.limiter.write(user).await?;
         self.room_for(user, room_id, Action::Delete).await?;
         self.store.delete_room(room_id).await?;
         self.publish(RoomEvent::RoomDeleted {
@@ -168,6 +180,7 @@ impl Website {
 
     /// Joins a public room.
     pub async fn join(&self, user: &str, room_id: &str) -> Result<()> {
+        self.limiter.write(user).await?;
         let role = self.store.role(room_id, user).await?;
         if role.is_some() {
             return Ok(());
@@ -179,6 +192,7 @@ impl Website {
 
     /// Leaves a room (owners hand over ownership first).
     pub async fn leave(&self, user: &str, room_id: &str) -> Result<()> {
+        self.limiter.write(user).await?;
         self.room_for(user, room_id, Action::Leave).await?;
         self.store.remove_member(room_id, user).await?;
         self.publish(RoomEvent::MemberRemoved {
@@ -197,6 +211,7 @@ impl Website {
         target: &str,
         role: Role,
     ) -> Result<()> {
+        self.limiter.write(user).await?;
         let (_, own) = self.room_for(user, room_id, Action::AddMember).await?;
         if role == Role::Owner || (role == Role::Admin && own != Some(Role::Owner)) {
             return Err(WebsiteError::Forbidden(
@@ -218,6 +233,7 @@ impl Website {
         if user == target {
             return self.leave(user, room_id).await;
         }
+        self.limiter.write(user).await?;
         let (_, own) = self.room_for(user, room_id, Action::RemoveMember).await?;
         let theirs = self
             .store
@@ -246,6 +262,7 @@ impl Website {
         target: &str,
         role: Role,
     ) -> Result<()> {
+        self.limiter.write(user).await?;
         self.room_for(user, room_id, Action::ManageRoles).await?;
         if role == Role::Owner || user == target {
             return Err(WebsiteError::invalid(
@@ -261,6 +278,7 @@ impl Website {
 
     /// Hands ownership to another member; the previous owner becomes an admin.
     pub async fn transfer(&self, user: &str, room_id: &str, target: &str) -> Result<()> {
+        self.limiter.write(user).await?;
         self.room_for(user, room_id, Action::ManageRoles).await?;
         if user == target || !self.store.transfer_ownership(room_id, user, target).await? {
             return Err(WebsiteError::NotFound("member"));
@@ -298,6 +316,7 @@ impl Website {
         client_id: &str,
         body: &str,
     ) -> Result<(MessageRecord, bool)> {
+        self.limiter.write(user).await?;
         self.room_for(user, room_id, Action::Post).await?;
         validate::client_id(client_id)?;
         validate::message_body(body)?;
@@ -357,6 +376,7 @@ impl Website {
         bio: &str,
         avatar_url: &str,
     ) -> Result<ProfileRecord> {
+        self.limiter.write(user).await?;
         let (display_name, bio, avatar_url) = validate::profile(display_name, bio, avatar_url)?;
         let update = ProfileUpdate {
             display_name: &display_name,

@@ -16,7 +16,7 @@ use natter_core::store::Store;
 use natter_core::token::{Denylist, JwkSet, TokenVerifier, jwks};
 use natter_proto::auth::v1::GetJwksRequest;
 use natter_proto::auth::v1::auth_service_client::AuthServiceClient;
-use natter_website::Website;
+use natter_website::{Website, WriteLimiter};
 
 use crate::grpc;
 use crate::parts::Parts;
@@ -60,10 +60,17 @@ pub async fn website(config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
     let parts = Parts::connect(&config, false).await?;
     let verifier = verifier_from_auth(&config, parts.kv.clone(), shutdown.clone()).await?;
-    let website = Website::new(parts.store.clone(), parts.broker.clone(), verifier);
+    let website = assemble_website(&config, &parts, verifier);
     let http = natter_website::routes(website.clone());
     let grpc = grpc::router(None, Some(&website)).await;
     serve_pair(&config, &parts, http, grpc, shutdown).await
+}
+
+/// The website service over `parts`, verifying tokens with `verifier`.
+pub fn assemble_website(config: &Config, parts: &Parts, verifier: TokenVerifier) -> Website {
+    let window = Duration::from_secs(config.website_write_window_secs);
+    let limiter = WriteLimiter::new(parts.kv.clone(), config.website_write_limit, window);
+    Website::new(parts.store.clone(), parts.broker.clone(), verifier, limiter)
 }
 
 /// `natter migrate`: applies the migrations of the configured database.

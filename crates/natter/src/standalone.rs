@@ -9,8 +9,6 @@ use natter_core::http::{Metrics, observe, ops_routes};
 use natter_core::secrets::FileSource;
 use natter_core::shutdown::Shutdown;
 
-use natter_website::Website;
-
 use crate::grpc;
 use crate::parts::Parts;
 use crate::services::{assemble_auth, bind, serve, watch_secrets};
@@ -22,11 +20,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let parts = Parts::connect(&config, true).await?;
     let secrets = natter_core::secrets::source(&config, |name| std::env::var(name).ok());
     let auth = assemble_auth(&config, &parts, secrets.as_ref()).await?;
-    let website = Website::new(
-        parts.store.clone(),
-        parts.broker.clone(),
-        auth.verifier().clone(),
-    );
+    let website = crate::services::assemble_website(&config, &parts, auth.verifier().clone());
     let metrics = Metrics::new();
     let router = natter_auth::routes(auth.clone(), config.trust_forwarded_for)
         .merge(natter_website::routes(website.clone()))

@@ -8,8 +8,9 @@ use natter_core::secrets::Secrets;
 use natter_core::shutdown::{Shutdown, ShutdownTrigger};
 use natter_core::store::{Backend, Store};
 use natter_testkit::TestStore;
-use natter_website::Website;
+use natter_website::{Website, WriteLimiter};
 use serde_json::Value;
+use std::time::Duration;
 
 pub struct Server {
     pub base: String,
@@ -37,16 +38,22 @@ pub struct Reply {
 
 impl Server {
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, 1_000_000).await
+    }
+
+    /// A server allowing `write_limit` writes per user per minute.
+    pub async fn start_with(backend: Backend, write_limit: u32) -> Self {
         let config = natter_testkit::config();
         let test_store = natter_testkit::store(backend).await;
         let kv = natter_testkit::kv_for(backend).await;
         let keys = Secrets::generate().jwt_keys;
         let store = test_store.store.clone();
-        let auth = natter_auth::assemble(&config, store.clone(), kv, &keys)
+        let auth = natter_auth::assemble(&config, store.clone(), kv.clone(), &keys)
             .await
             .unwrap();
         let broker = Arc::new(MemoryBroker::default());
-        let website = Website::new(store, broker.clone(), auth.verifier().clone());
+        let limiter = WriteLimiter::new(kv.clone(), write_limit, Duration::from_secs(60));
+        let website = Website::new(store, broker.clone(), auth.verifier().clone(), limiter);
         let router = natter_auth::routes(auth.clone(), false)
             .merge(natter_website::routes(website.clone()))
             .merge(

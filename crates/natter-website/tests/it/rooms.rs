@@ -406,7 +406,55 @@ async fn bad_input_gets_a_clear_error(backend: Backend) {
     );
 }
 
+async fn writes_are_rate_limited_per_user(backend: Backend) {
+    let server = Server::start_with(backend, 3).await;
+    let (alice, bob) = (server.user("alice").await, server.user("bob").await);
+    let room = create(
+        &server,
+        &alice,
+        "public",
+        &format!("busy {}", uuid::Uuid::new_v4()),
+    )
+    .await;
+    say(&server, &alice, &room, "one").await;
+    say(&server, &alice, &room, "two").await;
+    let limited = server
+        .call(
+            Some(&alice),
+            "POST",
+            &format!("/api/v1/rooms/{room}/messages"),
+            Some(json!({"client_id": "three", "body": "x"})),
+        )
+        .await;
+    assert_eq!(limited.status, 429, "{:?}", limited.body);
+    assert_eq!(limited.body["error"]["code"], "rate_limited");
+    let reads = server
+        .call(
+            Some(&alice),
+            "GET",
+            &format!("/api/v1/rooms/{room}/messages"),
+            None,
+        )
+        .await;
+    assert_eq!(reads.status, 200, "reads are not limited");
+    assert_eq!(
+        seqs(&reads.body),
+        [2, 1],
+        "the refused write stored nothing"
+    );
+    let join = server
+        .call(
+            Some(&bob),
+            "POST",
+            &format!("/api/v1/rooms/{room}/join"),
+            None,
+        )
+        .await;
+    assert_eq!(join.status, 204, "other users have their own budget");
+}
+
 crate::per_backend!(
+    writes_are_rate_limited_per_user,
     history_pages_have_no_gaps_or_duplicates_while_messages_arrive,
     sends_are_idempotent_per_client_id,
     public_rooms_are_joined_and_left,
