@@ -2,13 +2,13 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use natter_core::http::{
-    ApiError, bearer_token as bearer, client_ip, missing_token as missing_bearer,
+    ApiError, JsonBody, bearer_token as bearer, client_ip, missing_token as missing_bearer,
 };
 use natter_core::store::{SessionRecord, UserRecord};
 use serde::{Deserialize, Serialize};
@@ -38,24 +38,6 @@ pub fn routes(auth: Auth, trust_forwarded_for: bool) -> Router {
         .route("/.well-known/jwks.json", get(jwks))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .with_state(state)
-}
-
-/// A JSON body whose rejections use the Natter error body.
-struct Body<T>(T);
-
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(ApiError::new(
-                rejection.status(),
-                "bad_request",
-                rejection.body_text(),
-            )),
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,7 +109,7 @@ struct SessionJson {
 
 async fn register(
     State(state): State<HttpState>,
-    Body(body): Body<RegisterBody>,
+    JsonBody(body): JsonBody<RegisterBody>,
 ) -> Result<Response, ApiError> {
     let registered = state
         .auth
@@ -140,7 +122,7 @@ async fn login(
     State(state): State<HttpState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    Body(body): Body<LoginBody>,
+    JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Json<TokensJson>, ApiError> {
     let client = client(&state, peer.as_ref().map(|Extension(p)| p), &headers);
     let outcome = state
@@ -154,7 +136,7 @@ async fn refresh(
     State(state): State<HttpState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    Body(body): Body<RefreshBody>,
+    JsonBody(body): JsonBody<RefreshBody>,
 ) -> Result<Json<TokensJson>, ApiError> {
     let client = client(&state, peer.as_ref().map(|Extension(p)| p), &headers);
     let outcome = state.auth.refresh(&body.refresh_token, &client).await?;

@@ -101,16 +101,15 @@ fn member(m: MemberRecord) -> pb::Member {
 }
 
 fn message(m: MessageRecord) -> pb::Message {
-    let deleted = m.deleted_at.is_some();
     pb::Message {
+        body: m.visible_body().to_owned(),
+        deleted: m.is_deleted(),
         room_id: m.room_id,
         seq: m.seq,
         sender_id: m.sender_id,
         client_id: m.client_id,
-        body: if deleted { String::new() } else { m.body },
         created_at: m.created_at,
         edited_at: m.edited_at,
-        deleted,
     }
 }
 

@@ -194,13 +194,7 @@ impl Website {
     pub async fn leave(&self, user: &str, room_id: &str) -> Result<()> {
         self.limiter.write(user).await?;
         self.room_for(user, room_id, Action::Leave).await?;
-        self.store.remove_member(room_id, user).await?;
-        self.publish(RoomEvent::MemberRemoved {
-            room_id: room_id.into(),
-            user_id: user.into(),
-        })
-        .await;
-        Ok(())
+        self.drop_member(room_id, user).await
     }
 
     /// Adds `target` as a member (owners may add admins).
@@ -245,13 +239,7 @@ impl Website {
                 "you can only remove members below your role",
             ));
         }
-        self.store.remove_member(room_id, target).await?;
-        self.publish(RoomEvent::MemberRemoved {
-            room_id: room_id.into(),
-            user_id: target.into(),
-        })
-        .await;
-        Ok(())
+        self.drop_member(room_id, target).await
     }
 
     /// Makes a member an admin or a plain member again.
@@ -400,6 +388,17 @@ impl Website {
         }
         let limit = validate::limit(limit)?;
         Ok(self.store.users_by_prefix(prefix, limit).await?)
+    }
+
+    /// Removes a member and tells live subscribers.
+    async fn drop_member(&self, room_id: &str, user_id: &str) -> Result<()> {
+        self.store.remove_member(room_id, user_id).await?;
+        self.publish(RoomEvent::MemberRemoved {
+            room_id: room_id.into(),
+            user_id: user_id.into(),
+        })
+        .await;
+        Ok(())
     }
 
     async fn publish(&self, event: RoomEvent) {

@@ -4,6 +4,7 @@
 
 mod caller;
 mod error;
+mod extract;
 mod metrics;
 mod ops;
 
@@ -17,6 +18,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub use caller::{Caller, MaybeCaller, bearer_token, missing_token};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use extract::{JsonBody, QueryParams};
 pub use metrics::{Metrics, record_metrics};
 pub use ops::{Readiness, ReadinessCheck, ops_routes};
 

@@ -39,6 +39,18 @@ pub struct MessageRecord {
     pub deleted_at: Option<i64>,
 }
 
+impl MessageRecord {
+    /// Whether the message was deleted.
+    pub fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+
+    /// The text clients may see: empty once deleted.
+    pub fn visible_body(&self) -> &str {
+        if self.is_deleted() { "" } else { &self.body }
+    }
+}
+
 /// The result of a send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Posted {

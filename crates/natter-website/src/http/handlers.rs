@@ -4,13 +4,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use natter_core::http::{ApiError, Caller};
+use natter_core::http::{ApiError, Caller, JsonBody, QueryParams};
 use natter_core::store::Role;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::json::*;
-use super::{Body, Params};
 use crate::{HistoryQuery, Website};
 
 type Reply<T> = Result<Json<T>, ApiError>;
@@ -37,7 +36,7 @@ pub struct ErrorDetail {
 pub async fn public_rooms(
     State(w): State<Website>,
     _caller: Caller,
-    Params(q): Params<ListQuery>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> Reply<RoomPage> {
     let page = w
         .public_rooms(q.q.as_deref(), q.cursor.as_deref(), q.limit)
@@ -50,7 +49,7 @@ pub async fn public_rooms(
 pub async fn create_room(
     State(w): State<Website>,
     Caller(me): Caller,
-    Body(body): Body<CreateRoom>,
+    JsonBody(body): JsonBody<CreateRoom>,
 ) -> Result<Response, ApiError> {
     let kind = parse_kind(&body.kind)?;
     let room = w.create_room(&me.sub, kind, &body.name).await?;
@@ -67,7 +66,7 @@ pub async fn create_room(
 pub async fn my_rooms(
     State(w): State<Website>,
     Caller(me): Caller,
-    Params(q): Params<ListQuery>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> Reply<RoomPage> {
     let page = w.my_rooms(&me.sub, q.cursor.as_deref(), q.limit).await?;
     Ok(Json(room_page(page)))
@@ -90,7 +89,7 @@ pub async fn rename(
     State(w): State<Website>,
     Caller(me): Caller,
     Path(room): Path<String>,
-    Body(body): Body<Rename>,
+    JsonBody(body): JsonBody<Rename>,
 ) -> Reply<RoomJson> {
     let renamed = w.rename(&me.sub, &room, &body.name).await?;
     let role = w.room(&me.sub, &room).await?.1;
@@ -151,7 +150,7 @@ pub async fn add_member(
     State(w): State<Website>,
     Caller(me): Caller,
     Path(room): Path<String>,
-    Body(body): Body<AddMember>,
+    JsonBody(body): JsonBody<AddMember>,
 ) -> Result<StatusCode, ApiError> {
     let role = body
         .role
@@ -181,7 +180,7 @@ pub async fn set_role(
     State(w): State<Website>,
     Caller(me): Caller,
     Path((room, user)): Path<(String, String)>,
-    Body(body): Body<SetRole>,
+    JsonBody(body): JsonBody<SetRole>,
 ) -> Result<StatusCode, ApiError> {
     w.set_role(&me.sub, &room, &user, parse_role(&body.role)?)
         .await?;
@@ -195,7 +194,7 @@ pub async fn transfer(
     State(w): State<Website>,
     Caller(me): Caller,
     Path(room): Path<String>,
-    Body(body): Body<Transfer>,
+    JsonBody(body): JsonBody<Transfer>,
 ) -> Result<StatusCode, ApiError> {
     w.transfer(&me.sub, &room, &body.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -208,7 +207,7 @@ pub async fn history(
     State(w): State<Website>,
     Caller(me): Caller,
     Path(room): Path<String>,
-    Params(q): Params<HistoryParams>,
+    QueryParams(q): QueryParams<HistoryParams>,
 ) -> Reply<Vec<MessageJson>> {
     let query = HistoryQuery {
         before: q.before,
@@ -226,7 +225,7 @@ pub async fn post_message(
     State(w): State<Website>,
     Caller(me): Caller,
     Path(room): Path<String>,
-    Body(body): Body<PostMessage>,
+    JsonBody(body): JsonBody<PostMessage>,
 ) -> Result<Response, ApiError> {
     let (message, created) = w.post(&me.sub, &room, &body.client_id, &body.body).await?;
     let status = if created {
@@ -254,7 +253,7 @@ pub async fn open_direct(
 pub async fn find_users(
     State(w): State<Website>,
     _caller: Caller,
-    Params(q): Params<UsersQuery>,
+    QueryParams(q): QueryParams<UsersQuery>,
 ) -> Reply<Vec<ProfileJson>> {
     let users = w.find_users(&q.prefix, q.limit).await?;
     Ok(Json(users.into_iter().map(profile_json).collect()))
@@ -281,7 +280,7 @@ pub async fn my_profile(State(w): State<Website>, Caller(me): Caller) -> Reply<P
 pub async fn update_profile(
     State(w): State<Website>,
     Caller(me): Caller,
-    Body(body): Body<UpdateProfile>,
+    JsonBody(body): JsonBody<UpdateProfile>,
 ) -> Reply<ProfileJson> {
     let profile = w
         .update_profile(&me.sub, &body.display_name, &body.bio, &body.avatar_url)

@@ -228,16 +228,15 @@ pub fn member_json(m: MemberRecord) -> MemberJson {
 }
 
 pub fn message_json(m: MessageRecord) -> MessageJson {
-    let deleted = m.deleted_at.is_some();
     MessageJson {
+        body: m.visible_body().to_owned(),
+        deleted: m.is_deleted(),
         room_id: m.room_id,
         seq: m.seq,
         sender_id: m.sender_id,
         client_id: m.client_id,
-        body: if deleted { String::new() } else { m.body },
         created_at: m.created_at,
         edited_at: m.edited_at,
-        deleted,
     }
 }
 

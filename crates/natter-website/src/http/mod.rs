@@ -5,10 +5,8 @@
 mod handlers;
 mod json;
 
-use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, FromRequestParts, Query};
-use axum::http::StatusCode;
-use axum::{Json, Router};
-use natter_core::http::ApiError;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use natter_core::token::TokenVerifier;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -80,43 +78,4 @@ fn api_router() -> OpenApiRouter<Website> {
         .routes(routes!(find_users))
         .routes(routes!(profile))
         .routes(routes!(my_profile, update_profile))
-}
-
-/// A JSON body whose rejections use the Natter error body.
-struct Body<T>(T);
-
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(ApiError::new(
-                rejection.status(),
-                "bad_request",
-                rejection.body_text(),
-            )),
-        }
-    }
-}
-
-/// Query strings whose rejections use the Natter error body.
-struct Params<T>(T);
-
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Params<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut http::request::Parts,
-        state: &S,
-    ) -> Result<Self, ApiError> {
-        match Query::<T>::from_request_parts(parts, state).await {
-            Ok(Query(value)) => Ok(Self(value)),
-            Err(rejection) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                rejection.body_text(),
-            )),
-        }
-    }
 }
