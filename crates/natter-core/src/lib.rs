@@ -6,6 +6,7 @@ pub mod config;
 pub mod grpc;
 pub mod http;
 pub mod kv;
+pub mod policy;
 pub mod secret;
 pub mod secrets;
 pub mod shutdown;

@@ -5,9 +5,10 @@ mod error;
 mod grpc;
 mod http;
 mod limit;
-pub mod policy;
 mod service;
 mod validate;
+
+pub use natter_core::policy;
 
 pub use error::WebsiteError;
 pub use grpc::{WebsiteGrpc, grpc_service};

@@ -1,7 +1,7 @@
 //! Who may do what to a room: the one place authorization is decided. Every read and
-//! write of the website service (and, later, the chat service) asks here first.
+//! write of the website and chat services asks here first.
 
-use natter_core::store::{Role, RoomKind};
+use crate::store::{Role, RoomKind};
 
 /// Something a caller wants to do to a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

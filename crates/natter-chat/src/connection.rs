@@ -1,0 +1,407 @@
+//! One WebSocket connection: authentication, subscriptions with in-order exactly-once
+//! delivery per room (replay on resume, gap fill, duplicate drop), sends with their
+//! acknowledgements, limits, heartbeats, and the close codes of docs/protocol.md.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use natter_core::policy::Action;
+use natter_core::store::MessageRecord;
+use natter_core::token::AccessClaims;
+use tokio::time::Instant;
+
+use crate::hub::{Event, Inbox, Mailbox, inbox};
+use crate::protocol::{ClientFrame, ServerFrame, VERSION, close};
+use crate::service::{Chat, REPLAY_LIMIT, Refusal, message_frame};
+
+/// How often the server pings an idle connection.
+const HEARTBEAT: Duration = Duration::from_secs(20);
+/// Silence after which a connection is considered dead.
+const IDLE_LIMIT: Duration = Duration::from_secs(60);
+
+/// Why the loop ended.
+struct Closing(u16, &'static str);
+
+struct Connection {
+    chat: Chat,
+    id: u64,
+    inbox: Inbox,
+    user: Option<AccessClaims>,
+    /// Next sequence number expected per subscribed room.
+    subscriptions: HashMap<Arc<str>, i64>,
+    tokens: f64,
+    refilled: Instant,
+    refused_in_row: u32,
+}
+
+/// Serves one upgraded socket until it closes.
+pub async fn serve(chat: Chat, mut socket: WebSocket) {
+    let (inbox, mailbox) = inbox(chat.limits.queue);
+    let mut connection = Connection {
+        id: chat.connection_id(),
+        tokens: chat.limits.send_burst,
+        refilled: Instant::now(),
+        chat,
+        inbox,
+        user: None,
+        subscriptions: HashMap::new(),
+        refused_in_row: 0,
+    };
+    let closing = connection.run(&mut socket, mailbox).await;
+    for room in connection.subscriptions.keys() {
+        connection.chat.hub.unsubscribe(room, connection.id);
+    }
+    if let Some(Closing(code, reason)) = closing {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        let _ = socket.send(Message::Close(Some(frame))).await;
+    }
+}
+
+impl Connection {
+    async fn run(&mut self, socket: &mut WebSocket, mailbox: Mailbox) -> Option<Closing> {
+        let Mailbox {
+            mut events,
+            overflow,
+        } = mailbox;
+        let hello = ServerFrame::Hello {
+            protocol: VERSION,
+            auth_timeout_secs: self.chat.limits.auth_timeout_secs,
+        };
+        if send(socket, &hello).await.is_err() {
+            return None;
+        }
+        let stop = self.chat.shutdown.clone().wait();
+        tokio::pin!(stop);
+        let auth_deadline =
+            Instant::now() + Duration::from_secs(self.chat.limits.auth_timeout_secs);
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        let mut last_heard = Instant::now();
+        loop {
+            let expires = self.expiry().unwrap_or(auth_deadline);
+            let outcome = tokio::select! {
+                biased;
+                _ = &mut stop => return Some(Closing(close::SERVICE_RESTART, "service restart")),
+                _ = overflow.happened() => return Some(Closing(close::SLOW_CONSUMER, "too slow: resume with since")),
+                _ = tokio::time::sleep_until(expires) => return Some(if self.user.is_some() {
+                    Closing(close::TOKEN_EXPIRED, "token expired")
+                } else {
+                    Closing(close::AUTH_TIMEOUT, "authenticate first")
+                }),
+                received = socket.recv() => {
+                    last_heard = Instant::now();
+                    match received {
+                        Some(Ok(Message::Text(text))) => self.on_text(socket, text.as_str()).await,
+                        Some(Ok(Message::Binary(_))) => Err(Closing(close::PROTOCOL_ERROR, "text frames only")),
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+                        Some(Err(error)) => return read_failure(error),
+                        Some(Ok(Message::Close(_))) | None => return None,
+                    }
+                }
+                Some(event) = events.recv() => self.on_event(socket, event).await,
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > IDLE_LIMIT {
+                        return Some(Closing(close::HEARTBEAT_TIMEOUT, "no heartbeat"));
+                    }
+                    socket.send(Message::Ping(Default::default())).await.map_err(|_| Closing(0, ""))
+                }
+            };
+            match outcome {
+                Ok(()) => {}
+                Err(Closing(0, _)) => return None,
+                Err(closing) => return Some(closing),
+            }
+        }
+    }
+
+    fn expiry(&self) -> Option<Instant> {
+        let claims = self.user.as_ref()?;
+        let left = claims
+            .exp
+            .saturating_sub(natter_core::time::now_secs())
+            .max(0);
+        Some(Instant::now() + Duration::from_secs(left as u64))
+    }
+
+    async fn on_text(&mut self, socket: &mut WebSocket, text: &str) -> Result<(), Closing> {
+        let frame: ClientFrame = match serde_json::from_str(text) {
+            Ok(frame) => frame,
+            Err(error) => {
+                let refusal = ServerFrame::error("bad_frame", error.to_string(), None);
+                return send(socket, &refusal).await;
+            }
+        };
+        match frame {
+            ClientFrame::Auth { token } => self.authenticate(socket, &token).await,
+            ClientFrame::Ping => send(socket, &ServerFrame::Pong).await,
+            _ if self.user.is_none() => {
+                send(
+                    socket,
+                    &ServerFrame::error("unauthenticated", "send an auth frame first", None),
+                )
+                .await
+            }
+            ClientFrame::Subscribe { room_id, since } => {
+                self.subscribe(socket, &room_id, since).await
+            }
+            ClientFrame::Unsubscribe { room_id } => {
+                if self.subscriptions.remove(room_id.as_str()).is_some() {
+                    self.chat.hub.unsubscribe(&room_id, self.id);
+                }
+                let reason = "requested".to_owned();
+                send(socket, &ServerFrame::Unsubscribed { room_id, reason }).await
+            }
+            ClientFrame::Send {
+                room_id,
+                client_id,
+                body,
+            } => self.send_message(socket, &room_id, &client_id, &body).await,
+        }
+    }
+
+    async fn authenticate(&mut self, socket: &mut WebSocket, token: &str) -> Result<(), Closing> {
+        let claims = self
+            .chat
+            .verifier
+            .verify(token)
+            .await
+            .map_err(|_| Closing(close::AUTH_FAILED, "invalid token"))?;
+        if self.user.as_ref().is_some_and(|u| u.sub != claims.sub) {
+            return Err(Closing(
+                close::AUTH_FAILED,
+                "a connection belongs to one user",
+            ));
+        }
+        let frame = ServerFrame::Authenticated {
+            user_id: claims.sub.clone(),
+            expires_at: claims.exp,
+        };
+        self.user = Some(claims);
+        send(socket, &frame).await
+    }
+
+    fn user_id(&self) -> &str {
+        self.user.as_ref().map_or("", |u| u.sub.as_str())
+    }
+
+    async fn subscribe(
+        &mut self,
+        socket: &mut WebSocket,
+        room: &str,
+        since: Option<i64>,
+    ) -> Result<(), Closing> {
+        if let Err(refusal) = self
+            .chat
+            .check(self.user_id(), room, Action::ReadHistory)
+            .await
+        {
+            return send(socket, &refusal_frame(refusal, room)).await;
+        }
+        // Listen first, then read: whatever commits meanwhile arrives as an event and is
+        // ordered against the replay by sequence number.
+        self.chat.hub.subscribe(room, self.id, self.inbox.clone());
+        let replay = match since {
+            None => self
+                .chat
+                .last_seq(room)
+                .await
+                .map(|last| (Vec::new(), last + 1, false)),
+            Some(since) => self.replay(room, since).await,
+        };
+        let (messages, from_seq, truncated) = match replay {
+            Ok(replay) => replay,
+            Err(refusal) => {
+                self.chat.hub.unsubscribe(room, self.id);
+                return send(socket, &refusal_frame(refusal, room)).await;
+            }
+        };
+        let room_id: Arc<str> = Arc::from(room);
+        let next = messages.last().map_or(from_seq, |m| m.seq + 1);
+        self.subscriptions.insert(room_id, next);
+        send(
+            socket,
+            &ServerFrame::Subscribed {
+                room_id: room.into(),
+                from_seq,
+                truncated,
+            },
+        )
+        .await?;
+        for message in &messages {
+            send(socket, &message_frame(message)).await?;
+        }
+        Ok(())
+    }
+
+    /// Messages after `since`, at most [`REPLAY_LIMIT`]: when more were missed, the newest
+    /// ones, flagged as truncated.
+    async fn replay(
+        &self,
+        room: &str,
+        since: i64,
+    ) -> Result<(Vec<MessageRecord>, i64, bool), Refusal> {
+        let mut messages = self.chat.after(room, since, REPLAY_LIMIT + 1).await?;
+        let truncated = messages.len() > REPLAY_LIMIT as usize;
+        if truncated {
+            messages = self.chat.newest(room, REPLAY_LIMIT).await?;
+        }
+        let from_seq = messages.first().map_or(since + 1, |m| m.seq);
+        Ok((messages, from_seq, truncated))
+    }
+
+    async fn send_message(
+        &mut self,
+        socket: &mut WebSocket,
+        room: &str,
+        client_id: &str,
+        body: &str,
+    ) -> Result<(), Closing> {
+        if !self.take_token() {
+            self.refused_in_row += 1;
+            if self.refused_in_row > self.chat.limits.abuse_after {
+                return Err(Closing(close::ABUSE, "too many frames"));
+            }
+            return send(
+                socket,
+                &ServerFrame::error("rate_limited", "too many sends, slow down", Some(client_id)),
+            )
+            .await;
+        }
+        self.refused_in_row = 0;
+        let user = self.user_id().to_owned();
+        match self.chat.send(&user, room, client_id, body).await {
+            Ok((message, created)) => {
+                let ack = ServerFrame::Ack {
+                    room_id: room.into(),
+                    client_id: client_id.into(),
+                    seq: message.seq,
+                    duplicate: !created,
+                };
+                send(socket, &ack).await
+            }
+            Err(refusal) => send(socket, &refusal_frame(refusal, client_id)).await,
+        }
+    }
+
+    fn take_token(&mut self) -> bool {
+        let limits = self.chat.limits;
+        let now = Instant::now();
+        let refill = now.duration_since(self.refilled).as_secs_f64() * limits.sends_per_sec;
+        self.tokens = (self.tokens + refill).min(limits.send_burst);
+        self.refilled = now;
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+
+    async fn on_event(&mut self, socket: &mut WebSocket, event: Event) -> Result<(), Closing> {
+        match event {
+            Event::Message {
+                room_id,
+                seq,
+                frame,
+            } => self.deliver(socket, room_id, seq, frame).await,
+            Event::RoomDeleted(room_id) => {
+                self.drop_subscription(socket, &room_id, "room_deleted")
+                    .await
+            }
+            Event::MemberRemoved { room_id, user_id } => {
+                if user_id.as_ref() != self.user_id() || !self.subscriptions.contains_key(&room_id)
+                {
+                    return Ok(());
+                }
+                if self
+                    .chat
+                    .check(self.user_id(), &room_id, Action::ReadHistory)
+                    .await
+                    .is_ok()
+                {
+                    return Ok(());
+                }
+                self.drop_subscription(socket, &room_id, "removed").await
+            }
+        }
+    }
+
+    /// Delivers a message once and in order: earlier-than-expected ones are duplicates,
+    /// later-than-expected ones first bring the missing ones from the store.
+    async fn deliver(
+        &mut self,
+        socket: &mut WebSocket,
+        room: Arc<str>,
+        seq: i64,
+        frame: Utf8Bytes,
+    ) -> Result<(), Closing> {
+        let Some(&next) = self.subscriptions.get(&room) else {
+            return Ok(());
+        };
+        if seq < next {
+            return Ok(());
+        }
+        let mut next = next;
+        while next < seq {
+            let missing = u32::try_from(seq - next).unwrap_or(u32::MAX).min(100);
+            let page = match self.chat.after(&room, next - 1, missing).await {
+                Ok(page) if !page.is_empty() => page,
+                _ => break,
+            };
+            for message in &page {
+                send(socket, &message_frame(message)).await?;
+                next = message.seq + 1;
+            }
+        }
+        socket
+            .send(Message::Text(frame))
+            .await
+            .map_err(|_| Closing(0, ""))?;
+        self.subscriptions.insert(room, seq + 1);
+        Ok(())
+    }
+
+    async fn drop_subscription(
+        &mut self,
+        socket: &mut WebSocket,
+        room: &str,
+        reason: &str,
+    ) -> Result<(), Closing> {
+        if self.subscriptions.remove(room).is_none() {
+            return Ok(());
+        }
+        self.chat.hub.unsubscribe(room, self.id);
+        send(
+            socket,
+            &ServerFrame::Unsubscribed {
+                room_id: room.into(),
+                reason: reason.into(),
+            },
+        )
+        .await
+    }
+}
+
+/// A frame over the size limit is answered with 1009; other read failures end quietly.
+fn read_failure(error: axum::Error) -> Option<Closing> {
+    match error.into_inner().downcast::<tungstenite::Error>() {
+        Ok(error) if matches!(*error, tungstenite::Error::Capacity(_)) => {
+            Some(Closing(close::TOO_BIG, "frame too large"))
+        }
+        _ => None,
+    }
+}
+
+fn refusal_frame(refusal: Refusal, about: &str) -> ServerFrame {
+    ServerFrame::error(refusal.code, refusal.message, Some(about))
+}
+
+async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), Closing> {
+    socket
+        .send(Message::Text(frame.encode().into()))
+        .await
+        .map_err(|_| Closing(0, ""))
+}

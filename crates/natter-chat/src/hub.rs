@@ -1,0 +1,181 @@
+//! The node's fan-out: which local connections subscribe to which rooms, and delivery of
+//! one shared encoded frame to each of them through their bounded queues.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::{Notify, mpsc};
+
+/// Something a connection must hear about a room.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A stored message: its room, sequence number and encoded `message` frame (shared by
+    /// every recipient).
+    Message {
+        /// The room.
+        room_id: Arc<str>,
+        /// Its sequence number.
+        seq: i64,
+        /// The encoded frame (validated UTF-8 once, shared by every recipient).
+        frame: Utf8Bytes,
+    },
+    /// The room was deleted.
+    RoomDeleted(Arc<str>),
+    /// A member left or was removed.
+    MemberRemoved {
+        /// The room.
+        room_id: Arc<str>,
+        /// The former member.
+        user_id: Arc<str>,
+    },
+}
+
+/// How the hub reaches one connection.
+#[derive(Debug, Clone)]
+pub struct Inbox {
+    sender: mpsc::Sender<Event>,
+    overflowed: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+}
+
+/// A connection's end of its inbox.
+#[derive(Debug)]
+pub struct Mailbox {
+    /// Events in delivery order.
+    pub events: mpsc::Receiver<Event>,
+    /// Signalled when an event had to be dropped.
+    pub overflow: Overflow,
+}
+
+/// Tells a connection that its queue overflowed.
+#[derive(Debug)]
+pub struct Overflow {
+    overflowed: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+}
+
+/// Local subscribers by room. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Hub {
+    rooms: Arc<RwLock<HashMap<Arc<str>, HashMap<u64, Inbox>>>>,
+}
+
+/// A new inbox holding at most `capacity` undelivered events.
+pub fn inbox(capacity: usize) -> (Inbox, Mailbox) {
+    let (sender, events) = mpsc::channel(capacity);
+    let overflowed = Arc::new(AtomicBool::new(false));
+    let wake = Arc::new(Notify::new());
+    let inbox = Inbox {
+        sender,
+        overflowed: overflowed.clone(),
+        wake: wake.clone(),
+    };
+    let overflow = Overflow { overflowed, wake };
+    (inbox, Mailbox { events, overflow })
+}
+
+impl Overflow {
+    /// Resolves when the hub had to drop an event because the queue was full.
+    pub async fn happened(&self) {
+        loop {
+            let notified = self.wake.notified();
+            if self.overflowed.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Hub {
+    /// Starts delivering `room`'s events to connection `id`.
+    pub fn subscribe(&self, room: &str, id: u64, inbox: Inbox) {
+        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        rooms.entry(Arc::from(room)).or_default().insert(id, inbox);
+    }
+
+    /// Stops delivering `room`'s events to connection `id`.
+    pub fn unsubscribe(&self, room: &str, id: u64) {
+        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(members) = rooms.get_mut(room) {
+            members.remove(&id);
+            if members.is_empty() {
+                rooms.remove(room);
+            }
+        }
+    }
+
+    /// Local subscriptions of `room`.
+    pub fn subscribers(&self, room: &str) -> usize {
+        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        rooms.get(room).map_or(0, HashMap::len)
+    }
+
+    /// Queues `event` for every local subscriber of its room without waiting; a full
+    /// queue marks that connection as too slow (it is then closed and resumes later).
+    pub fn dispatch(&self, room: &str, event: &Event) {
+        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        let Some(members) = rooms.get(room) else {
+            return;
+        };
+        for inbox in members.values() {
+            if inbox.sender.try_send(event.clone()).is_err() {
+                inbox.overflowed.store(true, Ordering::Release);
+                inbox.wake.notify_one();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(seq: i64) -> Event {
+        Event::Message {
+            room_id: Arc::from("r"),
+            seq,
+            frame: Utf8Bytes::from_static("{}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn delivers_to_subscribers_of_the_room_only() {
+        let hub = Hub::default();
+        let (a, mut a_box) = inbox(8);
+        let (b, mut b_box) = inbox(8);
+        hub.subscribe("r", 1, a);
+        hub.subscribe("other", 2, b);
+        hub.dispatch("r", &message(1));
+        assert!(matches!(
+            a_box.events.recv().await,
+            Some(Event::Message { seq: 1, .. })
+        ));
+        assert!(b_box.events.try_recv().is_err());
+        hub.unsubscribe("r", 1);
+        assert_eq!(hub.subscribers("r"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_flags_the_connection_instead_of_growing() {
+        let hub = Hub::default();
+        let (slow, slow_box) = inbox(2);
+        hub.subscribe("r", 1, slow);
+        for seq in 1..=3 {
+            hub.dispatch("r", &message(seq));
+        }
+        tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            slow_box.overflow.happened(),
+        )
+        .await
+        .expect("overflow is signalled");
+        assert_eq!(
+            slow_box.events.len(),
+            2,
+            "the queue never exceeds its bound"
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! The chat service: one WebSocket per client at `/ws` (docs/protocol.md), messages stored
+//! before they are acknowledged, delivered in order once per subscription, resumed after
+//! reconnects, and fanned out across replicas through the broker.
+
+mod connection;
+mod hub;
+pub mod protocol;
+mod service;
+mod ws;
+
+pub use hub::{Event, Hub};
+pub use service::{Chat, Limits, MESSAGES_TOPIC, REPLAY_LIMIT, ROOM_EVENTS_TOPIC};
+pub use ws::{Sockets, routes};

@@ -1,0 +1,198 @@
+//! The wire protocol (version 1): JSON text frames with a `type` field. docs/protocol.md
+//! describes every frame, field, error code and close code.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version; also the WebSocket subprotocol `natter.v1`.
+pub const VERSION: u32 = 1;
+
+/// Frames a client sends.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// Authenticate (first frame) or re-authenticate with a fresh access token.
+    Auth {
+        /// The access token.
+        token: String,
+    },
+    /// Receive a room's messages; with `since`, first every message after that sequence.
+    Subscribe {
+        /// The room.
+        room_id: String,
+        /// The last sequence number the client has seen in this room.
+        #[serde(default)]
+        since: Option<i64>,
+    },
+    /// Stop receiving a room's messages.
+    Unsubscribe {
+        /// The room.
+        room_id: String,
+    },
+    /// Send a message; acknowledged once stored.
+    Send {
+        /// The room.
+        room_id: String,
+        /// Chosen by the client; a retry with the same id is not stored twice.
+        client_id: String,
+        /// 1–4000 characters.
+        body: String,
+    },
+    /// Application-level heartbeat; answered with `pong`.
+    Ping,
+}
+
+/// Frames the server sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// First frame on every connection.
+    Hello {
+        /// Protocol version.
+        protocol: u32,
+        /// Seconds the client has to authenticate.
+        auth_timeout_secs: u64,
+    },
+    /// The token was accepted.
+    Authenticated {
+        /// The user.
+        user_id: String,
+        /// When the token expires (Unix seconds); re-authenticate before.
+        expires_at: i64,
+    },
+    /// The subscription is live; messages after `from_seq` - 1 follow in order.
+    Subscribed {
+        /// The room.
+        room_id: String,
+        /// The first sequence number that will be delivered.
+        from_seq: i64,
+        /// True when more messages were missed than are replayed: fetch
+        /// `since`+1 … `from_seq`-1 from the history API.
+        truncated: bool,
+    },
+    /// The subscription ended (by request, or the room or membership is gone).
+    Unsubscribed {
+        /// The room.
+        room_id: String,
+        /// `requested`, `room_deleted` or `removed`.
+        reason: String,
+    },
+    /// A message, in sequence order per room, once per subscription.
+    Message {
+        /// The room.
+        room_id: String,
+        /// Position in the room.
+        seq: i64,
+        /// Author.
+        sender_id: Option<String>,
+        /// The sender's id for the send.
+        client_id: String,
+        /// Text.
+        body: String,
+        /// Unix milliseconds.
+        created_at: i64,
+    },
+    /// The send with `client_id` is stored with `seq`.
+    Ack {
+        /// The room.
+        room_id: String,
+        /// The client's id for the send.
+        client_id: String,
+        /// Its sequence number.
+        seq: i64,
+        /// True when this was a retry of a send already stored.
+        duplicate: bool,
+    },
+    /// A request failed; the connection stays open.
+    Error {
+        /// Stable code.
+        code: String,
+        /// Explanation.
+        message: String,
+        /// The room or client id the error is about, when there is one.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        about: Option<String>,
+    },
+    /// Answer to `ping`.
+    Pong,
+}
+
+/// Close codes (RFC 6455 leaves 4000–4999 to applications).
+pub mod close {
+    /// Normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// A frame larger than 64 KiB.
+    pub const TOO_BIG: u16 = 1009;
+    /// The server is restarting: reconnect (elsewhere) and resume.
+    pub const SERVICE_RESTART: u16 = 1012;
+    /// No `auth` frame in time.
+    pub const AUTH_TIMEOUT: u16 = 4001;
+    /// The token was refused.
+    pub const AUTH_FAILED: u16 = 4003;
+    /// The token expired without a fresh `auth`.
+    pub const TOKEN_EXPIRED: u16 = 4004;
+    /// Nothing heard from the client (not even a pong) for 60 s.
+    pub const HEARTBEAT_TIMEOUT: u16 = 4002;
+    /// A frame that is not valid protocol.
+    pub const PROTOCOL_ERROR: u16 = 4400;
+    /// The client fell behind: reconnect and subscribe with `since`.
+    pub const SLOW_CONSUMER: u16 = 4008;
+    /// Far too many frames.
+    pub const ABUSE: u16 = 4029;
+}
+
+impl ServerFrame {
+    /// The frame as JSON text.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("server frames serialise")
+    }
+
+    /// An error frame.
+    pub fn error(code: &str, message: impl Into<String>, about: Option<&str>) -> Self {
+        Self::Error {
+            code: code.into(),
+            message: message.into(),
+            about: about.map(str::to_owned),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_frames_parse_and_unknown_ones_do_not() {
+        let send: ClientFrame =
+            serde_json::from_str(r#"{"type":"send","room_id":"r","client_id":"c","body":"hi"}"#)
+                .unwrap();
+        assert_eq!(
+            send,
+            ClientFrame::Send {
+                room_id: "r".into(),
+                client_id: "c".into(),
+                body: "hi".into()
+            }
+        );
+        let resume: ClientFrame =
+            serde_json::from_str(r#"{"type":"subscribe","room_id":"r","since":7}"#).unwrap();
+        assert_eq!(
+            resume,
+            ClientFrame::Subscribe {
+                room_id: "r".into(),
+                since: Some(7)
+            }
+        );
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"shout"}"#).is_err());
+        let typo = r#"{"type":"subscribe","room":"r"}"#;
+        assert!(
+            serde_json::from_str::<ClientFrame>(typo).is_err(),
+            "misspelt fields are refused"
+        );
+    }
+
+    #[test]
+    fn server_frames_have_a_type() {
+        let json = ServerFrame::Pong.encode();
+        assert_eq!(json, r#"{"type":"pong"}"#);
+    }
+}

@@ -1,0 +1,377 @@
+//! The chat service's state and its operations: authorize, store-then-acknowledge sends,
+//! replay for resuming subscribers, and fan-out locally and across replicas.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
+use futures::StreamExt;
+use natter_core::broker::{Broker, Delivery};
+use natter_core::policy::{Action, Denial, Viewer, authorize};
+use natter_core::shutdown::Shutdown;
+use natter_core::store::{HistoryOrder, MessageRecord, NewMessage, Store};
+use natter_core::time::now_ms;
+use natter_core::token::TokenVerifier;
+
+use crate::hub::{Event, Hub};
+use crate::protocol::ServerFrame;
+
+/// Broker topic carrying every stored message between replicas.
+pub const MESSAGES_TOPIC: &str = "natter.messages";
+/// Broker topic of room life-cycle events (published by the website service).
+pub const ROOM_EVENTS_TOPIC: &str = "natter.rooms";
+/// Most messages replayed to a resuming subscriber; more are left to the history API.
+pub const REPLAY_LIMIT: u32 = 500;
+/// Most characters in a message.
+pub const MESSAGE_MAX: usize = 4000;
+
+/// Why a request on a connection failed; becomes an `error` frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Stable code.
+    pub code: &'static str,
+    /// Explanation.
+    pub message: String,
+}
+
+/// The chat service's state. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Chat {
+    pub(crate) store: Store,
+    pub(crate) verifier: TokenVerifier,
+    pub(crate) broker: Arc<dyn Broker>,
+    pub(crate) hub: Hub,
+    pub(crate) shutdown: Shutdown,
+    pub(crate) limits: Limits,
+    node: Arc<str>,
+    next_connection: Arc<AtomicU64>,
+    relaying: tokio::sync::watch::Sender<bool>,
+}
+
+/// Per-connection limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Undelivered frames a connection may have queued before it is closed as too slow.
+    pub queue: usize,
+    /// Largest frame accepted, in bytes.
+    pub max_frame_bytes: usize,
+    /// Sends per second allowed (token bucket refill rate).
+    pub sends_per_sec: f64,
+    /// Sends allowed in a burst (token bucket size).
+    pub send_burst: f64,
+    /// Refused sends in a row after which the connection is closed as abusive.
+    pub abuse_after: u32,
+    /// Seconds a new connection has to send `auth`.
+    pub auth_timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            queue: 256,
+            max_frame_bytes: 64 * 1024,
+            sends_per_sec: 10.0,
+            send_burst: 20.0,
+            abuse_after: 100,
+            auth_timeout_secs: 10,
+        }
+    }
+}
+
+impl Refusal {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn internal(error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%error, "chat internal error");
+        Self::new("unavailable", "temporarily unavailable, retry")
+    }
+}
+
+impl Chat {
+    /// The service over `store`, fanning out through `broker`; stops on `shutdown`.
+    pub fn new(
+        store: Store,
+        verifier: TokenVerifier,
+        broker: Arc<dyn Broker>,
+        shutdown: Shutdown,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            store,
+            verifier,
+            broker,
+            hub: Hub::default(),
+            shutdown,
+            limits,
+            node: Arc::from(uuid::Uuid::new_v4().simple().to_string()),
+            next_connection: Arc::new(AtomicU64::new(1)),
+            relaying: tokio::sync::watch::Sender::new(false),
+        }
+    }
+
+    pub(crate) fn connection_id(&self) -> u64 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// May `user` do `action` in `room`? Non-members of private rooms learn nothing.
+    pub(crate) async fn check(
+        &self,
+        user: &str,
+        room: &str,
+        action: Action,
+    ) -> Result<(), Refusal> {
+        let found = self
+            .store
+            .room(room)
+            .await
+            .map_err(|e| Refusal::internal(&e))?;
+        let Some(found) = found else {
+            return Err(Refusal::new("not_found", "room not found"));
+        };
+        let role = self
+            .store
+            .role(room, user)
+            .await
+            .map_err(|e| Refusal::internal(&e))?;
+        authorize(found.kind, Viewer::SignedIn(role), action).map_err(|denial| match denial {
+            Denial::NotFound => Refusal::new("not_found", "room not found"),
+            Denial::Forbidden => Refusal::new("forbidden", "not allowed in this room"),
+            Denial::Unauthenticated => Refusal::new("unauthenticated", "authenticate first"),
+        })
+    }
+
+    /// Stores a send (idempotent per client id), then fans it out; returns the stored
+    /// message and whether it was new. Nothing is acknowledged that was not committed.
+    pub(crate) async fn send(
+        &self,
+        user: &str,
+        room: &str,
+        client_id: &str,
+        body: &str,
+    ) -> Result<(MessageRecord, bool), Refusal> {
+        if client_id.is_empty()
+            || client_id.len() > 64
+            || !client_id.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(Refusal::new(
+                "invalid_client_id",
+                "client_id must be 1 to 64 printable ASCII characters",
+            ));
+        }
+        if body.trim().is_empty() || body.chars().count() > MESSAGE_MAX {
+            return Err(Refusal::new(
+                "invalid_body",
+                "message must be 1 to 4000 characters",
+            ));
+        }
+        self.check(user, room, Action::Post).await?;
+        let new = NewMessage {
+            room_id: room,
+            sender_id: user,
+            client_id,
+            body,
+            now: now_ms(),
+        };
+        let posted = self
+            .store
+            .post_message(new)
+            .await
+            .map_err(|e| Refusal::internal(&e))?;
+        if posted.created {
+            self.fan_out(&posted.message).await;
+        }
+        Ok((posted.message, posted.created))
+    }
+
+    /// Delivers a stored message to local subscribers at once and to other replicas
+    /// through the broker (a broker outage leaves local delivery working).
+    async fn fan_out(&self, message: &MessageRecord) {
+        let frame = Utf8Bytes::from(message_frame(message).encode());
+        let event = Event::Message {
+            room_id: Arc::from(message.room_id.as_str()),
+            seq: message.seq,
+            frame: frame.clone(),
+        };
+        self.hub.dispatch(&message.room_id, &event);
+        let payload = format!(
+            "{}\n{}\n{}\n{}",
+            self.node,
+            message.room_id,
+            message.seq,
+            frame.as_str()
+        );
+        if let Err(error) = self
+            .broker
+            .publish(MESSAGES_TOPIC, Bytes::from(payload))
+            .await
+        {
+            tracing::warn!(%error, "message not published to other replicas; they catch up from the store");
+        }
+    }
+
+    /// Messages of `room` after `after`, oldest first, at most `limit`.
+    pub(crate) async fn after(
+        &self,
+        room: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>, Refusal> {
+        self.store
+            .history(room, HistoryOrder::OldestFirst, Some(after), limit)
+            .await
+            .map_err(|e| Refusal::internal(&e))
+    }
+
+    /// The newest `limit` messages of `room`, oldest first.
+    pub(crate) async fn newest(
+        &self,
+        room: &str,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>, Refusal> {
+        let mut page = self
+            .store
+            .history(room, HistoryOrder::NewestFirst, None, limit)
+            .await
+            .map_err(|e| Refusal::internal(&e))?;
+        page.reverse();
+        Ok(page)
+    }
+
+    /// The room's newest sequence number.
+    pub(crate) async fn last_seq(&self, room: &str) -> Result<i64, Refusal> {
+        let found = self
+            .store
+            .room(room)
+            .await
+            .map_err(|e| Refusal::internal(&e))?;
+        found
+            .map(|r| r.last_seq)
+            .ok_or_else(|| Refusal::new("not_found", "room not found"))
+    }
+
+    /// Relays other replicas' messages and room events to local subscribers until
+    /// shutdown, resubscribing with backoff when the broker connection drops.
+    pub async fn relay(self) {
+        let mut pause = std::time::Duration::from_millis(100);
+        while !self.shutdown.is_triggered() {
+            match self.relay_once().await {
+                Ok(()) => pause = std::time::Duration::from_millis(100),
+                Err(error) => tracing::warn!(%error, "broker subscription lost; retrying"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = self.shutdown.clone().wait() => return,
+            }
+            pause = (pause * 2).min(std::time::Duration::from_secs(5));
+        }
+    }
+
+    /// Resolves once the relay is subscribed to the broker (other replicas' messages
+    /// reach this one from then on).
+    pub async fn relaying(&self) {
+        let _ = self.relaying.subscribe().wait_for(|ready| *ready).await;
+    }
+
+    async fn relay_once(&self) -> Result<(), String> {
+        self.relaying.send_replace(false);
+        let messages = self
+            .broker
+            .subscribe(MESSAGES_TOPIC)
+            .await
+            .map_err(|e| e.to_string())?;
+        let events = self
+            .broker
+            .subscribe(ROOM_EVENTS_TOPIC)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.relaying.send_replace(true);
+        let mut merged =
+            futures::stream::select(messages.map(|d| (true, d)), events.map(|d| (false, d)));
+        loop {
+            let next = tokio::select! {
+                next = merged.next() => next,
+                _ = self.shutdown.clone().wait() => return Ok(()),
+            };
+            match next {
+                None => return Err("broker stream ended".into()),
+                Some((_, Delivery::Lagged(n))) => tracing::warn!(
+                    dropped = n,
+                    "relay lagged; subscribers fill gaps from the store"
+                ),
+                Some((true, Delivery::Message(payload))) => self.relay_message(payload),
+                Some((false, Delivery::Message(payload))) => self.relay_room_event(&payload),
+            }
+        }
+    }
+
+    fn relay_message(&self, payload: Bytes) {
+        let mut parts = payload.splitn(4, |b| *b == b'\n');
+        let (Some(node), Some(room), Some(seq), Some(frame)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return;
+        };
+        if node == self.node.as_bytes() {
+            return;
+        }
+        let (Ok(room), Some(seq)) = (
+            std::str::from_utf8(room),
+            std::str::from_utf8(seq).ok().and_then(|s| s.parse().ok()),
+        ) else {
+            return;
+        };
+        let start = payload.len() - frame.len();
+        let Ok(frame) = Utf8Bytes::try_from(payload.slice(start..)) else {
+            return;
+        };
+        self.hub.dispatch(
+            room,
+            &Event::Message {
+                room_id: Arc::from(room),
+                seq,
+                frame,
+            },
+        );
+    }
+
+    fn relay_room_event(&self, payload: &[u8]) {
+        #[derive(serde::Deserialize)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        enum RoomEvent {
+            RoomDeleted { room_id: String },
+            MemberRemoved { room_id: String, user_id: String },
+        }
+        match serde_json::from_slice::<RoomEvent>(payload) {
+            Ok(RoomEvent::RoomDeleted { room_id }) => {
+                self.hub
+                    .dispatch(&room_id, &Event::RoomDeleted(Arc::from(room_id.as_str())));
+            }
+            Ok(RoomEvent::MemberRemoved { room_id, user_id }) => {
+                let event = Event::MemberRemoved {
+                    room_id: Arc::from(room_id.as_str()),
+                    user_id: Arc::from(user_id),
+                };
+                self.hub.dispatch(&room_id, &event);
+            }
+            Err(error) => tracing::debug!(%error, "unknown room event"),
+        }
+    }
+}
+
+/// The `message` frame of a stored message.
+pub(crate) fn message_frame(message: &MessageRecord) -> ServerFrame {
+    ServerFrame::Message {
+        room_id: message.room_id.clone(),
+        seq: message.seq,
+        sender_id: message.sender_id.clone(),
+        client_id: message.client_id.clone(),
+        body: message.visible_body().to_owned(),
+        created_at: message.created_at,
+    }
+}

@@ -1,0 +1,85 @@
+//! The `/ws` route: upgrades with the protocol's size limits and subprotocol, runs one
+//! connection task per socket, and lets shutdown wait for every socket to close.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::response::Response;
+use axum::routing::get;
+use tokio::sync::Notify;
+
+use crate::Chat;
+use crate::connection;
+
+/// Counts open sockets so shutdown can wait for them to close.
+#[derive(Debug, Clone, Default)]
+pub struct Sockets {
+    open: Arc<AtomicUsize>,
+    closed: Arc<Notify>,
+}
+
+struct Open(Sockets);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.closed.notify_waiters();
+        }
+    }
+}
+
+impl Sockets {
+    /// Open sockets now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Waits until every socket has closed, or `limit` has passed.
+    pub async fn drained(&self, limit: Duration) {
+        let wait = async {
+            loop {
+                let closed = self.closed.notified();
+                if self.open() == 0 {
+                    return;
+                }
+                closed.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, wait).await;
+    }
+
+    fn track(&self) -> Open {
+        self.open.fetch_add(1, Ordering::AcqRel);
+        Open(self.clone())
+    }
+}
+
+/// The WebSocket route at `/ws`; `sockets` counts the connections it serves.
+pub fn routes(chat: Chat, sockets: Sockets) -> Router {
+    Router::new()
+        .route("/ws", get(upgrade))
+        .with_state((chat, sockets))
+}
+
+async fn upgrade(
+    State((chat, sockets)): State<(Chat, Sockets)>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let limit = chat.limits.max_frame_bytes;
+    upgrade
+        .protocols(["natter.v1"])
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .write_buffer_size(4 * 1024)
+        .on_upgrade(move |socket| {
+            let open = sockets.track();
+            async move {
+                connection::serve(chat, socket).await;
+                drop(open);
+            }
+        })
+}

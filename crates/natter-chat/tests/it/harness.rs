@@ -1,0 +1,203 @@
+//! Chat servers over a fresh database, signed-in users, and a small WebSocket client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use natter_auth::{Auth, Client};
+use natter_chat::{Chat, Limits, Sockets};
+use natter_core::broker::{Broker, MemoryBroker};
+use natter_core::secrets::Secrets;
+use natter_core::shutdown::{Shutdown, ShutdownTrigger};
+use natter_core::store::{Backend, Role, RoomKind, Store};
+use natter_testkit::TestStore;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Shared by every replica of one test.
+pub struct Cluster {
+    pub auth: Auth,
+    pub keys: natter_core::token::KeySet,
+    pub store: Store,
+    pub broker: Arc<dyn Broker>,
+    _test_store: TestStore,
+}
+
+/// One replica.
+pub struct Replica {
+    pub url: String,
+    pub sockets: Sockets,
+    pub stop: ShutdownTrigger,
+}
+
+/// A signed-in user.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub token: String,
+}
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+impl Cluster {
+    pub async fn new(backend: Backend) -> Self {
+        let config = natter_testkit::config();
+        let test_store = natter_testkit::store(backend).await;
+        let kv = natter_testkit::kv_for(backend).await;
+        let keys = Secrets::generate().jwt_keys;
+        let store = test_store.store.clone();
+        let auth = natter_auth::assemble(&config, store.clone(), kv, &keys)
+            .await
+            .unwrap();
+        let keys = keys.clone();
+        let broker: Arc<dyn Broker> = match backend {
+            Backend::Postgres => Arc::new(
+                natter_core::broker::RedisBroker::connect(&natter_testkit::redis_url())
+                    .await
+                    .unwrap(),
+            ),
+            Backend::Sqlite => Arc::new(MemoryBroker::default()),
+        };
+        Self {
+            auth,
+            keys,
+            store,
+            broker,
+            _test_store: test_store,
+        }
+    }
+
+    pub async fn replica(&self, limits: Limits) -> Replica {
+        let (stop, shutdown) = Shutdown::new();
+        let chat = Chat::new(
+            self.store.clone(),
+            self.auth.verifier().clone(),
+            self.broker.clone(),
+            shutdown.clone(),
+            limits,
+        );
+        tokio::spawn(chat.clone().relay());
+        let sockets = Sockets::default();
+        let router = natter_chat::routes(chat.clone(), sockets.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+        tokio::spawn(natter_core::http::serve(listener, router, shutdown));
+        chat.relaying().await;
+        Replica { url, sockets, stop }
+    }
+
+    pub async fn user(&self, base: &str) -> User {
+        let name = format!("{base}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let registered = self
+            .auth
+            .register(&name, "correct horse", None)
+            .await
+            .unwrap();
+        let outcome = self
+            .auth
+            .login(&name, "correct horse", &Client::default())
+            .await
+            .unwrap();
+        User {
+            id: registered.user.id,
+            token: outcome.access_token,
+        }
+    }
+
+    /// A group room owned by `owner` with `members`.
+    pub async fn room(&self, owner: &User, members: &[&User]) -> String {
+        let room = self
+            .store
+            .create_room(RoomKind::Group, "chat", &owner.id)
+            .await
+            .unwrap()
+            .id;
+        for member in members {
+            self.store
+                .add_member(&room, &member.id, Role::Member)
+                .await
+                .unwrap();
+        }
+        room
+    }
+}
+
+/// Connects, reads `hello`, and authenticates as `user` (when given).
+pub async fn connect(replica: &Replica, user: Option<&User>) -> Socket {
+    let (mut socket, _) = tokio_tungstenite::connect_async(replica.url.as_str())
+        .await
+        .unwrap();
+    let hello = next(&mut socket).await;
+    assert_eq!(hello["type"], "hello");
+    assert_eq!(hello["protocol"], 1);
+    if let Some(user) = user {
+        say(&mut socket, json!({"type": "auth", "token": user.token})).await;
+        let reply = next(&mut socket).await;
+        assert_eq!(reply["type"], "authenticated", "{reply}");
+    }
+    socket
+}
+
+pub async fn say(socket: &mut Socket, frame: Value) {
+    socket
+        .send(Message::Text(frame.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The next text frame as JSON (fails the test after 10 s).
+pub async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("the socket is open")
+            .expect("a frame");
+        match message {
+            Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
+            Message::Close(frame) => panic!("closed: {frame:?}"),
+            _ => continue,
+        }
+    }
+}
+
+/// Waits for the server to close the socket; returns the close code.
+pub async fn closed(socket: &mut Socket) -> u16 {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a close within 10 s");
+        match message {
+            Some(Ok(Message::Close(Some(frame)))) => return frame.code.into(),
+            Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return 0,
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Subscribes and returns the `subscribed` frame.
+pub async fn subscribe(socket: &mut Socket, room: &str, since: Option<i64>) -> Value {
+    let mut frame = json!({"type": "subscribe", "room_id": room});
+    if let Some(since) = since {
+        frame["since"] = json!(since);
+    }
+    say(socket, frame).await;
+    next(socket).await
+}
+
+/// Sends and returns the reply (`ack` or `error`).
+pub async fn send(socket: &mut Socket, room: &str, client_id: &str, body: &str) -> Value {
+    say(
+        socket,
+        json!({"type": "send", "room_id": room, "client_id": client_id, "body": body}),
+    )
+    .await;
+    loop {
+        let frame = next(socket).await;
+        if frame["type"] == "ack" || frame["type"] == "error" {
+            return frame;
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! natter-chat integration tests: real WebSocket clients (tokio-tungstenite) against the
+//! service on 127.0.0.1:0, with PostgreSQL + Redis (two replicas where it matters) and
+//! SQLite + memory.
+
+mod delivery;
+mod harness;
+mod session;
