@@ -56,10 +56,13 @@ pub struct Overflow {
     wake: Arc<Notify>,
 }
 
+/// One room's local subscribers by connection id.
+type Subscribers = HashMap<u64, Inbox>;
+
 /// Local subscribers by room. Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct Hub {
-    rooms: Arc<RwLock<HashMap<Arc<str>, HashMap<u64, Inbox>>>>,
+    rooms: Arc<RwLock<HashMap<Arc<str>, Subscribers>>>,
 }
 
 /// A new inbox holding at most `capacity` undelivered events.
