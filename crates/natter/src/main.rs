@@ -29,6 +29,8 @@ enum Command {
     Standalone,
     /// The auth service alone: gRPC and HTTP against PostgreSQL and Redis.
     Auth,
+    /// The chat service alone: WebSocket delivery at /ws against PostgreSQL and Redis.
+    Chat,
     /// The website service alone (rooms, members, history, profiles; JSON API and gRPC),
     /// verifying tokens with the auth service's published keys.
     Website,
@@ -57,6 +59,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Standalone => "natter",
         Command::Auth => "natter-auth",
         Command::Website => "natter-website",
+        Command::Chat => "natter-chat",
         Command::Migrate => "natter-migrate",
         Command::RotateKeys | Command::ConfigDocs => "natter-cli",
     };
@@ -65,6 +68,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Standalone => standalone::run(config).await,
         Command::Auth => services::auth(config).await,
         Command::Website => services::website(config).await,
+        Command::Chat => services::chat(config).await,
         Command::Migrate => services::migrate(config).await,
         Command::RotateKeys => standalone::rotate_keys(&config),
         Command::ConfigDocs => {

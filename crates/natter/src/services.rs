@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use axum::Router;
 use natter_auth::Auth;
+use natter_chat::{Chat, Limits, Sockets};
 use natter_core::config::Config;
 use natter_core::http::{Metrics, observe, ops_routes};
 use natter_core::kv::Kv;
@@ -25,6 +26,8 @@ use crate::parts::Parts;
 const SECRETS_POLL: Duration = Duration::from_secs(30);
 /// How often other services re-fetch the auth service's key set.
 const JWKS_POLL: Duration = Duration::from_secs(60);
+/// How long shutdown waits for WebSocket clients to take their 1012 close.
+pub const SOCKET_DRAIN: Duration = Duration::from_secs(10);
 /// How long a service waits for the auth service's key set at start.
 const JWKS_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -71,6 +74,38 @@ pub fn assemble_website(config: &Config, parts: &Parts, verifier: TokenVerifier)
     let window = Duration::from_secs(config.website_write_window_secs);
     let limiter = WriteLimiter::new(parts.kv.clone(), config.website_write_limit, window);
     Website::new(parts.store.clone(), parts.broker.clone(), verifier, limiter)
+}
+
+/// `natter chat`: the WebSocket endpoint `/ws` and ops on `http.addr`, gRPC health on
+/// `grpc.addr`; tokens verified with the key set fetched from the auth service.
+pub async fn chat(config: Config) -> anyhow::Result<()> {
+    require_cluster_dependencies(&config, "chat")?;
+    let shutdown = Shutdown::on_signals();
+    let parts = Parts::connect(&config, false).await?;
+    let verifier = verifier_from_auth(&config, parts.kv.clone(), shutdown.clone()).await?;
+    let (http, sockets) = chat_routes(&parts, verifier, shutdown.clone());
+    let grpc = grpc::router(None, None).await;
+    serve_pair(&config, &parts, http, grpc, shutdown).await?;
+    sockets.drained(SOCKET_DRAIN).await;
+    Ok(())
+}
+
+/// The chat service's routes over `parts`, with its relay from other replicas running.
+pub fn chat_routes(
+    parts: &Parts,
+    verifier: TokenVerifier,
+    shutdown: Shutdown,
+) -> (Router, Sockets) {
+    let chat = Chat::new(
+        parts.store.clone(),
+        verifier,
+        parts.broker.clone(),
+        shutdown,
+        Limits::default(),
+    );
+    tokio::spawn(chat.clone().relay());
+    let sockets = Sockets::default();
+    (natter_chat::routes(chat, sockets.clone()), sockets)
 }
 
 /// `natter migrate`: applies the migrations of the configured database.

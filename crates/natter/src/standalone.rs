@@ -11,7 +11,7 @@ use natter_core::shutdown::Shutdown;
 
 use crate::grpc;
 use crate::parts::Parts;
-use crate::services::{assemble_auth, bind, serve, watch_secrets};
+use crate::services::{SOCKET_DRAIN, assemble_auth, bind, chat_routes, serve, watch_secrets};
 
 /// Runs until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -21,8 +21,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let secrets = natter_core::secrets::source(&config, |name| std::env::var(name).ok());
     let auth = assemble_auth(&config, &parts, secrets.as_ref()).await?;
     let website = crate::services::assemble_website(&config, &parts, auth.verifier().clone());
+    let (chat, sockets) = chat_routes(&parts, auth.verifier().clone(), shutdown.clone());
     let metrics = Metrics::new();
     let router = natter_auth::routes(auth.clone(), config.trust_forwarded_for)
+        .merge(chat)
         .merge(natter_website::routes(website.clone()))
         .merge(grpc::router(Some(&auth), Some(&website)).await)
         .merge(ops_routes(
@@ -35,10 +37,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // A closed stdout (the launcher went away) must not stop the server.
     let _ = writeln!(
         std::io::stdout(),
-        "Natter is running at http://{addr}/ (data in {})\nAPI docs: http://{addr}/api/docs/\nPress Ctrl-C to stop.",
+        "Natter is running at http://{addr}/ (data in {})\nAPI docs: http://{addr}/api/docs/  WebSocket: ws://{addr}/ws\nPress Ctrl-C to stop.",
         config.data_dir.display()
     );
     serve(listener, observe(router, &metrics), shutdown).await?;
+    sockets.drained(SOCKET_DRAIN).await;
     parts.store.close().await;
     tracing::info!("stopped");
     Ok(())
