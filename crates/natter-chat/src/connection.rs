@@ -34,7 +34,12 @@ struct Connection {
     tokens: f64,
     refilled: Instant,
     refused_in_row: u32,
+    /// When this connection last relayed `typing` per room.
+    typed: HashMap<Arc<str>, Instant>,
 }
+
+/// Least time between two relayed `typing` frames of one connection in one room.
+const TYPING_EVERY: Duration = Duration::from_secs(3);
 
 /// Serves one upgraded socket until it closes.
 pub async fn serve(chat: Chat, mut socket: WebSocket) {
@@ -48,6 +53,7 @@ pub async fn serve(chat: Chat, mut socket: WebSocket) {
         user: None,
         subscriptions: HashMap::new(),
         refused_in_row: 0,
+        typed: HashMap::new(),
     };
     let closing = connection.run(&mut socket, mailbox).await;
     for room in connection.subscriptions.keys() {
@@ -160,6 +166,19 @@ impl Connection {
                 client_id,
                 body,
             } => self.send_message(socket, &room_id, &client_id, &body).await,
+            ClientFrame::Typing { room_id } => self.typing(&room_id).await,
+            ClientFrame::Read { room_id, seq } => {
+                let user = self.user_id().to_owned();
+                let frame = match self.chat.mark_read(&user, &room_id, seq).await {
+                    Ok(seq) => ServerFrame::ReadMarker { room_id, seq },
+                    Err(refusal) => refusal_frame(refusal, &room_id),
+                };
+                send(socket, &frame).await
+            }
+            ClientFrame::Edit { room_id, seq, body } => {
+                self.update(socket, &room_id, seq, Some(&body)).await
+            }
+            ClientFrame::Delete { room_id, seq } => self.update(socket, &room_id, seq, None).await,
         }
     }
 
@@ -287,6 +306,50 @@ impl Connection {
         }
     }
 
+    async fn update(
+        &mut self,
+        socket: &mut WebSocket,
+        room: &str,
+        seq: i64,
+        body: Option<&str>,
+    ) -> Result<(), Closing> {
+        if !self.take_token() {
+            return send(
+                socket,
+                &ServerFrame::error("rate_limited", "too many requests, slow down", Some(room)),
+            )
+            .await;
+        }
+        let user = self.user_id().to_owned();
+        match self.chat.update(&user, room, seq, body).await {
+            Ok(()) => Ok(()),
+            Err(refusal) => send(socket, &refusal_frame(refusal, room)).await,
+        }
+    }
+
+    /// Relays `typing` for a subscribed room, at most once per [`TYPING_EVERY`].
+    async fn typing(&mut self, room: &str) -> Result<(), Closing> {
+        let Some((room_id, _)) = self.subscriptions.get_key_value(room) else {
+            return Ok(());
+        };
+        let room_id = room_id.clone();
+        let now = Instant::now();
+        if self
+            .typed
+            .get(&room_id)
+            .is_some_and(|at| now.duration_since(*at) < TYPING_EVERY)
+        {
+            return Ok(());
+        }
+        self.typed.insert(room_id, now);
+        let frame = ServerFrame::Typing {
+            room_id: room.into(),
+            user_id: self.user_id().into(),
+        };
+        self.chat.signal(room, &frame).await;
+        Ok(())
+    }
+
     fn take_token(&mut self) -> bool {
         let limits = self.chat.limits;
         let now = Instant::now();
@@ -307,6 +370,15 @@ impl Connection {
                 seq,
                 frame,
             } => self.deliver(socket, room_id, seq, frame).await,
+            Event::Signal { room_id, frame } => {
+                if !self.subscriptions.contains_key(&room_id) {
+                    return Ok(());
+                }
+                socket
+                    .send(Message::Text(frame))
+                    .await
+                    .map_err(|_| Closing(0, ""))
+            }
             Event::RoomDeleted(room_id) => {
                 self.drop_subscription(socket, &room_id, "room_deleted")
                     .await

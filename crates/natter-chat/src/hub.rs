@@ -21,6 +21,13 @@ pub enum Event {
         /// The encoded frame (validated UTF-8 once, shared by every recipient).
         frame: Utf8Bytes,
     },
+    /// An unsequenced frame for the room's subscribers (typing, message updates).
+    Signal {
+        /// The room.
+        room_id: Arc<str>,
+        /// The encoded frame.
+        frame: Utf8Bytes,
+    },
     /// The room was deleted.
     RoomDeleted(Arc<str>),
     /// A member left or was removed.

@@ -37,6 +37,34 @@ pub enum ClientFrame {
         /// 1–4000 characters.
         body: String,
     },
+    /// The user is typing in a subscribed room (ephemeral; at most one per 3 s is relayed).
+    Typing {
+        /// The room.
+        room_id: String,
+    },
+    /// Everything up to `seq` has been read; unread counts follow from it.
+    Read {
+        /// The room.
+        room_id: String,
+        /// The highest sequence number read.
+        seq: i64,
+    },
+    /// Replace the text of one of your messages.
+    Edit {
+        /// The room.
+        room_id: String,
+        /// The message.
+        seq: i64,
+        /// The new text, 1–4000 characters.
+        body: String,
+    },
+    /// Delete one of your messages (its place in the sequence stays).
+    Delete {
+        /// The room.
+        room_id: String,
+        /// The message.
+        seq: i64,
+    },
     /// Application-level heartbeat; answered with `pong`.
     Ping,
 }
@@ -111,6 +139,33 @@ pub enum ServerFrame {
         /// The room or client id the error is about, when there is one.
         #[serde(skip_serializing_if = "Option::is_none", default)]
         about: Option<String>,
+    },
+    /// Someone is typing in a subscribed room.
+    Typing {
+        /// The room.
+        room_id: String,
+        /// Who.
+        user_id: String,
+    },
+    /// Your read marker in the room after a `read`.
+    ReadMarker {
+        /// The room.
+        room_id: String,
+        /// Highest sequence number read.
+        seq: i64,
+    },
+    /// A delivered message was edited or deleted.
+    MessageUpdated {
+        /// The room.
+        room_id: String,
+        /// The message.
+        seq: i64,
+        /// The new text (empty when deleted).
+        body: String,
+        /// Unix milliseconds of the edit.
+        edited_at: Option<i64>,
+        /// Whether it was deleted.
+        deleted: bool,
     },
     /// Answer to `ping`.
     Pong,

@@ -189,6 +189,78 @@ impl Chat {
         Ok((posted.message, posted.created))
     }
 
+    /// Applies an edit (`body` given) or a deletion of `user`'s message and tells the
+    /// room's subscribers.
+    pub(crate) async fn update(
+        &self,
+        user: &str,
+        room: &str,
+        seq: i64,
+        body: Option<&str>,
+    ) -> Result<(), Refusal> {
+        if let Some(body) = body
+            && (body.trim().is_empty() || body.chars().count() > MESSAGE_MAX)
+        {
+            return Err(Refusal::new(
+                "invalid_body",
+                "message must be 1 to 4000 characters",
+            ));
+        }
+        self.check(user, room, Action::Post).await?;
+        let updated = match body {
+            Some(body) => {
+                self.store
+                    .edit_message(room, seq, user, body, now_ms())
+                    .await
+            }
+            None => self.store.delete_message(room, seq, user, now_ms()).await,
+        };
+        let updated = updated.map_err(|e| Refusal::internal(&e))?;
+        let Some(message) = updated else {
+            return Err(Refusal::new("not_found", "no such message of yours"));
+        };
+        let frame = ServerFrame::MessageUpdated {
+            room_id: room.into(),
+            seq,
+            body: message.visible_body().to_owned(),
+            edited_at: message.edited_at,
+            deleted: message.is_deleted(),
+        };
+        self.signal(room, &frame).await;
+        Ok(())
+    }
+
+    /// Moves `user`'s read marker; returns the marker in effect.
+    pub(crate) async fn mark_read(&self, user: &str, room: &str, seq: i64) -> Result<i64, Refusal> {
+        self.check(user, room, Action::ReadHistory).await?;
+        self.store
+            .mark_read(room, user, seq)
+            .await
+            .map_err(|e| Refusal::internal(&e))
+    }
+
+    /// Sends an unsequenced frame to the room's subscribers on every replica.
+    pub(crate) async fn signal(&self, room: &str, frame: &ServerFrame) {
+        let frame = Utf8Bytes::from(frame.encode());
+        let event = Event::Signal {
+            room_id: Arc::from(room),
+            frame: frame.clone(),
+        };
+        self.hub.dispatch(room, &event);
+        self.publish(room, 0, &frame).await;
+    }
+
+    async fn publish(&self, room: &str, seq: i64, frame: &Utf8Bytes) {
+        let payload = format!("{}\n{}\n{}\n{}", self.node, room, seq, frame.as_str());
+        if let Err(error) = self
+            .broker
+            .publish(MESSAGES_TOPIC, Bytes::from(payload))
+            .await
+        {
+            tracing::warn!(%error, "not published to other replicas; they catch up from the store");
+        }
+    }
+
     /// Delivers a stored message to local subscribers at once and to other replicas
     /// through the broker (a broker outage leaves local delivery working).
     async fn fan_out(&self, message: &MessageRecord) {
@@ -199,20 +271,7 @@ impl Chat {
             frame: frame.clone(),
         };
         self.hub.dispatch(&message.room_id, &event);
-        let payload = format!(
-            "{}\n{}\n{}\n{}",
-            self.node,
-            message.room_id,
-            message.seq,
-            frame.as_str()
-        );
-        if let Err(error) = self
-            .broker
-            .publish(MESSAGES_TOPIC, Bytes::from(payload))
-            .await
-        {
-            tracing::warn!(%error, "message not published to other replicas; they catch up from the store");
-        }
+        self.publish(&message.room_id, message.seq, &frame).await;
     }
 
     /// Messages of `room` after `after`, oldest first, at most `limit`.
@@ -330,14 +389,17 @@ impl Chat {
         let Ok(frame) = Utf8Bytes::try_from(payload.slice(start..)) else {
             return;
         };
-        self.hub.dispatch(
-            room,
-            &Event::Message {
-                room_id: Arc::from(room),
+        let room_id = Arc::from(room);
+        let event = if seq == 0 {
+            Event::Signal { room_id, frame }
+        } else {
+            Event::Message {
+                room_id,
                 seq,
                 frame,
-            },
-        );
+            }
+        };
+        self.hub.dispatch(room, &event);
     }
 
     fn relay_room_event(&self, payload: &[u8]) {

@@ -181,6 +181,72 @@ async fn deleting_the_room_ends_its_subscriptions(backend: Backend) {
     assert_eq!(next(&mut socket).await["type"], "pong");
 }
 
+async fn edits_deletes_typing_and_read_markers(backend: Backend) {
+    let cluster = Cluster::new(backend).await;
+    let replica = cluster.replica(generous()).await;
+    let (alice, bob) = (cluster.user("alice").await, cluster.user("bob").await);
+    let room = cluster.room(&alice, &[&bob]).await;
+    let mut a = connect(&replica, Some(&alice)).await;
+    let mut b = connect(&replica, Some(&bob)).await;
+    subscribe(&mut a, &room, None).await;
+    subscribe(&mut b, &room, None).await;
+    send(&mut a, &room, "m1", "helo").await;
+    next(&mut a).await;
+    assert_eq!(next(&mut b).await["body"], "helo");
+    say(
+        &mut a,
+        json!({"type": "edit", "room_id": room, "seq": 1, "body": "hello"}),
+    )
+    .await;
+    let updated = next(&mut b).await;
+    assert_eq!(
+        (
+            updated["type"].as_str(),
+            updated["body"].as_str(),
+            updated["deleted"].as_bool()
+        ),
+        (Some("message_updated"), Some("hello"), Some(false))
+    );
+    assert_eq!(next(&mut a).await["body"], "hello");
+    say(
+        &mut b,
+        json!({"type": "edit", "room_id": room, "seq": 1, "body": "hijacked"}),
+    )
+    .await;
+    assert_eq!(
+        next(&mut b).await["code"],
+        "not_found",
+        "only the sender edits"
+    );
+    say(&mut a, json!({"type": "delete", "room_id": room, "seq": 1})).await;
+    let deleted = next(&mut b).await;
+    assert_eq!(
+        (deleted["deleted"].as_bool(), deleted["body"].as_str()),
+        (Some(true), Some(""))
+    );
+    next(&mut a).await;
+    say(&mut b, json!({"type": "typing", "room_id": room})).await;
+    assert_eq!(
+        next(&mut a).await,
+        json!({"type": "typing", "room_id": room, "user_id": bob.id})
+    );
+    next(&mut b).await;
+    say(&mut b, json!({"type": "typing", "room_id": room})).await;
+    say(&mut b, json!({"type": "ping"})).await;
+    say(&mut a, json!({"type": "ping"})).await;
+    assert_eq!(
+        next(&mut a).await["type"],
+        "pong",
+        "a second typing within 3 s is not relayed"
+    );
+    assert_eq!(next(&mut b).await["type"], "pong");
+    say(&mut b, json!({"type": "read", "room_id": room, "seq": 99})).await;
+    assert_eq!(
+        next(&mut b).await,
+        json!({"type": "read_marker", "room_id": room, "seq": 1})
+    );
+}
+
 macro_rules! per_backend {
     ($($case:ident),* $(,)?) => {
         mod postgres { $(#[tokio::test] async fn $case() { super::$case(super::Backend::Postgres).await })* }
@@ -195,4 +261,5 @@ per_backend!(
     a_gap_larger_than_the_bound_is_flagged,
     replicas_deliver_each_others_messages_in_order,
     deleting_the_room_ends_its_subscriptions,
+    edits_deletes_typing_and_read_markers,
 );

@@ -144,6 +144,78 @@ impl Store {
             .await?)
     }
 
+    /// Replaces the text of `sender`'s message `seq`; `None` when there is no such live
+    /// message of theirs.
+    #[tracing::instrument(name = "db.edit_message", skip_all, fields(db.operation.name = "UPDATE"))]
+    pub async fn edit_message(
+        &self,
+        room_id: &str,
+        seq: i64,
+        sender_id: &str,
+        body: &str,
+        now: i64,
+    ) -> Result<Option<MessageRecord>> {
+        Ok(sqlx::query_as(
+            "UPDATE messages SET body = $1, edited_at = $2 \
+             WHERE room_id = $3 AND seq = $4 AND sender_id = $5 AND deleted_at IS NULL \
+             RETURNING room_id, seq, sender_id, client_id, body, created_at, edited_at, deleted_at",
+        )
+        .bind(body)
+        .bind(now)
+        .bind(room_id)
+        .bind(seq)
+        .bind(sender_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Deletes `sender`'s message `seq` (its text is erased, its place in the sequence
+    /// stays); `None` when there is no such live message of theirs.
+    #[tracing::instrument(name = "db.delete_message", skip_all, fields(db.operation.name = "UPDATE"))]
+    pub async fn delete_message(
+        &self,
+        room_id: &str,
+        seq: i64,
+        sender_id: &str,
+        now: i64,
+    ) -> Result<Option<MessageRecord>> {
+        Ok(sqlx::query_as(
+            "UPDATE messages SET body = '', deleted_at = $1 \
+             WHERE room_id = $2 AND seq = $3 AND sender_id = $4 AND deleted_at IS NULL \
+             RETURNING room_id, seq, sender_id, client_id, body, created_at, edited_at, deleted_at",
+        )
+        .bind(now)
+        .bind(room_id)
+        .bind(seq)
+        .bind(sender_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Moves `user`'s read marker in `room` forward to `seq` (never back, never past the
+    /// newest message); returns the marker in effect.
+    #[tracing::instrument(name = "db.mark_read", skip_all, fields(db.operation.name = "UPDATE"))]
+    pub async fn mark_read(&self, room_id: &str, user_id: &str, seq: i64) -> Result<i64> {
+        sqlx::query(
+            "UPDATE room_members SET last_read_seq = \
+               (SELECT CASE WHEN r.last_seq < $1 THEN r.last_seq ELSE $1 END FROM rooms r WHERE r.id = $2) \
+             WHERE room_id = $2 AND user_id = $3 AND last_read_seq < $1",
+        )
+        .bind(seq)
+        .bind(room_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT last_read_seq FROM room_members WHERE room_id = $1 AND user_id = $2",
+        )
+        .bind(room_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map_or(0, |(seq,)| seq))
+    }
+
     /// A page of a room's history: up to `limit` messages strictly before (newest first)
     /// or after (oldest first) `cursor`, a sequence number.
     #[tracing::instrument(name = "db.history", skip_all, fields(db.operation.name = "SELECT"))]

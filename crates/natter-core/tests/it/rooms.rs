@@ -310,7 +310,75 @@ async fn profiles_are_updated_and_found_by_prefix(backend: Backend) {
     assert_eq!(found, ["a_lice"], "`_` is literal");
 }
 
+async fn messages_are_edited_and_deleted_by_their_sender_only(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "alice").await;
+    let bob = user(&t.store, "bob").await;
+    let room = t
+        .store
+        .create_room(RoomKind::Group, "g", &alice)
+        .await
+        .unwrap()
+        .id;
+    let seq = post(&t.store, &room, &alice, "c1").await;
+    assert!(
+        t.store
+            .edit_message(&room, seq, &bob, "hijack", 2)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let edited = t
+        .store
+        .edit_message(&room, seq, &alice, "fixed", 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((edited.body.as_str(), edited.edited_at), ("fixed", Some(2)));
+    let deleted = t
+        .store
+        .delete_message(&room, seq, &alice, 3)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(deleted.is_deleted() && deleted.visible_body().is_empty());
+    assert!(
+        t.store
+            .edit_message(&room, seq, &alice, "again", 4)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn read_markers_only_move_forward_and_stop_at_the_newest(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "alice").await;
+    let room = t
+        .store
+        .create_room(RoomKind::Group, "g", &alice)
+        .await
+        .unwrap()
+        .id;
+    for i in 0..5 {
+        post(&t.store, &room, &alice, &format!("c{i}")).await;
+    }
+    assert_eq!(t.store.mark_read(&room, &alice, 3).await.unwrap(), 3);
+    assert_eq!(
+        t.store.mark_read(&room, &alice, 2).await.unwrap(),
+        3,
+        "never back"
+    );
+    assert_eq!(
+        t.store.mark_read(&room, &alice, 99).await.unwrap(),
+        5,
+        "never past the newest"
+    );
+}
+
 conformance!(
+    messages_are_edited_and_deleted_by_their_sender_only,
+    read_markers_only_move_forward_and_stop_at_the_newest,
     public_names_are_unique_case_insensitively,
     direct_rooms_are_unique_per_pair_under_concurrency,
     search_treats_wildcards_literally_and_pages_stably,
