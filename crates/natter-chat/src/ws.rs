@@ -74,6 +74,9 @@ async fn upgrade(
         .protocols(["natter.v1"])
         .max_message_size(limit)
         .max_frame_size(limit)
+        // tungstenite's defaults (128 KiB read buffer) would cost more per idle socket
+        // than a chat needs; frames are small.
+        .read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
         .on_upgrade(move |socket| {
             let open = sockets.track();

@@ -3,6 +3,7 @@
 //! generator, and print latency percentiles.
 
 mod auth;
+mod chat;
 mod history;
 mod load;
 
@@ -21,6 +22,9 @@ pub enum Bench {
     /// The auth service: ValidateToken, RefreshToken and Login at a fixed rate each, then
     /// the highest sustainable ValidateToken rate.
     Auth(auth::AuthArgs),
+    /// WebSocket delivery: N sockets in M rooms at a fixed send rate, then one room of
+    /// all N.
+    Chat(chat::ChatArgs),
     /// History pages in a room of 1,000,000 messages and room search over 100,000 rooms,
     /// through the website's gRPC API on PostgreSQL.
     History(history::HistoryArgs),
@@ -35,6 +39,7 @@ pub fn run(root: &Path, bench: Bench) -> anyhow::Result<()> {
     match bench {
         Bench::Auth(args) => auth::run(root, &servers, &runtime, &args),
         Bench::History(args) => history::run(root, &servers, &runtime, &args),
+        Bench::Chat(args) => chat::run(root, &servers, &runtime, &args),
     }
 }
 
@@ -131,6 +136,10 @@ impl Natter {
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(process)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     fn url(&self) -> String {
