@@ -3,11 +3,13 @@
 //! reconnects, and fanned out across replicas through the broker.
 
 mod connection;
+mod grpc;
 mod hub;
 pub mod protocol;
 mod service;
 mod ws;
 
+pub use grpc::{ChatGrpc, grpc_service};
 pub use hub::{Event, Hub};
 pub use service::{Chat, Limits, MESSAGES_TOPIC, REPLAY_LIMIT, ROOM_EVENTS_TOPIC};
 pub use ws::{Sockets, routes};

@@ -17,3 +17,12 @@ pub mod website {
         tonic::include_proto!("natter.website.v1");
     }
 }
+
+/// `natter.chat.v1`: storing and reading messages over gRPC.
+pub mod chat {
+    /// Version 1 of the chat API.
+    pub mod v1 {
+        #![allow(missing_docs, missing_debug_implementations, clippy::all)]
+        tonic::include_proto!("natter.chat.v1");
+    }
+}

@@ -51,7 +51,7 @@ pub async fn auth(config: Config) -> anyhow::Result<()> {
     let secrets = natter_core::secrets::source(&config, |name| std::env::var(name).ok());
     let auth = assemble_auth(&config, &parts, secrets.as_ref()).await?;
     let http = natter_auth::routes(auth.clone(), config.trust_forwarded_for);
-    let grpc = grpc::router(Some(&auth), None).await;
+    let grpc = grpc::router(Some(&auth), None, None).await;
     tokio::spawn(watch_secrets(secrets, auth, shutdown.clone()));
     serve_pair(&config, &parts, http, grpc, shutdown).await
 }
@@ -65,7 +65,7 @@ pub async fn website(config: Config) -> anyhow::Result<()> {
     let verifier = verifier_from_auth(&config, parts.kv.clone(), shutdown.clone()).await?;
     let website = assemble_website(&config, &parts, verifier);
     let http = natter_website::routes(website.clone());
-    let grpc = grpc::router(None, Some(&website)).await;
+    let grpc = grpc::router(None, Some(&website), None).await;
     serve_pair(&config, &parts, http, grpc, shutdown).await
 }
 
@@ -83,8 +83,8 @@ pub async fn chat(config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
     let parts = Parts::connect(&config, false).await?;
     let verifier = verifier_from_auth(&config, parts.kv.clone(), shutdown.clone()).await?;
-    let (http, sockets) = chat_routes(&parts, verifier, shutdown.clone());
-    let grpc = grpc::router(None, None).await;
+    let (chat, http, sockets) = chat_routes(&parts, verifier, shutdown.clone());
+    let grpc = grpc::router(None, None, Some(&chat)).await;
     serve_pair(&config, &parts, http, grpc, shutdown).await?;
     sockets.drained(SOCKET_DRAIN).await;
     Ok(())
@@ -95,7 +95,7 @@ pub fn chat_routes(
     parts: &Parts,
     verifier: TokenVerifier,
     shutdown: Shutdown,
-) -> (Router, Sockets) {
+) -> (Chat, Router, Sockets) {
     let chat = Chat::new(
         parts.store.clone(),
         verifier,
@@ -105,7 +105,8 @@ pub fn chat_routes(
     );
     tokio::spawn(chat.clone().relay());
     let sockets = Sockets::default();
-    (natter_chat::routes(chat, sockets.clone()), sockets)
+    let routes = natter_chat::routes(chat.clone(), sockets.clone());
+    (chat, routes, sockets)
 }
 
 /// `natter migrate`: applies the migrations of the configured database.

@@ -21,12 +21,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let secrets = natter_core::secrets::source(&config, |name| std::env::var(name).ok());
     let auth = assemble_auth(&config, &parts, secrets.as_ref()).await?;
     let website = crate::services::assemble_website(&config, &parts, auth.verifier().clone());
-    let (chat, sockets) = chat_routes(&parts, auth.verifier().clone(), shutdown.clone());
+    let (chat, chat_http, sockets) = chat_routes(&parts, auth.verifier().clone(), shutdown.clone());
     let metrics = Metrics::new();
     let router = natter_auth::routes(auth.clone(), config.trust_forwarded_for)
-        .merge(chat)
+        .merge(chat_http)
         .merge(natter_website::routes(website.clone()))
-        .merge(grpc::router(Some(&auth), Some(&website)).await)
+        .merge(grpc::router(Some(&auth), Some(&website), Some(&chat)).await)
         .merge(ops_routes(
             parts.readiness(shutdown.clone()),
             metrics.clone(),

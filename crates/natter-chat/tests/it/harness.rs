@@ -80,7 +80,8 @@ impl Cluster {
         );
         tokio::spawn(chat.clone().relay());
         let sockets = Sockets::default();
-        let router = natter_chat::routes(chat.clone(), sockets.clone());
+        let grpc = tonic::service::Routes::new(natter_chat::grpc_service(&chat)).into_axum_router();
+        let router = natter_chat::routes(chat.clone(), sockets.clone()).merge(grpc);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("ws://{}/ws", listener.local_addr().unwrap());
         tokio::spawn(natter_core::http::serve(listener, router, shutdown));

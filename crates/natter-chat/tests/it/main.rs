@@ -3,5 +3,6 @@
 //! SQLite + memory.
 
 mod delivery;
+mod grpc;
 mod harness;
 mod session;

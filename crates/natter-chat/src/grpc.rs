@@ -1,0 +1,123 @@
+//! `natter.chat.v1.ChatService` over tonic: the same send path as the WebSocket (stored,
+//! acknowledged, delivered live) and history reads, for services and tools.
+
+use natter_core::policy::Action;
+use natter_core::store::{HistoryOrder, MessageRecord};
+use natter_core::token::{AccessClaims, TokenError};
+use natter_proto::chat::v1 as pb;
+use natter_proto::chat::v1::chat_service_server::{ChatService, ChatServiceServer};
+use tonic::{Request, Response, Status};
+
+use crate::Chat;
+use crate::service::Refusal;
+
+/// The gRPC face of [`Chat`].
+#[derive(Debug, Clone)]
+pub struct ChatGrpc {
+    chat: Chat,
+}
+
+/// The tonic service for `chat`.
+pub fn grpc_service(chat: &Chat) -> ChatServiceServer<ChatGrpc> {
+    ChatServiceServer::new(ChatGrpc { chat: chat.clone() })
+}
+
+impl From<Refusal> for Status {
+    fn from(refusal: Refusal) -> Self {
+        match refusal.code {
+            "not_found" => Status::not_found(refusal.message),
+            "forbidden" => Status::permission_denied(refusal.message),
+            "unauthenticated" => Status::unauthenticated(refusal.message),
+            "unavailable" => Status::unavailable(refusal.message),
+            _ => Status::invalid_argument(refusal.message),
+        }
+    }
+}
+
+fn message(m: MessageRecord) -> pb::ChatMessage {
+    pb::ChatMessage {
+        body: m.visible_body().to_owned(),
+        deleted: m.is_deleted(),
+        room_id: m.room_id,
+        seq: m.seq,
+        sender_id: m.sender_id,
+        client_id: m.client_id,
+        created_at: m.created_at,
+        edited_at: m.edited_at,
+    }
+}
+
+impl ChatGrpc {
+    async fn caller<T>(&self, request: &Request<T>) -> Result<AccessClaims, Status> {
+        let token = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .ok_or_else(|| {
+                Status::unauthenticated("an authorization: Bearer access token is required")
+            })?;
+        self.chat
+            .verifier
+            .verify(token.trim())
+            .await
+            .map_err(|e| match e {
+                TokenError::Unavailable(_) => Status::unavailable("temporarily unavailable, retry"),
+                other => Status::unauthenticated(other.to_string()),
+            })
+    }
+}
+
+#[tonic::async_trait]
+impl ChatService for ChatGrpc {
+    async fn save_message(
+        &self,
+        request: Request<pb::SaveMessageRequest>,
+    ) -> Result<Response<pb::SaveMessageResponse>, Status> {
+        let me = self.caller(&request).await?;
+        let req = request.into_inner();
+        let (stored, created) = self
+            .chat
+            .send(&me.sub, &req.room_id, &req.client_id, &req.body)
+            .await?;
+        Ok(Response::new(pb::SaveMessageResponse {
+            message: Some(message(stored)),
+            created,
+        }))
+    }
+
+    async fn get_messages(
+        &self,
+        request: Request<pb::GetMessagesRequest>,
+    ) -> Result<Response<pb::GetMessagesResponse>, Status> {
+        let me = self.caller(&request).await?;
+        let req = request.into_inner();
+        self.chat
+            .check(&me.sub, &req.room_id, Action::ReadHistory)
+            .await?;
+        let limit = match req.limit {
+            0 => 50,
+            n @ 1..=100 => n,
+            _ => return Err(Status::invalid_argument("limit must be 1 to 100")),
+        };
+        let (order, cursor) = match (req.before, req.after) {
+            (Some(_), Some(_)) => {
+                return Err(Status::invalid_argument("give before or after, not both"));
+            }
+            (before, None) => (HistoryOrder::NewestFirst, before),
+            (None, after) => (HistoryOrder::OldestFirst, after),
+        };
+        let messages = self
+            .chat
+            .store
+            .history(&req.room_id, order, cursor, limit)
+            .await
+            .map_err(|_| Status::unavailable("temporarily unavailable, retry"))?;
+        Ok(Response::new(pb::GetMessagesResponse {
+            messages: messages.into_iter().map(message).collect(),
+        }))
+    }
+}
