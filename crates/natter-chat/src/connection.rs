@@ -18,6 +18,9 @@ use crate::service::{Chat, REPLAY_LIMIT, Refusal, message_frame};
 
 /// How often the server pings an idle connection.
 const HEARTBEAT: Duration = Duration::from_secs(20);
+/// Longest a reply to a request (ack, error, replay) may block; deliveries use
+/// [`crate::Limits::write_stall`].
+const SEND_STALL: Duration = Duration::from_secs(10);
 /// Silence after which a connection is considered dead.
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
 
@@ -64,7 +67,8 @@ pub async fn serve(chat: Chat, mut socket: WebSocket) {
             code,
             reason: Utf8Bytes::from_static(reason),
         };
-        let _ = socket.send(Message::Close(Some(frame))).await;
+        let stall = connection.chat.limits.write_stall;
+        let _ = tokio::time::timeout(stall, socket.send(Message::Close(Some(frame)))).await;
     }
 }
 
@@ -113,7 +117,7 @@ impl Connection {
                     if last_heard.elapsed() > IDLE_LIMIT {
                         return Some(Closing(close::HEARTBEAT_TIMEOUT, "no heartbeat"));
                     }
-                    socket.send(Message::Ping(Default::default())).await.map_err(|_| Closing(0, ""))
+                    write(socket, Message::Ping(Default::default()), self.chat.limits.write_stall).await
                 }
             };
             match outcome {
@@ -374,10 +378,7 @@ impl Connection {
                 if !self.subscriptions.contains_key(&room_id) {
                     return Ok(());
                 }
-                socket
-                    .send(Message::Text(frame))
-                    .await
-                    .map_err(|_| Closing(0, ""))
+                write(socket, Message::Text(frame), self.chat.limits.write_stall).await
             }
             Event::RoomDeleted(room_id) => {
                 self.drop_subscription(socket, &room_id, "room_deleted")
@@ -428,10 +429,7 @@ impl Connection {
                 next = message.seq + 1;
             }
         }
-        socket
-            .send(Message::Text(frame))
-            .await
-            .map_err(|_| Closing(0, ""))?;
+        write(socket, Message::Text(frame), self.chat.limits.write_stall).await?;
         self.subscriptions.insert(room, seq + 1);
         Ok(())
     }
@@ -472,8 +470,16 @@ fn refusal_frame(refusal: Refusal, about: &str) -> ServerFrame {
 }
 
 async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), Closing> {
-    socket
-        .send(Message::Text(frame.encode().into()))
-        .await
-        .map_err(|_| Closing(0, ""))
+    write(socket, Message::Text(frame.encode().into()), SEND_STALL).await
+}
+
+/// Writes one frame. A client that stops reading fills its TCP window and the write
+/// blocks: after `stall` it is closed as a slow consumer instead of holding its
+/// task (and queue) forever.
+async fn write(socket: &mut WebSocket, message: Message, stall: Duration) -> Result<(), Closing> {
+    match tokio::time::timeout(stall, socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Closing(0, "")),
+        Err(_) => Err(Closing(close::SLOW_CONSUMER, "too slow: resume with since")),
+    }
 }

@@ -247,6 +247,43 @@ async fn edits_deletes_typing_and_read_markers(backend: Backend) {
     );
 }
 
+async fn a_client_that_stops_reading_is_closed_and_others_keep_going(backend: Backend) {
+    let cluster = Cluster::new(backend).await;
+    let limits = Limits {
+        queue: 16,
+        write_stall: std::time::Duration::from_millis(500),
+        ..generous()
+    };
+    let replica = cluster.replica(limits).await;
+    let (alice, bob) = (cluster.user("alice").await, cluster.user("bob").await);
+    let room = cluster.room(&alice, &[&bob]).await;
+    let mut stuck = crate::harness::connect_small_window(&replica, &bob).await;
+    subscribe(&mut stuck, &room, None).await;
+    let mut healthy = connect(&replica, Some(&alice)).await;
+    subscribe(&mut healthy, &room, None).await;
+    let body = "y".repeat(2000);
+    let mut sent = 0;
+    while replica.sockets.open() == 2 && sent < 3000 {
+        sent += 1;
+        assert_eq!(
+            send(&mut healthy, &room, &format!("c{sent}"), &body).await["type"],
+            "ack"
+        );
+        for _ in 0..1 {
+            assert_eq!(
+                next(&mut healthy).await["seq"],
+                sent,
+                "the reading client gets everything"
+            );
+        }
+    }
+    assert_eq!(
+        replica.sockets.open(),
+        1,
+        "the stuck client was closed after {sent} messages"
+    );
+}
+
 macro_rules! per_backend {
     ($($case:ident),* $(,)?) => {
         mod postgres { $(#[tokio::test] async fn $case() { super::$case(super::Backend::Postgres).await })* }
@@ -262,4 +299,5 @@ per_backend!(
     replicas_deliver_each_others_messages_in_order,
     deleting_the_room_ends_its_subscriptions,
     edits_deletes_typing_and_read_markers,
+    a_client_that_stops_reading_is_closed_and_others_keep_going,
 );

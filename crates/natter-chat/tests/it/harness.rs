@@ -202,3 +202,26 @@ pub async fn send(socket: &mut Socket, room: &str, client_id: &str, body: &str) 
         }
     }
 }
+
+/// Connects as `user` over a TCP socket with a 4 KiB receive buffer, to play a client
+/// that stops reading.
+pub async fn connect_small_window(replica: &Replica, user: &User) -> Socket {
+    let addr: std::net::SocketAddr = replica
+        .url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .parse()
+        .unwrap();
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let stream = tcp.connect(addr).await.unwrap();
+    let (mut socket, _) =
+        tokio_tungstenite::client_async(replica.url.as_str(), MaybeTlsStream::Plain(stream))
+            .await
+            .unwrap();
+    let hello = next(&mut socket).await;
+    assert_eq!(hello["type"], "hello");
+    say(&mut socket, json!({"type": "auth", "token": user.token})).await;
+    assert_eq!(next(&mut socket).await["type"], "authenticated");
+    socket
+}
