@@ -263,7 +263,7 @@ async fn a_client_that_stops_reading_is_closed_and_others_keep_going(backend: Ba
     subscribe(&mut healthy, &room, None).await;
     let body = "y".repeat(2000);
     let mut sent = 0;
-    while replica.sockets.open() == 2 && sent < 3000 {
+    while replica.sockets.open() == 2 && sent < 8000 {
         sent += 1;
         assert_eq!(
             send(&mut healthy, &room, &format!("c{sent}"), &body).await["type"],
