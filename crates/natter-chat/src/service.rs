@@ -47,6 +47,30 @@ pub struct Chat {
     node: Arc<str>,
     next_connection: Arc<AtomicU64>,
     relaying: tokio::sync::watch::Sender<bool>,
+    outbox: tokio::sync::mpsc::Sender<Bytes>,
+}
+
+/// Frames waiting for the broker before new ones are dropped.
+const OUTBOX: usize = 8192;
+
+/// Publishes queued frames in order; logs once when the broker fails and once when it
+/// works again.
+async fn forward(broker: Arc<dyn Broker>, mut pending: tokio::sync::mpsc::Receiver<Bytes>) {
+    let mut failing = false;
+    while let Some(payload) = pending.recv().await {
+        match broker.publish(MESSAGES_TOPIC, payload).await {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("publishing to the broker again");
+            }
+            Ok(()) => {}
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(%error, "broker unavailable: local delivery continues, other replicas catch up from the store");
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// Per-connection limits.
@@ -106,10 +130,13 @@ impl Chat {
         shutdown: Shutdown,
         limits: Limits,
     ) -> Self {
+        let (outbox, pending) = tokio::sync::mpsc::channel(OUTBOX);
+        tokio::spawn(forward(broker.clone(), pending));
         Self {
             store,
             verifier,
             broker,
+            outbox,
             hub: Hub::default(),
             shutdown,
             limits,
@@ -254,14 +281,13 @@ impl Chat {
         self.publish(room, 0, &frame).await;
     }
 
+    /// Queues a frame for the other replicas. Publishing happens in order on one task, so
+    /// a slow or absent broker never delays an acknowledgement; when the queue is full the
+    /// frame is dropped and remote subscribers fill the gap from the store.
     async fn publish(&self, room: &str, seq: i64, frame: &Utf8Bytes) {
         let payload = format!("{}\n{}\n{}\n{}", self.node, room, seq, frame.as_str());
-        if let Err(error) = self
-            .broker
-            .publish(MESSAGES_TOPIC, Bytes::from(payload))
-            .await
-        {
-            tracing::warn!(%error, "not published to other replicas; they catch up from the store");
+        if self.outbox.try_send(Bytes::from(payload)).is_err() {
+            tracing::debug!("broker outbox full; remote subscribers will fill the gap");
         }
     }
 

@@ -43,6 +43,11 @@ pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 impl Cluster {
     pub async fn new(backend: Backend) -> Self {
+        Self::with_redis(backend, None).await
+    }
+
+    /// A cluster whose broker is the Redis at `redis_url` (PostgreSQL store).
+    pub async fn with_redis(backend: Backend, redis_url: Option<&str>) -> Self {
         let config = natter_testkit::config();
         let test_store = natter_testkit::store(backend).await;
         let kv = natter_testkit::kv_for(backend).await;
@@ -53,11 +58,14 @@ impl Cluster {
             .unwrap();
         let keys = keys.clone();
         let broker: Arc<dyn Broker> = match backend {
-            Backend::Postgres => Arc::new(
-                natter_core::broker::RedisBroker::connect(&natter_testkit::redis_url())
-                    .await
-                    .unwrap(),
-            ),
+            Backend::Postgres => {
+                let url = redis_url.map_or_else(natter_testkit::redis_url, str::to_owned);
+                Arc::new(
+                    natter_core::broker::RedisBroker::connect(&url)
+                        .await
+                        .unwrap(),
+                )
+            }
             Backend::Sqlite => Arc::new(MemoryBroker::default()),
         };
         Self {

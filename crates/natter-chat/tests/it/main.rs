@@ -5,4 +5,5 @@
 mod delivery;
 mod grpc;
 mod harness;
+mod outage;
 mod session;
