@@ -42,7 +42,7 @@ pub enum Event {
 /// How the hub reaches one connection.
 #[derive(Debug, Clone)]
 pub struct Inbox {
-    sender: mpsc::Sender<Event>,
+    sender: mpsc::Sender<Arc<Event>>,
     overflowed: Arc<AtomicBool>,
     wake: Arc<Notify>,
 }
@@ -51,7 +51,7 @@ pub struct Inbox {
 #[derive(Debug)]
 pub struct Mailbox {
     /// Events in delivery order.
-    pub events: mpsc::Receiver<Event>,
+    pub events: mpsc::Receiver<Arc<Event>>,
     /// Signalled when an event had to be dropped.
     pub overflow: Overflow,
 }
@@ -123,15 +123,17 @@ impl Hub {
         rooms.get(room).map_or(0, HashMap::len)
     }
 
-    /// Queues `event` for every local subscriber of its room without waiting; a full
-    /// queue marks that connection as too slow (it is then closed and resumes later).
-    pub fn dispatch(&self, room: &str, event: &Event) {
+    /// Queues `event` for every local subscriber of its room without waiting (each gets
+    /// a pointer to the one shared event); a full queue marks that connection as too slow
+    /// (it is then closed and resumes later).
+    pub fn dispatch(&self, room: &str, event: Event) {
+        let event = Arc::new(event);
         let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
         let Some(members) = rooms.get(room) else {
             return;
         };
         for inbox in members.values() {
-            if inbox.sender.try_send(event.clone()).is_err() {
+            if inbox.sender.try_send(Arc::clone(&event)).is_err() {
                 inbox.overflowed.store(true, Ordering::Release);
                 inbox.wake.notify_one();
             }
@@ -158,10 +160,10 @@ mod tests {
         let (b, mut b_box) = inbox(8);
         hub.subscribe("r", 1, a);
         hub.subscribe("other", 2, b);
-        hub.dispatch("r", &message(1));
+        hub.dispatch("r", message(1));
         assert!(matches!(
             a_box.events.recv().await,
-            Some(Event::Message { seq: 1, .. })
+            Some(event) if matches!(*event, Event::Message { seq: 1, .. })
         ));
         assert!(b_box.events.try_recv().is_err());
         hub.unsubscribe("r", 1);
@@ -174,7 +176,7 @@ mod tests {
         let (slow, slow_box) = inbox(2);
         hub.subscribe("r", 1, slow);
         for seq in 1..=3 {
-            hub.dispatch("r", &message(seq));
+            hub.dispatch("r", message(seq));
         }
         tokio::time::timeout(
             std::time::Duration::from_secs(1),

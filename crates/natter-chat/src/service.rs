@@ -277,7 +277,7 @@ impl Chat {
             room_id: Arc::from(room),
             frame: frame.clone(),
         };
-        self.hub.dispatch(room, &event);
+        self.hub.dispatch(room, event);
         self.publish(room, 0, &frame).await;
     }
 
@@ -300,7 +300,7 @@ impl Chat {
             seq: message.seq,
             frame: frame.clone(),
         };
-        self.hub.dispatch(&message.room_id, &event);
+        self.hub.dispatch(&message.room_id, event);
         self.publish(&message.room_id, message.seq, &frame).await;
     }
 
@@ -429,7 +429,7 @@ impl Chat {
                 frame,
             }
         };
-        self.hub.dispatch(room, &event);
+        self.hub.dispatch(room, event);
     }
 
     fn relay_room_event(&self, payload: &[u8]) {
@@ -442,14 +442,14 @@ impl Chat {
         match serde_json::from_slice::<RoomEvent>(payload) {
             Ok(RoomEvent::RoomDeleted { room_id }) => {
                 self.hub
-                    .dispatch(&room_id, &Event::RoomDeleted(Arc::from(room_id.as_str())));
+                    .dispatch(&room_id, Event::RoomDeleted(Arc::from(room_id.as_str())));
             }
             Ok(RoomEvent::MemberRemoved { room_id, user_id }) => {
                 let event = Event::MemberRemoved {
                     room_id: Arc::from(room_id.as_str()),
                     user_id: Arc::from(user_id),
                 };
-                self.hub.dispatch(&room_id, &event);
+                self.hub.dispatch(&room_id, event);
             }
             Err(error) => tracing::debug!(%error, "unknown room event"),
         }

@@ -76,7 +76,7 @@ async fn upgrade(
         .max_frame_size(limit)
         // tungstenite's defaults (128 KiB read buffer) would cost more per idle socket
         // than a chat needs; frames are small.
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(4 * 1024)
         .on_upgrade(move |socket| {
             let open = sockets.track();
