@@ -219,6 +219,15 @@ impl Connection {
         room: &str,
         since: Option<i64>,
     ) -> Result<(), Closing> {
+        let full = self.subscriptions.len() >= self.chat.limits.max_subscriptions;
+        if full && !self.subscriptions.contains_key(room) {
+            let refusal = ServerFrame::error(
+                "too_many_subscriptions",
+                "unsubscribe from a room first",
+                Some(room),
+            );
+            return send(socket, &refusal).await;
+        }
         if let Err(refusal) = self
             .chat
             .check(self.user_id(), room, Action::ReadHistory)

@@ -3,7 +3,7 @@
 
 use natter_core::policy::Action;
 use natter_core::store::{HistoryOrder, MessageRecord};
-use natter_core::token::{AccessClaims, TokenError};
+use natter_core::token::AccessClaims;
 use natter_proto::chat::v1 as pb;
 use natter_proto::chat::v1::chat_service_server::{ChatService, ChatServiceServer};
 use tonic::{Request, Response, Status};
@@ -48,26 +48,9 @@ fn message(m: MessageRecord) -> pb::ChatMessage {
 }
 
 impl ChatGrpc {
+    /// The end user: the verified bearer token in the request's metadata.
     async fn caller<T>(&self, request: &Request<T>) -> Result<AccessClaims, Status> {
-        let token = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .ok_or_else(|| {
-                Status::unauthenticated("an authorization: Bearer access token is required")
-            })?;
-        self.chat
-            .verifier
-            .verify(token.trim())
-            .await
-            .map_err(|e| match e {
-                TokenError::Unavailable(_) => Status::unavailable("temporarily unavailable, retry"),
-                other => Status::unauthenticated(other.to_string()),
-            })
+        natter_core::grpc::caller(&self.chat.verifier, request).await
     }
 }
 

@@ -88,6 +88,8 @@ pub struct Limits {
     pub abuse_after: u32,
     /// Seconds a new connection has to send `auth`.
     pub auth_timeout_secs: u64,
+    /// Rooms one connection may subscribe to at once.
+    pub max_subscriptions: usize,
     /// Longest one write to a client may block (its TCP window full) before it is closed
     /// as too slow.
     pub write_stall: std::time::Duration,
@@ -102,6 +104,7 @@ impl Default for Limits {
             send_burst: 20.0,
             abuse_after: 100,
             auth_timeout_secs: 10,
+            max_subscriptions: 1000,
             write_stall: std::time::Duration::from_secs(10),
         }
     }

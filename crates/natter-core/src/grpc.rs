@@ -2,6 +2,8 @@
 //! client address of a request.
 
 use tonic::metadata::{MetadataKey, MetadataValue};
+
+use crate::token::{AccessClaims, TokenError, TokenVerifier};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::telemetry::inject_context;
@@ -38,4 +40,29 @@ pub fn peer_ip<T>(request: &tonic::Request<T>) -> String {
         .or_else(connect_info)
         .map(|addr| addr.ip().to_string())
         .unwrap_or_default()
+}
+
+/// The end user a call acts for: the `authorization: Bearer <token>` metadata, verified
+/// locally (signature, claims, deny-list).
+pub async fn caller<T>(
+    verifier: &TokenVerifier,
+    request: &tonic::Request<T>,
+) -> Result<AccessClaims, tonic::Status> {
+    let token = request
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .ok_or_else(|| {
+            tonic::Status::unauthenticated("an authorization: Bearer access token is required")
+        })?;
+    verifier.verify(token).await.map_err(|error| match error {
+        TokenError::Unavailable(cause) => {
+            tracing::error!(error = %cause, "deny-list unavailable");
+            tonic::Status::unavailable("temporarily unavailable, retry")
+        }
+        other => tonic::Status::unauthenticated(other.to_string()),
+    })
 }

@@ -4,7 +4,7 @@
 use natter_core::store::{
     MemberRecord, MessageRecord, Page, ProfileRecord, Role, RoomKind, RoomRecord,
 };
-use natter_core::token::{AccessClaims, TokenError};
+use natter_core::token::AccessClaims;
 use natter_proto::website::v1 as pb;
 use natter_proto::website::v1::website_service_server::{WebsiteService, WebsiteServiceServer};
 use tonic::{Request, Response, Status};
@@ -29,28 +29,7 @@ type Reply<T> = Result<Response<T>, Status>;
 impl WebsiteGrpc {
     /// The end user: the verified bearer token in the request's metadata.
     async fn caller<T>(&self, request: &Request<T>) -> Result<AccessClaims, Status> {
-        let token = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .ok_or_else(|| {
-                Status::unauthenticated("an authorization: Bearer access token is required")
-            })?;
-        self.website
-            .verifier()
-            .verify(token.trim())
-            .await
-            .map_err(|e| match e {
-                TokenError::Unavailable(cause) => {
-                    tracing::error!(error = %cause, "deny-list unavailable");
-                    Status::internal("internal error")
-                }
-                other => Status::unauthenticated(other.to_string()),
-            })
+        natter_core::grpc::caller(self.website.verifier(), request).await
     }
 }
 

@@ -121,6 +121,36 @@ async fn limits_answer_with_errors_and_close_only_for_abuse(backend: Backend) {
     );
 }
 
+async fn subscriptions_per_connection_are_bounded(backend: Backend) {
+    let cluster = Cluster::new(backend).await;
+    let replica = cluster
+        .replica(Limits {
+            max_subscriptions: 1,
+            ..Limits::default()
+        })
+        .await;
+    let alice = cluster.user("alice").await;
+    let (first, second) = (
+        cluster.room(&alice, &[]).await,
+        cluster.room(&alice, &[]).await,
+    );
+    let mut socket = connect(&replica, Some(&alice)).await;
+    assert_eq!(
+        subscribe(&mut socket, &first, None).await["type"],
+        "subscribed"
+    );
+    let refused = subscribe(&mut socket, &second, None).await;
+    assert_eq!(
+        (refused["code"].as_str(), refused["about"].as_str()),
+        (Some("too_many_subscriptions"), Some(second.as_str()))
+    );
+    assert_eq!(
+        subscribe(&mut socket, &first, Some(0)).await["type"],
+        "subscribed",
+        "re-subscribing is fine"
+    );
+}
+
 async fn shutdown_closes_sockets_with_service_restart(backend: Backend) {
     let cluster = Cluster::new(backend).await;
     let replica = cluster.replica(Limits::default()).await;
@@ -160,4 +190,5 @@ per_backend!(
     non_members_learn_nothing_and_cannot_send,
     limits_answer_with_errors_and_close_only_for_abuse,
     shutdown_closes_sockets_with_service_restart,
+    subscriptions_per_connection_are_bounded,
 );
