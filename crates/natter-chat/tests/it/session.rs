@@ -151,6 +151,36 @@ async fn subscriptions_per_connection_are_bounded(backend: Backend) {
     );
 }
 
+async fn with_the_database_gone_sends_fail_retryably_and_nothing_is_acknowledged(backend: Backend) {
+    let cluster = Cluster::new(backend).await;
+    let replica = cluster.replica(Limits::default()).await;
+    let alice = cluster.user("alice").await;
+    let room = cluster.room(&alice, &[]).await;
+    let mut socket = connect(&replica, Some(&alice)).await;
+    assert_eq!(
+        send(&mut socket, &room, "c1", "stored").await["type"],
+        "ack"
+    );
+    // Closing the pool stands in for PostgreSQL going away: every query now fails.
+    cluster.store.close().await;
+    let refused = send(&mut socket, &room, "c2", "not stored").await;
+    assert_eq!(
+        (refused["type"].as_str(), refused["code"].as_str()),
+        (Some("error"), Some("unavailable")),
+        "{refused}"
+    );
+    assert_eq!(
+        refused["about"], "c2",
+        "the client knows which send to retry"
+    );
+    say(&mut socket, json!({"type": "ping"})).await;
+    assert_eq!(
+        next(&mut socket).await["type"],
+        "pong",
+        "the connection stays open"
+    );
+}
+
 async fn shutdown_closes_sockets_with_service_restart(backend: Backend) {
     let cluster = Cluster::new(backend).await;
     let replica = cluster.replica(Limits::default()).await;
@@ -191,4 +221,5 @@ per_backend!(
     limits_answer_with_errors_and_close_only_for_abuse,
     shutdown_closes_sockets_with_service_restart,
     subscriptions_per_connection_are_bounded,
+    with_the_database_gone_sends_fail_retryably_and_nothing_is_acknowledged,
 );
