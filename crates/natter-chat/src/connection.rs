@@ -61,6 +61,7 @@ pub async fn serve(chat: Chat, mut socket: WebSocket) {
     let closing = connection.run(&mut socket, mailbox).await;
     for room in connection.subscriptions.keys() {
         connection.chat.hub.unsubscribe(room, connection.id);
+        connection.chat.left(room, connection.user_id());
     }
     if let Some(Closing(code, reason)) = closing {
         let frame = CloseFrame {
@@ -163,6 +164,7 @@ impl Connection {
             ClientFrame::Unsubscribe { room_id } => {
                 if self.subscriptions.remove(room_id.as_str()).is_some() {
                     self.chat.hub.unsubscribe(&room_id, self.id);
+                    self.chat.left(&room_id, self.user_id());
                 }
                 let reason = "requested".to_owned();
                 send(socket, &ServerFrame::Unsubscribed { room_id, reason }).await
@@ -255,13 +257,24 @@ impl Connection {
         };
         let room_id: Arc<str> = Arc::from(room);
         let next = messages.last().map_or(from_seq, |m| m.seq + 1);
-        self.subscriptions.insert(room_id, next);
+        if self.subscriptions.insert(room_id, next).is_none() {
+            self.chat.joined(room, self.user_id());
+        }
         send(
             socket,
             &ServerFrame::Subscribed {
                 room_id: room.into(),
                 from_seq,
                 truncated,
+            },
+        )
+        .await?;
+        let user_ids = self.chat.presence.online(room);
+        send(
+            socket,
+            &ServerFrame::PresenceList {
+                room_id: room.into(),
+                user_ids,
             },
         )
         .await?;
@@ -470,6 +483,7 @@ impl Connection {
             return Ok(());
         }
         self.chat.hub.unsubscribe(room, self.id);
+        self.chat.left(room, self.user_id());
         send(
             socket,
             &ServerFrame::Unsubscribed {

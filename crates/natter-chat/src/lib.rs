@@ -5,11 +5,13 @@
 mod connection;
 mod grpc;
 mod hub;
+mod presence;
 pub mod protocol;
 mod service;
 mod ws;
 
 pub use grpc::{ChatGrpc, grpc_service};
 pub use hub::{Event, Hub};
-pub use service::{Chat, Limits, MESSAGES_TOPIC, REPLAY_LIMIT, ROOM_EVENTS_TOPIC};
+pub use presence::{Announcement, Presence};
+pub use service::{Chat, Limits, MESSAGES_TOPIC, PRESENCE_TOPIC, REPLAY_LIMIT, ROOM_EVENTS_TOPIC};
 pub use ws::{Sockets, routes};

@@ -167,6 +167,22 @@ pub enum ServerFrame {
         /// Whether it was deleted.
         deleted: bool,
     },
+    /// Who is online in a room now; sent right after `subscribed`.
+    PresenceList {
+        /// The room.
+        room_id: String,
+        /// Users with a live subscription to it, on any replica.
+        user_ids: Vec<String>,
+    },
+    /// A user came online in (subscribed to) or went offline from a room.
+    Presence {
+        /// The room.
+        room_id: String,
+        /// The user.
+        user_id: String,
+        /// Online or not.
+        online: bool,
+    },
     /// Answer to `ping`.
     Pong,
 }

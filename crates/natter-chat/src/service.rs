@@ -15,10 +15,13 @@ use natter_core::time::now_ms;
 use natter_core::token::TokenVerifier;
 
 use crate::hub::{Event, Hub};
+use crate::presence::{Announcement, Presence, SYNC_EVERY};
 use crate::protocol::ServerFrame;
 
 /// Broker topic carrying every stored message between replicas.
 pub const MESSAGES_TOPIC: &str = "natter.messages";
+/// Broker topic of presence announcements between replicas.
+pub const PRESENCE_TOPIC: &str = "natter.presence";
 /// Broker topic of room life-cycle events (published by the website service).
 pub const ROOM_EVENTS_TOPIC: &str = "natter.rooms";
 /// Most messages replayed to a resuming subscriber; more are left to the history API.
@@ -47,7 +50,16 @@ pub struct Chat {
     node: Arc<str>,
     next_connection: Arc<AtomicU64>,
     relaying: tokio::sync::watch::Sender<bool>,
-    outbox: tokio::sync::mpsc::Sender<Bytes>,
+    outbox: tokio::sync::mpsc::Sender<(&'static str, Bytes)>,
+    pub(crate) presence: Presence,
+}
+
+/// The broker topics a replica relays.
+#[derive(Debug, Clone, Copy)]
+enum Topic {
+    Messages,
+    Rooms,
+    Presence,
 }
 
 /// Frames waiting for the broker before new ones are dropped.
@@ -55,10 +67,13 @@ const OUTBOX: usize = 8192;
 
 /// Publishes queued frames in order; logs once when the broker fails and once when it
 /// works again.
-async fn forward(broker: Arc<dyn Broker>, mut pending: tokio::sync::mpsc::Receiver<Bytes>) {
+async fn forward(
+    broker: Arc<dyn Broker>,
+    mut pending: tokio::sync::mpsc::Receiver<(&'static str, Bytes)>,
+) {
     let mut failing = false;
-    while let Some(payload) = pending.recv().await {
-        match broker.publish(MESSAGES_TOPIC, payload).await {
+    while let Some((topic, payload)) = pending.recv().await {
+        match broker.publish(topic, payload).await {
             Ok(()) if failing => {
                 failing = false;
                 tracing::info!("publishing to the broker again");
@@ -146,6 +161,7 @@ impl Chat {
             node: Arc::from(uuid::Uuid::new_v4().simple().to_string()),
             next_connection: Arc::new(AtomicU64::new(1)),
             relaying: tokio::sync::watch::Sender::new(false),
+            presence: Presence::default(),
         }
     }
 
@@ -289,7 +305,11 @@ impl Chat {
     /// frame is dropped and remote subscribers fill the gap from the store.
     async fn publish(&self, room: &str, seq: i64, frame: &Utf8Bytes) {
         let payload = format!("{}\n{}\n{}\n{}", self.node, room, seq, frame.as_str());
-        if self.outbox.try_send(Bytes::from(payload)).is_err() {
+        self.enqueue(MESSAGES_TOPIC, Bytes::from(payload));
+    }
+
+    fn enqueue(&self, topic: &'static str, payload: Bytes) {
+        if self.outbox.try_send((topic, payload)).is_err() {
             tracing::debug!("broker outbox full; remote subscribers will fill the gap");
         }
     }
@@ -350,6 +370,7 @@ impl Chat {
     /// Relays other replicas' messages and room events to local subscribers until
     /// shutdown, resubscribing with backoff when the broker connection drops.
     pub async fn relay(self) {
+        tokio::spawn(self.clone().sync_presence());
         let mut pause = std::time::Duration::from_millis(100);
         while !self.shutdown.is_triggered() {
             match self.relay_once().await {
@@ -364,6 +385,84 @@ impl Chat {
         }
     }
 
+    /// Counts a new subscription of `user` to `room`, announcing them when they just came
+    /// online.
+    pub(crate) fn joined(&self, room: &str, user: &str) {
+        if self.presence.join(room, user) {
+            self.announce(room, user, true);
+        }
+    }
+
+    /// Counts a subscription less, announcing `user` offline when it was their last.
+    pub(crate) fn left(&self, room: &str, user: &str) {
+        if self.presence.leave(room, user) {
+            self.announce(room, user, false);
+        }
+    }
+
+    fn announce(&self, room: &str, user: &str, online: bool) {
+        self.dispatch_presence(room, user, online);
+        let change = Announcement::Change {
+            node: self.node.to_string(),
+            room_id: room.into(),
+            user_id: user.into(),
+            online,
+        };
+        let payload = serde_json::to_vec(&change).expect("announcements serialise");
+        self.enqueue(PRESENCE_TOPIC, Bytes::from(payload));
+    }
+
+    fn dispatch_presence(&self, room: &str, user: &str, online: bool) {
+        let frame = ServerFrame::Presence {
+            room_id: room.into(),
+            user_id: user.into(),
+            online,
+        };
+        let event = Event::Signal {
+            room_id: Arc::from(room),
+            frame: Utf8Bytes::from(frame.encode()),
+        };
+        self.hub.dispatch(room, event);
+    }
+
+    /// Re-announces this replica's online users every [`SYNC_EVERY`] until shutdown.
+    async fn sync_presence(self) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(SYNC_EVERY) => {}
+                _ = self.shutdown.clone().wait() => return,
+            }
+            let sync = Announcement::Sync {
+                node: self.node.to_string(),
+                rooms: self.presence.snapshot(),
+            };
+            let payload = serde_json::to_vec(&sync).expect("announcements serialise");
+            self.enqueue(PRESENCE_TOPIC, Bytes::from(payload));
+        }
+    }
+
+    fn relay_presence(&self, payload: &[u8]) {
+        let Ok(announcement) = serde_json::from_slice::<Announcement>(payload) else {
+            return;
+        };
+        let node = match &announcement {
+            Announcement::Change { node, .. } | Announcement::Sync { node, .. } => node,
+        };
+        if node.as_str() == &*self.node {
+            return;
+        }
+        self.presence.apply(&announcement);
+        if let Announcement::Change {
+            room_id,
+            user_id,
+            online,
+            ..
+        } = &announcement
+        {
+            self.dispatch_presence(room_id, user_id, *online);
+        }
+    }
+
     /// Resolves once the relay is subscribed to the broker (other replicas' messages
     /// reach this one from then on).
     pub async fn relaying(&self) {
@@ -372,19 +471,21 @@ impl Chat {
 
     async fn relay_once(&self) -> Result<(), String> {
         self.relaying.send_replace(false);
-        let messages = self
-            .broker
-            .subscribe(MESSAGES_TOPIC)
-            .await
-            .map_err(|e| e.to_string())?;
-        let events = self
-            .broker
-            .subscribe(ROOM_EVENTS_TOPIC)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut streams = Vec::new();
+        for (kind, topic) in [
+            (Topic::Messages, MESSAGES_TOPIC),
+            (Topic::Rooms, ROOM_EVENTS_TOPIC),
+            (Topic::Presence, PRESENCE_TOPIC),
+        ] {
+            let stream = self
+                .broker
+                .subscribe(topic)
+                .await
+                .map_err(|e| e.to_string())?;
+            streams.push(stream.map(move |delivery| (kind, delivery)));
+        }
         self.relaying.send_replace(true);
-        let mut merged =
-            futures::stream::select(messages.map(|d| (true, d)), events.map(|d| (false, d)));
+        let mut merged = futures::stream::select_all(streams);
         loop {
             let next = tokio::select! {
                 next = merged.next() => next,
@@ -396,8 +497,11 @@ impl Chat {
                     dropped = n,
                     "relay lagged; subscribers fill gaps from the store"
                 ),
-                Some((true, Delivery::Message(payload))) => self.relay_message(payload),
-                Some((false, Delivery::Message(payload))) => self.relay_room_event(&payload),
+                Some((Topic::Messages, Delivery::Message(payload))) => self.relay_message(payload),
+                Some((Topic::Rooms, Delivery::Message(payload))) => self.relay_room_event(&payload),
+                Some((Topic::Presence, Delivery::Message(payload))) => {
+                    self.relay_presence(&payload)
+                }
             }
         }
     }

@@ -156,8 +156,18 @@ pub async fn say(socket: &mut Socket, frame: Value) {
         .unwrap();
 }
 
-/// The next text frame as JSON (fails the test after 10 s).
+/// The next text frame as JSON, skipping presence frames (fails the test after 10 s).
 pub async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let frame = next_any(socket).await;
+        if frame["type"] != "presence" && frame["type"] != "presence_list" {
+            return frame;
+        }
+    }
+}
+
+/// The next text frame as JSON, whatever it is (fails the test after 10 s).
+pub async fn next_any(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await

@@ -6,4 +6,5 @@ mod delivery;
 mod grpc;
 mod harness;
 mod outage;
+mod presence;
 mod session;
