@@ -16,6 +16,8 @@ pub const SYNC_EVERY: Duration = Duration::from_secs(30);
 pub const FORGET_AFTER: Duration = Duration::from_secs(90);
 
 type Users<T> = HashMap<Arc<str>, T>;
+/// Per user, the replicas that announced them and until when they count.
+type Announced = Users<HashMap<Arc<str>, Instant>>;
 
 /// Presence state of one replica. Cheap to clone.
 #[derive(Debug, Clone, Default)]
@@ -23,7 +25,7 @@ pub struct Presence {
     /// This replica: room → user → open subscriptions.
     local: Arc<Mutex<HashMap<Arc<str>, Users<usize>>>>,
     /// Other replicas: room → user → replica → until when.
-    remote: Arc<Mutex<HashMap<Arc<str>, Users<HashMap<Arc<str>, Instant>>>>>,
+    remote: Arc<Mutex<HashMap<Arc<str>, Announced>>>,
 }
 
 /// What replicas tell each other on the presence topic.
