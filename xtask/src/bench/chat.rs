@@ -123,6 +123,7 @@ async fn drive(url: String, pid: u32, args: &ChatArgs) -> anyhow::Result<()> {
         let token = setup.tokens[i % USERS].clone();
         let room = setup.rooms[i % setup.rooms.len()].clone();
         let client = Client {
+            index: i,
             url: ws_url.clone(),
             token,
             room,
@@ -251,6 +252,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// One receiving client socket.
 struct Client {
+    index: usize,
     url: String,
     token: String,
     room: String,
@@ -261,12 +263,31 @@ struct Client {
 }
 
 impl Client {
-    async fn run(mut self) {
+    /// Connects from 127.0.0.(2 + n / 20,000): one source address has about 28,000
+    /// ephemeral ports, so large runs spread over several.
+    async fn connect(&self) -> anyhow::Result<Socket> {
+        let server: std::net::SocketAddr = self
+            .url
+            .trim_start_matches("ws://")
+            .trim_end_matches("/ws")
+            .parse()?;
+        let source = std::net::SocketAddr::from(([127, 0, 0, 2 + (self.index / 20_000) as u8], 0));
+        let tcp = tokio::net::TcpSocket::new_v4()?;
+        tcp.bind(source)?;
+        let stream = tcp.connect(server).await?;
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .read_buffer_size(4096);
-        let connecting =
-            tokio_tungstenite::connect_async_with_config(self.url.as_str(), Some(config), true);
-        let Ok((mut socket, _)) = connecting.await else {
+        let (socket, _) = tokio_tungstenite::client_async_with_config(
+            self.url.as_str(),
+            tokio_tungstenite::MaybeTlsStream::Plain(stream),
+            Some(config),
+        )
+        .await?;
+        Ok(socket)
+    }
+
+    async fn run(mut self) {
+        let Ok(mut socket) = self.connect().await else {
             let _ = self.ready.send(false);
             return;
         };
@@ -322,6 +343,9 @@ fn stamp(frame: &str) -> Option<(u64, u64)> {
     let (id, nanos) = rest[..end].split_once(':')?;
     Some((id.parse().ok()?, nanos.parse().ok()?))
 }
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A sending socket for one room (sends are acknowledged; acks are read and dropped).
 struct Sender {

@@ -40,6 +40,35 @@ async fn a_bad_token_closes_and_an_expired_one_ends_the_session(backend: Backend
     assert_eq!(closed(&mut socket).await, 4004);
 }
 
+async fn re_authenticating_keeps_the_session_past_the_first_expiry(backend: Backend) {
+    let cluster = Cluster::new(backend).await;
+    let replica = cluster.replica(Limits::default()).await;
+    let alice = cluster.user("alice").await;
+    let signer = TokenSigner::new(&cluster.keys, "natter", "natter", 10).unwrap();
+    let short = signer.sign(&alice.id, "alice", "s", now_secs() - 9);
+    let mut socket = connect(&replica, None).await;
+    say(&mut socket, json!({"type": "auth", "token": short.token})).await;
+    assert_eq!(next(&mut socket).await["type"], "authenticated");
+    say(&mut socket, json!({"type": "auth", "token": alice.token})).await;
+    let renewed = next(&mut socket).await;
+    assert_eq!(renewed["type"], "authenticated");
+    assert!(renewed["expires_at"].as_i64().unwrap() > now_secs() + 60);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    say(&mut socket, json!({"type": "ping"})).await;
+    assert_eq!(
+        next(&mut socket).await["type"],
+        "pong",
+        "still open after the first token expired"
+    );
+    let stranger = cluster.user("mallory").await;
+    say(
+        &mut socket,
+        json!({"type": "auth", "token": stranger.token}),
+    )
+    .await;
+    assert_eq!(closed(&mut socket).await, 4003, "one connection, one user");
+}
+
 async fn non_members_learn_nothing_and_cannot_send(backend: Backend) {
     let cluster = Cluster::new(backend).await;
     let replica = cluster.replica(Limits::default()).await;
@@ -218,6 +247,7 @@ per_backend!(
     an_unauthenticated_socket_is_closed_after_the_deadline,
     a_bad_token_closes_and_an_expired_one_ends_the_session,
     non_members_learn_nothing_and_cannot_send,
+    re_authenticating_keeps_the_session_past_the_first_expiry,
     limits_answer_with_errors_and_close_only_for_abuse,
     shutdown_closes_sockets_with_service_restart,
     subscriptions_per_connection_are_bounded,
