@@ -178,17 +178,12 @@ impl Chat {
     ) -> Result<(), Refusal> {
         let found = self
             .store
-            .room(room)
+            .room_with_role(room, user)
             .await
             .map_err(|e| Refusal::internal(&e))?;
-        let Some(found) = found else {
+        let Some((found, role)) = found else {
             return Err(Refusal::new("not_found", "room not found"));
         };
-        let role = self
-            .store
-            .role(room, user)
-            .await
-            .map_err(|e| Refusal::internal(&e))?;
         authorize(found.kind, Viewer::SignedIn(role), action).map_err(|denial| match denial {
             Denial::NotFound => Refusal::new("not_found", "room not found"),
             Denial::Forbidden => Refusal::new("forbidden", "not allowed in this room"),

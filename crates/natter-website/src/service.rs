@@ -88,12 +88,11 @@ impl Website {
         room_id: &str,
         action: Action,
     ) -> Result<(RoomRecord, Option<Role>)> {
-        let room = self
+        let (room, role) = self
             .store
-            .room(room_id)
+            .room_with_role(room_id, user)
             .await?
             .ok_or(WebsiteError::NotFound("room"))?;
-        let role = self.store.role(room_id, user).await?;
         authorize(room.kind, Viewer::SignedIn(role), action).map_err(WebsiteError::denied)?;
         Ok((room, role))
     }

@@ -74,12 +74,9 @@ impl Store {
     /// earlier send with the same client id stored.
     #[tracing::instrument(name = "db.post_message", skip_all, fields(db.operation.name = "INSERT"))]
     pub async fn post_message(&self, new: NewMessage<'_>) -> Result<Posted> {
-        if let Some(message) = self.message_by_client_id(&new).await? {
-            return Ok(Posted {
-                message,
-                created: false,
-            });
-        }
+        // Insert first: a retry hits the unique client id, its transaction (sequence
+        // increment included) rolls back, and the stored message is read instead. The
+        // common first attempt costs no extra read.
         match self.insert_message(&new).await {
             Ok(message) => Ok(Posted {
                 message,

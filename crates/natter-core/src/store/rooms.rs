@@ -72,6 +72,15 @@ pub struct Page<T> {
 }
 
 type RoomRow = (String, String, Option<String>, Option<String>, i64, i64);
+type RoomRoleRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+    Option<String>,
+);
 
 impl RoomKind {
     /// The stored name.
@@ -208,6 +217,34 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.map(room).transpose()
+    }
+
+    /// The room and `user`'s role in it (if a member), in one query: what every
+    /// authorization needs.
+    #[tracing::instrument(name = "db.room_with_role", skip_all, fields(db.operation.name = "SELECT"))]
+    pub async fn room_with_role(
+        &self,
+        id: &str,
+        user: &str,
+    ) -> Result<Option<(RoomRecord, Option<Role>)>> {
+        let sql = "SELECT r.id, r.kind, r.name, r.created_by, r.created_at, r.last_seq, m.role \
+                   FROM rooms r LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $2 \
+                   WHERE r.id = $1";
+        let row: Option<RoomRoleRow> = sqlx::query_as(sql)
+            .bind(id)
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some((id, kind, name, created_by, created_at, last_seq, role)) = row else {
+            return Ok(None);
+        };
+        let role = role
+            .map(|r| Role::parse(&r).ok_or_else(|| corrupt("room_members.role", &r)))
+            .transpose()?;
+        Ok(Some((
+            room((id, kind, name, created_by, created_at, last_seq))?,
+            role,
+        )))
     }
 
     /// Renames a public or group room.
