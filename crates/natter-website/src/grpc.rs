@@ -59,6 +59,7 @@ fn room(room: RoomRecord, my_role: Option<Role>) -> pb::Room {
         created_at: room.created_at,
         last_seq: room.last_seq,
         my_role: role(my_role).into(),
+        unread: None,
     }
 }
 
@@ -240,7 +241,18 @@ impl WebsiteService for WebsiteGrpc {
             .website
             .my_rooms(&me.sub, non_empty(&req.cursor), limit(req.limit))
             .await?;
-        Ok(Response::new(page(mine)))
+        let rooms = mine
+            .items
+            .into_iter()
+            .map(|m| pb::Room {
+                unread: Some(m.unread()),
+                ..room(m.room.clone(), Some(m.role))
+            })
+            .collect();
+        Ok(Response::new(pb::RoomPage {
+            rooms,
+            next_cursor: mine.next,
+        }))
     }
 
     async fn get_history(&self, request: Request<pb::HistoryRequest>) -> Reply<pb::MessageList> {

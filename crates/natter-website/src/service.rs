@@ -6,8 +6,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use natter_core::broker::Broker;
 use natter_core::store::{
-    HistoryOrder, MemberRecord, MessageRecord, NewMessage, Page, ProfileRecord, ProfileUpdate,
-    Role, RoomKind, RoomRecord, Store, StoreError,
+    HistoryOrder, MemberRecord, MessageRecord, MyRoom, NewMessage, Page, ProfileRecord,
+    ProfileUpdate, Role, RoomKind, RoomRecord, Store, StoreError,
 };
 use natter_core::time::now_ms;
 use natter_core::token::TokenVerifier;
@@ -336,13 +336,13 @@ impl Website {
         Ok(self.store.public_rooms(query, cursor, limit).await?)
     }
 
-    /// The caller's rooms.
+    /// The caller's rooms with their roles and unread counts.
     pub async fn my_rooms(
         &self,
         user: &str,
         cursor: Option<&str>,
         limit: Option<u32>,
-    ) -> Result<Page<RoomRecord>> {
+    ) -> Result<Page<MyRoom>> {
         let limit = validate::limit(limit)?;
         Ok(self.store.rooms_of_user(user, cursor, limit).await?)
     }

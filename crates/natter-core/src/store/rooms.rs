@@ -47,6 +47,24 @@ pub struct RoomRecord {
     pub last_seq: i64,
 }
 
+/// One of a user's rooms, with what the user has read of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MyRoom {
+    /// The room.
+    pub room: RoomRecord,
+    /// The user's role.
+    pub role: Role,
+    /// The last sequence number the user has read.
+    pub last_read_seq: i64,
+}
+
+impl MyRoom {
+    /// Messages after the read marker.
+    pub fn unread(&self) -> i64 {
+        (self.room.last_seq - self.last_read_seq).max(0)
+    }
+}
+
 /// A member of a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberRecord {
@@ -72,6 +90,16 @@ pub struct Page<T> {
 }
 
 type RoomRow = (String, String, Option<String>, Option<String>, i64, i64);
+type MyRoomRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+    String,
+    i64,
+);
 type RoomRoleRow = (
     String,
     String,
@@ -317,18 +345,33 @@ impl Store {
         user: &str,
         after: Option<&str>,
         limit: u32,
-    ) -> Result<Page<RoomRecord>> {
-        let sql = "SELECT r.id, r.kind, r.name, r.created_by, r.created_at, r.last_seq \
+    ) -> Result<Page<MyRoom>> {
+        let sql = "SELECT r.id, r.kind, r.name, r.created_by, r.created_at, r.last_seq, \
+                   m.role, m.last_read_seq \
                    FROM room_members m JOIN rooms r ON r.id = m.room_id \
                    WHERE m.user_id = $1 AND r.id > $2 ORDER BY r.id LIMIT $3";
-        let rows: Vec<RoomRow> = sqlx::query_as(sql)
+        let rows: Vec<MyRoomRow> = sqlx::query_as(sql)
             .bind(user)
             .bind(after.unwrap_or_default())
             .bind(i64::from(limit) + 1)
             .fetch_all(&self.pool)
             .await?;
-        let rooms = rows.into_iter().map(room).collect::<Result<Vec<_>>>()?;
-        Ok(paginate(rooms, limit, |r| r.id.clone()))
+        let rooms = rows
+            .into_iter()
+            .map(
+                |(id, kind, name, created_by, created_at, last_seq, role, last_read_seq)| {
+                    let role =
+                        Role::parse(&role).ok_or_else(|| corrupt("room_members.role", &role))?;
+                    let room = room((id, kind, name, created_by, created_at, last_seq))?;
+                    Ok(MyRoom {
+                        room,
+                        role,
+                        last_read_seq,
+                    })
+                },
+            )
+            .collect::<Result<Vec<_>>>()?;
+        Ok(paginate(rooms, limit, |r| r.room.id.clone()))
     }
 
     /// `user`'s role in `room`, if a member.

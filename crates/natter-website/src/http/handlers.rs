@@ -61,7 +61,7 @@ pub async fn create_room(
 }
 
 #[utoipa::path(get, path = "/api/v1/rooms/mine", tag = "rooms", params(ListQuery),
-    description = "The caller's rooms, oldest first.",
+    description = "The caller's rooms, oldest first, with their role and unread count.",
     responses((status = 200, body = RoomPage), (status = 401, body = ErrorResponse)))]
 pub async fn my_rooms(
     State(w): State<Website>,
@@ -69,7 +69,7 @@ pub async fn my_rooms(
     QueryParams(q): QueryParams<ListQuery>,
 ) -> Reply<RoomPage> {
     let page = w.my_rooms(&me.sub, q.cursor.as_deref(), q.limit).await?;
-    Ok(Json(room_page(page)))
+    Ok(Json(my_room_page(page)))
 }
 
 #[utoipa::path(get, path = "/api/v1/rooms/{room}", tag = "rooms", params(("room" = String, Path)),

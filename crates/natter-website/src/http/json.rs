@@ -1,7 +1,7 @@
 //! Request and response bodies of the JSON API, with their OpenAPI schemas.
 
 use natter_core::store::{
-    MemberRecord, MessageRecord, Page, ProfileRecord, Role, RoomKind, RoomRecord,
+    MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord, Role, RoomKind, RoomRecord,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -26,6 +26,9 @@ pub struct RoomJson {
     /// The caller's role, when a member.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub my_role: Option<&'static str>,
+    /// Messages after the caller's read marker (in the caller's own room list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread: Option<i64>,
 }
 
 /// One page of rooms.
@@ -207,12 +210,24 @@ pub fn room_json(room: RoomRecord, role: Option<Role>) -> RoomJson {
         created_at: room.created_at,
         last_seq: room.last_seq,
         my_role: role.map(Role::as_str),
+        unread: None,
     }
 }
 
 pub fn room_page(page: Page<RoomRecord>) -> RoomPage {
     RoomPage {
         items: page.items.into_iter().map(|r| room_json(r, None)).collect(),
+        next_cursor: page.next,
+    }
+}
+
+pub fn my_room_page(page: Page<MyRoom>) -> RoomPage {
+    let item = |mine: MyRoom| RoomJson {
+        unread: Some(mine.unread()),
+        ..room_json(mine.room, Some(mine.role))
+    };
+    RoomPage {
+        items: page.items.into_iter().map(item).collect(),
         next_cursor: page.next,
     }
 }

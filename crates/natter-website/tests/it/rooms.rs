@@ -177,6 +177,16 @@ async fn public_rooms_are_joined_and_left(backend: Backend) {
         .call(Some(&bob), "GET", "/api/v1/rooms/mine", None)
         .await;
     assert_eq!(mine.body["items"][0]["id"], room.as_str());
+    assert_eq!(mine.body["items"][0]["my_role"], "member");
+    assert_eq!(
+        mine.body["items"][0]["unread"], 1,
+        "bob has not marked his message read"
+    );
+    server.store().mark_read(&room, &bob.id, 1).await.unwrap();
+    let mine = server
+        .call(Some(&bob), "GET", "/api/v1/rooms/mine", None)
+        .await;
+    assert_eq!(mine.body["items"][0]["unread"], 0);
     assert_eq!(
         server
             .call(
