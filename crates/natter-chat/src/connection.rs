@@ -18,9 +18,6 @@ use crate::service::{Chat, REPLAY_LIMIT, Refusal, message_frame};
 
 /// How often the server pings an idle connection.
 const HEARTBEAT: Duration = Duration::from_secs(20);
-/// Longest a reply to a request (ack, error, replay) may block; deliveries use
-/// [`crate::Limits::write_stall`].
-const SEND_STALL: Duration = Duration::from_secs(10);
 /// Silence after which a connection is considered dead.
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
 
@@ -83,7 +80,7 @@ impl Connection {
             protocol: VERSION,
             auth_timeout_secs: self.chat.limits.auth_timeout_secs,
         };
-        if send(socket, &hello).await.is_err() {
+        if self.send(socket, &hello).await.is_err() {
             return None;
         }
         let stop = self.chat.shutdown.clone().wait();
@@ -145,14 +142,14 @@ impl Connection {
             Ok(frame) => frame,
             Err(error) => {
                 let refusal = ServerFrame::error("bad_frame", error.to_string(), None);
-                return send(socket, &refusal).await;
+                return self.send(socket, &refusal).await;
             }
         };
         match frame {
             ClientFrame::Auth { token } => self.authenticate(socket, &token).await,
-            ClientFrame::Ping => send(socket, &ServerFrame::Pong).await,
+            ClientFrame::Ping => self.send(socket, &ServerFrame::Pong).await,
             _ if self.user.is_none() => {
-                send(
+                self.send(
                     socket,
                     &ServerFrame::error("unauthenticated", "send an auth frame first", None),
                 )
@@ -167,7 +164,8 @@ impl Connection {
                     self.chat.left(&room_id, self.user_id());
                 }
                 let reason = "requested".to_owned();
-                send(socket, &ServerFrame::Unsubscribed { room_id, reason }).await
+                self.send(socket, &ServerFrame::Unsubscribed { room_id, reason })
+                    .await
             }
             ClientFrame::Send {
                 room_id,
@@ -181,7 +179,7 @@ impl Connection {
                     Ok(seq) => ServerFrame::ReadMarker { room_id, seq },
                     Err(refusal) => refusal_frame(refusal, &room_id),
                 };
-                send(socket, &frame).await
+                self.send(socket, &frame).await
             }
             ClientFrame::Edit { room_id, seq, body } => {
                 self.update(socket, &room_id, seq, Some(&body)).await
@@ -208,7 +206,13 @@ impl Connection {
             expires_at: claims.exp,
         };
         self.user = Some(claims);
-        send(socket, &frame).await
+        self.send(socket, &frame).await
+    }
+
+    /// Writes one frame, bounded by the configured write stall like every write.
+    async fn send(&self, socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), Closing> {
+        let text = Message::Text(frame.encode().into());
+        write(socket, text, self.chat.limits.write_stall).await
     }
 
     fn user_id(&self) -> &str {
@@ -228,14 +232,14 @@ impl Connection {
                 "unsubscribe from a room first",
                 Some(room),
             );
-            return send(socket, &refusal).await;
+            return self.send(socket, &refusal).await;
         }
         if let Err(refusal) = self
             .chat
             .check(self.user_id(), room, Action::ReadHistory)
             .await
         {
-            return send(socket, &refusal_frame(refusal, room)).await;
+            return self.send(socket, &refusal_frame(refusal, room)).await;
         }
         // Listen first, then read: whatever commits meanwhile arrives as an event and is
         // ordered against the replay by sequence number.
@@ -252,7 +256,7 @@ impl Connection {
             Ok(replay) => replay,
             Err(refusal) => {
                 self.chat.hub.unsubscribe(room, self.id);
-                return send(socket, &refusal_frame(refusal, room)).await;
+                return self.send(socket, &refusal_frame(refusal, room)).await;
             }
         };
         let room_id: Arc<str> = Arc::from(room);
@@ -260,7 +264,7 @@ impl Connection {
         if self.subscriptions.insert(room_id, next).is_none() {
             self.chat.joined(room, self.user_id());
         }
-        send(
+        self.send(
             socket,
             &ServerFrame::Subscribed {
                 room_id: room.into(),
@@ -270,7 +274,7 @@ impl Connection {
         )
         .await?;
         let user_ids = self.chat.presence.online(room);
-        send(
+        self.send(
             socket,
             &ServerFrame::PresenceList {
                 room_id: room.into(),
@@ -279,7 +283,7 @@ impl Connection {
         )
         .await?;
         for message in &messages {
-            send(socket, &message_frame(message)).await?;
+            self.send(socket, &message_frame(message)).await?;
         }
         Ok(())
     }
@@ -312,11 +316,16 @@ impl Connection {
             if self.refused_in_row > self.chat.limits.abuse_after {
                 return Err(Closing(close::ABUSE, "too many frames"));
             }
-            return send(
-                socket,
-                &ServerFrame::error("rate_limited", "too many sends, slow down", Some(client_id)),
-            )
-            .await;
+            return self
+                .send(
+                    socket,
+                    &ServerFrame::error(
+                        "rate_limited",
+                        "too many sends, slow down",
+                        Some(client_id),
+                    ),
+                )
+                .await;
         }
         self.refused_in_row = 0;
         let user = self.user_id().to_owned();
@@ -328,9 +337,9 @@ impl Connection {
                     seq: message.seq,
                     duplicate: !created,
                 };
-                send(socket, &ack).await
+                self.send(socket, &ack).await
             }
-            Err(refusal) => send(socket, &refusal_frame(refusal, client_id)).await,
+            Err(refusal) => self.send(socket, &refusal_frame(refusal, client_id)).await,
         }
     }
 
@@ -342,16 +351,17 @@ impl Connection {
         body: Option<&str>,
     ) -> Result<(), Closing> {
         if !self.take_token() {
-            return send(
-                socket,
-                &ServerFrame::error("rate_limited", "too many requests, slow down", Some(room)),
-            )
-            .await;
+            return self
+                .send(
+                    socket,
+                    &ServerFrame::error("rate_limited", "too many requests, slow down", Some(room)),
+                )
+                .await;
         }
         let user = self.user_id().to_owned();
         match self.chat.update(&user, room, seq, body).await {
             Ok(()) => Ok(()),
-            Err(refusal) => send(socket, &refusal_frame(refusal, room)).await,
+            Err(refusal) => self.send(socket, &refusal_frame(refusal, room)).await,
         }
     }
 
@@ -466,7 +476,7 @@ impl Connection {
                 _ => return Ok(()),
             };
             for message in &page {
-                send(socket, &message_frame(message)).await?;
+                self.send(socket, &message_frame(message)).await?;
                 next = message.seq + 1;
             }
         }
@@ -484,7 +494,7 @@ impl Connection {
         }
         self.chat.hub.unsubscribe(room, self.id);
         self.chat.left(room, self.user_id());
-        send(
+        self.send(
             socket,
             &ServerFrame::Unsubscribed {
                 room_id: room.into(),
@@ -507,10 +517,6 @@ fn read_failure(error: axum::Error) -> Option<Closing> {
 
 fn refusal_frame(refusal: Refusal, about: &str) -> ServerFrame {
     ServerFrame::error(refusal.code, refusal.message, Some(about))
-}
-
-async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), Closing> {
-    write(socket, Message::Text(frame.encode().into()), SEND_STALL).await
 }
 
 /// Writes one frame. A client that stops reading fills its TCP window and the write

@@ -151,11 +151,10 @@ impl WebsiteService for WebsiteGrpc {
     async fn rename_room(&self, request: Request<pb::RenameRoomRequest>) -> Reply<pb::Room> {
         let me = self.caller(&request).await?;
         let req = request.into_inner();
-        let renamed = self
+        let (renamed, my_role) = self
             .website
             .rename(&me.sub, &req.room_id, &req.name)
             .await?;
-        let (_, my_role) = self.website.room(&me.sub, &req.room_id).await?;
         Ok(Response::new(room(renamed, my_role)))
     }
 

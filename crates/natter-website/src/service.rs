@@ -145,10 +145,15 @@ impl Website {
         Ok(self.store.members(room_id).await?)
     }
 
-    /// Renames a room.
-    pub async fn rename(&self, user: &str, room_id: &str, name: &str) -> Result<RoomRecord> {
+    /// Renames a room; returns it with the caller's role.
+    pub async fn rename(
+        &self,
+        user: &str,
+        room_id: &str,
+        name: &str,
+    ) -> Result<(RoomRecord, Option<Role>)> {
         self.limiter.write(user).await?;
-        let (room, _) = self.room_for(user, room_id, Action::Rename).await?;
+        let (room, role) = self.room_for(user, room_id, Action::Rename).await?;
         let name = validate::room_name(name)?;
         self.store
             .rename_room(room_id, &name)
@@ -159,10 +164,11 @@ impl Website {
                 }
                 other => other.into(),
             })?;
-        Ok(RoomRecord {
+        let renamed = RoomRecord {
             name: Some(name),
             ..room
-        })
+        };
+        Ok((renamed, role))
     }
 
     /// Deletes a room with its members and messages, and tells live subscribers.
@@ -180,11 +186,15 @@ impl Website {
     /// Joins a public room.
     pub async fn join(&self, user: &str, room_id: &str) -> Result<()> {
         self.limiter.write(user).await?;
-        let role = self.store.role(room_id, user).await?;
+        let (room, role) = self
+            .store
+            .room_with_role(room_id, user)
+            .await?
+            .ok_or(WebsiteError::NotFound("room"))?;
         if role.is_some() {
             return Ok(());
         }
-        self.room_for(user, room_id, Action::Join).await?;
+        authorize(room.kind, Viewer::SignedIn(None), Action::Join).map_err(WebsiteError::denied)?;
         self.store.add_member(room_id, user, Role::Member).await?;
         Ok(())
     }

@@ -91,8 +91,7 @@ pub async fn rename(
     Path(room): Path<String>,
     JsonBody(body): JsonBody<Rename>,
 ) -> Reply<RoomJson> {
-    let renamed = w.rename(&me.sub, &room, &body.name).await?;
-    let role = w.room(&me.sub, &room).await?.1;
+    let (renamed, role) = w.rename(&me.sub, &room, &body.name).await?;
     Ok(Json(room_json(renamed, role)))
 }
 
