@@ -18,6 +18,7 @@ use natter_core::token::{Denylist, JwkSet, TokenVerifier, jwks};
 use natter_proto::auth::v1::GetJwksRequest;
 use natter_proto::auth::v1::auth_service_client::AuthServiceClient;
 use natter_website::{Website, WriteLimiter};
+use tonic::transport::Channel;
 
 use crate::grpc;
 use crate::parts::Parts;
@@ -144,9 +145,16 @@ async fn verifier_from_auth(
     let fetch = move || {
         let url = url.clone();
         async move {
-            let mut client = AuthServiceClient::connect(url)
+            let channel = Channel::from_shared(url)
+                .map_err(|e| e.to_string())?
+                .connect()
                 .await
                 .map_err(|e| e.to_string())?;
+            // The caller's trace context travels with the call.
+            let mut client = AuthServiceClient::with_interceptor(
+                channel,
+                natter_core::grpc::inject_trace_context,
+            );
             let reply = client
                 .get_jwks(GetJwksRequest {})
                 .await

@@ -114,11 +114,6 @@ impl Store {
         self.backend
     }
 
-    /// The pool, for repositories in other crates.
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
-    }
-
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
