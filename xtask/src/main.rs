@@ -20,8 +20,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Run every test of the workspace against real PostgreSQL and Redis (throwaway
-    /// servers are started unless DATABASE_URL and REDIS_URL are set). Extra arguments go
+    /// Run every test of the workspace against real PostgreSQL, Redis and OpenBao
+    /// (throwaway servers are started unless DATABASE_URL, REDIS_URL and VAULT_ADDR with
+    /// VAULT_TOKEN are set). Extra arguments go
     /// to `cargo test`.
     Test {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -63,6 +64,7 @@ fn test(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let servers = servers::Servers::from_env_or_start()?;
     eprintln!("xtask: DATABASE_URL={}", servers.database_url);
     eprintln!("xtask: REDIS_URL={}", servers.redis_url);
+    eprintln!("xtask: VAULT_ADDR={}", servers.vault.0);
     let mut cargo = Command::new(cargo_bin());
     cargo
         .current_dir(root)
@@ -70,6 +72,8 @@ fn test(root: &Path, args: &[String]) -> anyhow::Result<()> {
         .args(args)
         .env("DATABASE_URL", &servers.database_url)
         .env("REDIS_URL", &servers.redis_url)
+        .env("VAULT_ADDR", &servers.vault.0)
+        .env("VAULT_TOKEN", &servers.vault.1)
         .stdout(Stdio::piped());
     let mut child = cargo.spawn().context("running cargo test")?;
     let stdout = child.stdout.take().expect("piped stdout");

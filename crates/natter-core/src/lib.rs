@@ -3,6 +3,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod cookie;
 pub mod grpc;
 pub mod http;
 pub mod kv;
@@ -14,3 +15,4 @@ pub mod store;
 pub mod telemetry;
 pub mod time;
 pub mod token;
+pub mod vault;

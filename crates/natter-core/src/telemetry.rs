@@ -33,10 +33,21 @@ pub enum TelemetryError {
 
 /// Installs the global subscriber for `service` (e.g. `natter-auth`).
 pub fn init(config: &TelemetryConfig, service: &str) -> Result<Telemetry, TelemetryError> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // vaultrs and rustify log every non-2xx answer as an error, including the expected 404
+    // of an optional secret; natter's Vault client reports what matters itself, once per
+    // state change.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .add_directive("rustify=off".parse().expect("a valid directive"))
+        .add_directive("vaultrs=off".parse().expect("a valid directive"));
+    // Logs go to stderr: stdout carries what a command prints (URLs, new key ids).
     let fmt = match config.log_format {
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .compact()
+            .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
             .json()
             .flatten_event(true)
             .with_current_span(true)

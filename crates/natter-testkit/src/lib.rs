@@ -1,7 +1,7 @@
 //! Test support shared by every crate's tests: a fresh database per test on the real
 //! PostgreSQL (or a SQLite file), Redis, and a configuration that hashes cheaply.
 //!
-//! The servers come from `cargo xtask test` (DATABASE_URL, REDIS_URL). A test run
+//! The servers come from `cargo xtask test` (DATABASE_URL, REDIS_URL, VAULT_ADDR). A test run
 //! without them fails with instructions; it never skips.
 
 use std::sync::Arc;
@@ -10,6 +10,10 @@ use natter_core::config::{Argon2Params, Config};
 use natter_core::kv::{Kv, MemoryKv, RedisKv};
 use natter_core::store::{Backend, Store};
 use sqlx::{AssertSqlSafe, Connection};
+
+mod vault;
+
+pub use vault::{Proxy, vault_addr, vault_config, vault_root_token};
 
 /// A migrated store that lives as long as this value (the SQLite file is deleted after).
 #[derive(Debug)]

@@ -1,8 +1,10 @@
 //! The `natter` binary: parses the command line, loads config, starts telemetry and runs
 //! standalone mode (the default) or one service.
 
+mod admin;
 mod grpc;
 mod parts;
+mod secrets;
 mod services;
 mod standalone;
 
@@ -36,9 +38,16 @@ enum Command {
     Website,
     /// Apply database migrations and exit.
     Migrate,
-    /// Rotate the JWT signing key in the data dir's secrets file; running processes pick
-    /// it up without a restart.
-    RotateKeys,
+    /// Rotate the JWT signing key (or, with --cookie, the cookie key) in the configured
+    /// secret source; running processes pick it up without a restart.
+    RotateKeys {
+        /// Rotate the cookie encryption key instead of the signing key.
+        #[arg(long)]
+        cookie: bool,
+    },
+    /// Vault administration.
+    #[command(subcommand)]
+    Vault(admin::VaultCommand),
     /// Print the configuration reference (Markdown).
     ConfigDocs,
 }
@@ -61,7 +70,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Website => "natter-website",
         Command::Chat => "natter-chat",
         Command::Migrate => "natter-migrate",
-        Command::RotateKeys | Command::ConfigDocs => "natter-cli",
+        Command::RotateKeys { .. } | Command::Vault(_) | Command::ConfigDocs => "natter-cli",
     };
     let _telemetry = natter_core::telemetry::init(&config.telemetry, service)?;
     match command {
@@ -70,7 +79,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Website => services::website(config).await,
         Command::Chat => services::chat(config).await,
         Command::Migrate => services::migrate(config).await,
-        Command::RotateKeys => standalone::rotate_keys(&config),
+        Command::RotateKeys { cookie } => admin::rotate_keys(&config, cookie).await,
+        Command::Vault(command) => admin::vault(&config, command).await,
         Command::ConfigDocs => {
             print!("{}", natter_core::config::reference_markdown());
             Ok(())

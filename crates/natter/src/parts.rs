@@ -22,9 +22,14 @@ impl Parts {
     /// Connects the store (migrating when `migrate`), the key-value store and the broker:
     /// Redis for both when configured, memory otherwise.
     pub async fn connect(config: &Config, migrate: bool) -> anyhow::Result<Self> {
-        let store = Store::connect(&config.database_url(), config.database.max_connections)
-            .await
-            .context("connecting to the database")?;
+        let lifetime = std::time::Duration::from_secs(config.database.max_lifetime_secs);
+        let store = Store::connect_with_lifetime(
+            &config.database_url(),
+            config.database.max_connections,
+            lifetime,
+        )
+        .await
+        .context("connecting to the database")?;
         if migrate {
             store.migrate().await.context("applying migrations")?;
         }

@@ -11,7 +11,7 @@ use natter_chat::{Chat, Limits, Sockets};
 use natter_core::config::Config;
 use natter_core::http::{Metrics, observe, ops_routes};
 use natter_core::kv::Kv;
-use natter_core::secrets::SecretSource;
+use natter_core::secrets::Secrets;
 use natter_core::shutdown::Shutdown;
 use natter_core::store::Store;
 use natter_core::token::{Denylist, JwkSet, TokenVerifier, jwks};
@@ -22,9 +22,8 @@ use tonic::transport::Channel;
 
 use crate::grpc;
 use crate::parts::Parts;
+use crate::secrets;
 
-/// How often secrets are re-read to pick up rotations.
-const SECRETS_POLL: Duration = Duration::from_secs(30);
 /// How often other services re-fetch the auth service's key set.
 const JWKS_POLL: Duration = Duration::from_secs(60);
 /// How long shutdown waits for WebSocket clients to take their 1012 close.
@@ -45,24 +44,43 @@ fn require_cluster_dependencies(config: &Config, service: &str) -> anyhow::Resul
 }
 
 /// `natter auth`: gRPC on `grpc.addr`, JSON + ops on `http.addr`.
-pub async fn auth(config: Config) -> anyhow::Result<()> {
-    require_cluster_dependencies(&config, "auth")?;
+pub async fn auth(mut config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
-    let parts = Parts::connect(&config, false).await?;
-    let secrets = natter_core::secrets::source(&config, |name| std::env::var(name).ok());
-    let auth = assemble_auth(&config, &parts, secrets.as_ref()).await?;
+    let (parts, secrets) = connect(&mut config, "auth", &shutdown).await?;
+    let secrets = secrets.expect("auth always reads its secrets");
+    let keys = secrets.borrow().clone();
+    let auth = assemble_auth(&config, &parts, &keys).await?;
+    secrets::follow_signing_keys(auth.clone(), secrets);
     let http = natter_auth::routes(auth.clone(), config.trust_forwarded_for);
     let grpc = grpc::router(Some(&auth), None, None).await;
-    tokio::spawn(watch_secrets(secrets, auth, shutdown.clone()));
     serve_pair(&config, &parts, http, grpc, shutdown).await
+}
+
+/// Loads the secrets this service needs (their database and Redis connections go into
+/// `config`), checks cluster dependencies and connects; database credential rotations
+/// are followed from then on.
+async fn connect(
+    config: &mut Config,
+    service: &str,
+    shutdown: &Shutdown,
+) -> anyhow::Result<(Parts, Option<tokio::sync::watch::Receiver<Secrets>>)> {
+    let secrets = match secrets::needed_by(config, service == "auth") {
+        true => Some(secrets::load(config, shutdown.clone()).await?),
+        false => None,
+    };
+    require_cluster_dependencies(config, service)?;
+    let parts = Parts::connect(config, false).await?;
+    if let Some(current) = &secrets {
+        secrets::follow_database(config, parts.store.clone(), current.clone());
+    }
+    Ok((parts, secrets))
 }
 
 /// `natter website`: gRPC on `grpc.addr`, JSON + OpenAPI + ops on `http.addr`; tokens
 /// verified with the key set fetched from the auth service.
-pub async fn website(config: Config) -> anyhow::Result<()> {
-    require_cluster_dependencies(&config, "website")?;
+pub async fn website(mut config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
-    let parts = Parts::connect(&config, false).await?;
+    let (parts, _) = connect(&mut config, "website", &shutdown).await?;
     let verifier = verifier_from_auth(&config, parts.kv.clone(), shutdown.clone()).await?;
     let website = assemble_website(&config, &parts, verifier);
     let http = natter_website::routes(website.clone());
@@ -79,10 +97,9 @@ pub fn assemble_website(config: &Config, parts: &Parts, verifier: TokenVerifier)
 
 /// `natter chat`: the WebSocket endpoint `/ws` and ops on `http.addr`, gRPC health on
 /// `grpc.addr`; tokens verified with the key set fetched from the auth service.
-pub async fn chat(config: Config) -> anyhow::Result<()> {
-    require_cluster_dependencies(&config, "chat")?;
+pub async fn chat(mut config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
-    let parts = Parts::connect(&config, false).await?;
+    let (parts, _) = connect(&mut config, "chat", &shutdown).await?;
     let verifier = verifier_from_auth(&config, parts.kv.clone(), shutdown.clone()).await?;
     let (chat, http, sockets) = chat_routes(&parts, verifier, shutdown.clone());
     let grpc = grpc::router(None, None, Some(&chat)).await;
@@ -111,7 +128,11 @@ pub fn chat_routes(
 }
 
 /// `natter migrate`: applies the migrations of the configured database.
-pub async fn migrate(config: Config) -> anyhow::Result<()> {
+pub async fn migrate(mut config: Config) -> anyhow::Result<()> {
+    if secrets::needed_by(&config, false) {
+        let (_trigger, shutdown) = Shutdown::new();
+        secrets::load(&mut config, shutdown).await?;
+    }
     let store = Store::connect(&config.database_url(), 1)
         .await
         .context("connecting to the database")?;
@@ -124,14 +145,13 @@ pub async fn migrate(config: Config) -> anyhow::Result<()> {
 pub async fn assemble_auth(
     config: &Config,
     parts: &Parts,
-    secrets: &dyn SecretSource,
+    secrets: &Secrets,
 ) -> anyhow::Result<Auth> {
-    let loaded = secrets.load().await.context("loading secrets")?;
     Ok(natter_auth::assemble(
         config,
         parts.store.clone(),
         parts.kv.clone(),
-        &loaded.jwt_keys,
+        &secrets.jwt_keys,
     )
     .await?)
 }
@@ -219,45 +239,4 @@ pub async fn serve(
     natter_core::http::serve(listener, router, shutdown)
         .await
         .context("server failed")
-}
-
-/// Re-reads secrets periodically and applies a rotated signing key without a restart.
-pub async fn watch_secrets(source: Box<dyn SecretSource>, auth: Auth, shutdown: Shutdown) {
-    let mut current = match source.load().await {
-        Ok(secrets) => secrets.jwt_keys,
-        Err(error) => {
-            tracing::error!(%error, "secrets unreadable; keeping the loaded keys");
-            return;
-        }
-    };
-    let mut failing = false;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(SECRETS_POLL) => {}
-            _ = shutdown.clone().wait() => return,
-        }
-        let secrets = match source.load().await {
-            Ok(secrets) => secrets,
-            Err(error) => {
-                if !failing {
-                    tracing::warn!(%error, "secrets unreadable; keeping the loaded keys");
-                }
-                failing = true;
-                continue;
-            }
-        };
-        if std::mem::take(&mut failing) {
-            tracing::info!("secrets readable again");
-        }
-        if secrets.jwt_keys == current {
-            continue;
-        }
-        match auth.set_keys(&secrets.jwt_keys) {
-            Ok(()) => {
-                tracing::info!(kid = %secrets.jwt_keys.active_kid, "signing keys rotated");
-                current = secrets.jwt_keys;
-            }
-            Err(error) => tracing::error!(%error, "rotated keys refused"),
-        }
-    }
 }

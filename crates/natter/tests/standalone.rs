@@ -1,63 +1,11 @@
 //! The binary as a user runs it: standalone mode starts, prints its URL, answers, keeps
 //! its generated secrets private and reuses them, and stops cleanly on SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+mod support;
 
-struct Running {
-    child: Child,
-    url: String,
-    _stdout: std::io::Lines<BufReader<std::process::ChildStdout>>,
-}
+use std::process::Command;
 
-fn start(data_dir: &std::path::Path) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
-        .env("NATTER_HTTP_ADDR", "127.0.0.1:0")
-        .env("NATTER_DATA_DIR", data_dir)
-        .env("NATTER_AUTH_ARGON2_MEMORY_KIB", "256")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start natter");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("a line of output").unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {first:?}"))
-        .to_owned();
-    Running {
-        child,
-        url,
-        _stdout: lines,
-    }
-}
-
-fn get(url: &str, path: &str) -> String {
-    let host = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-}
-
-fn terminate(mut running: Running) -> std::process::ExitStatus {
-    let pid = running.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    running.child.wait().unwrap()
-}
+use support::{get, start, terminate};
 
 #[test]
 fn standalone_serves_keeps_secrets_and_stops_on_sigterm() {

@@ -66,15 +66,25 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
 
 impl Store {
-    /// Connects to `url` with at most `max_connections` pooled connections.
+    /// Connects to `url` with at most `max_connections` pooled connections, each replaced
+    /// after 30 minutes.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        Self::connect_with_lifetime(url, max_connections, Duration::from_secs(30 * 60)).await
+    }
+
+    /// Connects to `url`; a pooled connection is closed after `max_lifetime`, so new
+    /// credentials given to [`Store::use_url`] take over within that time.
+    pub async fn connect_with_lifetime(
+        url: &str,
+        max_connections: u32,
+        max_lifetime: Duration,
+    ) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url)?;
-        let options = AnyConnectOptions::from_str(url)?
-            .log_statements(tracing::log::LevelFilter::Debug)
-            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(250));
+        let options = connect_options(url)?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
+            .max_lifetime(max_lifetime)
             .acquire_timeout(Duration::from_secs(5))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
@@ -91,6 +101,16 @@ impl Store {
             .connect_with(options)
             .await?;
         Ok(Self { pool, backend })
+    }
+
+    /// Opens new connections with `url` (rotated credentials); open ones live out their
+    /// lifetime, so no request is dropped. The backend must stay the same.
+    pub fn use_url(&self, url: &str) -> Result<()> {
+        if Backend::of_url(url)? != self.backend {
+            return Err(StoreError::UnsupportedUrl);
+        }
+        self.pool.set_connect_options(connect_options(url)?);
+        Ok(())
     }
 
     /// Applies every pending migration of this backend.
@@ -131,6 +151,12 @@ impl Backend {
             Err(StoreError::UnsupportedUrl)
         }
     }
+}
+
+fn connect_options(url: &str) -> Result<AnyConnectOptions> {
+    Ok(AnyConnectOptions::from_str(url)?
+        .log_statements(tracing::log::LevelFilter::Debug)
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(250)))
 }
 
 /// Maps a unique violation to [`StoreError::Conflict`] and anything else to `Database`.

@@ -1,5 +1,5 @@
 //! natter-core integration tests: the store conformance suite (run against PostgreSQL
-//! and SQLite) and the Redis key-value store.
+//! and SQLite), the Redis key-value store and the Vault secret source.
 
 /// Declares each case once per backend, so a failure names both.
 macro_rules! conformance {
@@ -13,6 +13,8 @@ macro_rules! conformance {
     };
 }
 
+mod credentials;
 mod kv;
 mod rooms;
 mod store;
+mod vault;

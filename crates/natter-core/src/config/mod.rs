@@ -4,9 +4,12 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use crate::secret::Secret;
+
+mod keys;
+
+pub use keys::KEYS;
 
 /// Everything a Natter process can be told. Built by [`Config::load`].
 #[derive(Debug, Clone)]
@@ -23,6 +26,10 @@ pub struct Config {
     pub redis_url: Option<Secret<String>>,
     /// Which secret source to read keys from.
     pub secrets_source: SecretSourceKind,
+    /// How often secrets are re-read to pick up rotations, in seconds.
+    pub secrets_poll_secs: u64,
+    /// Vault connection, used when `secrets_source` is `Vault`.
+    pub vault: VaultConfig,
     /// Whether `X-Forwarded-For` from the ingress names the client address.
     pub trust_forwarded_for: bool,
     /// Token issuance and login policy.
@@ -42,6 +49,54 @@ pub struct DatabaseConfig {
     pub url: Option<Secret<String>>,
     /// Upper bound of pooled connections.
     pub max_connections: u32,
+    /// A pooled connection is closed after this many seconds, so rotated credentials take
+    /// over; keep it below the credentials' lifetime.
+    pub max_lifetime_secs: u64,
+}
+
+/// Where Vault is and how to log in to it.
+#[derive(Debug, Clone)]
+pub struct VaultConfig {
+    /// `https://vault.example:8200`.
+    pub addr: Option<String>,
+    /// How this process logs in.
+    pub auth_method: VaultAuthMethod,
+    /// Token for the `token` method (`VAULT_TOKEN`).
+    pub token: Option<Secret<String>>,
+    /// Mount of the kubernetes or jwt auth method; `None` means the method's name.
+    pub auth_mount: Option<String>,
+    /// Vault role to log in as (kubernetes and jwt methods).
+    pub role: Option<String>,
+    /// The service-account token presented at login.
+    pub token_file: PathBuf,
+    /// KV v2 mount holding Natter's secrets.
+    pub kv_mount: String,
+    /// Path under the mount: secrets are `<kv_path>/jwt`, `/cookie`, `/database`, `/redis`.
+    pub kv_path: String,
+    /// How long start-up retries an unreachable Vault before giving up, in seconds.
+    pub start_deadline_secs: u64,
+}
+
+/// How a process authenticates to Vault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VaultAuthMethod {
+    /// A token from `VAULT_TOKEN` (development).
+    Token,
+    /// The Kubernetes auth method with the pod's service-account token.
+    Kubernetes,
+    /// The JWT auth method with the service-account token (no TokenReview needed).
+    Jwt,
+}
+
+impl VaultAuthMethod {
+    /// The method's default mount path.
+    pub fn default_mount(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::Kubernetes => "kubernetes",
+            Self::Jwt => "jwt",
+        }
+    }
 }
 
 /// Where secrets come from.
@@ -51,6 +106,8 @@ pub enum SecretSourceKind {
     File,
     /// `NATTER_JWT_KEYS` and `NATTER_COOKIE_KEY` environment variables.
     Env,
+    /// HashiCorp Vault (or OpenBao) KV v2, see [`VaultConfig`].
+    Vault,
 }
 
 /// Token lifetimes, password hashing cost and login rate limits.
@@ -159,9 +216,22 @@ impl Default for Config {
             database: DatabaseConfig {
                 url: None,
                 max_connections: 16,
+                max_lifetime_secs: 30 * 60,
             },
             redis_url: None,
             secrets_source: SecretSourceKind::File,
+            secrets_poll_secs: 30,
+            vault: VaultConfig {
+                addr: None,
+                auth_method: VaultAuthMethod::Token,
+                token: None,
+                auth_mount: None,
+                role: None,
+                token_file: PathBuf::from("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+                kv_mount: "secret".into(),
+                kv_path: "natter".into(),
+                start_deadline_secs: 60,
+            },
             website_write_limit: 120,
             website_write_window_secs: 60,
             trust_forwarded_for: false,
@@ -193,181 +263,6 @@ impl Argon2Params {
         parallelism: 1,
     };
 }
-
-/// Every configuration key, in documentation order.
-pub static KEYS: &[Key] = &[
-    Key {
-        name: "http.addr",
-        env: "NATTER_HTTP_ADDR",
-        doc: "Address of the HTTP server (JSON API, /healthz, /readyz, /metrics); in standalone mode gRPC shares it. Default 127.0.0.1:8080.",
-        set: |c, v| parse(v).map(|x| c.http_addr = x),
-    },
-    Key {
-        name: "grpc.addr",
-        env: "NATTER_GRPC_ADDR",
-        doc: "Address of the gRPC server when a service runs alone. Default 127.0.0.1:50051.",
-        set: |c, v| parse(v).map(|x| c.grpc_addr = x),
-    },
-    Key {
-        name: "data_dir",
-        env: "NATTER_DATA_DIR",
-        doc: "Standalone data directory (SQLite database, generated secrets). Default ./natter-data.",
-        set: |c, v| non_empty(v).map(|x| c.data_dir = PathBuf::from(x)),
-    },
-    Key {
-        name: "database.url",
-        env: "NATTER_DATABASE_URL",
-        doc: "postgres://… or sqlite://… connection URL. Unset: SQLite file natter.db in the data dir.",
-        set: |c, v| database_url(v).map(|x| c.database.url = Some(Secret::new(x))),
-    },
-    Key {
-        name: "database.max_connections",
-        env: "NATTER_DATABASE_MAX_CONNECTIONS",
-        doc: "Maximum pooled database connections (1-1000). Default 16.",
-        set: |c, v| in_range(v, 1, 1000).map(|x| c.database.max_connections = x as u32),
-    },
-    Key {
-        name: "redis.url",
-        env: "NATTER_REDIS_URL",
-        doc: "redis://… URL for the token deny-list, rate limits and fan-out. Unset: in-memory (single process only).",
-        set: |c, v| redis_url(v).map(|x| c.redis_url = Some(Secret::new(x))),
-    },
-    Key {
-        name: "secrets.source",
-        env: "NATTER_SECRETS_SOURCE",
-        doc: "file (secrets.json in the data dir, generated on first start) or env (NATTER_JWT_KEYS, NATTER_COOKIE_KEY). Default file.",
-        set: |c, v| {
-            c.secrets_source = match v {
-                "file" => SecretSourceKind::File,
-                "env" => SecretSourceKind::Env,
-                _ => return Err(format!("expected `file` or `env`, got `{v}`")),
-            };
-            Ok(())
-        },
-    },
-    Key {
-        name: "http.trust_forwarded_for",
-        env: "NATTER_TRUST_FORWARDED_FOR",
-        doc: "Take the client address from the first X-Forwarded-For entry (set behind an ingress). Default false.",
-        set: |c, v| parse(v).map(|x| c.trust_forwarded_for = x),
-    },
-    Key {
-        name: "auth.issuer",
-        env: "NATTER_AUTH_ISSUER",
-        doc: "`iss` claim of access tokens. Default natter.",
-        set: |c, v| non_empty(v).map(|x| c.auth.issuer = x.into()),
-    },
-    Key {
-        name: "auth.audience",
-        env: "NATTER_AUTH_AUDIENCE",
-        doc: "`aud` claim of access tokens. Default natter.",
-        set: |c, v| non_empty(v).map(|x| c.auth.audience = x.into()),
-    },
-    Key {
-        name: "auth.access_ttl_secs",
-        env: "NATTER_AUTH_ACCESS_TTL_SECS",
-        doc: "Access token lifetime in seconds (10-86400). Default 900.",
-        set: |c, v| in_range(v, 10, 86_400).map(|x| c.auth.access_ttl_secs = x),
-    },
-    Key {
-        name: "auth.refresh_ttl_secs",
-        env: "NATTER_AUTH_REFRESH_TTL_SECS",
-        doc: "Refresh token lifetime in seconds; every refresh issues a new one (60-31536000). Default 2592000 (30 days).",
-        set: |c, v| in_range(v, 60, 31_536_000).map(|x| c.auth.refresh_ttl_secs = x),
-    },
-    Key {
-        name: "auth.argon2.memory_kib",
-        env: "NATTER_AUTH_ARGON2_MEMORY_KIB",
-        doc: "Argon2id memory cost in KiB (8-4194304). Default 19456 (OWASP). Changing it re-hashes each password at its next login.",
-        set: |c, v| in_range(v, 8, 4_194_304).map(|x| c.auth.argon2.memory_kib = x as u32),
-    },
-    Key {
-        name: "auth.argon2.iterations",
-        env: "NATTER_AUTH_ARGON2_ITERATIONS",
-        doc: "Argon2id time cost (1-64). Default 2.",
-        set: |c, v| in_range(v, 1, 64).map(|x| c.auth.argon2.iterations = x as u32),
-    },
-    Key {
-        name: "auth.argon2.parallelism",
-        env: "NATTER_AUTH_ARGON2_PARALLELISM",
-        doc: "Argon2id lanes (1-16). Default 1.",
-        set: |c, v| in_range(v, 1, 16).map(|x| c.auth.argon2.parallelism = x as u32),
-    },
-    Key {
-        name: "auth.login_limit_per_ip",
-        env: "NATTER_AUTH_LOGIN_LIMIT_PER_IP",
-        doc: "Login attempts allowed per client address per window (1-1000000). Default 30.",
-        set: |c, v| in_range(v, 1, 1_000_000).map(|x| c.auth.login_limit_per_ip = x as u32),
-    },
-    Key {
-        name: "auth.login_limit_per_username",
-        env: "NATTER_AUTH_LOGIN_LIMIT_PER_USERNAME",
-        doc: "Login attempts allowed per username or email per window (1-1000000). Default 10.",
-        set: |c, v| in_range(v, 1, 1_000_000).map(|x| c.auth.login_limit_per_username = x as u32),
-    },
-    Key {
-        name: "auth.login_limit_window_secs",
-        env: "NATTER_AUTH_LOGIN_LIMIT_WINDOW_SECS",
-        doc: "Length of the login rate-limit window in seconds (1-86400). Default 60.",
-        set: |c, v| in_range(v, 1, 86_400).map(|x| c.auth.login_limit_window_secs = x),
-    },
-    Key {
-        name: "auth.grpc_url",
-        env: "NATTER_AUTH_GRPC_URL",
-        doc: "Where other services reach the auth service's gRPC port to fetch its signing keys (JWKS), e.g. http://natter-auth:50051. Default http://127.0.0.1:50051.",
-        set: |c, v| {
-            if !(v.starts_with("http://") || v.starts_with("https://")) {
-                return Err("expected an http:// or https:// URL".into());
-            }
-            c.auth.grpc_url = v.into();
-            Ok(())
-        },
-    },
-    Key {
-        name: "website.write_limit",
-        env: "NATTER_WEBSITE_WRITE_LIMIT",
-        doc: "Writes (create, rename, delete, join, leave, member changes, messages, profile) allowed per user per window on the website API; more get 429 (1-1000000). Default 120.",
-        set: |c, v| in_range(v, 1, 1_000_000).map(|x| c.website_write_limit = x as u32),
-    },
-    Key {
-        name: "website.write_window_secs",
-        env: "NATTER_WEBSITE_WRITE_WINDOW_SECS",
-        doc: "Length of the website write-limit window in seconds (1-86400). Default 60.",
-        set: |c, v| in_range(v, 1, 86_400).map(|x| c.website_write_window_secs = x),
-    },
-    Key {
-        name: "telemetry.log_format",
-        env: "NATTER_LOG_FORMAT",
-        doc: "pretty or json. Default pretty; the filter itself comes from RUST_LOG (default info).",
-        set: |c, v| {
-            c.telemetry.log_format = match v {
-                "pretty" => LogFormat::Pretty,
-                "json" => LogFormat::Json,
-                _ => return Err(format!("expected `pretty` or `json`, got `{v}`")),
-            };
-            Ok(())
-        },
-    },
-    Key {
-        name: "telemetry.otlp_endpoint",
-        env: "OTEL_EXPORTER_OTLP_ENDPOINT",
-        doc: "OTLP/gRPC collector, e.g. http://127.0.0.1:4317. Traces are exported only when set.",
-        set: |c, v| non_empty(v).map(|x| c.telemetry.otlp_endpoint = Some(x.into())),
-    },
-    Key {
-        name: "telemetry.sample_ratio",
-        env: "NATTER_TRACE_SAMPLE_RATIO",
-        doc: "Fraction of new traces sampled, 0.0-1.0; child spans follow their parent. Default 1.0.",
-        set: |c, v| {
-            let ratio: f64 = parse(v)?;
-            if !(0.0..=1.0).contains(&ratio) {
-                return Err(format!("must be between 0.0 and 1.0, got {ratio}"));
-            }
-            c.telemetry.sample_ratio = ratio;
-            Ok(())
-        },
-    },
-];
 
 impl Config {
     /// Defaults, then `file` (TOML) when given, then the environment as read by `env`.
@@ -469,47 +364,6 @@ fn flatten(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, String>
             }
         }
     }
-}
-
-fn parse<T: FromStr>(value: &str) -> Result<T, String>
-where
-    T::Err: std::fmt::Display,
-{
-    value
-        .parse()
-        .map_err(|e: T::Err| format!("cannot parse `{value}`: {e}"))
-}
-
-fn in_range(value: &str, min: u64, max: u64) -> Result<u64, String> {
-    let number: u64 = parse(value)?;
-    if !(min..=max).contains(&number) {
-        return Err(format!("must be between {min} and {max}, got {number}"));
-    }
-    Ok(number)
-}
-
-fn non_empty(value: &str) -> Result<&str, String> {
-    if value.is_empty() {
-        return Err("must not be empty".into());
-    }
-    Ok(value)
-}
-
-fn database_url(value: &str) -> Result<String, String> {
-    if value.starts_with("postgres://")
-        || value.starts_with("postgresql://")
-        || value.starts_with("sqlite:")
-    {
-        return Ok(value.into());
-    }
-    Err("expected a postgres:// or sqlite: URL".into())
-}
-
-fn redis_url(value: &str) -> Result<String, String> {
-    if value.starts_with("redis://") || value.starts_with("rediss://") {
-        return Ok(value.into());
-    }
-    Err("expected a redis:// or rediss:// URL".into())
 }
 
 #[cfg(test)]

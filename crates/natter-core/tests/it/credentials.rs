@@ -1,0 +1,67 @@
+//! Rotated database credentials: new connections use them, open ones retire at the end
+//! of their lifetime, and no query fails during the switch (real PostgreSQL).
+
+use std::time::Duration;
+
+use natter_core::store::Store;
+use natter_testkit::database_url;
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
+
+#[tokio::test]
+async fn new_credentials_take_over_without_failing_a_query() {
+    let admin_url = database_url();
+    let mut admin = PgConnection::connect(&admin_url).await.unwrap();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let (old_user, new_user) = (format!("natter_old_{id}"), format!("natter_new_{id}"));
+    for user in [&old_user, &new_user] {
+        let sql = format!("CREATE ROLE {user} LOGIN PASSWORD 'pw-{user}'");
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    let server = admin_url.rsplit_once('@').unwrap().1;
+    let url_for = |user: &str| format!("postgres://{user}:pw-{user}@{server}");
+
+    let store = Store::connect_with_lifetime(&url_for(&old_user), 2, Duration::from_millis(300))
+        .await
+        .unwrap();
+    store.ping().await.unwrap();
+    let pinger = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for _ in 0..60 {
+                store
+                    .ping()
+                    .await
+                    .expect("no query fails during the switch");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    store.use_url(&url_for(&new_user)).unwrap();
+    pinger.await.unwrap();
+
+    let users: Vec<String> = sqlx::query(
+        "SELECT usename::text FROM pg_stat_activity WHERE usename = $1 OR usename = $2",
+    )
+    .bind(&old_user)
+    .bind(&new_user)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.get(0))
+    .collect();
+    assert!(users.contains(&new_user), "{users:?}");
+    assert!(
+        !users.contains(&old_user),
+        "old connections retired: {users:?}"
+    );
+    assert!(
+        store.use_url("sqlite://x.db").is_err(),
+        "the backend cannot change"
+    );
+    store.close().await;
+}

@@ -1,0 +1,95 @@
+//! Vault for tests: the throwaway OpenBao dev server `cargo xtask test` starts
+//! (VAULT_ADDR, VAULT_TOKEN), a config per test, and a TCP proxy that can cut the line.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use natter_core::config::{VaultAuthMethod, VaultConfig};
+use natter_core::secret::Secret;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// The Vault server's address; panics with instructions when unset.
+pub fn vault_addr() -> String {
+    std::env::var("VAULT_ADDR").unwrap_or_else(|_| {
+        panic!("VAULT_ADDR is not set: run the tests with `cargo xtask test`, which starts OpenBao")
+    })
+}
+
+/// The dev server's root token.
+pub fn vault_root_token() -> String {
+    std::env::var("VAULT_TOKEN").unwrap_or_else(|_| {
+        panic!(
+            "VAULT_TOKEN is not set: run the tests with `cargo xtask test`, which starts OpenBao"
+        )
+    })
+}
+
+/// Token login to `addr` with the root token, secrets under a fresh path of `secret/`.
+pub fn vault_config(addr: &str) -> VaultConfig {
+    VaultConfig {
+        addr: Some(addr.into()),
+        auth_method: VaultAuthMethod::Token,
+        token: Some(Secret::new(vault_root_token())),
+        auth_mount: None,
+        role: None,
+        token_file: "/nonexistent".into(),
+        kv_mount: "secret".into(),
+        kv_path: format!("natter-test/{}", uuid::Uuid::new_v4().simple()),
+        start_deadline_secs: 5,
+    }
+}
+
+/// A TCP proxy to `target` whose line can be cut (open connections are dropped and new
+/// ones closed at once) and restored.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    open: Arc<AtomicBool>,
+    cut: watch::Sender<u64>,
+}
+
+impl Proxy {
+    /// Starts proxying to `target` (host:port).
+    pub async fn start(target: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let open = Arc::new(AtomicBool::new(true));
+        let (cut, _) = watch::channel(0);
+        let proxy = Self { addr, open, cut };
+        let (target, this) = (target.to_owned(), proxy.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !this.open.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees the connection closed
+                }
+                let (target, mut cut) = (target.clone(), this.cut.subscribe());
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        proxy
+    }
+
+    /// `http://` URL of the proxy.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Cuts the line (`false`) or restores it (`true`).
+    pub fn set_open(&self, open: bool) {
+        self.open.store(open, Ordering::SeqCst);
+        if !open {
+            self.cut.send_modify(|n| *n += 1);
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Secrets in the binary: load them at start (their database and Redis connections go into
+//! the config), then apply rotations to the running parts without a restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use natter_auth::Auth;
+use natter_core::config::{Config, SecretSourceKind};
+use natter_core::secrets::{SecretSource, Secrets};
+use natter_core::shutdown::Shutdown;
+use natter_core::store::Store;
+use tokio::sync::watch;
+
+/// Whether a service reads the secret source: auth signs tokens, and with Vault every
+/// service takes its database and Redis connections from there.
+pub fn needed_by(config: &Config, signs_tokens: bool) -> bool {
+    signs_tokens || config.secrets_source == SecretSourceKind::Vault
+}
+
+/// Opens the configured source, loads the secrets (retrying an unreachable source until
+/// `vault.start_deadline_secs`), puts their connections into `config` and watches them.
+pub async fn load(
+    config: &mut Config,
+    shutdown: Shutdown,
+) -> anyhow::Result<watch::Receiver<Secrets>> {
+    let source: Arc<dyn SecretSource> =
+        natter_core::secrets::open(config, |name| std::env::var(name).ok())
+            .await
+            .context("opening the secret source")?
+            .into();
+    let deadline = Duration::from_secs(config.vault.start_deadline_secs);
+    let secrets = natter_core::secrets::load_at_start(source.as_ref(), deadline)
+        .await
+        .context("loading secrets")?;
+    secrets
+        .apply_to(config)
+        .context("applying the secrets' connections")?;
+    let poll = Duration::from_secs(config.secrets_poll_secs);
+    Ok(natter_core::secrets::watch(source, secrets, poll, shutdown))
+}
+
+/// Makes each new signing key set the auth service's.
+pub fn follow_signing_keys(auth: Auth, mut current: watch::Receiver<Secrets>) {
+    tokio::spawn(async move {
+        let mut applied = current.borrow_and_update().jwt_keys.clone();
+        while current.changed().await.is_ok() {
+            let keys = current.borrow_and_update().jwt_keys.clone();
+            if keys == applied {
+                continue;
+            }
+            match auth.set_keys(&keys) {
+                Ok(()) => {
+                    tracing::info!(kid = %keys.active_kid, "signing keys rotated");
+                    applied = keys;
+                }
+                Err(error) => tracing::error!(%error, "rotated signing keys refused"),
+            }
+        }
+    });
+}
+
+/// Opens new database connections with rotated credentials; old connections retire at
+/// the end of their lifetime (`database.max_lifetime_secs`).
+pub fn follow_database(config: &Config, store: Store, mut current: watch::Receiver<Secrets>) {
+    let base = config.clone();
+    tokio::spawn(async move {
+        let mut applied = current.borrow_and_update().database.clone();
+        while current.changed().await.is_ok() {
+            let secrets = current.borrow_and_update().clone();
+            if secrets.database == applied {
+                continue;
+            }
+            let mut config = base.clone();
+            let result = secrets
+                .apply_to(&mut config)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| Ok(store.use_url(&config.database_url())?));
+            match result {
+                Ok(()) => {
+                    tracing::info!("database credentials rotated; new connections use them");
+                    applied = secrets.database;
+                }
+                Err(error) => tracing::error!(%error, "rotated database credentials refused"),
+            }
+        }
+    });
+}

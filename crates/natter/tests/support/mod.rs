@@ -1,0 +1,87 @@
+//! Running the `natter` binary in tests and talking HTTP to it.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+
+/// A running `natter` process.
+pub struct Running {
+    pub child: Child,
+    pub url: String,
+    _stdout: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+pub fn start(data_dir: &std::path::Path) -> Running {
+    start_with(data_dir, &[])
+}
+
+/// Standalone mode with extra environment variables.
+pub fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
+        .envs(env.iter().copied())
+        .env("NATTER_HTTP_ADDR", "127.0.0.1:0")
+        .env("NATTER_DATA_DIR", data_dir)
+        .env("NATTER_AUTH_ARGON2_MEMORY_KIB", "256")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start natter");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a line of output").unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_owned();
+    Running {
+        child,
+        url,
+        _stdout: lines,
+    }
+}
+
+/// GET `path`; the raw response.
+pub fn get(url: &str, path: &str) -> String {
+    request(url, "GET", path, None, None)
+}
+
+/// One HTTP/1.1 request with an optional bearer token and JSON body; the raw response.
+pub fn request(
+    url: &str,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    json: Option<&str>,
+) -> String {
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(host).unwrap();
+    let auth = bearer
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let body = json.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// SIGTERM, then the exit status.
+pub fn terminate(mut running: Running) -> std::process::ExitStatus {
+    let pid = running.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    running.child.wait().unwrap()
+}
