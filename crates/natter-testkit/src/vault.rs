@@ -37,6 +37,8 @@ pub fn vault_config(addr: &str) -> VaultConfig {
         token_file: "/nonexistent".into(),
         kv_mount: "secret".into(),
         kv_path: format!("natter-test/{}", uuid::Uuid::new_v4().simple()),
+        database_path: None,
+        redis_path: None,
         start_deadline_secs: 5,
     }
 }

@@ -50,6 +50,11 @@ enum Command {
     Vault(admin::VaultCommand),
     /// Print the configuration reference (Markdown).
     ConfigDocs,
+    /// Print the ChatCluster CustomResourceDefinition (YAML).
+    Crd,
+    /// Run the ChatCluster operator (in a cluster, or against KUBECONFIG): leader election
+    /// through a Lease in $POD_NAMESPACE, /metrics and /healthz on http.addr.
+    Operator,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -70,7 +75,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Website => "natter-website",
         Command::Chat => "natter-chat",
         Command::Migrate => "natter-migrate",
-        Command::RotateKeys { .. } | Command::Vault(_) | Command::ConfigDocs => "natter-cli",
+        Command::Operator => "natter-operator",
+        Command::RotateKeys { .. } | Command::Vault(_) | Command::ConfigDocs | Command::Crd => {
+            "natter-cli"
+        }
     };
     let _telemetry = natter_core::telemetry::init(&config.telemetry, service)?;
     match command {
@@ -84,6 +92,21 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::ConfigDocs => {
             print!("{}", natter_core::config::reference_markdown());
             Ok(())
+        }
+        Command::Crd => {
+            print!("{}", natter_operator::crd_yaml());
+            Ok(())
+        }
+        Command::Operator => {
+            let env = |name: &str, fallback: &str| {
+                std::env::var(name).unwrap_or_else(|_| fallback.into())
+            };
+            natter_operator::run::run(natter_operator::run::Settings {
+                http_addr: config.http_addr,
+                namespace: env("POD_NAMESPACE", "default"),
+                identity: env("POD_NAME", &env("HOSTNAME", "natter-operator")),
+            })
+            .await
         }
     }
 }

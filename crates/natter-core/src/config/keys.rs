@@ -120,6 +120,18 @@ pub static KEYS: &[Key] = &[
         set: |c, v| non_empty(v).map(|x| c.vault.kv_path = x.trim_matches('/').into()),
     },
     Key {
+        name: "vault.database_path",
+        env: "NATTER_VAULT_DATABASE_PATH",
+        doc: "Path under the KV mount of the database secret, if not <kv_path>/database.",
+        set: |c, v| non_empty(v).map(|x| c.vault.database_path = Some(x.trim_matches('/').into())),
+    },
+    Key {
+        name: "vault.redis_path",
+        env: "NATTER_VAULT_REDIS_PATH",
+        doc: "Path under the KV mount of the Redis secret, if not <kv_path>/redis.",
+        set: |c, v| non_empty(v).map(|x| c.vault.redis_path = Some(x.trim_matches('/').into())),
+    },
+    Key {
         name: "vault.start_deadline_secs",
         env: "NATTER_VAULT_START_DEADLINE_SECS",
         doc: "How long start-up retries an unreachable Vault, with backoff, before exiting (1-3600). Default 60.",

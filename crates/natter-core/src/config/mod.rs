@@ -73,6 +73,10 @@ pub struct VaultConfig {
     pub kv_mount: String,
     /// Path under the mount: secrets are `<kv_path>/jwt`, `/cookie`, `/database`, `/redis`.
     pub kv_path: String,
+    /// Where the database secret is instead of `<kv_path>/database`.
+    pub database_path: Option<String>,
+    /// Where the Redis secret is instead of `<kv_path>/redis`.
+    pub redis_path: Option<String>,
     /// How long start-up retries an unreachable Vault before giving up, in seconds.
     pub start_deadline_secs: u64,
 }
@@ -230,6 +234,8 @@ impl Default for Config {
                 token_file: PathBuf::from("/var/run/secrets/kubernetes.io/serviceaccount/token"),
                 kv_mount: "secret".into(),
                 kv_path: "natter".into(),
+                database_path: None,
+                redis_path: None,
                 start_deadline_secs: 60,
             },
             website_write_limit: 120,

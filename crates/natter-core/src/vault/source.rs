@@ -19,6 +19,8 @@ pub struct VaultSource {
     vault: Arc<Vault>,
     mount: String,
     path: String,
+    /// Parts kept elsewhere than `<path>/<part>` (database, redis).
+    elsewhere: HashMap<&'static str, String>,
     /// Last seen version and data of each part.
     cache: Mutex<HashMap<&'static str, (u64, Value)>>,
     /// Secret data reads so far (metadata reads not counted).
@@ -28,11 +30,20 @@ pub struct VaultSource {
 impl VaultSource {
     /// Logs in to Vault as `config` says (see [`Vault::connect`]).
     pub async fn connect(config: &VaultConfig) -> Result<Self, SecretsError> {
-        Ok(Self::new(
+        let mut source = Self::new(
             Vault::connect(config).await?,
             &config.kv_mount,
             &config.kv_path,
-        ))
+        );
+        for (part, path) in [
+            ("database", &config.database_path),
+            ("redis", &config.redis_path),
+        ] {
+            if let Some(path) = path {
+                source = source.with_part_at(part, path);
+            }
+        }
+        Ok(source)
     }
 
     /// Secrets under `mount`/`path` through a logged-in client.
@@ -41,6 +52,7 @@ impl VaultSource {
             vault,
             mount: mount.into(),
             path: path.into(),
+            elsewhere: HashMap::new(),
             cache: Mutex::new(HashMap::new()),
             data_reads: AtomicU64::new(0),
         }
@@ -56,8 +68,21 @@ impl VaultSource {
         &self.vault
     }
 
+    /// Reads `part` (`database` or `redis`) from `path` under the mount instead.
+    pub fn with_part_at(mut self, part: &'static str, path: &str) -> Self {
+        self.elsewhere.insert(part, path.trim_matches('/').into());
+        self
+    }
+
+    fn path_of(&self, part: &str) -> String {
+        match self.elsewhere.get(part) {
+            Some(path) => path.clone(),
+            None => format!("{}/{part}", self.path),
+        }
+    }
+
     fn name(&self, part: &str) -> String {
-        format!("{}/{}/{part}", self.mount, self.path)
+        format!("{}/{}", self.mount, self.path_of(part))
     }
 
     /// The current data of `part`, from the cache when its version has not moved.
@@ -66,7 +91,7 @@ impl VaultSource {
         part: &'static str,
         required: bool,
     ) -> Result<Option<Value>, SecretsError> {
-        let path = format!("{}/{part}", self.path);
+        let path = self.path_of(part);
         let Some(version) = self.vault.version(&self.mount, &path).await? else {
             return match required {
                 true => Err(SecretsError::Missing(self.name(part))),
@@ -122,7 +147,7 @@ impl VaultSource {
             (false, Some((version, _))) => Some(*version),
             (false, None) => None,
         };
-        let path = format!("{}/{part}", self.path);
+        let path = self.path_of(part);
         let version = self
             .vault
             .write(&self.mount, &path, &value, cas)

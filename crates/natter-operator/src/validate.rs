@@ -1,0 +1,41 @@
+//! Checks of a ChatCluster spec that its schema cannot express; a failure becomes a
+//! Degraded condition and an Event, never a crash loop.
+
+use crate::crd::ChatCluster;
+use crate::resources::Component;
+
+/// Every problem found, as sentences for the condition message.
+pub fn problems(cluster: &ChatCluster) -> Vec<String> {
+    let spec = &cluster.spec;
+    let mut found = Vec::new();
+    for component in Component::ALL {
+        if let Some(scaling) = &component.spec(cluster).autoscaling
+            && scaling.min_replicas > scaling.max_replicas
+        {
+            found.push(format!(
+                "{}.autoscaling: minReplicas ({}) is above maxReplicas ({})",
+                component.name(),
+                scaling.min_replicas,
+                scaling.max_replicas
+            ));
+        }
+    }
+    for (name, source) in [("database", &spec.database), ("redis", &spec.redis)] {
+        match (&source.secret_ref, &source.vault_path) {
+            (Some(_), Some(_)) | (None, None) => {
+                found.push(format!(
+                    "{name}: set exactly one of secretRef and vaultPath"
+                ));
+            }
+            (None, Some(_)) if spec.vault.is_none() => {
+                found.push(format!("{name}.vaultPath needs spec.vault"));
+            }
+            _ => {}
+        }
+    }
+    let ingress = &spec.ingress;
+    if ingress.tls_secret_name.is_some() && ingress.host.is_none() {
+        found.push("ingress.tlsSecretName needs ingress.host".into());
+    }
+    found
+}

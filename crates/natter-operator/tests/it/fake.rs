@@ -1,0 +1,181 @@
+//! A fake Kubernetes API server behind a tower-test mock: it answers server-side applies
+//! by echoing the object, keeps scripted migration Jobs and Deployment readiness, records
+//! every request, and refuses (and records) anything it does not know.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use http::{Method, Request, Response, StatusCode};
+use kube::Client;
+use kube::client::Body;
+use serde_json::{Value, json};
+
+/// One request the operator made.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: Method,
+    /// Path and query.
+    pub uri: String,
+    pub body: Value,
+}
+
+impl Call {
+    /// `METHOD /path` without the query.
+    pub fn line(&self) -> String {
+        format!(
+            "{} {}",
+            self.method,
+            self.uri.split('?').next().unwrap_or("")
+        )
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    calls: Vec<Call>,
+    unexpected: Vec<String>,
+    /// Job name → its status.
+    jobs: BTreeMap<String, Value>,
+    /// Ready pods every Deployment reports.
+    ready: i32,
+    /// Names of Secrets created.
+    secrets: BTreeSet<String>,
+}
+
+/// The fake API server's state, shared with the test.
+#[derive(Debug, Clone, Default)]
+pub struct FakeApi(Arc<Mutex<State>>);
+
+impl FakeApi {
+    /// A client talking to a new fake server.
+    pub fn start() -> (Client, Self) {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let api = Self::default();
+        let server = api.clone();
+        tokio::spawn(async move {
+            while let Some((request, send)) = handle.next_request().await {
+                let response = server.answer(request).await;
+                send.send_response(response);
+            }
+        });
+        (Client::new(service, "default"), api)
+    }
+
+    /// Every call so far, and forgets them.
+    pub fn take_calls(&self) -> Vec<Call> {
+        std::mem::take(&mut self.lock().calls)
+    }
+
+    /// Requests the fake did not know; a test asserts there are none.
+    pub fn unexpected(&self) -> Vec<String> {
+        self.lock().unexpected.clone()
+    }
+
+    /// The migration Job `name` reports `status`.
+    pub fn set_job(&self, name: &str, status: Value) {
+        self.lock().jobs.insert(name.into(), status);
+    }
+
+    /// Every Deployment reports `ready` up-to-date ready pods.
+    pub fn set_ready(&self, ready: i32) {
+        self.lock().ready = ready;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn answer(&self, request: Request<Body>) -> Response<Body> {
+        let (parts, body) = request.into_parts();
+        let bytes = body.collect_bytes().await.unwrap_or_default();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let uri = parts.uri.to_string();
+        let call = Call {
+            method: parts.method.clone(),
+            uri: uri.clone(),
+            body: body.clone(),
+        };
+        let path = uri.split('?').next().unwrap_or("").to_owned();
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        self.lock().calls.push(call);
+        // `…/<plural>/<name>` for objects, `…/<plural>` for collections (POST).
+        let kind = match parts.method {
+            Method::POST => segments.last().copied().unwrap_or(""),
+            _ => segments.iter().rev().nth(1).copied().unwrap_or(""),
+        };
+        let name = segments.last().copied().unwrap_or("");
+        match (parts.method.clone(), kind) {
+            (Method::PATCH, _) if path.ends_with("/status") => {
+                // The operator ignores the answer, but it must parse as a ChatCluster.
+                let mut object = json!({
+                    "apiVersion": "natter.dev/v1alpha1", "kind": "ChatCluster",
+                    "metadata": {"name": segments[segments.len() - 2], "namespace": "natter"},
+                    "spec": {"image": {"tag": "x"}, "database": {"vaultPath": "x"}, "redis": {"vaultPath": "x"}},
+                });
+                object["status"] = body["status"].clone();
+                reply(StatusCode::OK, object)
+            }
+            (Method::PATCH, "deployments") => {
+                let ready = self.lock().ready;
+                let mut object = with_meta(body);
+                object["status"] =
+                    json!({"readyReplicas": ready, "updatedReplicas": ready, "replicas": ready});
+                reply(StatusCode::OK, object)
+            }
+            (Method::PATCH, "events") => reply(StatusCode::OK, body),
+            (Method::PATCH, _) => reply(StatusCode::OK, with_meta(body)),
+            (Method::GET, "jobs") => match self.lock().jobs.get(name) {
+                Some(status) => reply(
+                    StatusCode::OK,
+                    json!({
+                    "apiVersion": "batch/v1", "kind": "Job",
+                    "metadata": {"name": name, "namespace": "natter"}, "status": status}),
+                ),
+                None => not_found(),
+            },
+            (Method::POST, "secrets") => {
+                let name = body["metadata"]["name"].as_str().unwrap_or("").to_owned();
+                match self.lock().secrets.insert(name) {
+                    true => reply(StatusCode::CREATED, with_meta(body)),
+                    false => status(StatusCode::CONFLICT, "AlreadyExists"),
+                }
+            }
+            (Method::POST, "events") => reply(StatusCode::CREATED, with_meta(body)),
+            (Method::DELETE, _) => not_found(),
+            _ => {
+                self.lock()
+                    .unexpected
+                    .push(format!("{} {uri}", parts.method));
+                status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
+            }
+        }
+    }
+}
+
+fn with_meta(mut object: Value) -> Value {
+    object["metadata"]["uid"] = json!("00000000-0000-0000-0000-000000000001");
+    object["metadata"]["resourceVersion"] = json!("1");
+    object
+}
+
+fn reply(code: StatusCode, body: Value) -> Response<Body> {
+    Response::builder()
+        .status(code)
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(&body).unwrap()))
+        .unwrap()
+}
+
+fn not_found() -> Response<Body> {
+    status(StatusCode::NOT_FOUND, "NotFound")
+}
+
+fn status(code: StatusCode, reason: &str) -> Response<Body> {
+    reply(
+        code,
+        json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": reason, "reason": reason, "code": code.as_u16(),
+        }),
+    )
+}
