@@ -2,7 +2,11 @@
 //! rather than shell scripts.
 
 mod bench;
+mod chart;
+mod e2e;
+mod generated;
 mod servers;
+mod tools;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -30,10 +34,23 @@ enum Task {
     },
     /// rustfmt, clippy with -D warnings, and generated files in sync.
     Check,
-    /// Regenerate generated files (docs/configuration.md); `--check` only compares.
+    /// Regenerate generated files (docs/configuration.md, the CRD, manifests/install.yaml);
+    /// `--check` only compares.
     Gen {
         #[arg(long)]
         check: bool,
+    },
+    /// helm lint/template, Kubernetes schema validation of the rendered chart and of
+    /// manifests/, and the ChatCluster examples against the CRD (also run by `test`).
+    Chart,
+    /// Run the operator's end-to-end check against the cluster in KUBECONFIG (not in CI).
+    E2e {
+        /// Image tag the ChatCluster runs (the image must be pullable by the cluster).
+        #[arg(long, default_value = "0.1.0")]
+        tag: String,
+        /// Image repository.
+        #[arg(long, default_value = "ghcr.io/natter-chat/natter")]
+        repository: String,
     },
     /// Benchmarks; see `cargo xtask bench auth --help`.
     Bench {
@@ -48,7 +65,9 @@ fn main() -> anyhow::Result<()> {
     match cli.task {
         Task::Test { args } => test(&root, &args),
         Task::Check => check(&root),
-        Task::Gen { check } => gen_files(&root, check),
+        Task::Gen { check } => generated::run(&root, check),
+        Task::Chart => chart::check(&root),
+        Task::E2e { tag, repository } => e2e::run(&root, &repository, &tag),
         Task::Bench { bench } => bench::run(&root, bench),
     }
 }
@@ -94,7 +113,8 @@ fn test(root: &Path, args: &[String]) -> anyhow::Result<()> {
     if totals.passed == 0 {
         bail!("no test ran");
     }
-    Ok(())
+    eprintln!("xtask: checking the chart and manifests");
+    chart::check(root)
 }
 
 /// Sums the `test result:` lines of every test binary.
@@ -140,40 +160,14 @@ fn check(root: &Path) -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
-    gen_files(root, true)
+    generated::run(root, true)
 }
 
-/// Files produced by a command and checked to be in sync.
-fn gen_files(root: &Path, check_only: bool) -> anyhow::Result<()> {
-    let output = Command::new(cargo_bin())
-        .current_dir(root)
-        .args(["run", "--quiet", "--package", "natter", "--", "config-docs"])
-        .output()
-        .context("running `natter config-docs`")?;
-    if !output.status.success() {
-        bail!(
-            "`natter config-docs` failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let path = root.join("docs/configuration.md");
-    let current = std::fs::read(&path).unwrap_or_default();
-    if current == output.stdout {
-        return Ok(());
-    }
-    if check_only {
-        bail!("{} is out of date: run `cargo xtask gen`", path.display());
-    }
-    std::fs::write(&path, &output.stdout)?;
-    eprintln!("xtask: wrote {}", path.display());
-    Ok(())
-}
-
-fn cargo_bin() -> String {
+pub(crate) fn cargo_bin() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-fn run(command: &mut Command) -> anyhow::Result<()> {
+pub(crate) fn run(command: &mut Command) -> anyhow::Result<()> {
     let status = command
         .status()
         .with_context(|| format!("running {command:?}"))?;

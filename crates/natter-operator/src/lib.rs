@@ -20,3 +20,30 @@ pub fn crd_yaml() -> String {
         serde_yaml::to_string(&crd).expect("the CRD serialises")
     )
 }
+
+/// What the operator would apply for the ChatCluster in `file` (see
+/// [`resources::render_all`]), at the spec's version.
+pub fn render_file(file: &std::path::Path, namespace: &str) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut cluster: crd::ChatCluster = serde_yaml::from_str(&text)
+        .with_context(|| format!("{} is not a ChatCluster", file.display()))?;
+    cluster
+        .metadata
+        .namespace
+        .get_or_insert_with(|| namespace.into());
+    // Owner references need a uid; the API server assigns the real one.
+    cluster
+        .metadata
+        .uid
+        .get_or_insert_with(|| "00000000-0000-0000-0000-000000000000".into());
+    let problems = validate::problems(&cluster);
+    anyhow::ensure!(
+        problems.is_empty(),
+        "invalid ChatCluster: {}",
+        problems.join("; ")
+    );
+    let version = cluster.spec.image.tag.clone();
+    Ok(resources::render_all(&cluster, &version))
+}

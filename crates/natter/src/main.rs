@@ -52,6 +52,15 @@ enum Command {
     ConfigDocs,
     /// Print the ChatCluster CustomResourceDefinition (YAML).
     Crd,
+    /// Print every object the operator would apply for a ChatCluster file (YAML), without
+    /// a cluster. Secrets in the output are freshly generated examples.
+    Render {
+        /// A ChatCluster manifest.
+        file: PathBuf,
+        /// Namespace to render into when the manifest names none.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+    },
     /// Run the ChatCluster operator (in a cluster, or against KUBECONFIG): leader election
     /// through a Lease in $POD_NAMESPACE, /metrics and /healthz on http.addr.
     Operator,
@@ -76,9 +85,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Chat => "natter-chat",
         Command::Migrate => "natter-migrate",
         Command::Operator => "natter-operator",
-        Command::RotateKeys { .. } | Command::Vault(_) | Command::ConfigDocs | Command::Crd => {
-            "natter-cli"
-        }
+        Command::RotateKeys { .. }
+        | Command::Vault(_)
+        | Command::ConfigDocs
+        | Command::Crd
+        | Command::Render { .. } => "natter-cli",
     };
     let _telemetry = natter_core::telemetry::init(&config.telemetry, service)?;
     match command {
@@ -95,6 +106,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Crd => {
             print!("{}", natter_operator::crd_yaml());
+            Ok(())
+        }
+        Command::Render { file, namespace } => {
+            print!("{}", natter_operator::render_file(&file, &namespace)?);
             Ok(())
         }
         Command::Operator => {

@@ -40,6 +40,8 @@ struct State {
     ready: i32,
     /// Names of Secrets created.
     secrets: BTreeSet<String>,
+    /// Leases by name, each with its resourceVersion.
+    leases: BTreeMap<String, Value>,
 }
 
 /// The fake API server's state, shared with the test.
@@ -140,6 +142,12 @@ impl FakeApi {
                     false => status(StatusCode::CONFLICT, "AlreadyExists"),
                 }
             }
+            (Method::GET, "leases") => match self.lock().leases.get(name) {
+                Some(lease) => reply(StatusCode::OK, lease.clone()),
+                None => not_found(),
+            },
+            (Method::POST, "leases") => self.write_lease(body, None),
+            (Method::PUT, "leases") => self.write_lease(body, Some(name)),
             (Method::POST, "events") => reply(StatusCode::CREATED, with_meta(body)),
             (Method::DELETE, _) => not_found(),
             _ => {
@@ -149,6 +157,46 @@ impl FakeApi {
                 status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
             }
         }
+    }
+}
+
+impl FakeApi {
+    /// Creates (`replacing` none) or replaces a Lease, refusing a stale resourceVersion
+    /// with 409 as the API server does.
+    fn write_lease(&self, mut lease: Value, replacing: Option<&str>) -> Response<Body> {
+        let name = lease["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let mut state = self.lock();
+        let current = state
+            .leases
+            .get(&name)
+            .map(|l| l["metadata"]["resourceVersion"].clone());
+        let fresh = match (replacing, &current) {
+            (None, None) => true,
+            (Some(_), Some(version)) => lease["metadata"]["resourceVersion"] == *version,
+            _ => false,
+        };
+        if !fresh {
+            return status(StatusCode::CONFLICT, "Conflict");
+        }
+        let next = current
+            .and_then(|v| v.as_str()?.parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
+        lease["metadata"]["resourceVersion"] = json!(next.to_string());
+        state.leases.insert(name, lease.clone());
+        reply(StatusCode::OK, lease)
+    }
+
+    /// Moves the Lease's renew time `secs` into the past (a holder that stopped renewing).
+    pub fn age_lease(&self, name: &str, secs: i64) {
+        let mut state = self.lock();
+        let lease = state.leases.get_mut(name).expect("a lease");
+        let renewed: i64 = k8s_openapi::jiff::Timestamp::now().as_second() - secs;
+        let stamp = k8s_openapi::jiff::Timestamp::from_second(renewed).unwrap();
+        lease["spec"]["renewTime"] = json!(stamp.strftime("%Y-%m-%dT%H:%M:%S.000000Z").to_string());
     }
 }
 

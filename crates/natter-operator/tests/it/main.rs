@@ -3,6 +3,7 @@
 //! repaired, no status write when nothing changed, an invalid spec → a condition.
 
 mod fake;
+mod leader;
 
 use std::sync::Arc;
 use std::time::Duration;

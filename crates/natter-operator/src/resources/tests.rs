@@ -1,0 +1,98 @@
+//! Unit checks of the children the operator builds.
+
+use serde_json::json;
+
+use super::*;
+use crate::crd::ChatCluster;
+
+fn cluster() -> ChatCluster {
+    serde_json::from_value(json!({
+        "apiVersion": "natter.dev/v1alpha1", "kind": "ChatCluster",
+        "metadata": {"name": "demo", "namespace": "natter", "uid": "u-1"},
+        "spec": {
+            "image": {"tag": "1.2.3"},
+            "database": {"secretRef": {"name": "db", "key": "url"}},
+            "redis": {"secretRef": {"name": "redis", "key": "url"}},
+        },
+    }))
+    .unwrap()
+}
+
+#[test]
+fn pods_are_locked_down_and_probed() {
+    let deployment =
+        serde_json::to_value(deployment(&cluster(), Component::Chat, "1.2.3")).unwrap();
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(
+        container["securityContext"]["allowPrivilegeEscalation"],
+        false
+    );
+    assert_eq!(
+        container["securityContext"]["capabilities"]["drop"],
+        json!(["ALL"])
+    );
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(pod["terminationGracePeriodSeconds"], 45);
+    assert_eq!(container["args"], json!(["chat"]));
+    assert_eq!(
+        deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/scrape"],
+        "true"
+    );
+    let env = container["env"].as_array().unwrap();
+    assert!(
+        env.iter().any(|e| e["name"] == "NATTER_DATABASE_URL"
+            && e["valueFrom"]["secretKeyRef"]["name"] == "db")
+    );
+}
+
+#[test]
+fn services_are_headless_and_the_ingress_routes_by_path() {
+    let service = serde_json::to_value(service(&cluster(), Component::Auth)).unwrap();
+    assert_eq!(service["spec"]["clusterIP"], "None");
+    let mut with_ingress = cluster();
+    with_ingress.spec.ingress.enabled = true;
+    let ingress = serde_json::to_value(ingress(&with_ingress)).unwrap();
+    let paths: Vec<(String, String)> = ingress["spec"]["rules"][0]["http"]["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["path"].as_str().unwrap().into(),
+                p["backend"]["service"]["name"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(paths.contains(&("/ws".into(), "demo-chat".into())));
+    assert!(paths.contains(&("/api".into(), "demo-website".into())));
+    assert!(paths.contains(&("/api/v1/auth".into(), "demo-auth".into())));
+    assert!(paths.contains(&("/".into(), "demo-frontend".into())));
+    let timeout =
+        &ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"];
+    assert_eq!(timeout, "3600");
+}
+
+#[test]
+fn autoscaling_drops_fixed_replicas_and_single_pods_get_no_budget() {
+    let mut scaled = cluster();
+    scaled.spec.website.autoscaling = Some(crate::crd::AutoscalingSpec {
+        min_replicas: 2,
+        max_replicas: 6,
+        target_cpu_utilization_percentage: 70,
+    });
+    scaled.spec.auth.replicas = 1;
+    let website = serde_json::to_value(deployment(&scaled, Component::Website, "1")).unwrap();
+    assert!(website["spec"].get("replicas").is_none());
+    assert!(autoscaler(&scaled, Component::Website).is_some());
+    assert!(autoscaler(&scaled, Component::Auth).is_none());
+    assert!(disruption_budget(&scaled, Component::Auth).is_none());
+    assert!(disruption_budget(&scaled, Component::Website).is_some());
+}
