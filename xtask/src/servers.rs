@@ -272,6 +272,19 @@ fn postgres_bin() -> Option<PathBuf> {
     versions.pop()
 }
 
+/// Makes sure Debian's chromium and chromedriver are there for the browser tests,
+/// installing them when possible; the tests themselves name what is missing otherwise.
+pub fn ensure_browser() {
+    for (bin, package) in [
+        ("chromium", "chromium"),
+        ("chromedriver", "chromium-driver"),
+    ] {
+        if which(bin).is_none() {
+            install_debian(package, bin);
+        }
+    }
+}
+
 /// Runs `command` to install what provides `bin`, then looks for `bin` again.
 fn install(bin: &str, command: &[&str]) -> Option<PathBuf> {
     eprintln!("xtask: {bin} not found; running {}", command.join(" "));

@@ -196,13 +196,27 @@ impl WebsiteService for WebsiteGrpc {
     async fn add_member(&self, request: Request<pb::AddMemberRequest>) -> Reply<pb::Empty> {
         let me = self.caller(&request).await?;
         let req = request.into_inner();
-        let new_role = match req.role() {
-            pb::Role::Admin => Role::Admin,
-            pb::Role::Owner => Role::Owner,
-            pb::Role::Member | pb::Role::Unspecified => Role::Member,
-        };
         self.website
-            .add_member(&me.sub, &req.room_id, &req.user_id, new_role)
+            .add_member(
+                &me.sub,
+                &req.room_id,
+                &req.user_id,
+                role_from_wire(req.role()),
+            )
+            .await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn set_role(&self, request: Request<pb::SetRoleRequest>) -> Reply<pb::Empty> {
+        let me = self.caller(&request).await?;
+        let req = request.into_inner();
+        self.website
+            .set_role(
+                &me.sub,
+                &req.room_id,
+                &req.user_id,
+                role_from_wire(req.role()),
+            )
             .await?;
         Ok(Response::new(pb::Empty {}))
     }
@@ -315,5 +329,14 @@ impl WebsiteService for WebsiteGrpc {
         Ok(Response::new(pb::ProfileList {
             profiles: users.into_iter().map(profile).collect(),
         }))
+    }
+}
+
+/// A role from the wire; unspecified means a plain member.
+fn role_from_wire(role: pb::Role) -> Role {
+    match role {
+        pb::Role::Admin => Role::Admin,
+        pb::Role::Owner => Role::Owner,
+        pb::Role::Member | pb::Role::Unspecified => Role::Member,
     }
 }

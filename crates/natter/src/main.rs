@@ -36,6 +36,8 @@ enum Command {
     /// The website service alone (rooms, members, history, profiles; JSON API and gRPC),
     /// verifying tokens with the auth service's published keys.
     Website,
+    /// The web frontend alone (server-rendered pages), talking gRPC to auth and website.
+    Frontend,
     /// Apply database migrations and exit.
     Migrate,
     /// Rotate the JWT signing key (or, with --cookie, the cookie key) in the configured
@@ -83,6 +85,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Auth => "natter-auth",
         Command::Website => "natter-website",
         Command::Chat => "natter-chat",
+        Command::Frontend => "natter-frontend",
         Command::Migrate => "natter-migrate",
         Command::Operator => "natter-operator",
         Command::RotateKeys { .. }
@@ -97,6 +100,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Auth => services::auth(config).await,
         Command::Website => services::website(config).await,
         Command::Chat => services::chat(config).await,
+        Command::Frontend => services::frontend(config).await,
         Command::Migrate => services::migrate(config).await,
         Command::RotateKeys { cookie } => admin::rotate_keys(&config, cookie).await,
         Command::Vault(command) => admin::vault(&config, command).await,

@@ -127,6 +127,31 @@ pub fn chat_routes(
     (chat, routes, sockets)
 }
 
+/// `natter frontend`: the web UI on `http.addr`, calling auth and website over gRPC.
+pub async fn frontend(mut config: Config) -> anyhow::Result<()> {
+    let shutdown = Shutdown::on_signals();
+    let secrets = secrets::load(&mut config, shutdown.clone()).await?;
+    let channel = |url: &str| {
+        Channel::from_shared(url.to_owned())
+            .with_context(|| format!("bad gRPC URL {url}"))
+            .map(|endpoint| endpoint.connect_lazy())
+    };
+    let frontend = natter_frontend::Frontend::new(
+        channel(&config.auth.grpc_url)?,
+        channel(&config.frontend.website_grpc_url)?,
+        secrets,
+        config.frontend.secure_cookies,
+    );
+    let metrics = Metrics::new();
+    let routes = natter_frontend::routes(frontend).merge(ops_routes(
+        natter_core::http::Readiness::new(shutdown.clone()),
+        metrics.clone(),
+    ));
+    let listener = bind(config.http_addr).await?;
+    tracing::info!(http = %config.http_addr, "listening");
+    serve(listener, observe(routes, &metrics), shutdown).await
+}
+
 /// `natter migrate`: applies the migrations of the configured database.
 pub async fn migrate(mut config: Config) -> anyhow::Result<()> {
     if secrets::needed_by(&config, false) {

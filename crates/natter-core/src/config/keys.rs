@@ -222,6 +222,18 @@ pub static KEYS: &[Key] = &[
         set: |c, v| in_range(v, 1, 86_400).map(|x| c.website_write_window_secs = x),
     },
     Key {
+        name: "frontend.website_grpc_url",
+        env: "NATTER_WEBSITE_GRPC_URL",
+        doc: "Where the frontend reaches the website service's gRPC port, e.g. http://natter-website:50051. Default http://127.0.0.1:50051.",
+        set: |c, v| http_url(v).map(|x| c.frontend.website_grpc_url = x.into()),
+    },
+    Key {
+        name: "frontend.secure_cookies",
+        env: "NATTER_FRONTEND_SECURE_COOKIES",
+        doc: "Mark the session cookies Secure (sent over HTTPS only); set when users reach Natter over HTTPS. Default false.",
+        set: |c, v| parse(v).map(|x| c.frontend.secure_cookies = x),
+    },
+    Key {
         name: "telemetry.log_format",
         env: "NATTER_LOG_FORMAT",
         doc: "pretty or json. Default pretty; the filter itself comes from RUST_LOG (default info).",

@@ -40,6 +40,17 @@ pub struct Config {
     pub website_write_window_secs: u64,
     /// Logs and traces.
     pub telemetry: TelemetryConfig,
+    /// The web frontend.
+    pub frontend: FrontendConfig,
+}
+
+/// Web frontend settings.
+#[derive(Debug, Clone)]
+pub struct FrontendConfig {
+    /// Where the frontend reaches the website service's gRPC port.
+    pub website_grpc_url: String,
+    /// Mark cookies Secure (HTTPS only).
+    pub secure_cookies: bool,
 }
 
 /// Database settings.
@@ -251,6 +262,10 @@ impl Default for Config {
                 login_limit_per_username: 10,
                 login_limit_window_secs: 60,
                 grpc_url: "http://127.0.0.1:50051".into(),
+            },
+            frontend: FrontendConfig {
+                website_grpc_url: "http://127.0.0.1:50051".into(),
+                secure_cookies: false,
             },
             telemetry: TelemetryConfig {
                 log_format: LogFormat::Pretty,

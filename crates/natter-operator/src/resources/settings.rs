@@ -44,6 +44,10 @@ pub(super) fn settings(cluster: &ChatCluster) -> BTreeMap<String, String> {
         "http://{}:{GRPC_PORT}",
         component_name(cluster, Component::Auth)
     );
+    let website = format!(
+        "http://{}:{GRPC_PORT}",
+        component_name(cluster, Component::Website)
+    );
     let mut data = BTreeMap::from([
         (
             "NATTER_HTTP_ADDR".to_owned(),
@@ -51,6 +55,11 @@ pub(super) fn settings(cluster: &ChatCluster) -> BTreeMap<String, String> {
         ),
         ("NATTER_GRPC_ADDR".into(), format!("0.0.0.0:{GRPC_PORT}")),
         ("NATTER_AUTH_GRPC_URL".into(), auth),
+        ("NATTER_WEBSITE_GRPC_URL".into(), website),
+        (
+            "NATTER_FRONTEND_SECURE_COOKIES".into(),
+            spec.ingress.tls_secret_name.is_some().to_string(),
+        ),
         ("NATTER_LOG_FORMAT".into(), "json".into()),
         (
             "NATTER_TRUST_FORWARDED_FOR".into(),

@@ -20,11 +20,11 @@ pub fn start(data_dir: &std::path::Path) -> Running {
 /// Standalone mode with extra environment variables.
 pub fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
-        .envs(env.iter().copied())
         .env("NATTER_HTTP_ADDR", "127.0.0.1:0")
         .env("NATTER_DATA_DIR", data_dir)
         .env("NATTER_AUTH_ARGON2_MEMORY_KIB", "256")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .spawn()
         .expect("start natter");

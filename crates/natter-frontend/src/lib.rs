@@ -1,0 +1,141 @@
+//! The web UI: server-rendered pages over the auth and website services' gRPC APIs, an
+//! encrypted session cookie, CSRF-checked forms, strict security headers, and one small
+//! script for the live room (docs/frontend.md).
+
+mod pages;
+mod session;
+mod views;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use natter_core::cookie::CookieKeys;
+use natter_core::secrets::Secrets;
+use natter_proto::auth::v1::auth_service_client::AuthServiceClient;
+use natter_proto::website::v1::website_service_client::WebsiteServiceClient;
+use tokio::sync::watch;
+use tonic::transport::Channel;
+
+pub use session::{FORM_COOKIE, SESSION_COOKIE};
+
+/// The frontend's connections and keys. Cheap to clone.
+#[derive(Clone)]
+pub struct Frontend {
+    auth: Channel,
+    website: Channel,
+    secrets: watch::Receiver<Secrets>,
+    secure_cookies: bool,
+}
+
+impl std::fmt::Debug for Frontend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frontend")
+            .field("secure_cookies", &self.secure_cookies)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Frontend {
+    /// A frontend calling auth and website over `auth` and `website`, sealing cookies with
+    /// the current cookie keys of `secrets`; `secure_cookies` marks them HTTPS-only.
+    pub fn new(
+        auth: Channel,
+        website: Channel,
+        secrets: watch::Receiver<Secrets>,
+        secure_cookies: bool,
+    ) -> Self {
+        Self {
+            auth,
+            website,
+            secrets,
+            secure_cookies,
+        }
+    }
+
+    fn auth(&self) -> AuthServiceClient<Channel> {
+        AuthServiceClient::new(self.auth.clone())
+    }
+
+    fn website(&self) -> WebsiteServiceClient<Channel> {
+        WebsiteServiceClient::new(self.website.clone())
+    }
+
+    fn cookie_keys(&self) -> CookieKeys {
+        self.secrets.borrow().cookie_keys.clone()
+    }
+}
+
+/// Every page, the static assets and the socket-token endpoint, behind the session
+/// middleware and the security headers.
+pub fn routes(frontend: Frontend) -> Router {
+    Router::new()
+        .route("/", get(pages::home))
+        .route(
+            "/register",
+            get(pages::auth::register_form).post(pages::auth::register),
+        )
+        .route(
+            "/login",
+            get(pages::auth::login_form).post(pages::auth::login),
+        )
+        .route("/logout", post(pages::auth::logout))
+        .route("/rooms", get(pages::rooms::list).post(pages::rooms::create))
+        .route("/rooms/new", get(pages::rooms::new_form))
+        .route("/rooms/{room}", get(pages::room::show))
+        .route("/rooms/{room}/join", post(pages::rooms::join))
+        .route(
+            "/rooms/{room}/members",
+            get(pages::members::list).post(pages::members::add),
+        )
+        .route(
+            "/rooms/{room}/members/{user}/remove",
+            post(pages::members::remove),
+        )
+        .route(
+            "/rooms/{room}/members/{user}/role",
+            post(pages::members::set_role),
+        )
+        .route("/users", get(pages::users::search))
+        .route("/users/{user}", get(pages::users::profile))
+        .route("/users/{user}/direct", post(pages::users::direct))
+        .route(
+            "/profile",
+            get(pages::users::edit_form).post(pages::users::edit),
+        )
+        .route("/session/socket-token", get(pages::room::socket_token))
+        .route("/static/app.css", get(pages::assets::css))
+        .route("/static/room.js", get(pages::assets::room_js))
+        .layer(middleware::from_fn_with_state(
+            frontend.clone(),
+            session::layer,
+        ))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(frontend)
+}
+
+/// Content-Security-Policy without inline script, no framing, no sniffing, and pages that
+/// are never cached (so back-navigation after logout asks the server again).
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await.into_response();
+    let headers = response.headers_mut();
+    let set = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ];
+    for (name, value) in set {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}

@@ -1,0 +1,30 @@
+//! The stylesheet and the room script, compiled into the binary (nothing is fetched from
+//! elsewhere at build or run time).
+
+use axum::http::header;
+use axum::response::IntoResponse;
+
+const CSS: &str = include_str!("../../static/app.css");
+const ROOM_JS: &str = include_str!("../../static/room.js");
+
+/// `/static/app.css`.
+pub async fn css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        CSS,
+    )
+}
+
+/// `/static/room.js`.
+pub async fn room_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        ROOM_JS,
+    )
+}

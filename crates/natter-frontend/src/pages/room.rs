@@ -1,0 +1,108 @@
+//! The room page (latest history server-rendered; room.js makes it live) and the token
+//! endpoint the script uses to authenticate its WebSocket.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use natter_proto::website::v1::{HistoryRequest, Role, RoomKind, RoomRequest};
+
+use super::{Page, authed, nav, render, service_error};
+use crate::Frontend;
+use crate::session::{User, same_token};
+use crate::views::{MessageView, RoomPage, RoomView};
+
+/// Messages shown when a room opens; older ones load on scroll-up.
+const FIRST_PAGE: u32 = 50;
+
+/// `GET /rooms/{room}`.
+pub async fn show(
+    State(frontend): State<Frontend>,
+    User(session): User,
+    Path(room_id): Path<String>,
+) -> Page {
+    let fail = |s| service_error(Some(&session), s);
+    let mut website = frontend.website();
+    let room = website
+        .get_room(authed(
+            &session,
+            RoomRequest {
+                room_id: room_id.clone(),
+            },
+        ))
+        .await
+        .map_err(fail)?
+        .into_inner();
+    let members = website
+        .list_members(authed(
+            &session,
+            RoomRequest {
+                room_id: room_id.clone(),
+            },
+        ))
+        .await
+        .map_err(fail)?
+        .into_inner()
+        .members;
+    let names: BTreeMap<String, String> = members
+        .iter()
+        .map(|m| (m.user_id.clone(), m.username.clone()))
+        .collect();
+    let joined = room.my_role() != Role::Unspecified;
+    let history = HistoryRequest {
+        room_id: room_id.clone(),
+        before: None,
+        after: None,
+        limit: FIRST_PAGE,
+    };
+    let messages = match website.get_history(authed(&session, history)).await {
+        Ok(list) => list.into_inner().messages,
+        Err(status) if !joined => {
+            tracing::debug!(code = ?status.code(), "no history before joining");
+            Vec::new()
+        }
+        Err(status) => return Err(fail(status).into()),
+    };
+    let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| "someone".into());
+    let other = (room.kind() == RoomKind::Direct)
+        .then(|| {
+            members
+                .iter()
+                .find(|m| m.user_id != session.user_id)
+                .map(|m| m.username.clone())
+        })
+        .flatten();
+    let page = RoomPage {
+        nav: nav(Some(&session)),
+        room: RoomView::of(&room, other.as_deref()),
+        // History comes newest first; the page reads top to bottom.
+        messages: messages
+            .iter()
+            .rev()
+            .map(|m| MessageView::of(m, &session.user_id, name_of))
+            .collect(),
+        names_json: serde_json::to_string(&names).expect("names serialise"),
+        me: session.user_id.clone(),
+        joined,
+        manage: matches!(room.my_role(), Role::Owner | Role::Admin),
+        last_seq: room.last_seq,
+    };
+    Ok(render(&page))
+}
+
+/// `GET /session/socket-token` (same-origin script only: it must echo the session's
+/// CSRF token in `X-CSRF-Token`): the access token for the WebSocket `auth` frame, as
+/// JSON, never in a URL or the page.
+pub async fn socket_token(User(session): User, headers: HeaderMap) -> Response {
+    let sent = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !same_token(&session.csrf, sent) {
+        return (StatusCode::FORBIDDEN, "missing or wrong X-CSRF-Token").into_response();
+    }
+    Json(serde_json::json!({"token": session.access, "expires_at": session.access_expires}))
+        .into_response()
+}

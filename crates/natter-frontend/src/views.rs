@@ -1,0 +1,202 @@
+//! The page templates (askama, HTML-escaped by default) and the view models they show.
+
+use askama::Template;
+use natter_proto::website::v1::{Member, Message, Profile, Role, Room, RoomKind};
+
+/// What every page's navigation needs.
+#[derive(Debug, Clone, Default)]
+pub struct Nav {
+    /// Signed-in user name.
+    pub user: Option<String>,
+    /// The session's CSRF token (for the logout form).
+    pub csrf: String,
+}
+
+/// A room as lists and headers show it.
+#[derive(Debug, Clone)]
+pub struct RoomView {
+    pub id: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub unread: i64,
+    pub role: &'static str,
+}
+
+/// A message as the room page first shows it (the script takes over from there).
+#[derive(Debug, Clone)]
+pub struct MessageView {
+    pub seq: i64,
+    pub sender: String,
+    pub mine: bool,
+    pub body: String,
+    pub created_at: i64,
+    pub edited: bool,
+    pub deleted: bool,
+}
+
+/// A member row.
+#[derive(Debug, Clone)]
+pub struct MemberView {
+    pub user_id: String,
+    pub username: String,
+    pub role: &'static str,
+}
+
+impl RoomView {
+    /// `room` for display; a direct room is named after the other person when known.
+    pub fn of(room: &Room, direct_name: Option<&str>) -> Self {
+        let kind = match room.kind() {
+            RoomKind::Public => "public",
+            RoomKind::Group => "group",
+            RoomKind::Direct => "direct",
+            RoomKind::Unspecified => "room",
+        };
+        let name = match (room.kind(), direct_name, &room.name) {
+            (RoomKind::Direct, Some(other), _) => format!("Direct chat with {other}"),
+            (RoomKind::Direct, None, _) => "Direct chat".into(),
+            (_, _, Some(name)) => name.clone(),
+            (_, _, None) => "(unnamed)".into(),
+        };
+        Self {
+            id: room.id.clone(),
+            name,
+            kind,
+            unread: room.unread.unwrap_or(0),
+            role: role_name(room.my_role()),
+        }
+    }
+}
+
+/// The role's name in the UI.
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Owner => "owner",
+        Role::Admin => "admin",
+        Role::Member => "member",
+        Role::Unspecified => "",
+    }
+}
+
+impl MessageView {
+    /// `message`, with its sender's name from `name_of`.
+    pub fn of(message: &Message, me: &str, name_of: impl Fn(&str) -> String) -> Self {
+        let sender_id = message.sender_id.as_deref().unwrap_or("");
+        Self {
+            seq: message.seq,
+            sender: name_of(sender_id),
+            mine: sender_id == me,
+            body: message.body.clone(),
+            created_at: message.created_at,
+            edited: message.edited_at.is_some(),
+            deleted: message.deleted,
+        }
+    }
+}
+
+impl MemberView {
+    /// A member row.
+    pub fn of(member: &Member) -> Self {
+        Self {
+            user_id: member.user_id.clone(),
+            username: member.username.clone(),
+            role: role_name(member.role()),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct Home {
+    pub nav: Nav,
+    pub rooms: Vec<RoomView>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct Login {
+    pub nav: Nav,
+    pub error: Option<String>,
+    pub form_token: String,
+    pub login: String,
+}
+
+#[derive(Template)]
+#[template(path = "register.html")]
+pub struct Register {
+    pub nav: Nav,
+    pub error: Option<String>,
+    pub form_token: String,
+    pub username: String,
+}
+
+#[derive(Template)]
+#[template(path = "rooms.html")]
+pub struct Rooms {
+    pub nav: Nav,
+    pub rooms: Vec<RoomView>,
+    pub query: String,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "new_room.html")]
+pub struct NewRoom {
+    pub nav: Nav,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "room.html")]
+pub struct RoomPage {
+    pub nav: Nav,
+    pub room: RoomView,
+    pub messages: Vec<MessageView>,
+    pub names_json: String,
+    pub me: String,
+    pub joined: bool,
+    pub manage: bool,
+    pub last_seq: i64,
+}
+
+#[derive(Template)]
+#[template(path = "members.html")]
+pub struct Members {
+    pub nav: Nav,
+    pub room: RoomView,
+    pub members: Vec<MemberView>,
+    pub manage: bool,
+    pub me: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+pub struct Users {
+    pub nav: Nav,
+    pub query: String,
+    pub users: Vec<Profile>,
+}
+
+#[derive(Template)]
+#[template(path = "profile.html")]
+pub struct ProfilePage {
+    pub nav: Nav,
+    pub profile: Profile,
+    pub mine: bool,
+}
+
+#[derive(Template)]
+#[template(path = "edit_profile.html")]
+pub struct EditProfile {
+    pub nav: Nav,
+    pub profile: Profile,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub nav: Nav,
+    pub title: String,
+    pub message: String,
+}

@@ -1,0 +1,297 @@
+// Natter room page: live messages over the WebSocket protocol (docs/protocol.md).
+// Everything user-supplied goes into the page as text (textContent), never as HTML.
+"use strict";
+
+// Times in the viewer's locale (every page with <time data-ms>).
+function formatTimes(root) {
+  for (const t of root.querySelectorAll("time[data-ms]")) {
+    const when = new Date(Number(t.dataset.ms));
+    t.dateTime = when.toISOString();
+    t.textContent = "date" in t.dataset ? when.toLocaleDateString() : when.toLocaleTimeString();
+  }
+}
+formatTimes(document);
+
+const roomEl = document.getElementById("room");
+if (roomEl) startRoom(roomEl);
+
+function startRoom(el) {
+  const room = el.dataset.room;
+  const me = el.dataset.me;
+  const csrf = el.dataset.csrf;
+  const names = JSON.parse(el.dataset.names || "{}");
+  const list = document.getElementById("messages");
+  const stateEl = document.getElementById("state");
+  const typingEl = document.getElementById("typing");
+  const onlineEl = document.getElementById("online");
+  const composer = document.getElementById("composer");
+  const input = document.getElementById("body");
+
+  let lastSeq = Number(el.dataset.lastSeq || 0);
+  let firstSeq = firstShownSeq();
+  let ws = null;
+  let token = null;
+  let attempt = 0;
+  let lastTyping = 0;
+  let loadingOlder = false;
+  const online = new Set();
+  const pending = new Map(); // client_id -> { body, li }
+  const typingTimers = new Map();
+
+  function firstShownSeq() {
+    const first = list.querySelector("li[data-seq]");
+    return first ? Number(first.dataset.seq) : lastSeq + 1;
+  }
+
+  function nameOf(id) {
+    return names[id] || "someone";
+  }
+
+  function setState(state, text) {
+    stateEl.className = "state " + state;
+    stateEl.textContent = text;
+    el.dataset.state = state;
+  }
+
+  function messageItem(m) {
+    const li = document.createElement("li");
+    li.className = "message" + (m.sender_id === me ? " mine" : "");
+    if (m.seq) li.dataset.seq = m.seq;
+    const sender = document.createElement("span");
+    sender.className = "sender";
+    sender.textContent = nameOf(m.sender_id);
+    const time = document.createElement("time");
+    time.dataset.ms = m.created_at || Date.now();
+    const body = document.createElement("span");
+    body.className = "body";
+    body.textContent = m.body;
+    li.append(sender, time, " ", body);
+    formatTimes(li);
+    if (m.deleted) markDeleted(li);
+    if (m.sender_id === me && m.seq && !m.deleted) addTools(li);
+    return li;
+  }
+
+  function addTools(li) {
+    const tools = document.createElement("span");
+    tools.className = "tools";
+    const edit = document.createElement("button");
+    edit.type = "button";
+    edit.textContent = "edit";
+    edit.addEventListener("click", () => {
+      const current = li.querySelector(".body").textContent;
+      const next = window.prompt("Edit message", current);
+      if (next && next !== current) send({ type: "edit", room_id: room, seq: Number(li.dataset.seq), body: next });
+    });
+    const del = document.createElement("button");
+    del.type = "button";
+    del.textContent = "delete";
+    del.addEventListener("click", () => {
+      if (window.confirm("Delete this message?")) send({ type: "delete", room_id: room, seq: Number(li.dataset.seq) });
+    });
+    tools.append(edit, del);
+    li.prepend(tools);
+  }
+
+  function markDeleted(li) {
+    li.classList.add("deleted");
+    li.querySelector(".body").textContent = "(deleted)";
+    const tools = li.querySelector(".tools");
+    if (tools) tools.remove();
+  }
+
+  function nearBottom() {
+    return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  }
+
+  function append(m) {
+    if (m.seq <= lastSeq && list.querySelector(`li[data-seq="${m.seq}"]`)) return;
+    const stick = nearBottom();
+    const mine = m.sender_id === me && pending.get(m.client_id);
+    const li = messageItem(m);
+    if (mine) {
+      mine.li.replaceWith(li);
+      pending.delete(m.client_id);
+    } else {
+      list.append(li);
+    }
+    lastSeq = Math.max(lastSeq, m.seq);
+    if (stick || mine) list.scrollTop = list.scrollHeight;
+    send({ type: "read", room_id: room, seq: lastSeq });
+  }
+
+  function send(frame) {
+    if (ws && ws.readyState === WebSocket.OPEN && ws.authenticated) {
+      ws.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  }
+
+  async function fetchToken() {
+    const reply = await fetch("/session/socket-token", { headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" });
+    if (reply.status === 401 || reply.redirected) {
+      window.location.href = "/login";
+      throw new Error("signed out");
+    }
+    if (!reply.ok) throw new Error("token " + reply.status);
+    return (await reply.json()).token;
+  }
+
+  async function connect() {
+    setState(attempt === 0 ? "connecting" : "reconnecting", attempt === 0 ? "connecting…" : "reconnecting…");
+    try {
+      token = await fetchToken();
+    } catch (e) {
+      return retry();
+    }
+    const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
+    ws = new WebSocket(url, "natter.v1");
+    ws.onmessage = (event) => receive(JSON.parse(event.data));
+    ws.onclose = (event) => {
+      ws = null;
+      if (event.code === 4003 || event.code === 4004) token = null;
+      retry();
+    };
+  }
+
+  function retry() {
+    attempt += 1;
+    setState("reconnecting", "reconnecting…");
+    const base = Math.min(30000, 500 * 2 ** Math.min(attempt, 6));
+    setTimeout(connect, base / 2 + Math.random() * base / 2);
+  }
+
+  function receive(f) {
+    switch (f.type) {
+      case "hello":
+        ws.send(JSON.stringify({ type: "auth", token }));
+        break;
+      case "authenticated":
+        ws.authenticated = true;
+        attempt = 0;
+        send({ type: "subscribe", room_id: room, since: lastSeq });
+        break;
+      case "subscribed":
+        setState("live", "live");
+        if (f.truncated) fillGap(lastSeq, f.from_seq);
+        for (const [clientId, p] of pending) send({ type: "send", room_id: room, client_id: clientId, body: p.body });
+        break;
+      case "message":
+        append(f);
+        break;
+      case "ack": {
+        const p = pending.get(f.client_id);
+        if (p) p.li.classList.remove("pending");
+        break;
+      }
+      case "message_updated": {
+        const li = list.querySelector(`li[data-seq="${f.seq}"]`);
+        if (!li) break;
+        if (f.deleted) markDeleted(li);
+        else {
+          li.querySelector(".body").textContent = f.body;
+          if (!li.querySelector(".edited")) li.append(Object.assign(document.createElement("span"), { className: "edited", textContent: " (edited)" }));
+        }
+        break;
+      }
+      case "typing":
+        if (f.user_id !== me) showTyping(f.user_id);
+        break;
+      case "presence_list":
+        online.clear();
+        f.user_ids.forEach((id) => online.add(id));
+        showOnline();
+        break;
+      case "presence":
+        if (f.online) online.add(f.user_id);
+        else online.delete(f.user_id);
+        showOnline();
+        break;
+      case "unsubscribed":
+        setState("closed", f.reason === "room_deleted" ? "room deleted" : "no longer a member");
+        break;
+      case "error":
+        if (f.about && pending.has(f.about) && f.code !== "unavailable" && f.code !== "rate_limited") {
+          pending.get(f.about).li.classList.add("failed");
+        }
+        break;
+    }
+  }
+
+  function showOnline() {
+    onlineEl.textContent = [...online].map(nameOf).sort().join(", ");
+  }
+
+  function showTyping(id) {
+    clearTimeout(typingTimers.get(id));
+    typingTimers.set(id, setTimeout(() => { typingTimers.delete(id); renderTyping(); }, 4000));
+    renderTyping();
+  }
+
+  function renderTyping() {
+    const who = [...typingTimers.keys()].map(nameOf);
+    typingEl.textContent = who.length ? who.join(", ") + (who.length === 1 ? " is typing…" : " are typing…") : "";
+  }
+
+  async function history(params) {
+    const reply = await fetch(`/api/v1/rooms/${encodeURIComponent(room)}/messages?${params}`, {
+      headers: { Authorization: "Bearer " + (token || (await fetchToken())) },
+    });
+    if (!reply.ok) return [];
+    const data = await reply.json();
+    return data.messages || data;
+  }
+
+  async function fillGap(since, upTo) {
+    const missed = (await history(`after=${since}&limit=100`)).filter((m) => m.seq < upTo);
+    for (const m of missed) append(m);
+  }
+
+  async function loadOlder() {
+    if (loadingOlder || firstSeq <= 1) return;
+    loadingOlder = true;
+    const older = await history(`before=${firstSeq}&limit=50`);
+    const height = list.scrollHeight;
+    for (const m of older.sort((a, b) => b.seq - a.seq)) {
+      if (list.querySelector(`li[data-seq="${m.seq}"]`)) continue;
+      list.prepend(messageItem(m));
+    }
+    firstSeq = firstShownSeq();
+    list.scrollTop = list.scrollHeight - height;
+    loadingOlder = older.length === 0 && firstSeq > 1 ? true : false;
+  }
+
+  list.addEventListener("scroll", () => { if (list.scrollTop < 40) loadOlder(); });
+
+  for (const li of list.querySelectorAll("li.mine[data-seq]:not(.deleted)")) addTools(li);
+  list.scrollTop = list.scrollHeight;
+
+  if (composer) {
+    composer.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const body = input.value.trim();
+      if (!body) return;
+      const clientId = crypto.randomUUID();
+      const li = messageItem({ sender_id: me, body, client_id: clientId });
+      li.classList.add("pending");
+      list.append(li);
+      list.scrollTop = list.scrollHeight;
+      pending.set(clientId, { body, li });
+      send({ type: "send", room_id: room, client_id: clientId, body });
+      input.value = "";
+    });
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        composer.requestSubmit();
+      }
+    });
+    input.addEventListener("input", () => {
+      const now = Date.now();
+      if (now - lastTyping > 3000 && send({ type: "typing", room_id: room })) lastTyping = now;
+    });
+  }
+
+  connect();
+}

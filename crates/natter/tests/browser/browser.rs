@@ -1,0 +1,236 @@
+//! Headless Chromium for tests: chromedriver on a free port, one WebDriver session (its
+//! own profile, so its own cookies) per simulated person, and small helpers that wait for
+//! a condition in the page instead of sleeping.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// How long a page may take to show what a step waits for.
+const PATIENCE: Duration = Duration::from_secs(45);
+
+/// A running chromedriver, killed on drop.
+pub struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    /// Starts chromedriver; panics with the packages to install when it is missing.
+    pub fn start() -> Self {
+        assert!(
+            std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
+            "browser tests need Debian's chromium and chromium-driver: apt-get install -y chromium chromium-driver"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One person's browser on the site at `base`.
+pub struct Browser {
+    client: Client,
+    base: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// A new headless browser with an empty profile.
+    pub async fn open(driver: &Driver, base: &str) -> Self {
+        let profile = tempfile::tempdir().unwrap();
+        let args = json!([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+            "--window-size=1000,900",
+            format!("--user-data-dir={}", profile.path().display()),
+        ]);
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({"binary": CHROMIUM, "args": args}),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&driver.url)
+            .await
+            .expect("a WebDriver session");
+        Self {
+            client,
+            base: base.trim_end_matches('/').to_owned(),
+            _profile: profile,
+        }
+    }
+
+    /// Opens `path` on the site.
+    pub async fn goto(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap();
+    }
+
+    /// The current URL.
+    pub async fn url(&self) -> url::Url {
+        self.client.current_url().await.unwrap()
+    }
+
+    /// Registers `name` (and is then signed in).
+    pub async fn register(&self, name: &str) {
+        self.goto("/register").await;
+        self.fill("input[name=username]", name).await;
+        self.fill("input[name=password]", "correct horse battery")
+            .await;
+        self.submit("#register-form").await;
+        self.wait_for(
+            "signed in",
+            &format!("document.querySelector('h1').textContent === 'Hello, {name}'"),
+        )
+        .await;
+    }
+
+    /// Creates a room of `kind` (public, group) named `name`; the room page is open then.
+    pub async fn create_room(&self, name: &str, kind: &str) {
+        self.goto("/rooms/new").await;
+        self.fill("input[name=name]", name).await;
+        self.click(&format!("input[value={kind}]")).await;
+        self.submit("#new-room-form").await;
+        self.wait_for("the room page", "!!document.getElementById('room')")
+            .await;
+    }
+
+    /// Types `text` into the field `css` (after clearing it).
+    pub async fn fill(&self, css: &str, text: &str) {
+        let field = self.client.find(Locator::Css(css)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    /// Presses Enter in `css`.
+    pub async fn press_enter(&self, css: &str) {
+        let field = self.client.find(Locator::Css(css)).await.unwrap();
+        field.send_keys("\u{E007}").await.unwrap();
+    }
+
+    /// Clicks `css`.
+    pub async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Submits the form `css` as a user would (its submit button).
+    pub async fn submit(&self, css: &str) {
+        self.click(&format!("{css} button[type=submit]")).await;
+    }
+
+    /// Runs `script` in the page and returns its value.
+    pub async fn eval(&self, script: &str) -> Value {
+        self.client.execute(script, Vec::new()).await.unwrap()
+    }
+
+    /// Waits until the JavaScript expression `condition` is true; panics naming `what`.
+    pub async fn wait_for(&self, what: &str, condition: &str) {
+        let script = format!("try {{ return !!({condition}); }} catch (e) {{ return false; }}");
+        let started = Instant::now();
+        loop {
+            if self
+                .client
+                .execute(&script, Vec::new())
+                .await
+                .is_ok_and(|v| v == json!(true))
+            {
+                return;
+            }
+            if started.elapsed() > PATIENCE {
+                let url = self
+                    .client
+                    .current_url()
+                    .await
+                    .map(|u| u.to_string())
+                    .unwrap_or_default();
+                let text = self
+                    .eval("return document.body ? document.body.innerText : ''")
+                    .await;
+                panic!("waited {PATIENCE:?} for {what} at {url}; the page says: {text}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Answers the open prompt with `text` (`None`: just accept a confirm).
+    pub async fn answer_dialog(&self, text: Option<&str>) {
+        let started = Instant::now();
+        loop {
+            let ready = match text {
+                Some(text) => self.client.send_alert_text(text).await,
+                None => self.client.get_alert_text().await.map(drop),
+            };
+            if ready.is_ok() {
+                break;
+            }
+            assert!(started.elapsed() < PATIENCE, "no dialog opened");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.client.accept_alert().await.unwrap();
+    }
+
+    /// Reloads the page.
+    pub async fn refresh(&self) {
+        self.client.refresh().await.unwrap();
+    }
+
+    /// History back.
+    pub async fn back(&self) {
+        self.client.back().await.unwrap();
+    }
+
+    /// A PNG of the viewport.
+    pub async fn screenshot(&self) -> Vec<u8> {
+        self.client.screenshot().await.unwrap()
+    }
+
+    /// Ends the WebDriver session.
+    pub async fn close(self) {
+        self.client.close().await.unwrap();
+    }
+}

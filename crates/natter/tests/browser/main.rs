@@ -1,0 +1,278 @@
+//! The web UI in headless Chromium (Debian's chromium and chromium-driver, driven over
+//! WebDriver): two people chatting live, a direct chat from a profile, an XSS payload,
+//! logout and back-navigation, a form without its CSRF token, and a server restart while
+//! a room is open.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod browser;
+
+use std::time::Duration;
+
+use browser::{Browser, Driver};
+use serde_json::json;
+use support::{Running, start_with, terminate};
+
+fn output_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn start(data: &std::path::Path, addr: &str) -> Running {
+    start_with(
+        data,
+        &[
+            ("NATTER_HTTP_ADDR", addr),
+            ("NATTER_AUTH_LOGIN_LIMIT_PER_IP", "1000"),
+        ],
+    )
+}
+
+fn free_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+/// Two people, registered, each in their own browser.
+async fn alice_and_bob(driver: &Driver, server: &Running) -> (Browser, Browser) {
+    let alice = Browser::open(driver, &server.url).await;
+    let bob = Browser::open(driver, &server.url).await;
+    alice.register("alice").await;
+    bob.register("bob").await;
+    (alice, bob)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"), &free_addr());
+    let driver = Driver::start();
+    let (alice, bob) = alice_and_bob(&driver, &server).await;
+
+    // Alice makes a group and adds Bob; both open it.
+    alice.create_room("Team", "group").await;
+    let room_url = alice.url().await;
+    alice.goto(&format!("{}/members", room_url.path())).await;
+    alice.fill("#add-member input[name=username]", "bob").await;
+    alice.submit("#add-member").await;
+    alice
+        .wait_for(
+            "bob listed",
+            "document.getElementById('members').textContent.includes('bob')",
+        )
+        .await;
+    alice.click("#members .promote").await;
+    alice
+        .wait_for(
+            "bob is an admin",
+            "document.getElementById('members').textContent.includes('admin')",
+        )
+        .await;
+    alice.goto(room_url.path()).await;
+    bob.goto("/").await;
+    bob.click("#my-rooms a").await;
+    for page in [&alice, &bob] {
+        page.wait_for(
+            "live",
+            "document.getElementById('room').dataset.state === 'live'",
+        )
+        .await;
+    }
+
+    // Typed in one, shown in the other without a reload, in order.
+    for (i, (from, text)) in [
+        (&alice, "hello bob"),
+        (&bob, "hi alice"),
+        (&alice, "how are you?"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        from.fill("#body", text).await;
+        from.press_enter("#body").await;
+        let shown = format!(
+            "document.querySelectorAll('#messages li:not(.pending) .body').length >= {}",
+            i + 1
+        );
+        alice.wait_for("delivered to alice", &shown).await;
+        bob.wait_for("delivered to bob", &shown).await;
+    }
+    let expected = json!(["hello bob", "hi alice", "how are you?"]);
+    for page in [&alice, &bob] {
+        assert_eq!(
+            page.eval(
+                "return [...document.querySelectorAll('#messages .body')].map(e => e.textContent)"
+            )
+            .await,
+            expected
+        );
+    }
+    assert_eq!(
+        bob.eval("return document.querySelector('#messages li .sender').textContent")
+            .await,
+        "alice"
+    );
+
+    // A message made of markup is shown as text and runs nothing.
+    let payload = "<img src=x onerror=\"window.pwned=1\"><script>window.pwned=2</script>";
+    alice.fill("#body", payload).await;
+    alice.press_enter("#body").await;
+    let arrived = format!(
+        "[...document.querySelectorAll('#messages .body')].some(e => e.textContent === {})",
+        json!(payload)
+    );
+    bob.wait_for("the payload, as text", &arrived).await;
+    assert_eq!(
+        bob.eval(
+            "return [window.pwned === undefined, document.querySelector('#messages img') === null]"
+        )
+        .await,
+        json!([true, true])
+    );
+    bob.refresh().await;
+    bob.wait_for("the payload after a reload, as text", &arrived)
+        .await;
+    assert_eq!(
+        bob.eval(
+            "return [window.pwned === undefined, document.querySelector('#messages img') === null]"
+        )
+        .await,
+        json!([true, true])
+    );
+    // Editing and deleting one's own message reach the other page too.
+    alice
+        .click("#messages li:nth-child(1) .tools button:nth-child(1)")
+        .await;
+    alice.answer_dialog(Some("hello bob (edited text)")).await;
+    bob.wait_for(
+        "the edit",
+        "document.querySelector('#messages li .body').textContent === 'hello bob (edited text)'",
+    )
+    .await;
+    alice
+        .click("#messages li:nth-child(3) .tools button:nth-child(2)")
+        .await;
+    alice.answer_dialog(None).await;
+    bob.wait_for(
+        "the deletion",
+        "document.querySelectorAll('#messages li.deleted').length === 1",
+    )
+    .await;
+    std::fs::write(output_dir().join("room.png"), alice.screenshot().await).unwrap();
+
+    // A direct chat started from a profile.
+    bob.goto("/users?q=ali").await;
+    bob.click("#users a").await;
+    bob.click("#direct").await;
+    bob.wait_for(
+        "the direct room",
+        "document.querySelector('h1').textContent.includes('alice')",
+    )
+    .await;
+    bob.wait_for(
+        "live",
+        "document.getElementById('room').dataset.state === 'live'",
+    )
+    .await;
+    bob.fill("#body", "just us").await;
+    bob.press_enter("#body").await;
+    bob.wait_for("acked", "[...document.querySelectorAll('#messages li:not(.pending) .body')].some(e => e.textContent === 'just us')").await;
+    let direct = bob.url().await;
+    alice.goto(direct.path()).await;
+    alice.wait_for("the direct message", "[...document.querySelectorAll('#messages .body')].some(e => e.textContent === 'just us')").await;
+
+    // A form whose CSRF token was removed is refused.
+    alice.goto("/rooms/new").await;
+    alice
+        .eval("document.querySelector('#new-room-form input[name=csrf]').remove(); return null")
+        .await;
+    alice.fill("input[name=name]", "Forged").await;
+    alice.submit("#new-room-form").await;
+    alice
+        .wait_for(
+            "the refusal",
+            "document.querySelector('h1').textContent === 'Form refused'",
+        )
+        .await;
+
+    // Logout revokes; going back shows the login page, not the room.
+    alice.goto(direct.path()).await;
+    alice.click("#logout").await;
+    alice
+        .wait_for("the login page", "!!document.getElementById('login-form')")
+        .await;
+    alice.back().await;
+    alice
+        .wait_for(
+            "the login page after going back",
+            "!!document.getElementById('login-form')",
+        )
+        .await;
+    assert_eq!(
+        alice.eval("return !!document.getElementById('room')").await,
+        json!(false)
+    );
+
+    alice.close().await;
+    bob.close().await;
+    assert!(terminate(server).success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_while_a_room_is_open_reconnects_and_delivers_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let addr = free_addr();
+    let server = start(&data, &addr);
+    let driver = Driver::start();
+    let (alice, bob) = alice_and_bob(&driver, &server).await;
+    alice.create_room("Lobby", "public").await;
+    let room = alice.url().await;
+    bob.goto(room.path()).await;
+    bob.click("#join").await;
+    for page in [&alice, &bob] {
+        page.wait_for(
+            "live",
+            "document.getElementById('room').dataset.state === 'live'",
+        )
+        .await;
+    }
+
+    assert!(terminate(server).success());
+    alice
+        .wait_for(
+            "reconnecting shown",
+            "document.getElementById('room').dataset.state === 'reconnecting'",
+        )
+        .await;
+    alice.fill("#body", "sent while the server was down").await;
+    alice.press_enter("#body").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let server = start(&data, &addr);
+    let once = "[...document.querySelectorAll('#messages li:not(.pending) .body')].filter(e => e.textContent === 'sent while the server was down').length";
+    for page in [&alice, &bob] {
+        page.wait_for(
+            "live again",
+            "document.getElementById('room').dataset.state === 'live'",
+        )
+        .await;
+        page.wait_for("the outage message", &format!("{once} === 1"))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for page in [&alice, &bob] {
+        assert_eq!(
+            page.eval(&format!("return {once}")).await,
+            json!(1),
+            "no duplicate"
+        );
+        page.refresh().await;
+        page.wait_for("after a reload, once", &format!("{once} === 1"))
+            .await;
+    }
+    alice.close().await;
+    bob.close().await;
+    assert!(terminate(server).success());
+}

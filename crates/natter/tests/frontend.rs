@@ -1,0 +1,232 @@
+//! The web UI over plain HTTP: cookie flags and security headers, CSRF on signed-out
+//! forms, the socket token's guard, and the session refreshing itself until its refresh
+//! token is reused, which ends it.
+
+mod support;
+
+use support::{Running, start_with, terminate};
+
+/// One HTTP exchange with cookies and an optional form body; the raw response.
+fn call(
+    url: &str,
+    method: &str,
+    path: &str,
+    cookies: &str,
+    form: Option<&str>,
+    extra: &str,
+) -> String {
+    use std::io::{Read, Write};
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    let body = form.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nCookie: {cookies}\r\n{extra}\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// The value `name=` is set to by the response, if it sets it.
+fn set_cookie(response: &str, name: &str) -> Option<String> {
+    response
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .find_map(|c| {
+            c.strip_prefix(&format!("{name}="))?
+                .split(';')
+                .next()
+                .map(str::to_owned)
+        })
+}
+
+fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    response
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| {
+            l.split_once(": ")
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        })
+}
+
+fn hidden(page: &str, field: &str) -> String {
+    let marker = format!("name=\"{field}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {field} in {page}"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Registers `name` through the forms; the session cookie.
+fn register(server: &Running, name: &str) -> String {
+    let form_page = call(&server.url, "GET", "/register", "", None, "");
+    let form_cookie = set_cookie(&form_page, "natter_form").unwrap();
+    let token = hidden(&form_page, "form_token");
+    let body = format!("form_token={token}&username={name}&password=correct+horse+battery");
+    let reply = call(
+        &server.url,
+        "POST",
+        "/register",
+        &format!("natter_form={form_cookie}"),
+        Some(&body),
+        "",
+    );
+    assert!(reply.starts_with("HTTP/1.1 303"), "{reply}");
+    set_cookie(&reply, "natter_session").expect("a session cookie")
+}
+
+#[test]
+fn pages_carry_security_headers_and_locked_down_cookies() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(&dir.path().join("data"), &[]);
+    let page = call(&server.url, "GET", "/login", "", None, "");
+    let csp = header(&page, "content-security-policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"));
+    assert_eq!(header(&page, "x-content-type-options"), Some("nosniff"));
+    assert_eq!(header(&page, "referrer-policy"), Some("same-origin"));
+    assert_eq!(header(&page, "cache-control"), Some("no-store"));
+    assert!(!page.contains("<script>"), "no inline script");
+
+    let reply = call(&server.url, "GET", "/register", "", None, "");
+    let token = hidden(&reply, "form_token");
+    let forged = call(
+        &server.url,
+        "POST",
+        "/login",
+        "",
+        Some(&format!("form_token={token}&login=a&password=b")),
+        "",
+    );
+    assert!(
+        forged.starts_with("HTTP/1.1 403"),
+        "a form without its cookie is refused: {forged}"
+    );
+
+    let session = register(&server, "carol");
+    let signed_in = call(
+        &server.url,
+        "GET",
+        "/",
+        &format!("natter_session={session}"),
+        None,
+        "",
+    );
+    assert!(signed_in.contains("Hello, carol"));
+    let raw = call(&server.url, "GET", "/register", "", None, "");
+    let flags = raw
+        .lines()
+        .find(|l| l.to_lowercase().starts_with("set-cookie: natter_form"))
+        .unwrap();
+    assert!(
+        flags.contains("HttpOnly") && flags.contains("SameSite=Strict"),
+        "{flags}"
+    );
+    assert!(
+        !signed_in.contains(&session),
+        "the cookie's content never appears in a page"
+    );
+
+    let token = call(
+        &server.url,
+        "GET",
+        "/session/socket-token",
+        &format!("natter_session={session}"),
+        None,
+        "",
+    );
+    assert!(
+        token.starts_with("HTTP/1.1 403"),
+        "no X-CSRF-Token, no token: {token}"
+    );
+    let csrf = hidden(&signed_in, "csrf");
+    let extra = format!("X-CSRF-Token: {csrf}\r\n");
+    let token = call(
+        &server.url,
+        "GET",
+        "/session/socket-token",
+        &format!("natter_session={session}"),
+        None,
+        &extra,
+    );
+    assert!(
+        token.starts_with("HTTP/1.1 200") && token.contains("\"token\""),
+        "{token}"
+    );
+    assert!(terminate(server).success());
+}
+
+#[test]
+fn the_session_refreshes_itself_and_ends_when_its_refresh_token_is_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    // Access tokens shorter than the refresh margin: every request refreshes.
+    let server = start_with(
+        &dir.path().join("data"),
+        &[("NATTER_AUTH_ACCESS_TTL_SECS", "10")],
+    );
+    let first = register(&server, "dave");
+    let page = call(
+        &server.url,
+        "GET",
+        "/",
+        &format!("natter_session={first}"),
+        None,
+        "",
+    );
+    assert!(page.contains("Hello, dave"), "{page}");
+    let second = set_cookie(&page, "natter_session").expect("a refreshed session cookie");
+    assert_ne!(second, first);
+    let page = call(
+        &server.url,
+        "GET",
+        "/",
+        &format!("natter_session={second}"),
+        None,
+        "",
+    );
+    assert!(page.contains("Hello, dave"));
+    let third = set_cookie(&page, "natter_session").unwrap();
+
+    // An old cookie replays a used refresh token: the auth service revokes the session,
+    // and every cookie of it now leads to the login page.
+    let replay = call(
+        &server.url,
+        "GET",
+        "/",
+        &format!("natter_session={first}"),
+        None,
+        "",
+    );
+    assert!(!replay.contains("Hello, dave"), "{replay}");
+    assert_eq!(
+        set_cookie(&replay, "natter_session").as_deref(),
+        Some(""),
+        "the cookie is cleared"
+    );
+    let after = call(
+        &server.url,
+        "GET",
+        "/rooms",
+        &format!("natter_session={third}"),
+        None,
+        "",
+    );
+    assert!(
+        after.starts_with("HTTP/1.1 303") && header(&after, "location") == Some("/login"),
+        "{after}"
+    );
+    assert!(terminate(server).success());
+}
