@@ -55,7 +55,17 @@ pub async fn serve(chat: Chat, mut socket: WebSocket) {
         refused_in_row: 0,
         typed: HashMap::new(),
     };
+    let metrics = connection.chat.metrics.clone();
+    metrics.connections.inc();
     let closing = connection.run(&mut socket, mailbox).await;
+    metrics.connections.dec();
+    metrics.closed.inc();
+    metrics
+        .subscriptions
+        .dec_by(connection.subscriptions.len() as i64);
+    if matches!(closing, Some(Closing(close::SLOW_CONSUMER, _))) {
+        metrics.slow_consumers.inc();
+    }
     for room in connection.subscriptions.keys() {
         connection.chat.hub.unsubscribe(room, connection.id);
         connection.chat.left(room, connection.user_id());
@@ -160,6 +170,7 @@ impl Connection {
             }
             ClientFrame::Unsubscribe { room_id } => {
                 if self.subscriptions.remove(room_id.as_str()).is_some() {
+                    self.chat.metrics.subscriptions.dec();
                     self.chat.hub.unsubscribe(&room_id, self.id);
                     self.chat.left(&room_id, self.user_id());
                 }
@@ -262,6 +273,7 @@ impl Connection {
         let room_id: Arc<str> = Arc::from(room);
         let next = messages.last().map_or(from_seq, |m| m.seq + 1);
         if self.subscriptions.insert(room_id, next).is_none() {
+            self.chat.metrics.subscriptions.inc();
             self.chat.joined(room, self.user_id());
         }
         self.send(
@@ -284,6 +296,7 @@ impl Connection {
         .await?;
         for message in &messages {
             self.send(socket, &message_frame(message)).await?;
+            self.chat.metrics.delivered.inc();
         }
         Ok(())
     }
@@ -331,6 +344,11 @@ impl Connection {
         let user = self.user_id().to_owned();
         match self.chat.send(&user, room, client_id, body).await {
             Ok((message, created)) => {
+                let counter = match created {
+                    true => &self.chat.metrics.received,
+                    false => &self.chat.metrics.duplicates,
+                };
+                counter.inc();
                 let ack = ServerFrame::Ack {
                     room_id: room.into(),
                     client_id: client_id.into(),
@@ -457,6 +475,7 @@ impl Connection {
             Box::pin(self.fill_gap(socket, &room, next, seq)).await?;
         }
         write(socket, Message::Text(frame), self.chat.limits.write_stall).await?;
+        self.chat.metrics.delivered.inc();
         self.subscriptions.insert(room, seq + 1);
         Ok(())
     }
@@ -477,6 +496,7 @@ impl Connection {
             };
             for message in &page {
                 self.send(socket, &message_frame(message)).await?;
+                self.chat.metrics.delivered.inc();
                 next = message.seq + 1;
             }
         }
@@ -492,6 +512,7 @@ impl Connection {
         if self.subscriptions.remove(room).is_none() {
             return Ok(());
         }
+        self.chat.metrics.subscriptions.dec();
         self.chat.hub.unsubscribe(room, self.id);
         self.chat.left(room, self.user_id());
         self.send(

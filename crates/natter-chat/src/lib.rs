@@ -5,6 +5,7 @@
 mod connection;
 mod grpc;
 mod hub;
+mod metrics;
 mod presence;
 pub mod protocol;
 mod service;

@@ -15,6 +15,7 @@ use natter_core::time::now_ms;
 use natter_core::token::TokenVerifier;
 
 use crate::hub::{Event, Hub};
+use crate::metrics::ChatMetrics;
 use crate::presence::{Announcement, Presence, SYNC_EVERY};
 use crate::protocol::ServerFrame;
 
@@ -52,6 +53,7 @@ pub struct Chat {
     relaying: tokio::sync::watch::Sender<bool>,
     outbox: tokio::sync::mpsc::Sender<(&'static str, Bytes)>,
     pub(crate) presence: Presence,
+    pub(crate) metrics: ChatMetrics,
 }
 
 /// The broker topics a replica relays.
@@ -162,7 +164,13 @@ impl Chat {
             next_connection: Arc::new(AtomicU64::new(1)),
             relaying: tokio::sync::watch::Sender::new(false),
             presence: Presence::default(),
+            metrics: ChatMetrics::default(),
         }
+    }
+
+    /// Adds this service's metrics to `metrics` (served at `/metrics`).
+    pub fn register_metrics(&self, metrics: &natter_core::http::Metrics) {
+        metrics.register(|registry| self.metrics.register(registry));
     }
 
     pub(crate) fn connection_id(&self) -> u64 {

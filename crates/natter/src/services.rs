@@ -53,7 +53,7 @@ pub async fn auth(mut config: Config) -> anyhow::Result<()> {
     secrets::follow_signing_keys(auth.clone(), secrets);
     let http = natter_auth::routes(auth.clone(), config.trust_forwarded_for);
     let grpc = grpc::router(Some(&auth), None, None).await;
-    serve_pair(&config, &parts, http, grpc, shutdown).await
+    serve_pair(&config, &parts, http, grpc, shutdown, Metrics::new()).await
 }
 
 /// Loads the secrets this service needs (their database and Redis connections go into
@@ -85,7 +85,7 @@ pub async fn website(mut config: Config) -> anyhow::Result<()> {
     let website = assemble_website(&config, &parts, verifier);
     let http = natter_website::routes(website.clone());
     let grpc = grpc::router(None, Some(&website), None).await;
-    serve_pair(&config, &parts, http, grpc, shutdown).await
+    serve_pair(&config, &parts, http, grpc, shutdown, Metrics::new()).await
 }
 
 /// The website service over `parts`, verifying tokens with `verifier`.
@@ -101,9 +101,10 @@ pub async fn chat(mut config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
     let (parts, _) = connect(&mut config, "chat", &shutdown).await?;
     let verifier = verifier_from_auth(&config, parts.kv.clone(), shutdown.clone()).await?;
-    let (chat, http, sockets) = chat_routes(&parts, verifier, shutdown.clone());
+    let metrics = Metrics::new();
+    let (chat, http, sockets) = chat_routes(&parts, verifier, shutdown.clone(), &metrics);
     let grpc = grpc::router(None, None, Some(&chat)).await;
-    serve_pair(&config, &parts, http, grpc, shutdown).await?;
+    serve_pair(&config, &parts, http, grpc, shutdown, metrics).await?;
     sockets.drained(SOCKET_DRAIN).await;
     Ok(())
 }
@@ -113,6 +114,7 @@ pub fn chat_routes(
     parts: &Parts,
     verifier: TokenVerifier,
     shutdown: Shutdown,
+    metrics: &Metrics,
 ) -> (Chat, Router, Sockets) {
     let chat = Chat::new(
         parts.store.clone(),
@@ -121,6 +123,7 @@ pub fn chat_routes(
         shutdown,
         Limits::default(),
     );
+    chat.register_metrics(metrics);
     tokio::spawn(chat.clone().relay());
     let sockets = Sockets::default();
     let routes = natter_chat::routes(chat.clone(), sockets.clone());
@@ -227,8 +230,8 @@ async fn serve_pair(
     http: Router,
     grpc: Router,
     shutdown: Shutdown,
+    metrics: Metrics,
 ) -> anyhow::Result<()> {
-    let metrics = Metrics::new();
     let http = observe(
         http.merge(ops_routes(
             parts.readiness(shutdown.clone()),

@@ -24,14 +24,15 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let auth = assemble_auth(&config, &parts, &keys).await?;
     secrets::follow_signing_keys(auth.clone(), secrets.clone());
     let website = crate::services::assemble_website(&config, &parts, auth.verifier().clone());
-    let (chat, chat_http, sockets) = chat_routes(&parts, auth.verifier().clone(), shutdown.clone());
+    let metrics = Metrics::new();
+    let (chat, chat_http, sockets) =
+        chat_routes(&parts, auth.verifier().clone(), shutdown.clone(), &metrics);
     let listener = bind(config.http_addr).await?;
     let addr = listener.local_addr()?;
     // The web UI calls the services over gRPC as in a cluster: here, on this very port.
     let own = tonic::transport::Channel::from_shared(format!("http://{addr}"))?.connect_lazy();
     let frontend =
         natter_frontend::Frontend::new(own.clone(), own, secrets, config.frontend.secure_cookies);
-    let metrics = Metrics::new();
     let router = natter_auth::routes(auth.clone(), config.trust_forwarded_for)
         .merge(chat_http)
         .merge(natter_website::routes(website.clone()))

@@ -28,6 +28,7 @@ pub struct Cluster {
 /// One replica.
 pub struct Replica {
     pub url: String,
+    pub metrics: natter_core::http::Metrics,
     pub sockets: Sockets,
     pub stop: ShutdownTrigger,
 }
@@ -86,6 +87,8 @@ impl Cluster {
             shutdown.clone(),
             limits,
         );
+        let metrics = natter_core::http::Metrics::new();
+        chat.register_metrics(&metrics);
         tokio::spawn(chat.clone().relay());
         let sockets = Sockets::default();
         let grpc = tonic::service::Routes::new(natter_chat::grpc_service(&chat)).into_axum_router();
@@ -94,7 +97,12 @@ impl Cluster {
         let url = format!("ws://{}/ws", listener.local_addr().unwrap());
         tokio::spawn(natter_core::http::serve(listener, router, shutdown));
         chat.relaying().await;
-        Replica { url, sockets, stop }
+        Replica {
+            url,
+            metrics,
+            sockets,
+            stop,
+        }
     }
 
     pub async fn user(&self, base: &str) -> User {

@@ -5,6 +5,7 @@
 mod delivery;
 mod grpc;
 mod harness;
+mod metrics;
 mod outage;
 mod presence;
 mod session;
