@@ -50,12 +50,20 @@ pub fn init(config: &TelemetryConfig, service: &str) -> Result<Telemetry, Teleme
             .with_writer(std::io::stderr)
             .json()
             .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+            .with_current_span(false)
+            // Every enclosing span's fields, among them the request span's trace_id.
+            .with_span_list(true)
             .boxed(),
     };
+    // JSON logs carry trace ids, so traces exist (and are sampled) even with no collector.
+    let wants_ids = config.log_format == LogFormat::Json;
     let provider = match &config.otlp_endpoint {
-        Some(endpoint) => Some(tracer_provider(endpoint, config.sample_ratio, service)?),
+        Some(endpoint) => Some(tracer_provider(
+            Some(endpoint),
+            config.sample_ratio,
+            service,
+        )?),
+        None if wants_ids => Some(tracer_provider(None, config.sample_ratio, service)?),
         None => None,
     };
     let otel = provider.as_ref().map(|p| {
@@ -72,27 +80,30 @@ pub fn init(config: &TelemetryConfig, service: &str) -> Result<Telemetry, Teleme
     Ok(Telemetry { provider })
 }
 
+/// Spans sampled by `ratio` (parent-based), exported to `endpoint` when there is one.
 fn tracer_provider(
-    endpoint: &str,
+    endpoint: Option<&str>,
     ratio: f64,
     service: &str,
 ) -> Result<SdkTracerProvider, TelemetryError> {
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(endpoint)
-        .build()
-        .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
     let resource = Resource::builder()
         .with_service_name(service.to_owned())
         .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
         .build();
-    Ok(SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
+    let mut builder = SdkTracerProvider::builder()
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
             ratio,
         ))))
-        .with_resource(resource)
-        .build())
+        .with_resource(resource);
+    if let Some(endpoint) = endpoint {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .build()
+            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    Ok(builder.build())
 }
 
 impl Drop for Telemetry {

@@ -65,3 +65,62 @@ fn auth_mode_requires_postgres() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("NATTER_DATABASE_URL"), "{stderr}");
 }
+
+#[test]
+fn json_logs_carry_the_callers_trace_id() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
+        .env("NATTER_HTTP_ADDR", "127.0.0.1:0")
+        .env("NATTER_DATA_DIR", dir.path().join("data"))
+        .env("NATTER_AUTH_ARGON2_MEMORY_KIB", "256")
+        .env("NATTER_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let host = first
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (lines, reader) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let body = r#"{"username":"tracy","password":"correct horse"}"#;
+    let mut stream = std::net::TcpStream::connect(&host).unwrap();
+    write!(
+        stream,
+        "POST /api/v1/auth/register HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
+         traceparent: 00-{trace}-00f067aa0ba902b7-01\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    let line = reader
+        .iter()
+        .find(|line| line.contains("\"message\":\"registered\""))
+        .expect("the request's log line");
+    let json: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    let spans = json["spans"].as_array().unwrap();
+    assert!(spans.iter().any(|s| s["trace_id"] == trace), "{line}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -43,6 +43,8 @@ impl<B> MakeSpan<B> for RequestSpan {
                 otel.kind = "server",
                 rpc.system = "grpc",
                 rpc.method = path,
+                trace_id = tracing::field::Empty,
+                span_id = tracing::field::Empty,
             )
         } else {
             let route = request
@@ -56,9 +58,12 @@ impl<B> MakeSpan<B> for RequestSpan {
                 http.request.method = %method,
                 http.route = route,
                 http.response.status_code = tracing::field::Empty,
+                trace_id = tracing::field::Empty,
+                span_id = tracing::field::Empty,
             )
         };
         let _ = span.set_parent(extract_context(request.headers()));
+        record_ids(&span);
         span
     }
 }
@@ -125,5 +130,17 @@ mod tests {
         let peer = ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 4000)));
         assert_eq!(client_ip(&headers, Some(&peer), true), "203.0.113.7");
         assert_eq!(client_ip(&headers, Some(&peer), false), "10.0.0.1");
+    }
+}
+
+/// Puts the span's trace and span ids among its fields, so that JSON log lines of the
+/// request carry them (they exist when a tracer is installed: see `telemetry::init`).
+fn record_ids(span: &Span) {
+    use opentelemetry::trace::TraceContextExt;
+    let context = span.context();
+    let ids = context.span().span_context().clone();
+    if ids.is_valid() {
+        span.record("trace_id", ids.trace_id().to_string());
+        span.record("span_id", ids.span_id().to_string());
     }
 }
