@@ -119,6 +119,18 @@ pub fn client_ip(
         .unwrap_or_default()
 }
 
+/// Puts the span's trace and span ids among its fields, so that JSON log lines of the
+/// request carry them (they exist when a tracer is installed: see `telemetry::init`).
+fn record_ids(span: &Span) {
+    use opentelemetry::trace::TraceContextExt;
+    let context = span.context();
+    let ids = context.span().span_context().clone();
+    if ids.is_valid() {
+        span.record("trace_id", ids.trace_id().to_string());
+        span.record("span_id", ids.span_id().to_string());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,17 +142,5 @@ mod tests {
         let peer = ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 4000)));
         assert_eq!(client_ip(&headers, Some(&peer), true), "203.0.113.7");
         assert_eq!(client_ip(&headers, Some(&peer), false), "10.0.0.1");
-    }
-}
-
-/// Puts the span's trace and span ids among its fields, so that JSON log lines of the
-/// request carry them (they exist when a tracer is installed: see `telemetry::init`).
-fn record_ids(span: &Span) {
-    use opentelemetry::trace::TraceContextExt;
-    let context = span.context();
-    let ids = context.span().span_context().clone();
-    if ids.is_valid() {
-        span.record("trace_id", ids.trace_id().to_string());
-        span.record("span_id", ids.span_id().to_string());
     }
 }
