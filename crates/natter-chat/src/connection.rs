@@ -12,9 +12,12 @@ use natter_core::store::MessageRecord;
 use natter_core::token::AccessClaims;
 use tokio::time::Instant;
 
+use tracing::Instrument;
+
 use crate::hub::{Event, Inbox, Mailbox, inbox};
 use crate::protocol::{ClientFrame, ServerFrame, VERSION, close};
 use crate::service::{Chat, REPLAY_LIMIT, Refusal, message_frame};
+use crate::trace;
 
 /// How often the server pings an idle connection.
 const HEARTBEAT: Duration = Duration::from_secs(20);
@@ -182,7 +185,14 @@ impl Connection {
                 room_id,
                 client_id,
                 body,
-            } => self.send_message(socket, &room_id, &client_id, &body).await,
+                traceparent,
+            } => {
+                let parent = trace::from_traceparent(traceparent.as_deref());
+                let span = trace::span("send", "server", "natter", parent);
+                self.send_message(socket, &room_id, &client_id, &body)
+                    .instrument(span)
+                    .await
+            }
             ClientFrame::Typing { room_id } => self.typing(&room_id).await,
             ClientFrame::Read { room_id, seq } => {
                 let user = self.user_id().to_owned();
@@ -425,7 +435,17 @@ impl Connection {
                 room_id,
                 seq,
                 frame,
-            } => self.deliver(socket, room_id, seq, frame).await,
+                trace,
+            } => match trace {
+                // Only sampled sends carry a trace: the delivery joins it.
+                Some(trace) => {
+                    let span = trace::span("deliver", "producer", "natter", Some(trace));
+                    self.deliver(socket, room_id, seq, frame)
+                        .instrument(span)
+                        .await
+                }
+                None => self.deliver(socket, room_id, seq, frame).await,
+            },
             Event::Signal { room_id, frame } => {
                 if !self.subscriptions.contains_key(&room_id) {
                     return Ok(());

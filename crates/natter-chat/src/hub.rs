@@ -20,6 +20,8 @@ pub enum Event {
         seq: i64,
         /// The encoded frame (validated UTF-8 once, shared by every recipient).
         frame: Utf8Bytes,
+        /// The trace of the send, when it is sampled: each delivery joins it.
+        trace: Option<opentelemetry::Context>,
     },
     /// An unsequenced frame for the room's subscribers (typing, message updates).
     Signal {
@@ -150,6 +152,7 @@ mod tests {
             room_id: Arc::from("r"),
             seq,
             frame: Utf8Bytes::from_static("{}"),
+            trace: None,
         }
     }
 

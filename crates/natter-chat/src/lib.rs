@@ -9,6 +9,7 @@ mod metrics;
 mod presence;
 pub mod protocol;
 mod service;
+mod trace;
 mod ws;
 
 pub use grpc::{ChatGrpc, grpc_service};

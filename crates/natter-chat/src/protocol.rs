@@ -36,6 +36,9 @@ pub enum ClientFrame {
         client_id: String,
         /// 1–4000 characters.
         body: String,
+        /// Optional W3C trace context: the send's spans (and every delivery's) join it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        traceparent: Option<String>,
     },
     /// The user is typing in a subscribed room (ephemeral; at most one per 3 s is relayed).
     Typing {
@@ -241,7 +244,8 @@ mod tests {
             ClientFrame::Send {
                 room_id: "r".into(),
                 client_id: "c".into(),
-                body: "hi".into()
+                body: "hi".into(),
+                traceparent: None,
             }
         );
         let resume: ClientFrame =

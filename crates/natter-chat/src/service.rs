@@ -18,6 +18,9 @@ use crate::hub::{Event, Hub};
 use crate::metrics::ChatMetrics;
 use crate::presence::{Announcement, Presence, SYNC_EVERY};
 use crate::protocol::ServerFrame;
+use crate::trace;
+use opentelemetry::Context;
+use tracing::Instrument;
 
 /// Broker topic carrying every stored message between replicas.
 pub const MESSAGES_TOPIC: &str = "natter.messages";
@@ -51,7 +54,7 @@ pub struct Chat {
     node: Arc<str>,
     next_connection: Arc<AtomicU64>,
     relaying: tokio::sync::watch::Sender<bool>,
-    outbox: tokio::sync::mpsc::Sender<(&'static str, Bytes)>,
+    outbox: tokio::sync::mpsc::Sender<Outgoing>,
     pub(crate) presence: Presence,
     pub(crate) metrics: ChatMetrics,
 }
@@ -69,13 +72,21 @@ const OUTBOX: usize = 8192;
 
 /// Publishes queued frames in order; logs once when the broker fails and once when it
 /// works again.
-async fn forward(
-    broker: Arc<dyn Broker>,
-    mut pending: tokio::sync::mpsc::Receiver<(&'static str, Bytes)>,
-) {
+/// A frame for the broker: topic, payload, and the sampled trace it belongs to.
+type Outgoing = (&'static str, Bytes, Option<Context>);
+
+async fn forward(broker: Arc<dyn Broker>, mut pending: tokio::sync::mpsc::Receiver<Outgoing>) {
     let mut failing = false;
-    while let Some((topic, payload)) = pending.recv().await {
-        match broker.publish(topic, payload).await {
+    while let Some((topic, payload, trace)) = pending.recv().await {
+        let publish = broker.publish(topic, payload);
+        let published = match trace {
+            Some(context) => {
+                let span = trace::span("publish", "producer", "redis", Some(context));
+                publish.instrument(span).await
+            }
+            None => publish.await,
+        };
+        match published {
             Ok(()) if failing => {
                 failing = false;
                 tracing::info!("publishing to the broker again");
@@ -300,19 +311,29 @@ impl Chat {
             frame: frame.clone(),
         };
         self.hub.dispatch(room, event);
-        self.publish(room, 0, &frame).await;
+        self.publish(room, 0, &frame, None).await;
     }
 
     /// Queues a frame for the other replicas. Publishing happens in order on one task, so
     /// a slow or absent broker never delays an acknowledgement; when the queue is full the
     /// frame is dropped and remote subscribers fill the gap from the store.
-    async fn publish(&self, room: &str, seq: i64, frame: &Utf8Bytes) {
-        let payload = format!("{}\n{}\n{}\n{}", self.node, room, seq, frame.as_str());
-        self.enqueue(MESSAGES_TOPIC, Bytes::from(payload));
+    /// The payload is `node \n room \n seq \n traceparent-or-dash \n frame`.
+    async fn publish(&self, room: &str, seq: i64, frame: &Utf8Bytes, trace: Option<&Context>) {
+        let traceparent = trace.and_then(natter_core::telemetry::traceparent_of);
+        let traceparent = traceparent.as_deref().unwrap_or("-");
+        let payload = format!(
+            "{}\n{}\n{}\n{}\n{}",
+            self.node,
+            room,
+            seq,
+            traceparent,
+            frame.as_str()
+        );
+        self.enqueue(MESSAGES_TOPIC, Bytes::from(payload), trace.cloned());
     }
 
-    fn enqueue(&self, topic: &'static str, payload: Bytes) {
-        if self.outbox.try_send((topic, payload)).is_err() {
+    fn enqueue(&self, topic: &'static str, payload: Bytes, trace: Option<Context>) {
+        if self.outbox.try_send((topic, payload, trace)).is_err() {
             tracing::debug!("broker outbox full; remote subscribers will fill the gap");
         }
     }
@@ -321,13 +342,16 @@ impl Chat {
     /// through the broker (a broker outage leaves local delivery working).
     async fn fan_out(&self, message: &MessageRecord) {
         let frame = Utf8Bytes::from(message_frame(message).encode());
+        let trace = trace::sampled();
         let event = Event::Message {
             room_id: Arc::from(message.room_id.as_str()),
             seq: message.seq,
             frame: frame.clone(),
+            trace: trace.clone(),
         };
         self.hub.dispatch(&message.room_id, event);
-        self.publish(&message.room_id, message.seq, &frame).await;
+        self.publish(&message.room_id, message.seq, &frame, trace.as_ref())
+            .await;
     }
 
     /// Messages of `room` after `after`, oldest first, at most `limit`.
@@ -412,7 +436,7 @@ impl Chat {
             online,
         };
         let payload = serde_json::to_vec(&change).expect("announcements serialise");
-        self.enqueue(PRESENCE_TOPIC, Bytes::from(payload));
+        self.enqueue(PRESENCE_TOPIC, Bytes::from(payload), None);
     }
 
     fn dispatch_presence(&self, room: &str, user: &str, online: bool) {
@@ -440,7 +464,7 @@ impl Chat {
                 rooms: self.presence.snapshot(),
             };
             let payload = serde_json::to_vec(&sync).expect("announcements serialise");
-            self.enqueue(PRESENCE_TOPIC, Bytes::from(payload));
+            self.enqueue(PRESENCE_TOPIC, Bytes::from(payload), None);
         }
     }
 
@@ -510,10 +534,14 @@ impl Chat {
     }
 
     fn relay_message(&self, payload: Bytes) {
-        let mut parts = payload.splitn(4, |b| *b == b'\n');
-        let (Some(node), Some(room), Some(seq), Some(frame)) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let mut parts = payload.splitn(5, |b| *b == b'\n');
+        let (Some(node), Some(room), Some(seq), Some(traceparent), Some(frame)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return;
         };
         if node == self.node.as_bytes() {
@@ -537,6 +565,7 @@ impl Chat {
                 room_id,
                 seq,
                 frame,
+                trace: trace::relayed(traceparent),
             }
         };
         self.hub.dispatch(room, event);

@@ -122,6 +122,23 @@ pub fn extract_context(headers: &http::HeaderMap) -> Context {
     TraceContextPropagator::new().extract(&HeaderExtractor(headers))
 }
 
+/// The trace context a W3C `traceparent` value names (empty when it is malformed).
+pub fn context_from_traceparent(traceparent: &str) -> Context {
+    let mut headers = http::HeaderMap::new();
+    if let Ok(value) = traceparent.parse() {
+        headers.insert("traceparent", value);
+    }
+    extract_context(&headers)
+}
+
+/// The W3C `traceparent` value of `context`, when it holds a valid span.
+pub fn traceparent_of(context: &Context) -> Option<String> {
+    let mut headers = http::HeaderMap::new();
+    inject_context(context, &mut headers);
+    let value = headers.get("traceparent")?.to_str().ok()?;
+    Some(value.to_owned())
+}
+
 /// Writes `context` as `traceparent`/`tracestate` into `headers`.
 pub fn inject_context(context: &Context, headers: &mut http::HeaderMap) {
     TraceContextPropagator::new().inject_context(context, &mut HeaderInjector(headers));

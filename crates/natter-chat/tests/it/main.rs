@@ -9,3 +9,4 @@ mod metrics;
 mod outage;
 mod presence;
 mod session;
+mod tracing;

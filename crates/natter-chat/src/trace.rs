@@ -1,0 +1,62 @@
+//! Spans of a message's journey (send, publish, relay, deliver) and the trace context
+//! that travels with it through the hub and the broker.
+
+use opentelemetry::Context;
+use opentelemetry::trace::TraceContextExt;
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// A messaging span named `chat <operation>`, child of `parent` when given.
+pub(crate) fn span(
+    operation: &'static str,
+    kind: &'static str,
+    system: &'static str,
+    parent: Option<Context>,
+) -> Span {
+    let span = tracing::info_span!(
+        "chat",
+        otel.name = format!("chat {operation}"),
+        otel.kind = kind,
+        messaging.system = system,
+        messaging.operation.type = operation,
+    );
+    if let Some(parent) = parent {
+        let _ = span.set_parent(parent);
+    }
+    span
+}
+
+/// The context a client's `traceparent` names.
+pub(crate) fn from_traceparent(traceparent: Option<&str>) -> Option<Context> {
+    traceparent.map(natter_core::telemetry::context_from_traceparent)
+}
+
+/// The current span's trace context, when it is sampled (else deliveries make no spans).
+pub(crate) fn sampled() -> Option<Context> {
+    let context = Span::current().context();
+    context
+        .span()
+        .span_context()
+        .is_sampled()
+        .then_some(context)
+}
+
+/// For a message from another replica: a `chat relay` span joining the sender's trace
+/// (from the broker payload), whose context the deliveries then join.
+pub(crate) fn relayed(traceparent: &[u8]) -> Option<Context> {
+    let traceparent = std::str::from_utf8(traceparent)
+        .ok()
+        .filter(|t| *t != "-")?;
+    let relay = span(
+        "relay",
+        "consumer",
+        "redis",
+        from_traceparent(Some(traceparent)),
+    );
+    let context = relay.context();
+    context
+        .span()
+        .span_context()
+        .is_sampled()
+        .then_some(context)
+}
