@@ -434,18 +434,24 @@ impl Connection {
             Event::Message {
                 room_id,
                 seq,
+                created_ms,
                 frame,
                 trace,
-            } => match trace {
-                // Only sampled sends carry a trace: the delivery joins it.
-                Some(trace) => {
-                    let span = trace::span("deliver", "producer", "natter", Some(trace));
-                    self.deliver(socket, room_id, seq, frame)
-                        .instrument(span)
-                        .await
+            } => {
+                let delivery = self.deliver(socket, room_id, seq, frame);
+                let delivered = match trace {
+                    // Only sampled sends carry a trace: the delivery joins it.
+                    Some(trace) => {
+                        let span = trace::span("deliver", "producer", "natter", Some(trace));
+                        delivery.instrument(span).await?
+                    }
+                    None => delivery.await?,
+                };
+                if delivered && created_ms > 0 {
+                    self.chat.metrics.observe_delivery(created_ms);
                 }
-                None => self.deliver(socket, room_id, seq, frame).await,
-            },
+                Ok(())
+            }
             Event::Signal { room_id, frame } => {
                 if !self.subscriptions.contains_key(&room_id) {
                     return Ok(());
@@ -482,12 +488,12 @@ impl Connection {
         room: Arc<str>,
         seq: i64,
         frame: Utf8Bytes,
-    ) -> Result<(), Closing> {
+    ) -> Result<bool, Closing> {
         let Some(&next) = self.subscriptions.get(&room) else {
-            return Ok(());
+            return Ok(false);
         };
         if seq < next {
-            return Ok(());
+            return Ok(false);
         }
         if next < seq {
             // Rare (a reordering between replicas or a dropped broker frame): boxed so the
@@ -497,7 +503,7 @@ impl Connection {
         write(socket, Message::Text(frame), self.chat.limits.write_stall).await?;
         self.chat.metrics.delivered.inc();
         self.subscriptions.insert(room, seq + 1);
-        Ok(())
+        Ok(true)
     }
 
     /// Sends `room`'s messages `next` … `seq` - 1 from the store.

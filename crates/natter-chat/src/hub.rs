@@ -18,6 +18,8 @@ pub enum Event {
         room_id: Arc<str>,
         /// Its sequence number.
         seq: i64,
+        /// When it was stored (Unix ms), for the delivery latency.
+        created_ms: i64,
         /// The encoded frame (validated UTF-8 once, shared by every recipient).
         frame: Utf8Bytes,
         /// The trace of the send, when it is sampled: each delivery joins it.
@@ -151,6 +153,7 @@ mod tests {
         Event::Message {
             room_id: Arc::from("r"),
             seq,
+            created_ms: 0,
             frame: Utf8Bytes::from_static("{}"),
             trace: None,
         }

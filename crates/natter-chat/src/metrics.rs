@@ -3,11 +3,13 @@
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// Counters and gauges one chat service updates. Cheap to clone.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ChatMetrics {
+    pub(crate) delivery_latency: Histogram,
     pub(crate) connections: Gauge,
     pub(crate) subscriptions: Gauge,
     pub(crate) received: Counter,
@@ -17,7 +19,31 @@ pub struct ChatMetrics {
     pub(crate) closed: Counter,
 }
 
+impl Default for ChatMetrics {
+    fn default() -> Self {
+        Self {
+            // 0.5 ms … ~16 s.
+            delivery_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            connections: Gauge::default(),
+            subscriptions: Gauge::default(),
+            received: Counter::default(),
+            duplicates: Counter::default(),
+            delivered: Counter::default(),
+            slow_consumers: Counter::default(),
+            closed: Counter::default(),
+        }
+    }
+}
+
 impl ChatMetrics {
+    /// Records a live delivery of a message stored at `created_ms`.
+    pub(crate) fn observe_delivery(&self, created_ms: i64) {
+        let age_ms = natter_core::time::now_ms()
+            .saturating_sub(created_ms)
+            .max(0);
+        self.delivery_latency.observe(age_ms as f64 / 1000.0);
+    }
+
     /// Registers every metric under `natter_chat_`.
     pub fn register(&self, registry: &mut Registry) {
         let chat = registry.sub_registry_with_prefix("chat");
@@ -55,6 +81,11 @@ impl ChatMetrics {
             "connections_closed",
             "WebSocket connections that ended",
             self.closed.clone(),
+        );
+        chat.register(
+            "delivery_latency_seconds",
+            "From a message's storing (just before commit) to its frame written to a subscriber",
+            self.delivery_latency.clone(),
         );
     }
 }

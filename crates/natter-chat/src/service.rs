@@ -72,6 +72,15 @@ const OUTBOX: usize = 8192;
 
 /// Publishes queued frames in order; logs once when the broker fails and once when it
 /// works again.
+/// Where a broker frame belongs: room, sequence number (0: unsequenced), and when the
+/// message was stored (Unix ms, 0 for unsequenced frames).
+#[derive(Debug, Clone, Copy)]
+struct Stamp<'a> {
+    room: &'a str,
+    seq: i64,
+    created_ms: i64,
+}
+
 /// A frame for the broker: topic, payload, and the sampled trace it belongs to.
 type Outgoing = (&'static str, Bytes, Option<Context>);
 
@@ -311,22 +320,29 @@ impl Chat {
             frame: frame.clone(),
         };
         self.hub.dispatch(room, event);
-        self.publish(room, 0, &frame, None).await;
+        let stamp = Stamp {
+            room,
+            seq: 0,
+            created_ms: 0,
+        };
+        self.publish(stamp, &frame, None).await;
     }
 
     /// Queues a frame for the other replicas. Publishing happens in order on one task, so
     /// a slow or absent broker never delays an acknowledgement; when the queue is full the
     /// frame is dropped and remote subscribers fill the gap from the store.
     /// The payload is `node \n room \n seq \n traceparent-or-dash \n frame`.
-    async fn publish(&self, room: &str, seq: i64, frame: &Utf8Bytes, trace: Option<&Context>) {
+    async fn publish(&self, stamp: Stamp<'_>, frame: &Utf8Bytes, trace: Option<&Context>) {
         let traceparent = trace.and_then(natter_core::telemetry::traceparent_of);
         let traceparent = traceparent.as_deref().unwrap_or("-");
-        let payload = format!(
-            "{}\n{}\n{}\n{}\n{}",
-            self.node,
+        let Stamp {
             room,
             seq,
-            traceparent,
+            created_ms,
+        } = stamp;
+        let payload = format!(
+            "{}\n{room}\n{seq}\n{created_ms}\n{traceparent}\n{}",
+            self.node,
             frame.as_str()
         );
         self.enqueue(MESSAGES_TOPIC, Bytes::from(payload), trace.cloned());
@@ -346,12 +362,17 @@ impl Chat {
         let event = Event::Message {
             room_id: Arc::from(message.room_id.as_str()),
             seq: message.seq,
+            created_ms: message.created_at,
             frame: frame.clone(),
             trace: trace.clone(),
         };
         self.hub.dispatch(&message.room_id, event);
-        self.publish(&message.room_id, message.seq, &frame, trace.as_ref())
-            .await;
+        let stamp = Stamp {
+            room: &message.room_id,
+            seq: message.seq,
+            created_ms: message.created_at,
+        };
+        self.publish(stamp, &frame, trace.as_ref()).await;
     }
 
     /// Messages of `room` after `after`, oldest first, at most `limit`.
@@ -534,16 +555,17 @@ impl Chat {
     }
 
     fn relay_message(&self, payload: Bytes) {
-        let mut parts = payload.splitn(5, |b| *b == b'\n');
-        let (Some(node), Some(room), Some(seq), Some(traceparent), Some(frame)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let mut parts = payload.splitn(6, |b| *b == b'\n');
+        let mut next = || parts.next();
+        let (Some(node), Some(room), Some(seq), Some(created), Some(traceparent), Some(frame)) =
+            (next(), next(), next(), next(), next(), next())
+        else {
             return;
         };
+        let created_ms = std::str::from_utf8(created)
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
         if node == self.node.as_bytes() {
             return;
         }
@@ -565,6 +587,7 @@ impl Chat {
                 room_id,
                 seq,
                 frame,
+                created_ms,
                 trace: trace::relayed(traceparent),
             }
         };

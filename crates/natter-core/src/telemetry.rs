@@ -86,10 +86,19 @@ fn tracer_provider(
     ratio: f64,
     service: &str,
 ) -> Result<SdkTracerProvider, TelemetryError> {
-    let resource = Resource::builder()
+    let mut resource = Resource::builder()
         .with_service_name(service.to_owned())
-        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
-        .build();
+        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")));
+    // Set from the downward API in every pod the operator makes.
+    for (variable, attribute) in [
+        ("POD_NAME", "k8s.pod.name"),
+        ("POD_NAMESPACE", "k8s.namespace.name"),
+    ] {
+        if let Ok(value) = std::env::var(variable) {
+            resource = resource.with_attribute(KeyValue::new(attribute, value));
+        }
+    }
+    let resource = resource.build();
     let mut builder = SdkTracerProvider::builder()
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
             ratio,

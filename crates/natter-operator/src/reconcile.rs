@@ -80,6 +80,7 @@ impl Context {
 }
 
 /// Reconciles one ChatCluster.
+#[tracing::instrument(name = "reconcile", skip_all, fields(k8s.namespace.name = cluster.namespace(), chatcluster = %cluster.name_any()))]
 pub async fn reconcile(cluster: Arc<ChatCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let result = reconcile_inner(&cluster, &ctx).await;

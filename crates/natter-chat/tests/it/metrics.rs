@@ -62,6 +62,10 @@ async fn counters_follow_connections_sends_and_deliveries() {
         Some(2.0),
         "to alice and bob"
     );
+    assert_eq!(
+        sample(&text, "natter_chat_delivery_latency_seconds_count"),
+        Some(2.0)
+    );
 
     drop(b);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

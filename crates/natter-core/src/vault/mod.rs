@@ -104,6 +104,7 @@ impl Vault {
     }
 
     /// The KV v2 secret at `mount`/`path`, or `None` when there is none.
+    #[tracing::instrument(name = "vault kv read", skip_all, fields(vault.path = path))]
     pub async fn read<T: DeserializeOwned>(
         &self,
         mount: &str,
@@ -125,6 +126,7 @@ impl Vault {
     }
 
     /// The current version of the KV v2 secret at `mount`/`path`, or `None`.
+    #[tracing::instrument(name = "vault kv metadata", skip_all, fields(vault.path = path))]
     pub async fn version(&self, mount: &str, path: &str) -> Result<Option<u64>, SecretsError> {
         let name = format!("{mount}/{path}");
         let metadata = self
@@ -137,6 +139,7 @@ impl Vault {
 
     /// Writes `data` as a new version of `mount`/`path`; with `cas`, only if the current
     /// version is still `cas` (0: only if the secret does not exist). Returns the version.
+    #[tracing::instrument(name = "vault kv write", skip_all, fields(vault.path = path))]
     pub async fn write<T: Serialize + Sync>(
         &self,
         mount: &str,
@@ -188,6 +191,7 @@ impl Vault {
     }
 
     /// Logs in (or, for a token, looks it up) and installs the token; returns its lease.
+    #[tracing::instrument(name = "vault login", skip_all, fields(vault.method = self.login.method()))]
     async fn login(&self) -> Result<Lease, SecretsError> {
         let probe = Arc::new(new_client(&self.addr, self.login.initial_token())?);
         let (token, lease) = self.login.perform(&probe).await?;
@@ -201,6 +205,7 @@ impl Vault {
         Ok(lease)
     }
 
+    #[tracing::instrument(name = "vault token renew", skip_all)]
     async fn renew(&self) -> Result<Lease, SecretsError> {
         let client = self.client();
         let info = vaultrs::token::renew_self(&*client, None)
