@@ -20,7 +20,11 @@ async fn a_send_and_its_deliveries_on_two_replicas_form_one_trace() {
     let mut collector = FakeCollectorServer::start().await.unwrap();
     let provider = setup_tracer_provider(&collector).await;
     let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("natter-test"));
-    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::INFO)
+            .with(layer),
+    );
 
     let cluster = Cluster::new(Backend::Postgres).await;
     let one = cluster.replica(Limits::default()).await;
