@@ -68,9 +68,14 @@ impl Frontend {
     }
 }
 
-/// Every page, the static assets and the socket-token endpoint, behind the session
-/// middleware and the security headers.
+/// Every page and the socket-token endpoint behind the session middleware, the static
+/// assets beside it (they need no session: a page's asset requests, made in parallel,
+/// must not each refresh the session and so present one refresh token twice), all
+/// behind the security headers.
 pub fn routes(frontend: Frontend) -> Router {
+    let assets = Router::new()
+        .route("/static/app.css", get(pages::assets::css))
+        .route("/static/room.js", get(pages::assets::room_js));
     Router::new()
         .route("/", get(pages::home))
         .route(
@@ -106,14 +111,13 @@ pub fn routes(frontend: Frontend) -> Router {
             get(pages::users::edit_form).post(pages::users::edit),
         )
         .route("/session/socket-token", get(pages::room::socket_token))
-        .route("/static/app.css", get(pages::assets::css))
-        .route("/static/room.js", get(pages::assets::room_js))
         .layer(middleware::from_fn_with_state(
             frontend.clone(),
             session::layer,
         ))
-        .layer(middleware::from_fn(security_headers))
         .with_state(frontend)
+        .merge(assets)
+        .layer(middleware::from_fn(security_headers))
 }
 
 /// Content-Security-Policy without inline script, no framing, no sniffing, and pages that

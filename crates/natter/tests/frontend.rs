@@ -200,6 +200,27 @@ fn the_session_refreshes_itself_and_ends_when_its_refresh_token_is_reused() {
     assert!(page.contains("Hello, dave"));
     let third = set_cookie(&page, "natter_session").unwrap();
 
+    // Assets never touch the session: an old cookie on them revokes nothing.
+    let css = call(
+        &server.url,
+        "GET",
+        "/static/app.css",
+        &format!("natter_session={first}"),
+        None,
+        "",
+    );
+    assert!(css.starts_with("HTTP/1.1 200") && set_cookie(&css, "natter_session").is_none());
+    let page = call(
+        &server.url,
+        "GET",
+        "/",
+        &format!("natter_session={third}"),
+        None,
+        "",
+    );
+    assert!(page.contains("Hello, dave"), "the session lives on: {page}");
+    let third = set_cookie(&page, "natter_session").unwrap();
+
     // An old cookie replays a used refresh token: the auth service revokes the session,
     // and every cookie of it now leads to the login page.
     let replay = call(
