@@ -13,9 +13,17 @@ pub(crate) fn span(
     system: &'static str,
     parent: Option<Context>,
 ) -> Span {
+    // Static names: this runs for every send.
+    let name = match operation {
+        "send" => "chat send",
+        "publish" => "chat publish",
+        "relay" => "chat relay",
+        "deliver" => "chat deliver",
+        _ => "chat",
+    };
     let span = tracing::info_span!(
         "chat",
-        otel.name = format!("chat {operation}"),
+        otel.name = name,
         otel.kind = kind,
         messaging.system = system,
         messaging.operation.type = operation,

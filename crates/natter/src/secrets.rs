@@ -41,47 +41,56 @@ pub async fn load(
 }
 
 /// Makes each new signing key set the auth service's.
-pub fn follow_signing_keys(auth: Auth, mut current: watch::Receiver<Secrets>) {
-    tokio::spawn(async move {
-        let mut applied = current.borrow_and_update().jwt_keys.clone();
-        while current.changed().await.is_ok() {
-            let keys = current.borrow_and_update().jwt_keys.clone();
-            if keys == applied {
-                continue;
-            }
-            match auth.set_keys(&keys) {
-                Ok(()) => {
-                    tracing::info!(kid = %keys.active_kid, "signing keys rotated");
-                    applied = keys;
-                }
-                Err(error) => tracing::error!(%error, "rotated signing keys refused"),
-            }
-        }
-    });
+pub fn follow_signing_keys(auth: Auth, current: watch::Receiver<Secrets>) {
+    follow(
+        current,
+        "signing keys",
+        |s| s.jwt_keys.clone(),
+        move |secrets| {
+            auth.set_keys(&secrets.jwt_keys)?;
+            tracing::info!(kid = %secrets.jwt_keys.active_kid, "signing keys rotated");
+            Ok(())
+        },
+    );
 }
 
 /// Opens new database connections with rotated credentials; old connections retire at
 /// the end of their lifetime (`database.max_lifetime_secs`).
-pub fn follow_database(config: &Config, store: Store, mut current: watch::Receiver<Secrets>) {
+pub fn follow_database(config: &Config, store: Store, current: watch::Receiver<Secrets>) {
     let base = config.clone();
+    follow(
+        current,
+        "database credentials",
+        |s| s.database.clone(),
+        move |secrets| {
+            let mut config = base.clone();
+            secrets.apply_to(&mut config)?;
+            store.use_url(&config.database_url())?;
+            tracing::info!("database credentials rotated; new connections use them");
+            Ok(())
+        },
+    );
+}
+
+/// Calls `apply` with the secrets each time the part `select` picks changes; a refused
+/// change is logged and tried again with the next one.
+fn follow<T: PartialEq + Send + 'static>(
+    mut current: watch::Receiver<Secrets>,
+    what: &'static str,
+    select: impl Fn(&Secrets) -> T + Send + 'static,
+    apply: impl Fn(&Secrets) -> anyhow::Result<()> + Send + 'static,
+) {
     tokio::spawn(async move {
-        let mut applied = current.borrow_and_update().database.clone();
+        let mut applied = select(&current.borrow_and_update());
         while current.changed().await.is_ok() {
             let secrets = current.borrow_and_update().clone();
-            if secrets.database == applied {
+            let next = select(&secrets);
+            if next == applied {
                 continue;
             }
-            let mut config = base.clone();
-            let result = secrets
-                .apply_to(&mut config)
-                .map_err(anyhow::Error::from)
-                .and_then(|()| Ok(store.use_url(&config.database_url())?));
-            match result {
-                Ok(()) => {
-                    tracing::info!("database credentials rotated; new connections use them");
-                    applied = secrets.database;
-                }
-                Err(error) => tracing::error!(%error, "rotated database credentials refused"),
+            match apply(&secrets) {
+                Ok(()) => applied = next,
+                Err(error) => tracing::error!(%error, "rotated {what} refused"),
             }
         }
     });
