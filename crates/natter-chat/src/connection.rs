@@ -186,8 +186,9 @@ impl Connection {
                 client_id,
                 body,
                 traceparent,
+                tracestate,
             } => {
-                let parent = trace::from_traceparent(traceparent.as_deref());
+                let parent = trace::from_w3c(traceparent.as_deref(), tracestate.as_deref());
                 let span = trace::span("send", "server", "natter", parent);
                 self.send_message(socket, &room_id, &client_id, &body)
                     .instrument(span)

@@ -127,6 +127,19 @@ impl Hub {
         rooms.get(room).map_or(0, HashMap::len)
     }
 
+    /// Events queued for connections and not yet written (each connection counted once,
+    /// however many rooms it subscribed to).
+    pub fn queued(&self) -> usize {
+        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        let mut seen = std::collections::HashSet::new();
+        rooms
+            .values()
+            .flat_map(HashMap::iter)
+            .filter(|(id, _)| seen.insert(**id))
+            .map(|(_, inbox)| inbox.sender.max_capacity() - inbox.sender.capacity())
+            .sum()
+    }
+
     /// Queues `event` for every local subscriber of its room without waiting (each gets
     /// a pointer to the one shared event); a full queue marks that connection as too slow
     /// (it is then closed and resumes later).

@@ -17,6 +17,10 @@ pub struct ChatMetrics {
     pub(crate) delivered: Counter,
     pub(crate) slow_consumers: Counter,
     pub(crate) closed: Counter,
+    pub(crate) outbox_depth: Gauge,
+    pub(crate) outbox_dropped: Counter,
+    pub(crate) broker_lag: Histogram,
+    pub(crate) relay_missed: Counter,
 }
 
 impl Default for ChatMetrics {
@@ -31,6 +35,10 @@ impl Default for ChatMetrics {
             delivered: Counter::default(),
             slow_consumers: Counter::default(),
             closed: Counter::default(),
+            outbox_depth: Gauge::default(),
+            outbox_dropped: Counter::default(),
+            broker_lag: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            relay_missed: Counter::default(),
         }
     }
 }
@@ -42,6 +50,15 @@ impl ChatMetrics {
             .saturating_sub(created_ms)
             .max(0);
         self.delivery_latency.observe(age_ms as f64 / 1000.0);
+    }
+
+    /// Records the arrival through the broker of another replica's message stored at
+    /// `created_ms`.
+    pub(crate) fn observe_relay(&self, created_ms: i64) {
+        let age_ms = natter_core::time::now_ms()
+            .saturating_sub(created_ms)
+            .max(0);
+        self.broker_lag.observe(age_ms as f64 / 1000.0);
     }
 
     /// Registers every metric under `natter_chat_`.
@@ -86,6 +103,26 @@ impl ChatMetrics {
             "delivery_latency_seconds",
             "From a message's storing (just before commit) to its frame written to a subscriber",
             self.delivery_latency.clone(),
+        );
+        chat.register(
+            "outbox_depth",
+            "Frames waiting to be published to the other replicas",
+            self.outbox_depth.clone(),
+        );
+        chat.register(
+            "outbox_dropped",
+            "Frames not published because the outbox was full (remote subscribers catch up from the store)",
+            self.outbox_dropped.clone(),
+        );
+        chat.register(
+            "broker_lag_seconds",
+            "From another replica storing a message to its arrival here through the broker",
+            self.broker_lag.clone(),
+        );
+        chat.register(
+            "relay_missed",
+            "Broker messages this replica's relay fell too far behind to receive",
+            self.relay_missed.clone(),
         );
     }
 }

@@ -39,6 +39,9 @@ pub enum ClientFrame {
         /// Optional W3C trace context: the send's spans (and every delivery's) join it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         traceparent: Option<String>,
+        /// Optional W3C `tracestate` that goes with `traceparent`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tracestate: Option<String>,
     },
     /// The user is typing in a subscribed room (ephemeral; at most one per 3 s is relayed).
     Typing {
@@ -246,6 +249,7 @@ mod tests {
                 client_id: "c".into(),
                 body: "hi".into(),
                 traceparent: None,
+                tracestate: None,
             }
         );
         let resume: ClientFrame =

@@ -13,6 +13,7 @@ use natter_core::shutdown::Shutdown;
 use natter_core::store::{HistoryOrder, MessageRecord, NewMessage, Store};
 use natter_core::time::now_ms;
 use natter_core::token::TokenVerifier;
+use prometheus_client::metrics::gauge::Gauge;
 
 use crate::hub::{Event, Hub};
 use crate::metrics::ChatMetrics;
@@ -84,9 +85,14 @@ struct Stamp<'a> {
 /// A frame for the broker: topic, payload, and the sampled trace it belongs to.
 type Outgoing = (&'static str, Bytes, Option<Context>);
 
-async fn forward(broker: Arc<dyn Broker>, mut pending: tokio::sync::mpsc::Receiver<Outgoing>) {
+async fn forward(
+    broker: Arc<dyn Broker>,
+    mut pending: tokio::sync::mpsc::Receiver<Outgoing>,
+    depth: Gauge,
+) {
     let mut failing = false;
     while let Some((topic, payload, trace)) = pending.recv().await {
+        depth.dec();
         let publish = broker.publish(topic, payload);
         let published = match trace {
             Some(context) => {
@@ -171,7 +177,12 @@ impl Chat {
         limits: Limits,
     ) -> Self {
         let (outbox, pending) = tokio::sync::mpsc::channel(OUTBOX);
-        tokio::spawn(forward(broker.clone(), pending));
+        let metrics = ChatMetrics::default();
+        tokio::spawn(forward(
+            broker.clone(),
+            pending,
+            metrics.outbox_depth.clone(),
+        ));
         Self {
             store,
             verifier,
@@ -184,13 +195,19 @@ impl Chat {
             next_connection: Arc::new(AtomicU64::new(1)),
             relaying: tokio::sync::watch::Sender::new(false),
             presence: Presence::default(),
-            metrics: ChatMetrics::default(),
+            metrics,
         }
     }
 
     /// Adds this service's metrics to `metrics` (served at `/metrics`).
     pub fn register_metrics(&self, metrics: &natter_core::http::Metrics) {
         metrics.register(|registry| self.metrics.register(registry));
+        let hub = self.hub.clone();
+        metrics.gauge_fn(
+            "chat_queued_events",
+            "Events waiting in connections' queues to be written to their sockets",
+            move || i64::try_from(hub.queued()).ok(),
+        );
     }
 
     pub(crate) fn connection_id(&self) -> u64 {
@@ -331,17 +348,21 @@ impl Chat {
     /// Queues a frame for the other replicas. Publishing happens in order on one task, so
     /// a slow or absent broker never delays an acknowledgement; when the queue is full the
     /// frame is dropped and remote subscribers fill the gap from the store.
-    /// The payload is `node \n room \n seq \n traceparent-or-dash \n frame`.
+    /// The payload is `node \n room \n seq \n created_ms \n traceparent \n tracestate \n
+    /// frame` (`-` for an absent trace field).
     async fn publish(&self, stamp: Stamp<'_>, frame: &Utf8Bytes, trace: Option<&Context>) {
-        let traceparent = trace.and_then(natter_core::telemetry::traceparent_of);
-        let traceparent = traceparent.as_deref().unwrap_or("-");
+        let (traceparent, tracestate) = trace
+            .and_then(natter_core::telemetry::w3c_of)
+            .unwrap_or_default();
+        let dash = |value: &str| if value.is_empty() { "-" } else { value }.to_owned();
+        let (traceparent, tracestate) = (dash(&traceparent), dash(&tracestate));
         let Stamp {
             room,
             seq,
             created_ms,
         } = stamp;
         let payload = format!(
-            "{}\n{room}\n{seq}\n{created_ms}\n{traceparent}\n{}",
+            "{}\n{room}\n{seq}\n{created_ms}\n{traceparent}\n{tracestate}\n{}",
             self.node,
             frame.as_str()
         );
@@ -349,7 +370,10 @@ impl Chat {
     }
 
     fn enqueue(&self, topic: &'static str, payload: Bytes, trace: Option<Context>) {
+        self.metrics.outbox_depth.inc();
         if self.outbox.try_send((topic, payload, trace)).is_err() {
+            self.metrics.outbox_depth.dec();
+            self.metrics.outbox_dropped.inc();
             tracing::debug!("broker outbox full; remote subscribers will fill the gap");
         }
     }
@@ -541,10 +565,13 @@ impl Chat {
             };
             match next {
                 None => return Err("broker stream ended".into()),
-                Some((_, Delivery::Lagged(n))) => tracing::warn!(
-                    dropped = n,
-                    "relay lagged; subscribers fill gaps from the store"
-                ),
+                Some((_, Delivery::Lagged(n))) => {
+                    self.metrics.relay_missed.inc_by(n);
+                    tracing::warn!(
+                        dropped = n,
+                        "relay lagged; subscribers fill gaps from the store"
+                    );
+                }
                 Some((Topic::Messages, Delivery::Message(payload))) => self.relay_message(payload),
                 Some((Topic::Rooms, Delivery::Message(payload))) => self.relay_room_event(&payload),
                 Some((Topic::Presence, Delivery::Message(payload))) => {
@@ -555,10 +582,19 @@ impl Chat {
     }
 
     fn relay_message(&self, payload: Bytes) {
-        let mut parts = payload.splitn(6, |b| *b == b'\n');
+        let mut parts = payload.splitn(7, |b| *b == b'\n');
         let mut next = || parts.next();
-        let (Some(node), Some(room), Some(seq), Some(created), Some(traceparent), Some(frame)) =
-            (next(), next(), next(), next(), next(), next())
+        let (node, room, seq, created, traceparent, tracestate) =
+            (next(), next(), next(), next(), next(), next());
+        let (
+            Some(node),
+            Some(room),
+            Some(seq),
+            Some(created),
+            Some(traceparent),
+            Some(tracestate),
+            Some(frame),
+        ) = (node, room, seq, created, traceparent, tracestate, next())
         else {
             return;
         };
@@ -568,6 +604,9 @@ impl Chat {
             .unwrap_or(0);
         if node == self.node.as_bytes() {
             return;
+        }
+        if created_ms > 0 {
+            self.metrics.observe_relay(created_ms);
         }
         let (Ok(room), Some(seq)) = (
             std::str::from_utf8(room),
@@ -588,7 +627,7 @@ impl Chat {
                 seq,
                 frame,
                 created_ms,
-                trace: trace::relayed(traceparent),
+                trace: trace::relayed(traceparent, tracestate),
             }
         };
         self.hub.dispatch(room, event);

@@ -34,9 +34,9 @@ pub(crate) fn span(
     span
 }
 
-/// The context a client's `traceparent` names.
-pub(crate) fn from_traceparent(traceparent: Option<&str>) -> Option<Context> {
-    traceparent.map(natter_core::telemetry::context_from_traceparent)
+/// The context a client's `traceparent` (and `tracestate`) name.
+pub(crate) fn from_w3c(traceparent: Option<&str>, tracestate: Option<&str>) -> Option<Context> {
+    traceparent.map(|parent| natter_core::telemetry::context_from_w3c(parent, tracestate))
 }
 
 /// The current span's trace context, when it is sampled (else deliveries make no spans).
@@ -50,16 +50,22 @@ pub(crate) fn sampled() -> Option<Context> {
 }
 
 /// For a message from another replica: a `chat relay` span joining the sender's trace
-/// (from the broker payload), whose context the deliveries then join.
-pub(crate) fn relayed(traceparent: &[u8]) -> Option<Context> {
-    let traceparent = std::str::from_utf8(traceparent)
-        .ok()
-        .filter(|t| *t != "-")?;
+/// (`traceparent` and `tracestate` from the broker payload, `-` when absent), whose
+/// context the deliveries then join.
+pub(crate) fn relayed(traceparent: &[u8], tracestate: &[u8]) -> Option<Context> {
+    let present = |value: &[u8]| {
+        std::str::from_utf8(value)
+            .ok()
+            .filter(|t| *t != "-")
+            .map(str::to_owned)
+    };
+    let traceparent = present(traceparent)?;
+    let tracestate = present(tracestate);
     let relay = span(
         "relay",
         "consumer",
         "redis",
-        from_traceparent(Some(traceparent)),
+        from_w3c(Some(&traceparent), tracestate.as_deref()),
     );
     let context = relay.context();
     context

@@ -8,6 +8,17 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::telemetry::inject_context;
 
+/// A channel whose calls carry the calling span's trace context.
+pub type TracedChannel = tonic::service::interceptor::InterceptedService<
+    tonic::transport::Channel,
+    fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>,
+>;
+
+/// Wraps `channel` so that every call sends the current span's trace context.
+pub fn traced(channel: tonic::transport::Channel) -> TracedChannel {
+    tonic::service::interceptor::InterceptedService::new(channel, inject_trace_context)
+}
+
 /// A client interceptor that sends the current span's W3C trace context as metadata.
 pub fn inject_trace_context(
     mut request: tonic::Request<()>,

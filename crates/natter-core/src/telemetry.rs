@@ -131,21 +131,34 @@ pub fn extract_context(headers: &http::HeaderMap) -> Context {
     TraceContextPropagator::new().extract(&HeaderExtractor(headers))
 }
 
-/// The trace context a W3C `traceparent` value names (empty when it is malformed).
-pub fn context_from_traceparent(traceparent: &str) -> Context {
+/// The trace context W3C `traceparent` and `tracestate` values name (empty when the
+/// `traceparent` is malformed; a malformed `tracestate` is dropped).
+pub fn context_from_w3c(traceparent: &str, tracestate: Option<&str>) -> Context {
     let mut headers = http::HeaderMap::new();
     if let Ok(value) = traceparent.parse() {
         headers.insert("traceparent", value);
     }
+    if let Some(Ok(value)) = tracestate.map(str::parse) {
+        headers.insert("tracestate", value);
+    }
     extract_context(&headers)
 }
 
-/// The W3C `traceparent` value of `context`, when it holds a valid span.
-pub fn traceparent_of(context: &Context) -> Option<String> {
+/// The W3C `traceparent` and `tracestate` (possibly empty) values of `context`, when it
+/// holds a valid span.
+pub fn w3c_of(context: &Context) -> Option<(String, String)> {
     let mut headers = http::HeaderMap::new();
     inject_context(context, &mut headers);
-    let value = headers.get("traceparent")?.to_str().ok()?;
-    Some(value.to_owned())
+    let value = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    Some((
+        value("traceparent")?,
+        value("tracestate").unwrap_or_default(),
+    ))
 }
 
 /// Writes `context` as `traceparent`/`tracestate` into `headers`.
@@ -201,5 +214,18 @@ mod tests {
         let mut out = http::HeaderMap::new();
         inject_context(&context, &mut out);
         assert_eq!(out["traceparent"], headers["traceparent"]);
+    }
+
+    #[test]
+    fn trace_state_travels_with_the_parent() {
+        let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let context = context_from_w3c(parent, Some("vendor=abc,other=1"));
+        assert_eq!(
+            w3c_of(&context),
+            Some((parent.to_owned(), "vendor=abc,other=1".to_owned()))
+        );
+        let context = context_from_w3c(parent, Some("not a valid state"));
+        assert_eq!(w3c_of(&context), Some((parent.to_owned(), String::new())));
+        assert_eq!(w3c_of(&context_from_w3c("garbage", None)), None);
     }
 }

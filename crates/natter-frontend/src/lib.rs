@@ -13,6 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use natter_core::cookie::CookieKeys;
+use natter_core::grpc::{TracedChannel, traced};
 use natter_core::secrets::Secrets;
 use natter_proto::auth::v1::auth_service_client::AuthServiceClient;
 use natter_proto::website::v1::website_service_client::WebsiteServiceClient;
@@ -55,12 +56,13 @@ impl Frontend {
         }
     }
 
-    fn auth(&self) -> AuthServiceClient<Channel> {
-        AuthServiceClient::new(self.auth.clone())
+    // Each call carries the page request's trace context.
+    fn auth(&self) -> AuthServiceClient<TracedChannel> {
+        AuthServiceClient::new(traced(self.auth.clone()))
     }
 
-    fn website(&self) -> WebsiteServiceClient<Channel> {
-        WebsiteServiceClient::new(self.website.clone())
+    fn website(&self) -> WebsiteServiceClient<TracedChannel> {
+        WebsiteServiceClient::new(traced(self.website.clone()))
     }
 
     fn cookie_keys(&self) -> CookieKeys {

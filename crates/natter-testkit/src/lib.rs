@@ -11,6 +11,7 @@ use natter_core::kv::{Kv, MemoryKv, RedisKv};
 use natter_core::store::{Backend, Store};
 use sqlx::{AssertSqlSafe, Connection};
 
+pub mod telemetry;
 mod vault;
 
 pub use vault::{Proxy, vault_addr, vault_config, vault_root_token};
@@ -58,6 +59,16 @@ pub async fn store(backend: Backend) -> TestStore {
 }
 
 async fn postgres_store() -> Store {
+    let url = fresh_postgres_url().await;
+    let store = Store::connect(&url, 8)
+        .await
+        .expect("connect to the test database");
+    store.migrate().await.expect("migrate PostgreSQL");
+    store
+}
+
+/// The URL of a new, empty database on the test PostgreSQL server.
+pub async fn fresh_postgres_url() -> String {
     let admin_url = database_url();
     let name = format!("natter_test_{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(&admin_url)
@@ -71,11 +82,8 @@ async fn postgres_store() -> Store {
         Some((server, _)) => format!("{server}/{name}"),
         None => panic!("DATABASE_URL must end in /<database>"),
     };
-    let store = Store::connect(&url, 8)
-        .await
-        .expect("connect to the test database");
-    store.migrate().await.expect("migrate PostgreSQL");
-    store
+    admin.close().await.expect("disconnect");
+    url
 }
 
 /// Redis-backed key-value state (shared by all tests: use unique keys).

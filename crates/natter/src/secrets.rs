@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use natter_auth::Auth;
 use natter_core::config::{Config, SecretSourceKind};
+use natter_core::http::Metrics;
 use natter_core::secrets::{SecretSource, Secrets};
 use natter_core::shutdown::Shutdown;
 use natter_core::store::Store;
@@ -20,15 +21,25 @@ pub fn needed_by(config: &Config, signs_tokens: bool) -> bool {
 
 /// Opens the configured source, loads the secrets (retrying an unreachable source until
 /// `vault.start_deadline_secs`), puts their connections into `config` and watches them.
+/// A Vault source's token lifetime becomes `natter_vault_token_ttl_seconds`.
 pub async fn load(
     config: &mut Config,
     shutdown: Shutdown,
+    metrics: &Metrics,
 ) -> anyhow::Result<watch::Receiver<Secrets>> {
     let source: Arc<dyn SecretSource> =
         natter_core::secrets::open(config, |name| std::env::var(name).ok())
             .await
             .context("opening the secret source")?
             .into();
+    if config.secrets_source == SecretSourceKind::Vault {
+        let vault = Arc::downgrade(&source);
+        metrics.gauge_fn(
+            "vault_token_ttl_seconds",
+            "Seconds until the Vault token expires (renewed at two thirds of its lifetime)",
+            move || vault.upgrade()?.token_ttl_secs(),
+        );
+    }
     let deadline = Duration::from_secs(config.vault.start_deadline_secs);
     let secrets = natter_core::secrets::load_at_start(source.as_ref(), deadline)
         .await

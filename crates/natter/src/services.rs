@@ -46,14 +46,15 @@ fn require_cluster_dependencies(config: &Config, service: &str) -> anyhow::Resul
 /// `natter auth`: gRPC on `grpc.addr`, JSON + ops on `http.addr`.
 pub async fn auth(mut config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
-    let (parts, secrets) = connect(&mut config, "auth", &shutdown).await?;
+    let metrics = Metrics::new();
+    let (parts, secrets) = connect(&mut config, "auth", &shutdown, &metrics).await?;
     let secrets = secrets.expect("auth always reads its secrets");
     let keys = secrets.borrow().clone();
     let auth = assemble_auth(&config, &parts, &keys).await?;
     secrets::follow_signing_keys(auth.clone(), secrets);
     let http = natter_auth::routes(auth.clone(), config.trust_forwarded_for);
     let grpc = grpc::router(Some(&auth), None, None).await;
-    serve_pair(&config, &parts, http, grpc, shutdown, Metrics::new()).await
+    serve_pair(&config, &parts, http, grpc, shutdown, metrics).await
 }
 
 /// Loads the secrets this service needs (their database and Redis connections go into
@@ -63,9 +64,10 @@ async fn connect(
     config: &mut Config,
     service: &str,
     shutdown: &Shutdown,
+    metrics: &Metrics,
 ) -> anyhow::Result<(Parts, Option<tokio::sync::watch::Receiver<Secrets>>)> {
     let secrets = match secrets::needed_by(config, service == "auth") {
-        true => Some(secrets::load(config, shutdown.clone()).await?),
+        true => Some(secrets::load(config, shutdown.clone(), metrics).await?),
         false => None,
     };
     require_cluster_dependencies(config, service)?;
@@ -80,12 +82,13 @@ async fn connect(
 /// verified with the key set fetched from the auth service.
 pub async fn website(mut config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
-    let (parts, _) = connect(&mut config, "website", &shutdown).await?;
+    let metrics = Metrics::new();
+    let (parts, _) = connect(&mut config, "website", &shutdown, &metrics).await?;
     let verifier = verifier_from_auth(&config, parts.kv.clone(), shutdown.clone()).await?;
     let website = assemble_website(&config, &parts, verifier);
     let http = natter_website::routes(website.clone());
     let grpc = grpc::router(None, Some(&website), None).await;
-    serve_pair(&config, &parts, http, grpc, shutdown, Metrics::new()).await
+    serve_pair(&config, &parts, http, grpc, shutdown, metrics).await
 }
 
 /// The website service over `parts`, verifying tokens with `verifier`.
@@ -99,9 +102,9 @@ pub fn assemble_website(config: &Config, parts: &Parts, verifier: TokenVerifier)
 /// `grpc.addr`; tokens verified with the key set fetched from the auth service.
 pub async fn chat(mut config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
-    let (parts, _) = connect(&mut config, "chat", &shutdown).await?;
-    let verifier = verifier_from_auth(&config, parts.kv.clone(), shutdown.clone()).await?;
     let metrics = Metrics::new();
+    let (parts, _) = connect(&mut config, "chat", &shutdown, &metrics).await?;
+    let verifier = verifier_from_auth(&config, parts.kv.clone(), shutdown.clone()).await?;
     let (chat, http, sockets) = chat_routes(&parts, verifier, shutdown.clone(), &metrics);
     let grpc = grpc::router(None, None, Some(&chat)).await;
     serve_pair(&config, &parts, http, grpc, shutdown, metrics).await?;
@@ -133,7 +136,8 @@ pub fn chat_routes(
 /// `natter frontend`: the web UI on `http.addr`, calling auth and website over gRPC.
 pub async fn frontend(mut config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
-    let secrets = secrets::load(&mut config, shutdown.clone()).await?;
+    let metrics = Metrics::new();
+    let secrets = secrets::load(&mut config, shutdown.clone(), &metrics).await?;
     let channel = |url: &str| {
         Channel::from_shared(url.to_owned())
             .with_context(|| format!("bad gRPC URL {url}"))
@@ -145,7 +149,6 @@ pub async fn frontend(mut config: Config) -> anyhow::Result<()> {
         secrets,
         config.frontend.secure_cookies,
     );
-    let metrics = Metrics::new();
     let routes = natter_frontend::routes(frontend).merge(ops_routes(
         natter_core::http::Readiness::new(shutdown.clone()),
         metrics.clone(),
@@ -159,7 +162,7 @@ pub async fn frontend(mut config: Config) -> anyhow::Result<()> {
 pub async fn migrate(mut config: Config) -> anyhow::Result<()> {
     if secrets::needed_by(&config, false) {
         let (_trigger, shutdown) = Shutdown::new();
-        secrets::load(&mut config, shutdown).await?;
+        secrets::load(&mut config, shutdown, &Metrics::new()).await?;
     }
     let store = Store::connect(&config.database_url(), 1)
         .await
@@ -199,10 +202,7 @@ async fn verifier_from_auth(
                 .await
                 .map_err(|e| e.to_string())?;
             // The caller's trace context travels with the call.
-            let mut client = AuthServiceClient::with_interceptor(
-                channel,
-                natter_core::grpc::inject_trace_context,
-            );
+            let mut client = AuthServiceClient::new(natter_core::grpc::traced(channel));
             let reply = client
                 .get_jwks(GetJwksRequest {})
                 .await
@@ -232,6 +232,7 @@ async fn serve_pair(
     shutdown: Shutdown,
     metrics: Metrics,
 ) -> anyhow::Result<()> {
+    metrics.watch_store(&parts.store);
     let http = observe(
         http.merge(ops_routes(
             parts.readiness(shutdown.clone()),

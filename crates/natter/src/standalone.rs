@@ -17,14 +17,15 @@ use crate::services::{SOCKET_DRAIN, assemble_auth, bind, chat_routes, serve};
 pub async fn run(mut config: Config) -> anyhow::Result<()> {
     create_private_dir(&config.data_dir)?;
     let shutdown = Shutdown::on_signals();
-    let secrets = secrets::load(&mut config, shutdown.clone()).await?;
+    let metrics = Metrics::new();
+    let secrets = secrets::load(&mut config, shutdown.clone(), &metrics).await?;
     let parts = Parts::connect(&config, true).await?;
+    metrics.watch_store(&parts.store);
     secrets::follow_database(&config, parts.store.clone(), secrets.clone());
     let keys = secrets.borrow().clone();
     let auth = assemble_auth(&config, &parts, &keys).await?;
     secrets::follow_signing_keys(auth.clone(), secrets.clone());
     let website = crate::services::assemble_website(&config, &parts, auth.verifier().clone());
-    let metrics = Metrics::new();
     let (chat, chat_http, sockets) =
         chat_routes(&parts, auth.verifier().clone(), shutdown.clone(), &metrics);
     let listener = bind(config.http_addr).await?;

@@ -148,3 +148,35 @@ fn bootstrap_then_rotation_without_restart() {
     }
     assert!(terminate(running).success());
 }
+
+#[test]
+fn the_vault_token_lifetime_is_a_metric() {
+    let install = Installation::new();
+    assert!(install.natter(&["vault", "bootstrap"]).status.success());
+    // A token that expires in an hour (the dev server's root token never does).
+    let vault = std::env::var("VAULT_ADDR").unwrap();
+    let root = std::env::var("VAULT_TOKEN").expect("VAULT_TOKEN from `cargo xtask test`");
+    let created = request(
+        &vault,
+        "POST",
+        "/v1/auth/token/create",
+        Some(&root),
+        Some(r#"{"ttl":"1h"}"#),
+    );
+    let token = body(&created)["auth"]["client_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_owned();
+    let mut env = install.env();
+    env.push(("VAULT_TOKEN", &token));
+    let running = start_with(&install.dir.path().join("data"), &env);
+    let metrics = support::get(&running.url, "/metrics");
+    let ttl: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("natter_vault_token_ttl_seconds "))
+        .unwrap_or_else(|| panic!("no token TTL in {metrics}"))
+        .parse()
+        .unwrap();
+    assert!((3000.0..=3600.0).contains(&ttl), "{ttl}");
+    assert!(terminate(running).success());
+}

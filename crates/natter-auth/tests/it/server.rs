@@ -27,6 +27,9 @@ pub enum Transport {
 /// A running server and a client for it.
 pub struct Server {
     pub api: Box<dyn Api>,
+    /// JSON and gRPC both (read by the traces binary only).
+    #[allow(dead_code)]
+    pub addr: SocketAddr,
     pub auth: Auth,
     pub keys: KeySet,
     pub config: Config,
@@ -86,6 +89,8 @@ impl Transport {
         let router = natter_auth::routes(auth.clone(), config.trust_forwarded_for).merge(
             tonic::service::Routes::new(natter_auth::grpc_service(auth.clone())).into_axum_router(),
         );
+        // Request spans and metrics, as every service has them.
+        let router = natter_core::http::observe(router, &natter_core::http::Metrics::new());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let (stop, shutdown) = Shutdown::new();
@@ -96,6 +101,7 @@ impl Transport {
         };
         Server {
             api,
+            addr,
             auth,
             keys,
             config,

@@ -42,6 +42,39 @@ pub struct User {
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Two replicas sharing PostgreSQL and Redis, with alice on one and bob on two, both
+/// subscribed to their group room.
+pub struct Pair {
+    pub one: Replica,
+    pub two: Replica,
+    pub room: String,
+    pub a: Socket,
+    pub b: Socket,
+    _cluster: Cluster,
+}
+
+impl Pair {
+    pub async fn new() -> Self {
+        let cluster = Cluster::new(Backend::Postgres).await;
+        let one = cluster.replica(Limits::default()).await;
+        let two = cluster.replica(Limits::default()).await;
+        let (alice, bob) = (cluster.user("alice").await, cluster.user("bob").await);
+        let room = cluster.room(&alice, &[&bob]).await;
+        let mut a = connect(&one, Some(&alice)).await;
+        let mut b = connect(&two, Some(&bob)).await;
+        subscribe(&mut a, &room, None).await;
+        subscribe(&mut b, &room, None).await;
+        Self {
+            one,
+            two,
+            room,
+            a,
+            b,
+            _cluster: cluster,
+        }
+    }
+}
+
 impl Cluster {
     pub async fn new(backend: Backend) -> Self {
         Self::with_redis(backend, None).await

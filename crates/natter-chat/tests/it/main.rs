@@ -9,4 +9,3 @@ mod metrics;
 mod outage;
 mod presence;
 mod session;
-mod tracing;

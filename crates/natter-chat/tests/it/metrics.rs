@@ -4,30 +4,9 @@
 use natter_chat::Limits;
 use natter_core::store::Backend;
 
-use crate::harness::{Cluster, connect, next, send, subscribe};
+use natter_testkit::telemetry::{assert_exposition, sample};
 
-/// The value of the sample `name` (without labels), when present.
-fn sample(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-}
-
-/// Every line is a comment or `name[{labels}] value`.
-fn assert_exposition(text: &str) {
-    assert!(text.ends_with("# EOF\n"), "{text}");
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let (series, value) = line
-            .rsplit_once(' ')
-            .unwrap_or_else(|| panic!("bad line {line}"));
-        assert!(value.parse::<f64>().is_ok(), "bad value in {line}");
-        let name = series.split('{').next().unwrap();
-        assert!(
-            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-            "bad name in {line}"
-        );
-    }
-}
+use crate::harness::{Cluster, Pair, connect, next, send, subscribe};
 
 #[tokio::test]
 async fn counters_follow_connections_sends_and_deliveries() {
@@ -82,4 +61,38 @@ async fn counters_follow_connections_sends_and_deliveries() {
         sample(&text, "natter_chat_connections_closed_total"),
         Some(1.0)
     );
+}
+
+#[tokio::test]
+async fn the_receiving_replica_measures_broker_lag() {
+    // Bound whole: the replicas stop when it is dropped.
+    let pair = Pair::new().await;
+    let (one, two, room, mut a, mut b) = (&pair.one, &pair.two, &pair.room, pair.a, pair.b);
+    send(&mut a, room, "m-1", "across").await;
+    while next(&mut b).await["type"] != "message" {}
+    let (sent, received) = (one.metrics.encode(), two.metrics.encode());
+    assert_exposition(&sent);
+    assert_eq!(
+        sample(&received, "natter_chat_broker_lag_seconds_count"),
+        Some(1.0),
+        "{received}"
+    );
+    assert_eq!(
+        sample(&sent, "natter_chat_broker_lag_seconds_count"),
+        Some(0.0),
+        "a replica skips its own messages"
+    );
+    assert_eq!(
+        sample(&received, "natter_chat_relay_missed_total"),
+        Some(0.0)
+    );
+    for text in [&sent, &received] {
+        assert_eq!(sample(text, "natter_chat_outbox_dropped_total"), Some(0.0));
+        assert_eq!(sample(text, "natter_chat_queued_events"), Some(0.0));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sample(&one.metrics.encode(), "natter_chat_outbox_depth") != Some(0.0) {
+        assert!(std::time::Instant::now() < deadline, "the outbox drains");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

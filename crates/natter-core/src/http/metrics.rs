@@ -6,9 +6,11 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -76,6 +78,38 @@ impl Metrics {
         f(&mut self.registry.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
+    /// Adds a gauge named `natter_<name>` whose value `read` gives at each scrape (the
+    /// gauge is left out while `read` gives `None`).
+    pub fn gauge_fn(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        read: impl Fn() -> Option<i64> + Send + Sync + 'static,
+    ) {
+        let gauge = GaugeFn {
+            name,
+            help,
+            read: Box::new(read),
+        };
+        self.register(|registry| registry.register_collector(Box::new(gauge)));
+    }
+
+    /// Adds `natter_db_pool_connections` and `natter_db_pool_idle_connections` for `store`.
+    pub fn watch_store(&self, store: &crate::store::Store) {
+        let open = store.clone();
+        self.gauge_fn(
+            "db_pool_connections",
+            "Database connections the pool holds open",
+            move || Some(i64::from(open.pool_usage().0)),
+        );
+        let idle = store.clone();
+        self.gauge_fn(
+            "db_pool_idle_connections",
+            "Open database connections not in use",
+            move || i64::try_from(idle.pool_usage().1).ok(),
+        );
+    }
+
     /// The registry in the Prometheus text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -99,6 +133,30 @@ impl Metrics {
                 route: route.into(),
             })
             .observe(seconds);
+    }
+}
+
+/// A gauge read at scrape time.
+struct GaugeFn {
+    name: &'static str,
+    help: &'static str,
+    read: Box<dyn Fn() -> Option<i64> + Send + Sync>,
+}
+
+impl std::fmt::Debug for GaugeFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GaugeFn").field("name", &self.name).finish()
+    }
+}
+
+impl Collector for GaugeFn {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let Some(value) = (self.read)() else {
+            return Ok(());
+        };
+        let gauge = ConstGauge::new(value);
+        let metric = encoder.encode_descriptor(self.name, self.help, None, gauge.metric_type())?;
+        gauge.encode(metric)
     }
 }
 

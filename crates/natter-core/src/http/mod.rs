@@ -68,14 +68,30 @@ impl<B> MakeSpan<B> for RequestSpan {
     }
 }
 
-/// Adds request spans (parented to the caller's trace) and request metrics to `router`.
+/// Adds request spans (parented to the caller's trace, named in a `traceresponse`
+/// header) and request metrics to `router`.
 pub fn observe(router: axum::Router, metrics: &Metrics) -> axum::Router {
     router
         .layer(axum::middleware::from_fn_with_state(
             metrics.clone(),
             record_metrics,
         ))
+        .layer(axum::middleware::from_fn(trace_response))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(RequestSpan))
+}
+
+/// Tells the caller which span served its request, in the W3C `traceresponse` header
+/// (same format as `traceparent`), so a client can find the trace of any response.
+async fn trace_response(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let served_by = crate::telemetry::w3c_of(&Span::current().context());
+    let mut response = next.run(request).await;
+    if let Some(Ok(value)) = served_by.map(|(parent, _)| http::HeaderValue::try_from(parent)) {
+        response.headers_mut().insert("traceresponse", value);
+    }
+    response
 }
 
 /// Serves HTTP/1 and HTTP/2 (gRPC) on `listener` until `shutdown`, then lets in-flight

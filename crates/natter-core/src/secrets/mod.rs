@@ -96,6 +96,12 @@ pub trait SecretSource: Send + Sync + std::fmt::Debug {
         let _ = secrets;
         Err(SecretsError::ReadOnly)
     }
+
+    /// Seconds until the source's own credential (a Vault token) expires; `None` when it
+    /// has none or it never expires.
+    fn token_ttl_secs(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// The source `config` selects: the data dir's file, the environment through `env`, or

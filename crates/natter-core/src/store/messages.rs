@@ -72,7 +72,7 @@ pub enum HistoryOrder {
 impl Store {
     /// Stores a message with the room's next sequence number, or returns the message an
     /// earlier send with the same client id stored.
-    #[tracing::instrument(name = "db.post_message", skip_all, fields(db.operation.name = "INSERT"))]
+    #[tracing::instrument(name = "db.post_message", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "INSERT"))]
     pub async fn post_message(&self, new: NewMessage<'_>) -> Result<Posted> {
         // Insert first: a retry hits the unique client id, its transaction (sequence
         // increment included) rolls back, and the stored message is read instead. The
@@ -143,7 +143,7 @@ impl Store {
 
     /// Replaces the text of `sender`'s message `seq`; `None` when there is no such live
     /// message of theirs.
-    #[tracing::instrument(name = "db.edit_message", skip_all, fields(db.operation.name = "UPDATE"))]
+    #[tracing::instrument(name = "db.edit_message", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
     pub async fn edit_message(
         &self,
         room_id: &str,
@@ -168,7 +168,7 @@ impl Store {
 
     /// Deletes `sender`'s message `seq` (its text is erased, its place in the sequence
     /// stays); `None` when there is no such live message of theirs.
-    #[tracing::instrument(name = "db.delete_message", skip_all, fields(db.operation.name = "UPDATE"))]
+    #[tracing::instrument(name = "db.delete_message", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
     pub async fn delete_message(
         &self,
         room_id: &str,
@@ -191,7 +191,7 @@ impl Store {
 
     /// Moves `user`'s read marker in `room` forward to `seq` (never back, never past the
     /// newest message); returns the marker in effect.
-    #[tracing::instrument(name = "db.mark_read", skip_all, fields(db.operation.name = "UPDATE"))]
+    #[tracing::instrument(name = "db.mark_read", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
     pub async fn mark_read(&self, room_id: &str, user_id: &str, seq: i64) -> Result<i64> {
         sqlx::query(
             "UPDATE room_members SET last_read_seq = \
@@ -215,7 +215,7 @@ impl Store {
 
     /// A page of a room's history: up to `limit` messages strictly before (newest first)
     /// or after (oldest first) `cursor`, a sequence number.
-    #[tracing::instrument(name = "db.history", skip_all, fields(db.operation.name = "SELECT"))]
+    #[tracing::instrument(name = "db.history", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn history(
         &self,
         room_id: &str,

@@ -134,6 +134,19 @@ impl Store {
         self.backend
     }
 
+    /// The `db.system.name` of spans: which database answers.
+    fn system(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "postgresql",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+
+    /// Connections the pool holds: `(open, idle)`.
+    pub fn pool_usage(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -32,7 +32,7 @@ pub struct ProfileUpdate<'a> {
 
 impl Store {
     /// A user's profile.
-    #[tracing::instrument(name = "db.profile", skip_all, fields(db.operation.name = "SELECT"))]
+    #[tracing::instrument(name = "db.profile", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn profile(&self, user_id: &str) -> Result<Option<ProfileRecord>> {
         Ok(sqlx::query_as(
             "SELECT id, username, display_name, bio, avatar_url, created_at FROM users WHERE id = $1",
@@ -43,7 +43,7 @@ impl Store {
     }
 
     /// Replaces a user's profile fields; returns whether the user exists.
-    #[tracing::instrument(name = "db.update_profile", skip_all, fields(db.operation.name = "UPDATE"))]
+    #[tracing::instrument(name = "db.update_profile", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
     pub async fn update_profile(&self, user_id: &str, update: ProfileUpdate<'_>) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE users SET display_name = $1, bio = $2, avatar_url = $3 WHERE id = $4",
@@ -59,7 +59,7 @@ impl Store {
 
     /// Users whose username starts with `prefix`, case-insensitively, in username order;
     /// `%`, `_` and `\` in the prefix are literal.
-    #[tracing::instrument(name = "db.users_by_prefix", skip_all, fields(db.operation.name = "SELECT"))]
+    #[tracing::instrument(name = "db.users_by_prefix", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn users_by_prefix(&self, prefix: &str, limit: u32) -> Result<Vec<ProfileRecord>> {
         let pattern = format!("{}%", super::escape_like(&prefix.to_lowercase()));
         Ok(sqlx::query_as(

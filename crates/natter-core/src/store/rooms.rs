@@ -174,7 +174,7 @@ pub(crate) fn corrupt(column: &str, value: &str) -> StoreError {
 impl Store {
     /// Creates a public or group room with `owner` as its owner. A public room whose name
     /// is taken (case-insensitively) is a conflict naming `rooms_public_name_key`.
-    #[tracing::instrument(name = "db.create_room", skip_all, fields(db.operation.name = "INSERT"))]
+    #[tracing::instrument(name = "db.create_room", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "INSERT"))]
     pub async fn create_room(&self, kind: RoomKind, name: &str, owner: &str) -> Result<RoomRecord> {
         let id = Uuid::now_v7().to_string();
         let now = now_ms();
@@ -204,7 +204,7 @@ impl Store {
 
     /// The direct room of two users, created (both as members) if they have none yet.
     /// Concurrent calls for the same pair return the same room.
-    #[tracing::instrument(name = "db.open_direct", skip_all, fields(db.operation.name = "INSERT"))]
+    #[tracing::instrument(name = "db.open_direct", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "INSERT"))]
     pub async fn open_direct(&self, me: &str, other: &str) -> Result<RoomRecord> {
         let key = if me < other {
             format!("{me}:{other}")
@@ -236,7 +236,7 @@ impl Store {
     }
 
     /// The room with this id.
-    #[tracing::instrument(name = "db.room", skip_all, fields(db.operation.name = "SELECT"))]
+    #[tracing::instrument(name = "db.room", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn room(&self, id: &str) -> Result<Option<RoomRecord>> {
         let sql = "SELECT r.id, r.kind, r.name, r.created_by, r.created_at, r.last_seq \
                    FROM rooms r WHERE r.id = $1";
@@ -249,7 +249,7 @@ impl Store {
 
     /// The room and `user`'s role in it (if a member), in one query: what every
     /// authorization needs.
-    #[tracing::instrument(name = "db.room_with_role", skip_all, fields(db.operation.name = "SELECT"))]
+    #[tracing::instrument(name = "db.room_with_role", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn room_with_role(
         &self,
         id: &str,
@@ -276,7 +276,7 @@ impl Store {
     }
 
     /// Renames a public or group room.
-    #[tracing::instrument(name = "db.rename_room", skip_all, fields(db.operation.name = "UPDATE"))]
+    #[tracing::instrument(name = "db.rename_room", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
     pub async fn rename_room(&self, id: &str, name: &str) -> Result<()> {
         sqlx::query("UPDATE rooms SET name = $1 WHERE id = $2")
             .bind(name)
@@ -288,7 +288,7 @@ impl Store {
     }
 
     /// Deletes a room with its members and messages; returns whether it existed.
-    #[tracing::instrument(name = "db.delete_room", skip_all, fields(db.operation.name = "DELETE"))]
+    #[tracing::instrument(name = "db.delete_room", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "DELETE"))]
     pub async fn delete_room(&self, id: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM messages WHERE room_id = $1")
@@ -309,7 +309,7 @@ impl Store {
 
     /// Public rooms by name (case-insensitive), then id; `after` is a cursor from a
     /// previous page. `query` filters by substring, `%`, `_` and `\` taken literally.
-    #[tracing::instrument(name = "db.public_rooms", skip_all, fields(db.operation.name = "SELECT"))]
+    #[tracing::instrument(name = "db.public_rooms", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn public_rooms(
         &self,
         query: Option<&str>,
@@ -339,7 +339,7 @@ impl Store {
     }
 
     /// The rooms `user` is a member of, oldest first by id; `after` is a room id cursor.
-    #[tracing::instrument(name = "db.rooms_of_user", skip_all, fields(db.operation.name = "SELECT"))]
+    #[tracing::instrument(name = "db.rooms_of_user", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn rooms_of_user(
         &self,
         user: &str,
@@ -375,7 +375,7 @@ impl Store {
     }
 
     /// `user`'s role in `room`, if a member.
-    #[tracing::instrument(name = "db.role", skip_all, fields(db.operation.name = "SELECT"))]
+    #[tracing::instrument(name = "db.role", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn role(&self, room: &str, user: &str) -> Result<Option<Role>> {
         let row: Option<(String,)> =
             sqlx::query_as("SELECT role FROM room_members WHERE room_id = $1 AND user_id = $2")
@@ -388,14 +388,14 @@ impl Store {
     }
 
     /// Adds a member (no-op when already one); returns whether they were added.
-    #[tracing::instrument(name = "db.add_member", skip_all, fields(db.operation.name = "INSERT"))]
+    #[tracing::instrument(name = "db.add_member", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "INSERT"))]
     pub async fn add_member(&self, room: &str, user: &str, role: Role) -> Result<bool> {
         let mut conn = self.pool.acquire().await?;
         add_member_in(&mut conn, room, user, role, now_ms()).await
     }
 
     /// Removes a member; returns whether they were one.
-    #[tracing::instrument(name = "db.remove_member", skip_all, fields(db.operation.name = "DELETE"))]
+    #[tracing::instrument(name = "db.remove_member", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "DELETE"))]
     pub async fn remove_member(&self, room: &str, user: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM room_members WHERE room_id = $1 AND user_id = $2")
             .bind(room)
@@ -406,7 +406,7 @@ impl Store {
     }
 
     /// Sets a member's role; returns whether they were a member.
-    #[tracing::instrument(name = "db.set_role", skip_all, fields(db.operation.name = "UPDATE"))]
+    #[tracing::instrument(name = "db.set_role", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
     pub async fn set_role(&self, room: &str, user: &str, role: Role) -> Result<bool> {
         let done =
             sqlx::query("UPDATE room_members SET role = $1 WHERE room_id = $2 AND user_id = $3")
@@ -419,7 +419,7 @@ impl Store {
     }
 
     /// Makes `to` the owner and `from` an admin, in one transaction.
-    #[tracing::instrument(name = "db.transfer_ownership", skip_all, fields(db.operation.name = "UPDATE"))]
+    #[tracing::instrument(name = "db.transfer_ownership", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
     pub async fn transfer_ownership(&self, room: &str, from: &str, to: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let promoted = sqlx::query(
@@ -442,7 +442,7 @@ impl Store {
     }
 
     /// A room's members, by join time then user id.
-    #[tracing::instrument(name = "db.members", skip_all, fields(db.operation.name = "SELECT"))]
+    #[tracing::instrument(name = "db.members", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn members(&self, room: &str) -> Result<Vec<MemberRecord>> {
         let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
             "SELECT m.user_id, u.username, m.role, m.joined_at, m.last_read_seq \

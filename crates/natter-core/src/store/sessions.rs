@@ -83,7 +83,7 @@ pub struct RotateRequest<'a> {
 
 impl Store {
     /// Opens a session with its first refresh token; returns the session id.
-    #[tracing::instrument(name = "db.create_session", skip_all, fields(db.operation.name = "INSERT"))]
+    #[tracing::instrument(name = "db.create_session", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "INSERT"))]
     pub async fn create_session(&self, new: NewSession<'_>) -> Result<String> {
         let id = Uuid::now_v7().to_string();
         let mut tx = self.pool.begin().await?;
@@ -105,7 +105,7 @@ impl Store {
 
     /// Rotates a refresh token in one transaction. Presenting a token that was already
     /// rotated revokes its session (reuse means it leaked).
-    #[tracing::instrument(name = "db.rotate_refresh", skip_all, fields(db.operation.name = "UPDATE"))]
+    #[tracing::instrument(name = "db.rotate_refresh", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
     pub async fn rotate_refresh(&self, req: RotateRequest<'_>) -> Result<Rotation> {
         let mut tx = self.pool.begin().await?;
         let claimed: Option<(String, i64)> = sqlx::query_as(
@@ -158,7 +158,7 @@ impl Store {
     }
 
     /// The session a refresh token belongs to, whatever its state.
-    #[tracing::instrument(name = "db.session_of_token", skip_all, fields(db.operation.name = "SELECT"))]
+    #[tracing::instrument(name = "db.session_of_token", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn session_of_token(&self, token_hash: &[u8]) -> Result<Option<String>> {
         let row: Option<(String,)> =
             sqlx::query_as("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
@@ -169,14 +169,14 @@ impl Store {
     }
 
     /// Revokes a session; returns whether it was live until now.
-    #[tracing::instrument(name = "db.revoke_session", skip_all, fields(db.operation.name = "UPDATE"))]
+    #[tracing::instrument(name = "db.revoke_session", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
     pub async fn revoke_session(&self, session_id: &str, reason: &str, now: i64) -> Result<bool> {
         let mut conn = self.pool.acquire().await?;
         revoke(&mut conn, session_id, reason, now).await
     }
 
     /// A user's sessions, newest first.
-    #[tracing::instrument(name = "db.sessions_of_user", skip_all, fields(db.operation.name = "SELECT"))]
+    #[tracing::instrument(name = "db.sessions_of_user", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn sessions_of_user(&self, user_id: &str) -> Result<Vec<SessionRecord>> {
         Ok(sqlx::query_as(
             "SELECT id, user_id, user_agent, ip, created_at, last_used_at, revoked_at \

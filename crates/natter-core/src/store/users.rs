@@ -43,7 +43,7 @@ impl std::fmt::Debug for UserRecord {
 impl Store {
     /// Creates a user; a taken username or email is [`super::StoreError::Conflict`] naming
     /// `users_username_key` or `users_email_key`.
-    #[tracing::instrument(name = "db.create_user", skip_all, fields(db.operation.name = "INSERT"))]
+    #[tracing::instrument(name = "db.create_user", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "INSERT"))]
     pub async fn create_user(&self, new: NewUser<'_>) -> Result<UserRecord> {
         let record = UserRecord {
             id: Uuid::now_v7().to_string(),
@@ -68,7 +68,7 @@ impl Store {
     }
 
     /// The user whose username or email (containing `@`) is `login`, case-insensitively.
-    #[tracing::instrument(name = "db.user_by_login", skip_all, fields(db.operation.name = "SELECT"))]
+    #[tracing::instrument(name = "db.user_by_login", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn user_by_login(&self, login: &str) -> Result<Option<UserRecord>> {
         let sql = if login.contains('@') {
             "SELECT id, username, email, password_hash, created_at FROM users \
@@ -84,7 +84,7 @@ impl Store {
     }
 
     /// The user with this id.
-    #[tracing::instrument(name = "db.user_by_id", skip_all, fields(db.operation.name = "SELECT"))]
+    #[tracing::instrument(name = "db.user_by_id", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>> {
         Ok(sqlx::query_as(
             "SELECT id, username, email, password_hash, created_at FROM users WHERE id = $1",
@@ -95,7 +95,7 @@ impl Store {
     }
 
     /// Replaces a user's password hash (re-hash after a parameter change).
-    #[tracing::instrument(name = "db.set_password_hash", skip_all, fields(db.operation.name = "UPDATE"))]
+    #[tracing::instrument(name = "db.set_password_hash", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
     pub async fn set_password_hash(&self, id: &str, password_hash: &str) -> Result<()> {
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)

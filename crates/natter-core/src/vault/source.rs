@@ -185,6 +185,10 @@ impl VaultSource {
 
 #[async_trait]
 impl SecretSource for VaultSource {
+    fn token_ttl_secs(&self) -> Option<i64> {
+        self.vault.token_ttl_secs()
+    }
+
     async fn load(&self) -> Result<Secrets, SecretsError> {
         // All four at once; errors reported in a fixed order so the first missing is named.
         let (jwt, cookie, database, redis) = tokio::join!(

@@ -1,0 +1,236 @@
+//! Cluster mode: `natter migrate`, then auth, website, chat and frontend as separate
+//! processes over PostgreSQL and Redis, as the operator runs them. Each serves `/metrics`
+//! as Prometheus text, and its counters move with what users do.
+
+mod support;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use natter_testkit::telemetry::{assert_exposition, sample};
+use serde_json::{Value, json};
+use support::{get, request};
+use tokio_tungstenite::tungstenite::Message;
+
+/// One service process, killed when dropped.
+struct Service {
+    child: Child,
+    http: String,
+    grpc: String,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback address nobody listens on (yet).
+fn free_addr() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+struct Installation {
+    database_url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Installation {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_natter"));
+        command
+            .args(args)
+            .env("NATTER_DATABASE_URL", &self.database_url)
+            .env("NATTER_REDIS_URL", natter_testkit::redis_url())
+            .env("NATTER_DATA_DIR", self.dir.path())
+            .env("NATTER_AUTH_ARGON2_MEMORY_KIB", "256")
+            .env("RUST_LOG", "warn");
+        command
+    }
+
+    fn start(&self, service: &str, env: &[(&str, &str)]) -> Service {
+        let (http, grpc) = (free_addr(), free_addr());
+        let child = self
+            .command(&[service])
+            .env("NATTER_HTTP_ADDR", &http)
+            .env("NATTER_GRPC_ADDR", &grpc)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let service = Service {
+            child,
+            http: format!("http://{http}"),
+            grpc: format!("http://{grpc}"),
+        };
+        wait_ready(&service.http);
+        service
+    }
+}
+
+fn wait_ready(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let host = url.trim_start_matches("http://");
+        if std::net::TcpStream::connect(host).is_ok()
+            && get(url, "/readyz").starts_with("HTTP/1.1 200")
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{url} never became ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn body(response: &str) -> Value {
+    let (_, body) = response.split_once("\r\n\r\n").expect("a response body");
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {response}"))
+}
+
+/// `/metrics` of `url`, checked to be Prometheus text.
+fn metrics(url: &str) -> String {
+    let response = get(url, "/metrics");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let (_, text) = response.split_once("\r\n\r\n").unwrap();
+    assert_exposition(text);
+    text.to_owned()
+}
+
+/// The value of `series`, 0 when absent.
+fn value(text: &str, series: &str) -> f64 {
+    sample(text, series).unwrap_or(0.0)
+}
+
+fn requests(text: &str, method: &str, route: &str, status: u16) -> f64 {
+    value(
+        text,
+        &format!(
+            "natter_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}}"
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_service_counts_what_it_serves() {
+    let installation = Installation {
+        database_url: natter_testkit::fresh_postgres_url().await,
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let migrated = installation.command(&["migrate"]).output().unwrap();
+    assert!(migrated.status.success(), "{migrated:?}");
+    let auth = installation.start("auth", &[]);
+    let to_auth = [("NATTER_AUTH_GRPC_URL", auth.grpc.as_str())];
+    let website = installation.start("website", &to_auth);
+    let chat = installation.start("chat", &to_auth);
+    let frontend = installation.start(
+        "frontend",
+        &[
+            to_auth[0],
+            ("NATTER_WEBSITE_GRPC_URL", website.grpc.as_str()),
+        ],
+    );
+
+    // auth: a registration and a login, served over HTTP; JWKS over gRPC to the others.
+    let credentials = r#"{"username":"meter","password":"correct horse"}"#;
+    let registered = request(
+        &auth.http,
+        "POST",
+        "/api/v1/auth/register",
+        None,
+        Some(credentials),
+    );
+    assert!(registered.starts_with("HTTP/1.1 201"), "{registered}");
+    let login = r#"{"login":"meter","password":"correct horse"}"#;
+    let tokens = body(&request(
+        &auth.http,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(login),
+    ));
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    let text = metrics(&auth.http);
+    assert_eq!(
+        requests(&text, "POST", "/api/v1/auth/login", 200),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(requests(&text, "POST", "/api/v1/auth/register", 201), 1.0);
+    assert!(
+        text.contains("natter_requests_total{method=\"POST\",route=\"/natter.auth.v1.AuthService/"),
+        "gRPC calls are counted by RPC: {text}"
+    );
+    assert!(value(&text, "natter_db_pool_connections") >= 1.0, "{text}");
+    assert!(
+        text.contains("natter_request_duration_seconds_bucket{"),
+        "{text}"
+    );
+
+    // website: a room created through the JSON API.
+    let before = requests(&metrics(&website.http), "POST", "/api/v1/rooms", 201);
+    let room = body(&request(
+        &website.http,
+        "POST",
+        "/api/v1/rooms",
+        Some(&token),
+        Some(r#"{"kind":"group","name":"metered"}"#),
+    ));
+    let room_id = room["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{room}"))
+        .to_owned();
+    let text = metrics(&website.http);
+    assert_eq!(
+        requests(&text, "POST", "/api/v1/rooms", 201),
+        before + 1.0,
+        "{text}"
+    );
+    assert!(value(&text, "natter_db_pool_connections") >= 1.0, "{text}");
+
+    // chat: a socket that authenticates, subscribes and sends.
+    let ws_url = format!("{}/ws", chat.http.replace("http://", "ws://"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    let mut say = async |frame: Value| socket.send(Message::text(frame.to_string())).await.unwrap();
+    say(json!({"type": "auth", "token": token})).await;
+    say(json!({"type": "subscribe", "room_id": room_id})).await;
+    say(json!({"type": "send", "room_id": room_id, "client_id": "c-1", "body": "counted"})).await;
+    loop {
+        let frame = socket.next().await.unwrap().unwrap();
+        let text = match frame {
+            Message::Text(text) => text,
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("{other:?}"),
+        };
+        let frame: Value = serde_json::from_str(&text).unwrap();
+        assert_ne!(frame["type"], "error", "{frame}");
+        if frame["type"] == "message" {
+            break;
+        }
+    }
+    let text = metrics(&chat.http);
+    assert_eq!(value(&text, "natter_chat_connections"), 1.0, "{text}");
+    assert_eq!(value(&text, "natter_chat_subscriptions"), 1.0);
+    assert_eq!(value(&text, "natter_chat_messages_received_total"), 1.0);
+    assert_eq!(value(&text, "natter_chat_messages_delivered_total"), 1.0);
+    assert!(text.contains("natter_chat_queued_events "), "{text}");
+    assert!(text.contains("natter_chat_outbox_depth "), "{text}");
+    assert!(
+        text.contains("natter_chat_broker_lag_seconds_count "),
+        "{text}"
+    );
+
+    // frontend: pages served.
+    let before = requests(&metrics(&frontend.http), "GET", "/login", 200);
+    let page = get(&frontend.http, "/login");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let text = metrics(&frontend.http);
+    assert_eq!(
+        requests(&text, "GET", "/login", 200),
+        before + 1.0,
+        "{text}"
+    );
+}
