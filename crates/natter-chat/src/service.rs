@@ -351,11 +351,12 @@ impl Chat {
     /// The payload is `node \n room \n seq \n created_ms \n traceparent \n tracestate \n
     /// frame` (`-` for an absent trace field).
     async fn publish(&self, stamp: Stamp<'_>, frame: &Utf8Bytes, trace: Option<&Context>) {
-        let (traceparent, tracestate) = trace
-            .and_then(natter_core::telemetry::w3c_of)
-            .unwrap_or_default();
-        let dash = |value: &str| if value.is_empty() { "-" } else { value }.to_owned();
-        let (traceparent, tracestate) = (dash(&traceparent), dash(&tracestate));
+        let w3c = trace.and_then(natter_core::telemetry::w3c_of);
+        let (traceparent, tracestate) = match &w3c {
+            Some((parent, state)) if state.is_empty() => (parent.as_str(), "-"),
+            Some((parent, state)) => (parent.as_str(), state.as_str()),
+            None => ("-", "-"),
+        };
         let Stamp {
             room,
             seq,

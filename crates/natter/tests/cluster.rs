@@ -1,6 +1,7 @@
 //! Cluster mode: `natter migrate`, then auth, website, chat and frontend as separate
 //! processes over PostgreSQL and Redis, as the operator runs them. Each serves `/metrics`
-//! as Prometheus text, and its counters move with what users do.
+//! as Prometheus text, and its counters move with what users do; spans go to the OTLP
+//! collector configured.
 
 mod support;
 
@@ -8,6 +9,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fake_opentelemetry_collector::FakeCollectorServer;
 use futures::{SinkExt, StreamExt};
 use natter_testkit::telemetry::{assert_exposition, sample};
 use serde_json::{Value, json};
@@ -40,6 +42,17 @@ struct Installation {
 }
 
 impl Installation {
+    /// A fresh database, migrated by `natter migrate`.
+    async fn new() -> Self {
+        let installation = Self {
+            database_url: natter_testkit::fresh_postgres_url().await,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let migrated = installation.command(&["migrate"]).output().unwrap();
+        assert!(migrated.status.success(), "{migrated:?}");
+        installation
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_natter"));
         command
@@ -105,6 +118,27 @@ fn value(text: &str, series: &str) -> f64 {
     sample(text, series).unwrap_or(0.0)
 }
 
+/// Registers `name` with the auth service and logs in: the token pair.
+fn sign_up(auth: &Service, name: &str) -> Value {
+    let credentials = json!({"username": name, "password": "correct horse"}).to_string();
+    let registered = request(
+        &auth.http,
+        "POST",
+        "/api/v1/auth/register",
+        None,
+        Some(&credentials),
+    );
+    assert!(registered.starts_with("HTTP/1.1 201"), "{registered}");
+    let login = json!({"login": name, "password": "correct horse"}).to_string();
+    body(&request(
+        &auth.http,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&login),
+    ))
+}
+
 fn requests(text: &str, method: &str, route: &str, status: u16) -> f64 {
     value(
         text,
@@ -116,12 +150,7 @@ fn requests(text: &str, method: &str, route: &str, status: u16) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_service_counts_what_it_serves() {
-    let installation = Installation {
-        database_url: natter_testkit::fresh_postgres_url().await,
-        dir: tempfile::tempdir().unwrap(),
-    };
-    let migrated = installation.command(&["migrate"]).output().unwrap();
-    assert!(migrated.status.success(), "{migrated:?}");
+    let installation = Installation::new().await;
     let auth = installation.start("auth", &[]);
     let to_auth = [("NATTER_AUTH_GRPC_URL", auth.grpc.as_str())];
     let website = installation.start("website", &to_auth);
@@ -135,23 +164,7 @@ async fn every_service_counts_what_it_serves() {
     );
 
     // auth: a registration and a login, served over HTTP; JWKS over gRPC to the others.
-    let credentials = r#"{"username":"meter","password":"correct horse"}"#;
-    let registered = request(
-        &auth.http,
-        "POST",
-        "/api/v1/auth/register",
-        None,
-        Some(credentials),
-    );
-    assert!(registered.starts_with("HTTP/1.1 201"), "{registered}");
-    let login = r#"{"login":"meter","password":"correct horse"}"#;
-    let tokens = body(&request(
-        &auth.http,
-        "POST",
-        "/api/v1/auth/login",
-        None,
-        Some(login),
-    ));
+    let tokens = sign_up(&auth, "meter");
     let token = tokens["access_token"].as_str().unwrap().to_owned();
     let text = metrics(&auth.http);
     assert_eq!(
@@ -233,4 +246,53 @@ async fn every_service_counts_what_it_serves() {
         before + 1.0,
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_reach_the_configured_otlp_collector() {
+    let mut collector = FakeCollectorServer::start().await.unwrap();
+    let endpoint = collector.endpoint();
+    let installation = Installation::new().await;
+    // A quiet log (RUST_LOG=warn, set for every process here) must not empty the traces.
+    let auth = installation.start(
+        "auth",
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    let tokens = sign_up(&auth, "traced");
+    let refresh = json!({"refresh_token": tokens["refresh_token"]}).to_string();
+    let refreshed = request(
+        &auth.http,
+        "POST",
+        "/api/v1/auth/refresh",
+        None,
+        Some(&refresh),
+    );
+    assert!(refreshed.starts_with("HTTP/1.1 200"), "{refreshed}");
+
+    let expected = [
+        "POST /api/v1/auth/login",
+        "auth.login",
+        "db.user_by_login",
+        "password.verify",
+        "db.create_session",
+        "POST /api/v1/auth/refresh",
+        "auth.refresh",
+        "db.rotate_refresh",
+        "db.user_by_id",
+        "token.sign",
+    ];
+    let mut names = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !expected.iter().all(|n| names.contains(*n)) && Instant::now() < deadline {
+        let batch = collector
+            .exported_spans(1, Duration::from_millis(200))
+            .await;
+        names.extend(batch.into_iter().map(|s| s.name));
+    }
+    for name in expected {
+        assert!(names.contains(name), "{name} not exported: {names:?}");
+    }
 }

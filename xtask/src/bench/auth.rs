@@ -13,6 +13,7 @@ use tonic::transport::Channel;
 
 use super::Natter;
 use super::load::{Report, closed_loop, open_loop};
+use super::spans::{SpanSink, print_breakdown};
 use crate::servers::Servers;
 
 #[derive(Debug, Clone, Args)]
@@ -39,6 +40,10 @@ pub struct AuthArgs {
         default_value = "jwks,validate,refresh,login,max"
     )]
     only: Vec<String>,
+    /// Export the server's spans to an in-process collector and print, per RPC, each
+    /// span's duration percentiles (tracing every request costs some of its own).
+    #[arg(long)]
+    spans: bool,
 }
 
 pub fn run(
@@ -47,22 +52,37 @@ pub fn run(
     runtime: &tokio::runtime::Runtime,
     args: &AuthArgs,
 ) -> anyhow::Result<()> {
-    let env = [
+    let mut env = vec![
         ("NATTER_REDIS_URL", servers.redis_url.clone()),
         (
             "NATTER_AUTH_ARGON2_MEMORY_KIB",
             args.argon2_memory_kib.to_string(),
         ),
     ];
+    let sink = match args.spans {
+        true => Some(runtime.block_on(SpanSink::start())?),
+        false => None,
+    };
+    env.extend(sink.iter().flat_map(SpanSink::env));
     let server = Natter::start(root, servers, "auth", &env)?;
-    runtime.block_on(drive(server.url(), args))
+    runtime.block_on(drive(server.url(), args, sink.as_ref()))
 }
 
-async fn drive(url: String, args: &AuthArgs) -> anyhow::Result<()> {
+/// With a sink, what the server's spans say about the run just reported.
+async fn breakdown(sink: Option<&SpanSink>) {
+    if let Some(sink) = sink {
+        print_breakdown(&sink.take().await);
+    }
+}
+
+async fn drive(url: String, args: &AuthArgs, sink: Option<&SpanSink>) -> anyhow::Result<()> {
     let channel = Channel::from_shared(url)?.connect().await?;
     let client = AuthServiceClient::new(channel);
     let sessions = setup_sessions(&client, args.concurrency).await?;
     let access = sessions[0].access_token.clone();
+    if let Some(sink) = sink {
+        sink.take().await; // the set-up's spans
+    }
     let refresh_pool = Arc::new(Mutex::new(
         sessions
             .iter()
@@ -126,21 +146,26 @@ async fn drive(url: String, args: &AuthArgs) -> anyhow::Result<()> {
     if wants("jwks") {
         let report = open_loop(rate, duration, args.concurrency, jwks).await;
         println!("{}", report.line("GetJwks", rate));
+        breakdown(sink).await;
     }
     if wants("validate") {
         let report = open_loop(rate, duration, args.concurrency, validate.clone()).await;
         println!("{}", report.line("ValidateToken", rate));
+        breakdown(sink).await;
     }
     if wants("refresh") {
         let report = open_loop(rate, duration, args.concurrency, refresh).await;
         println!("{}", report.line("RefreshToken", rate));
+        breakdown(sink).await;
     }
     if wants("login") {
         let report = open_loop(rate, duration, args.concurrency, login.clone()).await;
         println!("{}", report.line("Login", rate));
+        breakdown(sink).await;
         let gentle = f64::from(args.login_rate);
         let report = open_loop(gentle, duration, args.concurrency, login).await;
         println!("{}", report.line("Login", gentle));
+        breakdown(sink).await;
     }
     if wants("max") {
         let max = closed_loop(duration, args.concurrency, validate.clone()).await;

@@ -6,6 +6,7 @@ mod auth;
 mod chat;
 mod history;
 mod load;
+mod spans;
 
 use std::net::TcpListener;
 use std::path::Path;

@@ -36,6 +36,16 @@ fn cluster(tag: &str, status: Option<ChatClusterStatus>) -> ChatCluster {
 
 /// Runs one reconcile (failing on a hang) and returns the calls it made.
 async fn reconcile_once(api: &FakeApi, client: &kube::Client, cluster: ChatCluster) -> Vec<Call> {
+    reconcile_counted(api, client, cluster, Metrics::default()).await
+}
+
+/// [`reconcile_once`], counted in `metrics`.
+async fn reconcile_counted(
+    api: &FakeApi,
+    client: &kube::Client,
+    cluster: ChatCluster,
+    metrics: Metrics,
+) -> Vec<Call> {
     let reporter = Reporter {
         controller: "natter-operator".into(),
         instance: None,
@@ -43,7 +53,7 @@ async fn reconcile_once(api: &FakeApi, client: &kube::Client, cluster: ChatClust
     let ctx = Arc::new(Context::new(
         client.clone(),
         Recorder::new(client.clone(), reporter),
-        Metrics::default(),
+        metrics,
     ));
     tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(cluster), ctx))
         .await
@@ -185,6 +195,22 @@ async fn first_install_migrates_then_creates_every_child() {
     assert_eq!(condition(&status, "Ready"), ("True", "AllReplicasReady"));
     assert_eq!(condition(&status, "MigrationsApplied"), ("True", "Applied"));
     assert_event(&calls, "Normal ReadyTrue");
+}
+
+#[tokio::test]
+async fn reconciles_are_counted_and_timed() {
+    let (client, api) = FakeApi::start();
+    let metrics = Metrics::default();
+    reconcile_counted(&api, &client, cluster("1.0.0", None), metrics.clone()).await;
+    let text = metrics.render();
+    for expected in [
+        "natter_operator_reconciles_total{result=\"ok\"} 1\n",
+        "natter_operator_reconcile_errors_total 0\n",
+        "natter_operator_reconcile_duration_seconds_count 1\n",
+    ] {
+        assert!(text.contains(expected), "{expected} not in {text}");
+    }
+    assert!(text.ends_with("# EOF\n"), "{text}");
 }
 
 #[tokio::test]

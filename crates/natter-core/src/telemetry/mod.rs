@@ -8,6 +8,9 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+mod fresh;
+
+use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -36,10 +39,13 @@ pub fn init(config: &TelemetryConfig, service: &str) -> Result<Telemetry, Teleme
     // vaultrs and rustify log every non-2xx answer as an error, including the expected 404
     // of an optional secret; natter's Vault client reports what matters itself, once per
     // state change.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info"))
-        .add_directive("rustify=off".parse().expect("a valid directive"))
-        .add_directive("vaultrs=off".parse().expect("a valid directive"));
+    let quiet = |filter: EnvFilter| {
+        filter
+            .add_directive("rustify=off".parse().expect("a valid directive"))
+            .add_directive("vaultrs=off".parse().expect("a valid directive"))
+    };
+    let filter =
+        quiet(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")));
     // Logs go to stderr: stdout carries what a command prints (URLs, new key ids).
     let fmt = match config.log_format {
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
@@ -55,6 +61,12 @@ pub fn init(config: &TelemetryConfig, service: &str) -> Result<Telemetry, Teleme
             .with_span_list(true)
             .boxed(),
     };
+    // `RUST_LOG` picks the log lines; INFO spans stay on whatever it says, so that a
+    // quieter log neither empties the traces nor loses the request's ids in its lines.
+    let spans = tracing_subscriber::filter::filter_fn(|meta| {
+        meta.is_span() && *meta.level() <= tracing::Level::INFO
+    });
+    let fmt = fmt.with_filter(fresh::Fresh(filter.or(spans)));
     // JSON logs carry trace ids, so traces exist (and are sampled) even with no collector.
     let wants_ids = config.log_format == LogFormat::Json;
     let provider = match &config.otlp_endpoint {
@@ -69,10 +81,9 @@ pub fn init(config: &TelemetryConfig, service: &str) -> Result<Telemetry, Teleme
     let otel = provider.as_ref().map(|p| {
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer("natter"))
-            .boxed()
+            .with_filter(fresh::Fresh(quiet(EnvFilter::new("info"))))
     });
     tracing_subscriber::registry()
-        .with(filter)
         .with(fmt)
         .with(otel)
         .try_init()
