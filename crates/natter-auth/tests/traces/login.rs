@@ -99,6 +99,9 @@ async fn json_login(server: &Server, traces: &mut Traces) {
     );
     let edge = "POST /api/v1/auth/login";
     let spans = traces.trace(trace, edge, 1).await;
+    let served = spans.iter().find(|s| s.name == edge).unwrap();
+    let status = &served.attributes["http.response.status_code"];
+    assert!(status.contains("200"), "{status}");
     assert_login_tree(&spans, edge);
 }
 

@@ -43,6 +43,8 @@ impl<B> MakeSpan<B> for RequestSpan {
                 otel.kind = "server",
                 rpc.system = "grpc",
                 rpc.method = path,
+                rpc.grpc.status_code = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
                 trace_id = tracing::field::Empty,
                 span_id = tracing::field::Empty,
             )
@@ -58,6 +60,7 @@ impl<B> MakeSpan<B> for RequestSpan {
                 http.request.method = %method,
                 http.route = route,
                 http.response.status_code = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
                 trace_id = tracing::field::Empty,
                 span_id = tracing::field::Empty,
             )
@@ -80,14 +83,35 @@ pub fn observe(router: axum::Router, metrics: &Metrics) -> axum::Router {
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(RequestSpan))
 }
 
-/// Tells the caller which span served its request, in the W3C `traceresponse` header
-/// (same format as `traceparent`), so a client can find the trace of any response.
+/// Records the response's status on the request span (an error status for 5xx, or a
+/// gRPC error sent in the headers) and tells the caller which span served it, in the W3C
+/// `traceresponse` header (same format as `traceparent`).
 async fn trace_response(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let served_by = crate::telemetry::w3c_of(&Span::current().context());
+    let span = Span::current();
+    let served_by = crate::telemetry::w3c_of(&span.context());
     let mut response = next.run(request).await;
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    let grpc_status = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok());
+    if let Some(code) = grpc_status {
+        span.record("rpc.grpc.status_code", code);
+    }
+    // Server-side failures only, as the semantic conventions say: 5xx for HTTP; UNKNOWN,
+    // DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS for gRPC.
+    let failed = match grpc_status {
+        Some(code) => matches!(code, 2 | 4 | 12 | 13 | 14 | 15),
+        None => status.is_server_error(),
+    };
+    if failed {
+        span.record("otel.status_code", "ERROR");
+    }
     if let Some(Ok(value)) = served_by.map(|(parent, _)| http::HeaderValue::try_from(parent)) {
         response.headers_mut().insert("traceresponse", value);
     }
