@@ -215,6 +215,7 @@ impl Chat {
     }
 
     /// May `user` do `action` in `room`? Non-members of private rooms learn nothing.
+    #[tracing::instrument(name = "chat authorize", skip_all)]
     pub(crate) async fn check(
         &self,
         user: &str,
