@@ -11,10 +11,12 @@ use tracing_subscriber::layer::SubscriberExt;
 
 /// Spans of this thread's tracing, exported to an in-process collector. Use it on a
 /// current-thread runtime: the subscriber applies to the creating thread only, which then
-/// runs every task of the servers under test.
+/// runs every task of the servers under test. Spans whose last reference is dropped on
+/// another thread (sqlx-sqlite's workers) never let their parents close here.
 pub struct Traces {
     collector: FakeCollectorServer,
     provider: SdkTracerProvider,
+    received: Vec<ExportedSpan>,
     _guard: DefaultGuard,
 }
 
@@ -40,17 +42,27 @@ impl Traces {
         Self {
             collector,
             provider,
+            received: Vec::new(),
             _guard: guard,
         }
     }
 
     /// The spans of trace `trace` (hex), flushing until `at_least` spans named `last` are
     /// among them (a request span closes after its response is sent, so it may lag the
-    /// client) or five seconds have passed.
+    /// client) or five seconds have passed. Spans of other traces are kept for later calls.
     pub async fn trace(&mut self, trace: &str, last: &str, at_least: usize) -> Vec<ExportedSpan> {
-        let mut spans = Vec::new();
-        let mut others = Vec::new();
+        let ours = |received: &[ExportedSpan]| -> Vec<ExportedSpan> {
+            received
+                .iter()
+                .filter(|s| s.trace_id == trace)
+                .cloned()
+                .collect()
+        };
         for _ in 0..50 {
+            let spans = ours(&self.received);
+            if spans.iter().filter(|s| s.name == last).count() >= at_least {
+                return spans;
+            }
             // Flushing blocks its thread until the export is done: not the runtime's.
             let flushing = self.provider.clone();
             let _ = tokio::task::spawn_blocking(move || flushing.force_flush()).await;
@@ -59,16 +71,9 @@ impl Traces {
                 .collector
                 .exported_spans(1, Duration::from_millis(100))
                 .await;
-            let (ours, theirs): (Vec<_>, Vec<_>) =
-                batch.into_iter().partition(|s| s.trace_id == trace);
-            spans.extend(ours);
-            others.extend(theirs.into_iter().map(|s| (s.trace_id, s.name)));
-            if spans.iter().filter(|s| s.name == last).count() >= at_least {
-                return spans;
-            }
+            self.received.extend(batch);
         }
-        eprintln!("spans of other traces: {others:?}");
-        spans
+        ours(&self.received)
     }
 }
 

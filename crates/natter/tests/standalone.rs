@@ -1,11 +1,12 @@
 //! The binary as a user runs it: standalone mode starts, prints its URL, answers, keeps
-//! its generated secrets private and reuses them, and stops cleanly on SIGTERM.
+//! its generated secrets private and reuses them, stops cleanly on SIGTERM, logs JSON
+//! with trace ids and exports whole traces.
 
 mod support;
 
 use std::process::Command;
 
-use support::{get, start, terminate};
+use support::{get, request, start, terminate};
 
 #[test]
 fn standalone_serves_keeps_secrets_and_stops_on_sigterm() {
@@ -123,4 +124,64 @@ fn json_logs_carry_the_callers_trace_id() {
     assert!(spans.iter().any(|s| s["trace_id"] == trace), "{line}");
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Over SQLite too, every request's trace reaches the collector whole: the edge and
+/// service spans close although sqlx's worker threads drop the statements' spans.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_traces_reach_the_otlp_collector() {
+    let mut collector = fake_opentelemetry_collector::FakeCollectorServer::start()
+        .await
+        .unwrap();
+    let endpoint = collector.endpoint();
+    let dir = tempfile::tempdir().unwrap();
+    let running = support::start_with(
+        &dir.path().join("data"),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    let credentials = r#"{"username":"whole","password":"correct horse"}"#;
+    let registered = request(
+        &running.url,
+        "POST",
+        "/api/v1/auth/register",
+        None,
+        Some(credentials),
+    );
+    assert!(registered.starts_with("HTTP/1.1 201"), "{registered}");
+    let login = r#"{"login":"whole","password":"correct horse"}"#;
+    let mut traces = Vec::new();
+    for _ in 0..3 {
+        let response = request(
+            &running.url,
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(login),
+        );
+        let served_by = response
+            .lines()
+            .find_map(|l| l.strip_prefix("traceresponse: "))
+            .unwrap_or_else(|| panic!("no traceresponse in {response}"));
+        traces.push(served_by.split('-').nth(1).unwrap().to_owned());
+    }
+    let mut seen = std::collections::HashSet::new();
+    let whole = |seen: &std::collections::HashSet<(String, String)>| {
+        traces.iter().all(|t| {
+            ["POST /api/v1/auth/login", "auth.login", "db.user_by_login"]
+                .iter()
+                .all(|name| seen.contains(&(t.clone(), (*name).to_owned())))
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !whole(&seen) && std::time::Instant::now() < deadline {
+        let batch = collector
+            .exported_spans(1, std::time::Duration::from_millis(200))
+            .await;
+        seen.extend(batch.into_iter().map(|s| (s.trace_id, s.name)));
+    }
+    assert!(whole(&seen), "incomplete traces {traces:?}: {seen:?}");
+    assert!(terminate(running).success());
 }

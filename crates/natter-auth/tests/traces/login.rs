@@ -68,9 +68,10 @@ fn assert_login_tree(spans: &[ExportedSpan], edge: &str) {
 #[tokio::test]
 async fn a_login_is_one_trace_from_the_edge_to_the_hash() {
     let mut traces = Traces::capture().await;
-    // PostgreSQL and Redis, as in cluster mode. (Over SQLite, a second request's
-    // ancestor spans were seen to stay open: sqlx-sqlite's worker thread carries the
-    // caller's span with each command.)
+    // PostgreSQL and Redis, as in cluster mode. Not SQLite: its worker threads drop the
+    // last reference to a statement's span, and closing it tells the parent through the
+    // thread's default subscriber, which a test's thread-local one is not (so parents
+    // would never close here; a process-wide subscriber has no such problem).
     let server = Transport::Grpc.start().await;
     server
         .api
