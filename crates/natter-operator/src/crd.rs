@@ -184,6 +184,16 @@ pub struct VaultSpec {
     /// Path under the mount holding `jwt`, `cookie`, `database`, `redis`.
     #[serde(default = "default_kv_path")]
     pub kv_path: String,
+    /// A role of Vault's database secrets engine: PostgreSQL credentials are leased from
+    /// it (renewed, replaced before they expire) and put into the URL of
+    /// `spec.database.secretRef`, which then names host and database only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub database_role: Option<String>,
+    /// Mount of the database secrets engine; `database` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub database_mount: Option<String>,
 }
 
 /// Vault login method.

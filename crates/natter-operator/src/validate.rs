@@ -33,6 +33,16 @@ pub fn problems(cluster: &ChatCluster) -> Vec<String> {
             _ => {}
         }
     }
+    let leased = spec
+        .vault
+        .as_ref()
+        .is_some_and(|v| v.database_role.is_some());
+    if leased && spec.database.secret_ref.is_none() {
+        found.push(
+            "vault.databaseRole needs database.secretRef (the URL the leased credentials go into)"
+                .into(),
+        );
+    }
     let ingress = &spec.ingress;
     if ingress.tls_secret_name.is_some() && ingress.host.is_none() {
         found.push("ingress.tlsSecretName needs ingress.host".into());

@@ -126,6 +126,18 @@ pub static KEYS: &[Key] = &[
         set: |c, v| non_empty(v).map(|x| c.vault.database_path = Some(x.trim_matches('/').into())),
     },
     Key {
+        name: "vault.database_role",
+        env: "NATTER_VAULT_DATABASE_ROLE",
+        doc: "Role of Vault's database secrets engine to lease PostgreSQL credentials from (renewed, replaced before they expire); instead of the KV database secret.",
+        set: |c, v| non_empty(v).map(|x| c.vault.database_role = Some(x.into())),
+    },
+    Key {
+        name: "vault.database_mount",
+        env: "NATTER_VAULT_DATABASE_MOUNT",
+        doc: "Mount of Vault's database secrets engine.",
+        set: |c, v| non_empty(v).map(|x| c.vault.database_mount = x.trim_matches('/').into()),
+    },
+    Key {
         name: "vault.redis_path",
         env: "NATTER_VAULT_REDIS_PATH",
         doc: "Path under the KV mount of the Redis secret, if not <kv_path>/redis.",

@@ -88,6 +88,11 @@ pub struct VaultConfig {
     pub database_path: Option<String>,
     /// Where the Redis secret is instead of `<kv_path>/redis`.
     pub redis_path: Option<String>,
+    /// A role of the database secrets engine: database credentials are leased from it
+    /// instead of read from the KV secret.
+    pub database_role: Option<String>,
+    /// Mount of the database secrets engine.
+    pub database_mount: String,
     /// How long start-up retries an unreachable Vault before giving up, in seconds.
     pub start_deadline_secs: u64,
 }
@@ -247,6 +252,8 @@ impl Default for Config {
                 kv_path: "natter".into(),
                 database_path: None,
                 redis_path: None,
+                database_role: None,
+                database_mount: "database".into(),
                 start_deadline_secs: 60,
             },
             website_write_limit: 120,

@@ -2,6 +2,8 @@
 //! auth), keeps its token fresh (renewing it, logging in again when renewal fails) and
 //! reads and writes KV v2 secrets.
 
+mod dynamic;
+mod lease;
 mod login;
 mod source;
 
@@ -15,6 +17,8 @@ use tokio::time::Instant;
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 
+pub use dynamic::DynamicCredentials;
+pub use lease::Issued;
 pub use login::Login;
 pub use source::{VaultSource, bootstrap};
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::Vault;
+use super::{DynamicCredentials, Vault};
 use crate::config::VaultConfig;
 use crate::secrets::{ConnectionSecret, SecretSource, Secrets, SecretsError};
 
@@ -25,6 +25,8 @@ pub struct VaultSource {
     cache: Mutex<HashMap<&'static str, (u64, Value)>>,
     /// Secret data reads so far (metadata reads not counted).
     data_reads: AtomicU64,
+    /// Database credentials leased from the database secrets engine instead of KV.
+    dynamic: Option<DynamicCredentials>,
 }
 
 impl VaultSource {
@@ -43,6 +45,10 @@ impl VaultSource {
                 source = source.with_part_at(part, path);
             }
         }
+        if let Some(role) = &config.database_role {
+            source =
+                source.with_dynamic_database(DynamicCredentials::new(&config.database_mount, role));
+        }
         Ok(source)
     }
 
@@ -55,6 +61,21 @@ impl VaultSource {
             elsewhere: HashMap::new(),
             cache: Mutex::new(HashMap::new()),
             data_reads: AtomicU64::new(0),
+            dynamic: None,
+        }
+    }
+
+    /// Leases the database credentials from `dynamic` instead of reading the KV secret.
+    pub fn with_dynamic_database(mut self, dynamic: DynamicCredentials) -> Self {
+        self.dynamic = Some(dynamic);
+        self
+    }
+
+    /// The database part: leased credentials when configured, else the KV secret.
+    async fn database(&self) -> Result<Option<Value>, SecretsError> {
+        match &self.dynamic {
+            Some(dynamic) => Ok(Some(json(&dynamic.current(&self.vault).await?))),
+            None => self.part("database", false).await,
         }
     }
 
@@ -174,7 +195,12 @@ impl VaultSource {
             .await?;
         self.put("cookie", json(&secrets.cookie_keys), create_only)
             .await?;
-        for (part, secret) in [("database", &secrets.database), ("redis", &secrets.redis)] {
+        // Leased database credentials belong to their lease, not to KV.
+        let database = match self.dynamic {
+            Some(_) => &None,
+            None => &secrets.database,
+        };
+        for (part, secret) in [("database", database), ("redis", &secrets.redis)] {
             if let Some(secret) = secret {
                 self.put(part, json(secret), create_only).await?;
             }
@@ -194,7 +220,7 @@ impl SecretSource for VaultSource {
         let (jwt, cookie, database, redis) = tokio::join!(
             self.part("jwt", true),
             self.part("cookie", true),
-            self.part("database", false),
+            self.database(),
             self.part("redis", false),
         );
         let (jwt, cookie, database, redis) = (jwt?, cookie?, database?, redis?);

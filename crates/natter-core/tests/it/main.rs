@@ -14,6 +14,7 @@ macro_rules! conformance {
 }
 
 mod credentials;
+mod dynamic;
 mod kv;
 mod rooms;
 mod store;

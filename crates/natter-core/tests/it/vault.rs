@@ -20,7 +20,9 @@ use natter_core::vault::{VaultSource, bootstrap};
 use natter_testkit::{Proxy, vault_addr, vault_config, vault_root_token};
 use serde_json::json;
 
-async fn bootstrapped(config: &VaultConfig) -> (VaultSource, natter_core::secrets::Secrets) {
+pub(crate) async fn bootstrapped(
+    config: &VaultConfig,
+) -> (VaultSource, natter_core::secrets::Secrets) {
     let source = VaultSource::connect(config).await.expect("token login");
     let written = bootstrap(
         &source,
@@ -34,7 +36,7 @@ async fn bootstrapped(config: &VaultConfig) -> (VaultSource, natter_core::secret
 }
 
 /// Calls the Vault HTTP API as root (test set-up only).
-async fn root_api(method: reqwest::Method, path: &str, body: serde_json::Value) {
+pub(crate) async fn root_api(method: reqwest::Method, path: &str, body: serde_json::Value) {
     let response = reqwest::Client::new()
         .request(method, format!("{}/v1/{path}", vault_addr()))
         .header("X-Vault-Token", vault_root_token())

@@ -95,6 +95,12 @@ pub(super) fn settings(cluster: &ChatCluster) -> BTreeMap<String, String> {
             if let Some(mount) = &vault.auth_mount {
                 data.insert("NATTER_VAULT_AUTH_MOUNT".into(), mount.clone());
             }
+            if let Some(role) = &vault.database_role {
+                data.insert("NATTER_VAULT_DATABASE_ROLE".into(), role.clone());
+            }
+            if let Some(mount) = &vault.database_mount {
+                data.insert("NATTER_VAULT_DATABASE_MOUNT".into(), mount.clone());
+            }
         }
         None => {
             data.insert("NATTER_SECRETS_SOURCE".into(), "env".into());

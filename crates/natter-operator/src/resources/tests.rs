@@ -96,3 +96,27 @@ fn autoscaling_drops_fixed_replicas_and_single_pods_get_no_budget() {
     assert!(disruption_budget(&scaled, Component::Auth).is_none());
     assert!(disruption_budget(&scaled, Component::Website).is_some());
 }
+
+#[test]
+fn leased_database_credentials_are_configured_from_the_vault_spec() {
+    let mut cluster = cluster();
+    cluster.spec.vault = Some(
+        serde_json::from_value(json!({
+            "address": "https://vault:8200", "role": "natter",
+            "databaseRole": "natter-app", "databaseMount": "pg",
+        }))
+        .unwrap(),
+    );
+    let data = settings::settings(&cluster);
+    assert_eq!(data["NATTER_VAULT_DATABASE_ROLE"], "natter-app");
+    assert_eq!(data["NATTER_VAULT_DATABASE_MOUNT"], "pg");
+    assert!(crate::validate::problems(&cluster).is_empty());
+    cluster.spec.database = serde_json::from_value(json!({"vaultPath": "natter/db"})).unwrap();
+    let problems = crate::validate::problems(&cluster);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("databaseRole needs database.secretRef")),
+        "{problems:?}"
+    );
+}
