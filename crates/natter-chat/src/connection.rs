@@ -256,22 +256,26 @@ impl Connection {
             );
             return self.send(socket, &refusal).await;
         }
-        if let Err(refusal) = self
+        // Listen first, then read (the room and its position come with the access
+        // check): whatever commits meanwhile arrives as an event and is ordered against
+        // the replay by sequence number; events of a room not (yet) subscribed are ignored.
+        let listening = self.subscriptions.contains_key(room);
+        self.chat.hub.subscribe(room, self.id, self.inbox.clone());
+        let found = match self
             .chat
-            .check(self.user_id(), room, Action::ReadHistory)
+            .checked_room(self.user_id(), room, Action::ReadHistory)
             .await
         {
-            return self.send(socket, &refusal_frame(refusal, room)).await;
-        }
-        // Listen first, then read: whatever commits meanwhile arrives as an event and is
-        // ordered against the replay by sequence number.
-        self.chat.hub.subscribe(room, self.id, self.inbox.clone());
+            Ok(found) => found,
+            Err(refusal) => {
+                if !listening {
+                    self.chat.hub.unsubscribe(room, self.id);
+                }
+                return self.send(socket, &refusal_frame(refusal, room)).await;
+            }
+        };
         let replay = match since {
-            None => self
-                .chat
-                .last_seq(room)
-                .await
-                .map(|last| (Vec::new(), last + 1, false)),
+            None => Ok((Vec::new(), found.last_seq + 1, false)),
             Some(since) => self.replay(room, since).await,
         };
         let (messages, from_seq, truncated) = match replay {

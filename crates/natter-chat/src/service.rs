@@ -10,7 +10,7 @@ use futures::StreamExt;
 use natter_core::broker::{Broker, Delivery};
 use natter_core::policy::{Action, Denial, Viewer, authorize};
 use natter_core::shutdown::Shutdown;
-use natter_core::store::{HistoryOrder, MessageRecord, NewMessage, Store};
+use natter_core::store::{HistoryOrder, MessageRecord, NewMessage, RoomRecord, Store};
 use natter_core::time::now_ms;
 use natter_core::token::TokenVerifier;
 use prometheus_client::metrics::gauge::Gauge;
@@ -215,13 +215,23 @@ impl Chat {
     }
 
     /// May `user` do `action` in `room`? Non-members of private rooms learn nothing.
-    #[tracing::instrument(name = "chat authorize", skip_all)]
     pub(crate) async fn check(
         &self,
         user: &str,
         room: &str,
         action: Action,
     ) -> Result<(), Refusal> {
+        self.checked_room(user, room, action).await.map(drop)
+    }
+
+    /// [`Chat::check`], returning the room as read (its `last_seq` included).
+    #[tracing::instrument(name = "chat authorize", skip_all)]
+    pub(crate) async fn checked_room(
+        &self,
+        user: &str,
+        room: &str,
+        action: Action,
+    ) -> Result<RoomRecord, Refusal> {
         let found = self
             .store
             .room_with_role(room, user)
@@ -234,7 +244,8 @@ impl Chat {
             Denial::NotFound => Refusal::new("not_found", "room not found"),
             Denial::Forbidden => Refusal::new("forbidden", "not allowed in this room"),
             Denial::Unauthenticated => Refusal::new("unauthenticated", "authenticate first"),
-        })
+        })?;
+        Ok(found)
     }
 
     /// Stores a send (idempotent per client id), then fans it out; returns the stored
@@ -427,18 +438,6 @@ impl Chat {
             .map_err(|e| Refusal::internal(&e))?;
         page.reverse();
         Ok(page)
-    }
-
-    /// The room's newest sequence number.
-    pub(crate) async fn last_seq(&self, room: &str) -> Result<i64, Refusal> {
-        let found = self
-            .store
-            .room(room)
-            .await
-            .map_err(|e| Refusal::internal(&e))?;
-        found
-            .map(|r| r.last_seq)
-            .ok_or_else(|| Refusal::new("not_found", "room not found"))
     }
 
     /// Relays other replicas' messages and room events to local subscribers until
