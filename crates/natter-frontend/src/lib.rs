@@ -93,6 +93,9 @@ pub fn routes(frontend: Frontend) -> Router {
         .route("/rooms/new", get(pages::rooms::new_form))
         .route("/rooms/{room}", get(pages::room::show))
         .route("/rooms/{room}/join", post(pages::rooms::join))
+        .route("/rooms/{room}/rename", post(pages::settings::rename))
+        .route("/rooms/{room}/leave", post(pages::settings::leave))
+        .route("/rooms/{room}/delete", post(pages::settings::delete))
         .route(
             "/rooms/{room}/members",
             get(pages::members::list).post(pages::members::add),

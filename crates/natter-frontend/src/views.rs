@@ -165,6 +165,9 @@ pub struct Members {
     pub room: RoomView,
     pub members: Vec<MemberView>,
     pub manage: bool,
+    pub owner: bool,
+    /// Direct rooms cannot be renamed, left or deleted.
+    pub direct: bool,
     pub me: String,
     pub error: Option<String>,
 }

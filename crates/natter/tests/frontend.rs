@@ -251,3 +251,92 @@ fn the_session_refreshes_itself_and_ends_when_its_refresh_token_is_reused() {
     );
     assert!(terminate(server).success());
 }
+
+#[test]
+fn a_room_is_renamed_left_and_deleted_from_its_members_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(&dir.path().join("data"), &[]);
+    let url = server.url.clone();
+    let owner = format!("natter_session={}", register(&server, "owner"));
+    let guest = format!("natter_session={}", register(&server, "guest"));
+    let csrf = |cookies: &str| hidden(&call(&url, "GET", "/rooms/new", cookies, None, ""), "csrf");
+    let post =
+        |cookies: &str, path: &str, form: &str| call(&url, "POST", path, cookies, Some(form), "");
+
+    let created = post(
+        &owner,
+        "/rooms",
+        &format!("csrf={}&name=Plans&kind=group", csrf(&owner)),
+    );
+    let room = header(&created, "location")
+        .expect("the new room")
+        .to_owned();
+    let added = post(
+        &owner,
+        &format!("{room}/members"),
+        &format!("csrf={}&username=guest", csrf(&owner)),
+    );
+    assert!(added.starts_with("HTTP/1.1 303"), "{added}");
+
+    // The guest sees "Leave", not the owner's controls; leaving ends at home.
+    let seen = call(&url, "GET", &format!("{room}/members"), &guest, None, "");
+    assert!(
+        seen.contains("id=\"leave-room\"") && !seen.contains("id=\"delete-room\""),
+        "{seen}"
+    );
+    let left = post(
+        &guest,
+        &format!("{room}/leave"),
+        &format!("csrf={}", csrf(&guest)),
+    );
+    assert_eq!(header(&left, "location"), Some("/"), "{left}");
+    let gone = call(&url, "GET", &room, &guest, None, "");
+    assert!(
+        gone.starts_with("HTTP/1.1 404"),
+        "a private room is invisible once left: {gone}"
+    );
+
+    // Renaming: a bad name is refused on the page, a good one shows.
+    let refused = post(
+        &owner,
+        &format!("{room}/rename"),
+        &format!("csrf={}&name=+", csrf(&owner)),
+    );
+    assert!(
+        refused.starts_with("HTTP/1.1 422") && refused.contains("role=\"alert\""),
+        "{refused}"
+    );
+    let renamed = post(
+        &owner,
+        &format!("{room}/rename"),
+        &format!("csrf={}&name=Holiday+plans", csrf(&owner)),
+    );
+    assert!(renamed.starts_with("HTTP/1.1 303"), "{renamed}");
+    let page = call(&url, "GET", &format!("{room}/members"), &owner, None, "");
+    assert!(
+        page.contains("Members of <a href=\"/rooms/") && page.contains(">Holiday plans</a>"),
+        "{page}"
+    );
+
+    // Deleting asks for the box to be ticked, then removes the room.
+    let unconfirmed = post(
+        &owner,
+        &format!("{room}/delete"),
+        &format!("csrf={}", csrf(&owner)),
+    );
+    assert!(unconfirmed.contains("Tick the box"), "{unconfirmed}");
+    let forged = post(&owner, &format!("{room}/delete"), "confirm=1");
+    assert!(
+        forged.starts_with("HTTP/1.1 403"),
+        "no CSRF token, no deletion: {forged}"
+    );
+    let deleted = post(
+        &owner,
+        &format!("{room}/delete"),
+        &format!("csrf={}&confirm=1", csrf(&owner)),
+    );
+    assert_eq!(header(&deleted, "location"), Some("/"), "{deleted}");
+    let gone = call(&url, "GET", &room, &owner, None, "");
+    assert!(gone.starts_with("HTTP/1.1 404"), "{gone}");
+    assert!(terminate(server).success());
+}

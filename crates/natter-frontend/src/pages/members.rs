@@ -1,16 +1,17 @@
-//! Group members: who is in a room; owners and admins add (by user name) and remove.
+//! Group members: who is in a room; owners and admins add (by user name), remove,
+//! promote and demote.
 
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use natter_proto::website::v1::{
-    AddMemberRequest, FindUsersRequest, MemberRequest, Role, RoomRequest, SetRoleRequest,
+    AddMemberRequest, FindUsersRequest, MemberRequest, Role, RoomKind, RoomRequest, SetRoleRequest,
 };
 use serde::Deserialize;
-use tonic::Code;
 
 use super::auth::CsrfForm;
+use super::settings::act;
 use super::{Page, authed, check_csrf, nav, render, service_error};
 use crate::Frontend;
 use crate::session::{Session, User};
@@ -32,7 +33,8 @@ pub struct AddForm {
     admin: Option<String>,
 }
 
-async fn page(
+/// The members page of `room_id`, with `error` shown above the list.
+pub(super) async fn page(
     frontend: &Frontend,
     session: &Session,
     room_id: &str,
@@ -71,6 +73,8 @@ async fn page(
         room: RoomView::of(&room, None),
         members: members.iter().map(MemberView::of).collect(),
         manage: matches!(room.my_role(), Role::Owner | Role::Admin),
+        owner: room.my_role() == Role::Owner,
+        direct: room.kind() == RoomKind::Direct,
         me: session.user_id.clone(),
         error,
     };
@@ -129,22 +133,12 @@ pub async fn add(
         user_id: user.id,
         role: role as i32,
     };
-    match frontend
+    let outcome = frontend
         .website()
         .add_member(authed(&session, request))
-        .await
-    {
-        Ok(_) => Ok(Redirect::to(&format!("/rooms/{room}/members")).into_response()),
-        Err(s)
-            if matches!(
-                s.code(),
-                Code::AlreadyExists | Code::InvalidArgument | Code::FailedPrecondition
-            ) =>
-        {
-            page(&frontend, &session, &room, Some(s.message().into())).await
-        }
-        Err(s) => Err(service_error(Some(&session), s).into()),
-    }
+        .await;
+    let to = format!("/rooms/{room}/members");
+    act(&frontend, &session, &room, &to, outcome).await
 }
 
 /// `POST /rooms/{room}/members/{user}/remove`.
@@ -185,16 +179,7 @@ pub async fn set_role(
         user_id: user,
         role: role as i32,
     };
-    match frontend.website().set_role(authed(&session, request)).await {
-        Ok(_) => Ok(Redirect::to(&format!("/rooms/{room}/members")).into_response()),
-        Err(s)
-            if matches!(
-                s.code(),
-                Code::InvalidArgument | Code::FailedPrecondition | Code::PermissionDenied
-            ) =>
-        {
-            page(&frontend, &session, &room, Some(s.message().into())).await
-        }
-        Err(s) => Err(service_error(Some(&session), s).into()),
-    }
+    let outcome = frontend.website().set_role(authed(&session, request)).await;
+    let to = format!("/rooms/{room}/members");
+    act(&frontend, &session, &room, &to, outcome).await
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod members;
 pub mod room;
 pub mod rooms;
+pub mod settings;
 pub mod users;
 
 use askama::Template;
