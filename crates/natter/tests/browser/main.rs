@@ -64,10 +64,11 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
         )
         .await;
     alice.click("#members .promote").await;
+    // Bob's role itself (the button's "Make admin" is no proof the form was answered).
     alice
         .wait_for(
             "bob is an admin",
-            "document.getElementById('members').textContent.includes('admin')",
+            "[...document.querySelectorAll('#members .kind')].some(e => e.textContent === 'admin')",
         )
         .await;
     alice.goto(room_url.path()).await;
@@ -183,6 +184,15 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
     alice.goto(direct.path()).await;
     alice.wait_for("the direct message", "[...document.querySelectorAll('#messages .body')].some(e => e.textContent === 'just us')").await;
 
+    // Bob leaves the group from its members page; it is gone from his home page.
+    bob.goto(&format!("{}/members", room_url.path())).await;
+    bob.submit("#leave-room").await;
+    bob.wait_for(
+        "home without the group",
+        "!!document.getElementById('my-rooms') && !document.getElementById('my-rooms').textContent.includes('Team')",
+    )
+    .await;
+
     // A form whose CSRF token was removed is refused.
     alice.goto("/rooms/new").await;
     alice
@@ -232,6 +242,12 @@ async fn a_restart_while_a_room_is_open_reconnects_and_delivers_once() {
     let room = alice.url().await;
     bob.goto(room.path()).await;
     bob.click("#join").await;
+    // The room page after the join answered (a public room is live before joining too).
+    bob.wait_for(
+        "joined",
+        "!document.getElementById('join') && !!document.getElementById('room')",
+    )
+    .await;
     for page in [&alice, &bob] {
         page.wait_for(
             "live",
