@@ -1,6 +1,8 @@
 //! The one place that builds tracing subscribers: `RUST_LOG` filter, pretty or JSON logs,
 //! OTLP trace export when configured, and W3C trace-context propagation helpers.
 
+mod fresh;
+
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{Context, KeyValue};
@@ -8,8 +10,6 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-mod fresh;
-
 use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
