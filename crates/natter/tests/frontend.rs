@@ -262,20 +262,16 @@ fn a_room_is_renamed_left_and_deleted_from_its_members_page() {
     let csrf = |cookies: &str| hidden(&call(&url, "GET", "/rooms/new", cookies, None, ""), "csrf");
     let post =
         |cookies: &str, path: &str, form: &str| call(&url, "POST", path, cookies, Some(form), "");
+    // A form posted with the sender's CSRF token and then `fields` (`&name=value…`).
+    let submit = |cookies: &str, path: &str, fields: &str| {
+        post(cookies, path, &format!("csrf={}{fields}", csrf(cookies)))
+    };
 
-    let created = post(
-        &owner,
-        "/rooms",
-        &format!("csrf={}&name=Plans&kind=group", csrf(&owner)),
-    );
+    let created = submit(&owner, "/rooms", "&name=Plans&kind=group");
     let room = header(&created, "location")
         .expect("the new room")
         .to_owned();
-    let added = post(
-        &owner,
-        &format!("{room}/members"),
-        &format!("csrf={}&username=guest", csrf(&owner)),
-    );
+    let added = submit(&owner, &format!("{room}/members"), "&username=guest");
     assert!(added.starts_with("HTTP/1.1 303"), "{added}");
 
     // The guest sees "Leave", not the owner's controls; leaving ends at home.
@@ -284,11 +280,7 @@ fn a_room_is_renamed_left_and_deleted_from_its_members_page() {
         seen.contains("id=\"leave-room\"") && !seen.contains("id=\"delete-room\""),
         "{seen}"
     );
-    let left = post(
-        &guest,
-        &format!("{room}/leave"),
-        &format!("csrf={}", csrf(&guest)),
-    );
+    let left = submit(&guest, &format!("{room}/leave"), "");
     assert_eq!(header(&left, "location"), Some("/"), "{left}");
     let gone = call(&url, "GET", &room, &guest, None, "");
     assert!(
@@ -297,20 +289,12 @@ fn a_room_is_renamed_left_and_deleted_from_its_members_page() {
     );
 
     // Renaming: a bad name is refused on the page, a good one shows.
-    let refused = post(
-        &owner,
-        &format!("{room}/rename"),
-        &format!("csrf={}&name=+", csrf(&owner)),
-    );
+    let refused = submit(&owner, &format!("{room}/rename"), "&name=+");
     assert!(
         refused.starts_with("HTTP/1.1 422") && refused.contains("role=\"alert\""),
         "{refused}"
     );
-    let renamed = post(
-        &owner,
-        &format!("{room}/rename"),
-        &format!("csrf={}&name=Holiday+plans", csrf(&owner)),
-    );
+    let renamed = submit(&owner, &format!("{room}/rename"), "&name=Holiday+plans");
     assert!(renamed.starts_with("HTTP/1.1 303"), "{renamed}");
     let page = call(&url, "GET", &format!("{room}/members"), &owner, None, "");
     assert!(
@@ -319,22 +303,14 @@ fn a_room_is_renamed_left_and_deleted_from_its_members_page() {
     );
 
     // Deleting asks for the box to be ticked, then removes the room.
-    let unconfirmed = post(
-        &owner,
-        &format!("{room}/delete"),
-        &format!("csrf={}", csrf(&owner)),
-    );
+    let unconfirmed = submit(&owner, &format!("{room}/delete"), "");
     assert!(unconfirmed.contains("Tick the box"), "{unconfirmed}");
     let forged = post(&owner, &format!("{room}/delete"), "confirm=1");
     assert!(
         forged.starts_with("HTTP/1.1 403"),
         "no CSRF token, no deletion: {forged}"
     );
-    let deleted = post(
-        &owner,
-        &format!("{room}/delete"),
-        &format!("csrf={}&confirm=1", csrf(&owner)),
-    );
+    let deleted = submit(&owner, &format!("{room}/delete"), "&confirm=1");
     assert_eq!(header(&deleted, "location"), Some("/"), "{deleted}");
     let gone = call(&url, "GET", &room, &owner, None, "");
     assert!(gone.starts_with("HTTP/1.1 404"), "{gone}");
