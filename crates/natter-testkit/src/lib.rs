@@ -14,7 +14,7 @@ use sqlx::{AssertSqlSafe, Connection};
 pub mod telemetry;
 mod vault;
 
-pub use vault::{Proxy, vault_addr, vault_config, vault_root_token};
+pub use vault::{Proxy, database_engine, root_api, vault_addr, vault_config, vault_root_token};
 
 /// A migrated store that lives as long as this value (the SQLite file is deleted after).
 #[derive(Debug)]

@@ -297,49 +297,13 @@ async fn spans_reach_the_configured_otlp_collector() {
     }
 }
 
-/// Calls the Vault API as root (test set-up only).
-fn vault_api(path: &str, body: Value) {
-    let vault = std::env::var("VAULT_ADDR").expect("VAULT_ADDR from `cargo xtask test`");
-    let root = std::env::var("VAULT_TOKEN").expect("VAULT_TOKEN from `cargo xtask test`");
-    let body = body.to_string();
-    let answer = request(
-        &vault,
-        "POST",
-        &format!("/v1/{path}"),
-        Some(&root),
-        Some(&body),
-    );
-    assert!(answer.starts_with("HTTP/1.1 20"), "{path}: {answer}");
-}
-
 /// `natter auth` on a PostgreSQL user leased from Vault's database secrets engine: the
 /// configured URL names host and database only, so nothing works unless the lease does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_runs_on_database_credentials_leased_from_vault() {
     let installation = Installation::new().await;
+    let mount = natter_testkit::database_engine(&installation.database_url, 3600, 7200).await;
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let mount = format!("database-{id}");
-    vault_api(&format!("sys/mounts/{mount}"), json!({"type": "database"}));
-    vault_api(
-        &format!("{mount}/config/pg"),
-        json!({
-            "plugin_name": "postgresql-database-plugin",
-            "connection_url": format!("{}?sslmode=disable", installation.database_url),
-            "allowed_roles": "natter",
-        }),
-    );
-    vault_api(
-        &format!("{mount}/roles/natter"),
-        json!({
-            "db_name": "pg",
-            "creation_statements": [
-                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
-                "GRANT pg_read_all_data, pg_write_all_data TO \"{{name}}\";",
-            ],
-            "default_ttl": "1h",
-            "max_ttl": "2h",
-        }),
-    );
     let kv_path = format!("natter-lease/{id}");
     let vault_env = [
         ("NATTER_SECRETS_SOURCE", "vault"),

@@ -7,48 +7,9 @@ use std::time::Duration;
 use natter_core::secrets::SecretSource;
 use natter_core::store::Store;
 use natter_core::vault::{DynamicCredentials, VaultSource};
-use natter_testkit::{database_url, vault_addr, vault_config};
-use serde_json::json;
+use natter_testkit::{database_engine, database_url, vault_addr, vault_config};
 
-use crate::vault::{bootstrapped, root_api};
-
-/// A database secrets engine at a fresh mount whose role `natter` makes PostgreSQL roles
-/// living `ttl` seconds, at most `max_ttl`.
-async fn engine(ttl: u64, max_ttl: u64) -> String {
-    let mount = format!("database-{}", uuid::Uuid::new_v4().simple());
-    root_api(
-        reqwest::Method::POST,
-        &format!("sys/mounts/{mount}"),
-        json!({"type": "database"}),
-    )
-    .await;
-    let server = database_url();
-    root_api(
-        reqwest::Method::POST,
-        &format!("{mount}/config/pg"),
-        json!({
-            "plugin_name": "postgresql-database-plugin",
-            "connection_url": format!("{server}?sslmode=disable"),
-            "allowed_roles": "natter",
-        }),
-    )
-    .await;
-    root_api(
-        reqwest::Method::POST,
-        &format!("{mount}/roles/natter"),
-        json!({
-            "db_name": "pg",
-            "creation_statements": [
-                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
-                "GRANT pg_read_all_data, pg_write_all_data TO \"{{name}}\";",
-            ],
-            "default_ttl": format!("{ttl}s"),
-            "max_ttl": format!("{max_ttl}s"),
-        }),
-    )
-    .await;
-    mount
-}
+use crate::vault::bootstrapped;
 
 /// Connects to the test server as `username`/`password` and runs a query.
 async fn works(username: &str, password: &str) -> Result<(), String> {
@@ -80,7 +41,7 @@ fn credentials(source_secrets: &natter_core::secrets::Secrets) -> (String, Strin
 
 #[tokio::test]
 async fn leased_credentials_are_renewed_then_replaced_near_their_maximum() {
-    let mount = engine(3, 5).await;
+    let mount = database_engine(&database_url(), 3, 5).await;
     let config = vault_config(&vault_addr());
     bootstrapped(&config).await;
     let source = VaultSource::connect(&config)

@@ -17,7 +17,7 @@ use natter_core::secrets::{
 use natter_core::shutdown::Shutdown;
 use natter_core::time::now_secs;
 use natter_core::vault::{VaultSource, bootstrap};
-use natter_testkit::{Proxy, vault_addr, vault_config, vault_root_token};
+use natter_testkit::{Proxy, root_api, vault_addr, vault_config, vault_root_token};
 use serde_json::json;
 
 pub(crate) async fn bootstrapped(
@@ -33,23 +33,6 @@ pub(crate) async fn bootstrapped(
     .await
     .expect("bootstrap");
     (source, written)
-}
-
-/// Calls the Vault HTTP API as root (test set-up only).
-pub(crate) async fn root_api(method: reqwest::Method, path: &str, body: serde_json::Value) {
-    let response = reqwest::Client::new()
-        .request(method, format!("{}/v1/{path}", vault_addr()))
-        .header("X-Vault-Token", vault_root_token())
-        .json(&body)
-        .send()
-        .await
-        .expect("Vault answers");
-    let status = response.status();
-    assert!(
-        status.is_success(),
-        "{path}: {status} {}",
-        response.text().await.unwrap_or_default()
-    );
 }
 
 #[tokio::test]
