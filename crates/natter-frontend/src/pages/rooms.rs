@@ -9,6 +9,7 @@ use serde::Deserialize;
 use tonic::Code;
 
 use super::auth::CsrfForm;
+use super::settings::act;
 use super::{Page, authed, check_csrf, nav, render, service_error};
 use crate::Frontend;
 use crate::session::User;
@@ -107,10 +108,16 @@ pub async fn join(
     let request = RoomRequest {
         room_id: room.clone(),
     };
-    frontend
+    let outcome = frontend
         .website()
         .join_room(authed(&session, request))
-        .await
-        .map_err(|s| service_error(Some(&session), s))?;
-    Ok(Redirect::to(&format!("/rooms/{room}")).into_response())
+        .await;
+    act(
+        &frontend,
+        &session,
+        &room,
+        &format!("/rooms/{room}"),
+        outcome,
+    )
+    .await
 }
