@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use http::StatusCode;
-use natter_core::http::ApiError;
+use natter_core::http::{ApiError, RETRY_UNAVAILABLE_SECS};
 use natter_core::kv::KvError;
 use natter_core::store::StoreError;
 use natter_core::token::TokenError;
@@ -43,6 +43,9 @@ pub enum AuthError {
     /// The access token was refused.
     #[error("{0}")]
     Token(#[from] TokenError),
+    /// A dependency (database, Redis) is down: retry later.
+    #[error("temporarily unavailable, retry")]
+    Unavailable(String),
     /// A dependency failed.
     #[error("internal error")]
     Internal(String),
@@ -50,13 +53,16 @@ pub enum AuthError {
 
 impl From<StoreError> for AuthError {
     fn from(error: StoreError) -> Self {
-        Self::Internal(error.to_string())
+        match error.is_unavailable() {
+            true => Self::Unavailable(error.to_string()),
+            false => Self::Internal(error.to_string()),
+        }
     }
 }
 
 impl From<KvError> for AuthError {
     fn from(error: KvError) -> Self {
-        Self::Internal(error.to_string())
+        Self::Unavailable(error.to_string())
     }
 }
 
@@ -71,16 +77,21 @@ impl AuthError {
     fn retry_after_secs(&self) -> Option<u64> {
         match self {
             Self::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),
+            Self::Unavailable(_) | Self::Token(TokenError::Unavailable(_)) => {
+                Some(RETRY_UNAVAILABLE_SECS)
+            }
             _ => None,
         }
     }
 
     fn log_if_internal(&self) {
-        if let Self::Internal(cause) = self {
-            tracing::error!(error = %cause, "auth internal error");
-        }
-        if let Self::Token(TokenError::Unavailable(cause)) = self {
-            tracing::error!(error = %cause, "deny-list unavailable");
+        match self {
+            Self::Internal(cause) => tracing::error!(error = %cause, "auth internal error"),
+            Self::Unavailable(cause) => tracing::warn!(error = %cause, "dependency unavailable"),
+            Self::Token(TokenError::Unavailable(cause)) => {
+                tracing::warn!(error = %cause, "deny-list unavailable")
+            }
+            _ => {}
         }
     }
 }
@@ -100,6 +111,7 @@ impl From<AuthError> for ApiError {
             AuthError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AuthError::InvalidRefreshToken => (StatusCode::UNAUTHORIZED, "invalid_refresh_token"),
             AuthError::RefreshTokenReused => (StatusCode::UNAUTHORIZED, "refresh_token_reused"),
+            AuthError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AuthError::Token(_) | AuthError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
@@ -120,9 +132,10 @@ impl From<AuthError> for tonic::Status {
                 tonic::Status::already_exists(message)
             }
             AuthError::RateLimited { .. } => tonic::Status::resource_exhausted(message),
-            AuthError::Token(TokenError::Unavailable(_)) | AuthError::Internal(_) => {
-                tonic::Status::internal(message)
+            AuthError::Token(TokenError::Unavailable(_)) | AuthError::Unavailable(_) => {
+                tonic::Status::unavailable(message)
             }
+            AuthError::Internal(_) => tonic::Status::internal(message),
             _ => tonic::Status::unauthenticated(message),
         };
         if let Some(seconds) = error.retry_after_secs() {

@@ -37,6 +37,7 @@ pub fn routes(auth: Auth, trust_forwarded_for: bool) -> Router {
         .route("/api/v1/auth/sessions", get(sessions))
         .route("/.well-known/jwks.json", get(jwks))
         .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(axum::middleware::from_fn(natter_core::http::api_headers))
         .with_state(state)
 }
 

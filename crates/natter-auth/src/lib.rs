@@ -10,7 +10,7 @@ mod ratelimit;
 mod service;
 mod validate;
 
-pub use assemble::assemble;
+pub use assemble::{Handles, assemble};
 pub use error::AuthError;
 pub use grpc::{AuthGrpc, grpc_service};
 pub use http::routes;

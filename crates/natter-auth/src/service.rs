@@ -316,11 +316,36 @@ impl Auth {
     }
 
     async fn deny_session(&self, session_id: &str) -> Result<(), AuthError> {
-        let lifetime = Duration::from_secs(self.signer.ttl_secs().max(0) as u64 + 60);
         self.verifier
             .denylist()
-            .deny_session(session_id, lifetime)
+            .deny_session(session_id, self.denial_lifetime())
             .await?;
+        Ok(())
+    }
+
+    /// How long a session stays denied: as long as an access token of it may live.
+    fn denial_lifetime(&self) -> Duration {
+        Duration::from_secs(self.signer.ttl_secs().max(0) as u64 + 60)
+    }
+
+    /// Denies again every session revoked within [`Auth::denial_lifetime`], from the store.
+    pub(crate) async fn restore_denials(&self) -> Result<(), AuthError> {
+        let lifetime = self.denial_lifetime();
+        let now = now_ms();
+        let lifetime_ms = i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX);
+        let revoked = self
+            .store
+            .sessions_revoked_since(now.saturating_sub(lifetime_ms))
+            .await?;
+        for (session_id, revoked_at) in &revoked {
+            let elapsed = u64::try_from(now - revoked_at).unwrap_or(0);
+            let remaining = lifetime.saturating_sub(Duration::from_millis(elapsed));
+            self.verifier
+                .denylist()
+                .restore_session(session_id, remaining)
+                .await?;
+        }
+        tracing::debug!(sessions = revoked.len(), "revoked sessions denied again");
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use natter_core::policy::Action;
 use natter_core::store::MessageRecord;
-use natter_core::token::AccessClaims;
+use natter_core::token::{AccessClaims, TokenError};
 use tokio::time::Instant;
 
 use tracing::Instrument;
@@ -72,6 +72,12 @@ pub async fn serve(chat: Chat, mut socket: WebSocket) {
     for room in connection.subscriptions.keys() {
         connection.chat.hub.unsubscribe(room, connection.id);
         connection.chat.left(room, connection.user_id());
+    }
+    if let Some(claims) = &connection.user {
+        connection
+            .chat
+            .hub
+            .leave_session(&claims.sid, connection.id);
     }
     if let Some(Closing(code, reason)) = closing {
         let frame = CloseFrame {
@@ -216,7 +222,12 @@ impl Connection {
             .verifier
             .verify(token)
             .await
-            .map_err(|_| Closing(close::AUTH_FAILED, "invalid token"))?;
+            .map_err(|error| match error {
+                TokenError::Unavailable(_) => {
+                    Closing(close::TRY_AGAIN_LATER, "token check unavailable: retry")
+                }
+                _ => Closing(close::AUTH_FAILED, "invalid token"),
+            })?;
         if self.user.as_ref().is_some_and(|u| u.sub != claims.sub) {
             return Err(Closing(
                 close::AUTH_FAILED,
@@ -227,8 +238,30 @@ impl Connection {
             user_id: claims.sub.clone(),
             expires_at: claims.exp,
         };
+        // The connection hears of its session's revocation (a logout on any device).
+        let hub = &self.chat.hub;
+        if let Some(previous) = self.user.as_ref().filter(|u| u.sid != claims.sid) {
+            hub.leave_session(&previous.sid, self.id);
+        }
+        hub.enter_session(&claims.sid, self.id, self.inbox.clone());
         self.user = Some(claims);
         self.send(socket, &frame).await
+    }
+
+    /// After a broker outage: is this connection's session still allowed? A deny-list
+    /// that cannot answer keeps the connection (its next `auth` is checked again).
+    async fn recheck(&self) -> Result<(), Closing> {
+        let Some(claims) = &self.user else {
+            return Ok(());
+        };
+        match self.chat.verifier.denylist().is_denied(claims).await {
+            Ok(true) => Err(Closing(close::AUTH_FAILED, "session revoked")),
+            Ok(false) => Ok(()),
+            Err(error) => {
+                tracing::debug!(%error, "deny-list unavailable for a recheck");
+                Ok(())
+            }
+        }
     }
 
     /// Writes one frame, bounded by the configured write stall like every write.
@@ -463,6 +496,9 @@ impl Connection {
                 }
                 write(socket, Message::Text(frame), self.chat.limits.write_stall).await
             }
+            Event::Head { room_id, seq } => self.catch_up(socket, room_id, seq).await,
+            Event::SessionRevoked => Err(Closing(close::AUTH_FAILED, "session revoked")),
+            Event::Recheck => Box::pin(self.recheck()).await,
             Event::RoomDeleted(room_id) => {
                 self.drop_subscription(socket, &room_id, "room_deleted")
                     .await
@@ -511,7 +547,28 @@ impl Connection {
         Ok(true)
     }
 
-    /// Sends `room`'s messages `next` … `seq` - 1 from the store.
+    /// Brings a subscriber of `room` up to its head `seq` (every message up to it is
+    /// committed) when it has not seen them all.
+    async fn catch_up(
+        &mut self,
+        socket: &mut WebSocket,
+        room: Arc<str>,
+        seq: i64,
+    ) -> Result<(), Closing> {
+        let Some(&next) = self.subscriptions.get(&room) else {
+            return Ok(());
+        };
+        if next > seq {
+            return Ok(());
+        }
+        Box::pin(self.fill_gap(socket, &room, next, seq + 1)).await?;
+        self.subscriptions.insert(room, seq + 1);
+        Ok(())
+    }
+
+    /// Sends `room`'s messages `next` … `seq` - 1 from the store. A subscriber never
+    /// skips a sequence number: when the store cannot give them now, the connection is
+    /// closed with 1013 and the client resumes from the last one it has.
     async fn fill_gap(
         &mut self,
         socket: &mut WebSocket,
@@ -519,13 +576,19 @@ impl Connection {
         mut next: i64,
         seq: i64,
     ) -> Result<(), Closing> {
+        const UNAVAILABLE: Closing = Closing(
+            close::TRY_AGAIN_LATER,
+            "storage unavailable: resume with since",
+        );
         while next < seq {
             let missing = u32::try_from(seq - next).unwrap_or(u32::MAX).min(100);
             let page = match self.chat.after(room, next - 1, missing).await {
-                Ok(page) if !page.is_empty() => page,
-                _ => return Ok(()),
+                Ok(page) if page.first().is_some_and(|m| m.seq == next) => page,
+                // Sequence numbers are committed in order, so a short or empty page
+                // means the store failed to answer, not that the messages are absent.
+                _ => return Err(UNAVAILABLE),
             };
-            for message in &page {
+            for message in page.iter().take_while(|m| m.seq < seq) {
                 self.send(socket, &message_frame(message)).await?;
                 self.chat.metrics.delivered.inc();
                 next = message.seq + 1;
@@ -557,12 +620,13 @@ impl Connection {
     }
 }
 
-/// A frame over the size limit is answered with 1009; other read failures end quietly.
+/// A frame over the size limit is answered with 1009, a text frame that is not UTF-8
+/// with 1007; other read failures (the connection is gone) end quietly.
 fn read_failure(error: axum::Error) -> Option<Closing> {
-    match error.into_inner().downcast::<tungstenite::Error>() {
-        Ok(error) if matches!(*error, tungstenite::Error::Capacity(_)) => {
-            Some(Closing(close::TOO_BIG, "frame too large"))
-        }
+    let error = error.into_inner().downcast::<tungstenite::Error>().ok()?;
+    match *error {
+        tungstenite::Error::Capacity(_) => Some(Closing(close::TOO_BIG, "frame too large")),
+        tungstenite::Error::Utf8(_) => Some(Closing(close::INVALID_DATA, "text is not UTF-8")),
         _ => None,
     }
 }

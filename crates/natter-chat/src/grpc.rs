@@ -29,6 +29,7 @@ impl From<Refusal> for Status {
             "forbidden" => Status::permission_denied(refusal.message),
             "unauthenticated" => Status::unauthenticated(refusal.message),
             "unavailable" => Status::unavailable(refusal.message),
+            "internal" => Status::internal(refusal.message),
             _ => Status::invalid_argument(refusal.message),
         }
     }

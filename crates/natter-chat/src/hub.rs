@@ -41,6 +41,21 @@ pub enum Event {
         /// The former member.
         user_id: Arc<str>,
     },
+    /// Every message of the room up to `seq` is committed: a subscriber that has not
+    /// seen them all fetches the rest from the store (sent after a broker outage, a
+    /// re-subscription or dropped frames, when no later message may come to reveal the
+    /// gap).
+    Head {
+        /// The room.
+        room_id: Arc<str>,
+        /// Its newest sequence number.
+        seq: i64,
+    },
+    /// The connection's session was logged out or revoked.
+    SessionRevoked,
+    /// The broker connection was lost for a while: a revocation may have been missed, so
+    /// the connection checks its token against the deny-list again.
+    Recheck,
 }
 
 /// How the hub reaches one connection.
@@ -70,10 +85,11 @@ pub struct Overflow {
 /// One room's local subscribers by connection id.
 type Subscribers = HashMap<u64, Inbox>;
 
-/// Local subscribers by room. Cheap to clone.
+/// Local subscribers by room, and local connections by session. Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct Hub {
     rooms: Arc<RwLock<HashMap<Arc<str>, Subscribers>>>,
+    sessions: Arc<RwLock<HashMap<Arc<str>, Subscribers>>>,
 }
 
 /// A new inbox holding at most `capacity` undelivered events.
@@ -106,19 +122,43 @@ impl Overflow {
 impl Hub {
     /// Starts delivering `room`'s events to connection `id`.
     pub fn subscribe(&self, room: &str, id: u64, inbox: Inbox) {
-        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
-        rooms.entry(Arc::from(room)).or_default().insert(id, inbox);
+        insert(&self.rooms, room, id, inbox);
     }
 
     /// Stops delivering `room`'s events to connection `id`.
     pub fn unsubscribe(&self, room: &str, id: u64) {
-        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(members) = rooms.get_mut(room) {
-            members.remove(&id);
-            if members.is_empty() {
-                rooms.remove(room);
-            }
+        remove(&self.rooms, room, id);
+    }
+
+    /// Connection `id` is authenticated in `session`: it hears of the session's
+    /// revocation.
+    pub fn enter_session(&self, session: &str, id: u64, inbox: Inbox) {
+        insert(&self.sessions, session, id, inbox);
+    }
+
+    /// Connection `id` no longer belongs to `session`.
+    pub fn leave_session(&self, session: &str, id: u64) {
+        remove(&self.sessions, session, id);
+    }
+
+    /// Tells every local connection of `session` that it was revoked.
+    pub fn revoke_session(&self, session: &str) {
+        send_to(&self.sessions, session, Event::SessionRevoked);
+    }
+
+    /// Asks every authenticated local connection to check its token again.
+    pub fn recheck_sessions(&self) {
+        let event = Arc::new(Event::Recheck);
+        let sessions = self.sessions.read().unwrap_or_else(|e| e.into_inner());
+        for inbox in sessions.values().flat_map(HashMap::values) {
+            inbox.offer(&event);
         }
+    }
+
+    /// The rooms that have local subscribers.
+    pub fn rooms(&self) -> Vec<Arc<str>> {
+        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        rooms.keys().cloned().collect()
     }
 
     /// Local subscriptions of `room`.
@@ -144,17 +184,42 @@ impl Hub {
     /// a pointer to the one shared event); a full queue marks that connection as too slow
     /// (it is then closed and resumes later).
     pub fn dispatch(&self, room: &str, event: Event) {
-        let event = Arc::new(event);
-        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
-        let Some(members) = rooms.get(room) else {
-            return;
-        };
-        for inbox in members.values() {
-            if inbox.sender.try_send(Arc::clone(&event)).is_err() {
-                inbox.overflowed.store(true, Ordering::Release);
-                inbox.wake.notify_one();
-            }
+        send_to(&self.rooms, room, event);
+    }
+}
+
+impl Inbox {
+    /// Queues `event` without waiting; a full queue flags the connection as too slow.
+    fn offer(&self, event: &Arc<Event>) {
+        if self.sender.try_send(Arc::clone(event)).is_err() {
+            self.overflowed.store(true, Ordering::Release);
+            self.wake.notify_one();
         }
+    }
+}
+
+type Index = RwLock<HashMap<Arc<str>, Subscribers>>;
+
+fn insert(index: &Index, key: &str, id: u64, inbox: Inbox) {
+    let mut index = index.write().unwrap_or_else(|e| e.into_inner());
+    index.entry(Arc::from(key)).or_default().insert(id, inbox);
+}
+
+fn remove(index: &Index, key: &str, id: u64) {
+    let mut index = index.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(members) = index.get_mut(key) {
+        members.remove(&id);
+        if members.is_empty() {
+            index.remove(key);
+        }
+    }
+}
+
+fn send_to(index: &Index, key: &str, event: Event) {
+    let event = Arc::new(event);
+    let index = index.read().unwrap_or_else(|e| e.into_inner());
+    for inbox in index.get(key).into_iter().flat_map(HashMap::values) {
+        inbox.offer(&event);
     }
 }
 

@@ -197,13 +197,18 @@ pub enum ServerFrame {
 pub mod close {
     /// Normal closure.
     pub const NORMAL: u16 = 1000;
+    /// A text frame that is not valid UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
     /// A frame larger than 64 KiB.
     pub const TOO_BIG: u16 = 1009;
     /// The server is restarting: reconnect (elsewhere) and resume.
     pub const SERVICE_RESTART: u16 = 1012;
+    /// A dependency (storage, deny-list) is unavailable: reconnect after a backoff and
+    /// resume; nothing is lost.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
     /// No `auth` frame in time.
     pub const AUTH_TIMEOUT: u16 = 4001;
-    /// The token was refused.
+    /// The token was refused, or its session was logged out or revoked.
     pub const AUTH_FAILED: u16 = 4003;
     /// The token expired without a fresh `auth`.
     pub const TOKEN_EXPIRED: u16 = 4004;

@@ -1,8 +1,10 @@
 //! The chat service's state and its operations: authorize, store-then-acknowledge sends,
 //! replay for resuming subscribers, and fan-out locally and across replicas.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
@@ -10,9 +12,10 @@ use futures::StreamExt;
 use natter_core::broker::{Broker, Delivery};
 use natter_core::policy::{Action, Denial, Viewer, authorize};
 use natter_core::shutdown::Shutdown;
-use natter_core::store::{HistoryOrder, MessageRecord, NewMessage, RoomRecord, Store};
+use natter_core::store::{HistoryOrder, MessageRecord, NewMessage, RoomRecord, Store, StoreError};
+use natter_core::text;
 use natter_core::time::now_ms;
-use natter_core::token::TokenVerifier;
+use natter_core::token::{REVOCATIONS_TOPIC, Revocation, TokenVerifier};
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::hub::{Event, Hub};
@@ -31,8 +34,6 @@ pub const PRESENCE_TOPIC: &str = "natter.presence";
 pub const ROOM_EVENTS_TOPIC: &str = "natter.rooms";
 /// Most messages replayed to a resuming subscriber; more are left to the history API.
 pub const REPLAY_LIMIT: u32 = 500;
-/// Most characters in a message.
-pub const MESSAGE_MAX: usize = 4000;
 
 /// Why a request on a connection failed; becomes an `error` frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +57,7 @@ pub struct Chat {
     next_connection: Arc<AtomicU64>,
     relaying: tokio::sync::watch::Sender<bool>,
     outbox: tokio::sync::mpsc::Sender<Outgoing>,
+    missed: Missed,
     pub(crate) presence: Presence,
     pub(crate) metrics: ChatMetrics,
 }
@@ -66,13 +68,27 @@ enum Topic {
     Messages,
     Rooms,
     Presence,
+    Revocations,
+}
+
+/// Room life-cycle events on [`ROOM_EVENTS_TOPIC`] (the website publishes deletions and
+/// removals, chat replicas publish heads); unknown types are ignored, so replicas of two
+/// releases can run side by side.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum RoomEvent {
+    RoomDeleted { room_id: String },
+    MemberRemoved { room_id: String, user_id: String },
+    Head { room_id: String, seq: i64 },
 }
 
 /// Frames waiting for the broker before new ones are dropped.
 const OUTBOX: usize = 8192;
+/// Longest pause between two attempts to subscribe to the broker again.
+const RESUBSCRIBE_BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// Longest pause between two attempts to publish a frame the broker refused.
+const PUBLISH_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
-/// Publishes queued frames in order; logs once when the broker fails and once when it
-/// works again.
 /// Where a broker frame belongs: room, sequence number (0: unsequenced), and when the
 /// message was stored (Unix ms, 0 for unsequenced frames).
 #[derive(Debug, Clone, Copy)]
@@ -85,34 +101,100 @@ struct Stamp<'a> {
 /// A frame for the broker: topic, payload, and the sampled trace it belongs to.
 type Outgoing = (&'static str, Bytes, Option<Context>);
 
+/// The newest sequence number per room whose message could not be queued for the broker
+/// (the outbox was full): announced as a `head` once the broker takes frames again, so
+/// other replicas fetch what they missed from the store.
+#[derive(Debug, Clone, Default)]
+struct Missed(Arc<Mutex<HashMap<Arc<str>, i64>>>);
+
+impl Missed {
+    fn record(&self, room: &str, seq: i64) {
+        let mut missed = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let newest = missed.entry(Arc::from(room)).or_insert(seq);
+        *newest = (*newest).max(seq);
+    }
+
+    fn take(&self) -> HashMap<Arc<str>, i64> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Publishes queued frames in order. A frame the broker refuses is retried with backoff
+/// until it is published or the service stops (frames behind it wait in the bounded
+/// outbox), so an outage delays fan-out instead of losing it; logs once when the broker
+/// fails and once when it works again.
 async fn forward(
     broker: Arc<dyn Broker>,
     mut pending: tokio::sync::mpsc::Receiver<Outgoing>,
+    missed: Missed,
     depth: Gauge,
+    shutdown: Shutdown,
 ) {
     let mut failing = false;
     while let Some((topic, payload, trace)) = pending.recv().await {
         depth.dec();
-        let publish = broker.publish(topic, payload);
-        let published = match trace {
+        let sent = publish_until_sent(&*broker, topic, &payload, trace, &mut failing, &shutdown);
+        if !sent.await {
+            return;
+        }
+        for (room_id, seq) in missed.take() {
+            let head = RoomEvent::Head {
+                room_id: room_id.to_string(),
+                seq,
+            };
+            let payload = Bytes::from(serde_json::to_vec(&head).expect("room events serialise"));
+            let sent = publish_until_sent(
+                &*broker,
+                ROOM_EVENTS_TOPIC,
+                &payload,
+                None,
+                &mut failing,
+                &shutdown,
+            );
+            if !sent.await {
+                return;
+            }
+        }
+    }
+}
+
+/// Publishes one frame, retrying with backoff; false when shutdown came first.
+async fn publish_until_sent(
+    broker: &dyn Broker,
+    topic: &str,
+    payload: &Bytes,
+    trace: Option<Context>,
+    failing: &mut bool,
+    shutdown: &Shutdown,
+) -> bool {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let publish = broker.publish(topic, payload.clone());
+        let published = match &trace {
             Some(context) => {
-                let span = trace::span("publish", "producer", "redis", Some(context));
+                let span = trace::span("publish", "producer", "redis", Some(context.clone()));
                 publish.instrument(span).await
             }
             None => publish.await,
         };
         match published {
-            Ok(()) if failing => {
-                failing = false;
-                tracing::info!("publishing to the broker again");
+            Ok(()) => {
+                if std::mem::take(failing) {
+                    tracing::info!("publishing to the broker again");
+                }
+                return true;
             }
-            Ok(()) => {}
-            Err(error) if !failing => {
-                failing = true;
-                tracing::warn!(%error, "broker unavailable: local delivery continues, other replicas catch up from the store");
+            Err(error) => {
+                if !std::mem::replace(failing, true) {
+                    tracing::warn!(%error, "broker unavailable: local delivery continues, other replicas get the frames when it returns");
+                }
             }
-            Err(_) => {}
         }
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.clone().wait() => return false,
+        }
+        pause = (pause * 2).min(PUBLISH_BACKOFF_MAX);
     }
 }
 
@@ -161,9 +243,15 @@ impl Refusal {
         }
     }
 
-    fn internal(error: &dyn std::fmt::Display) -> Self {
+    /// A store failure: `unavailable` (retry later) when the database could not be
+    /// reached, `internal` (do not retry the same request) otherwise.
+    fn store(error: StoreError) -> Self {
+        if error.is_unavailable() {
+            tracing::warn!(%error, "chat storage unavailable");
+            return Self::new("unavailable", "temporarily unavailable, retry");
+        }
         tracing::error!(%error, "chat internal error");
-        Self::new("unavailable", "temporarily unavailable, retry")
+        Self::new("internal", "internal error")
     }
 }
 
@@ -178,16 +266,20 @@ impl Chat {
     ) -> Self {
         let (outbox, pending) = tokio::sync::mpsc::channel(OUTBOX);
         let metrics = ChatMetrics::default();
+        let missed = Missed::default();
         tokio::spawn(forward(
             broker.clone(),
             pending,
+            missed.clone(),
             metrics.outbox_depth.clone(),
+            shutdown.clone(),
         ));
         Self {
             store,
             verifier,
             broker,
             outbox,
+            missed,
             hub: Hub::default(),
             shutdown,
             limits,
@@ -236,7 +328,7 @@ impl Chat {
             .store
             .room_with_role(room, user)
             .await
-            .map_err(|e| Refusal::internal(&e))?;
+            .map_err(Refusal::store)?;
         let Some((found, role)) = found else {
             return Err(Refusal::new("not_found", "room not found"));
         };
@@ -266,11 +358,8 @@ impl Chat {
                 "client_id must be 1 to 64 printable ASCII characters",
             ));
         }
-        if body.trim().is_empty() || body.chars().count() > MESSAGE_MAX {
-            return Err(Refusal::new(
-                "invalid_body",
-                "message must be 1 to 4000 characters",
-            ));
+        if !text::is_message_body(body) {
+            return Err(Refusal::new("invalid_body", text::MESSAGE_RULE));
         }
         self.check(user, room, Action::Post).await?;
         let new = NewMessage {
@@ -280,11 +369,7 @@ impl Chat {
             body,
             now: now_ms(),
         };
-        let posted = self
-            .store
-            .post_message(new)
-            .await
-            .map_err(|e| Refusal::internal(&e))?;
+        let posted = self.store.post_message(new).await.map_err(Refusal::store)?;
         if posted.created {
             self.fan_out(&posted.message).await;
         }
@@ -301,12 +386,9 @@ impl Chat {
         body: Option<&str>,
     ) -> Result<(), Refusal> {
         if let Some(body) = body
-            && (body.trim().is_empty() || body.chars().count() > MESSAGE_MAX)
+            && !text::is_message_body(body)
         {
-            return Err(Refusal::new(
-                "invalid_body",
-                "message must be 1 to 4000 characters",
-            ));
+            return Err(Refusal::new("invalid_body", text::MESSAGE_RULE));
         }
         self.check(user, room, Action::Post).await?;
         let updated = match body {
@@ -317,7 +399,7 @@ impl Chat {
             }
             None => self.store.delete_message(room, seq, user, now_ms()).await,
         };
-        let updated = updated.map_err(|e| Refusal::internal(&e))?;
+        let updated = updated.map_err(Refusal::store)?;
         let Some(message) = updated else {
             return Err(Refusal::new("not_found", "no such message of yours"));
         };
@@ -338,7 +420,7 @@ impl Chat {
         self.store
             .mark_read(room, user, seq)
             .await
-            .map_err(|e| Refusal::internal(&e))
+            .map_err(Refusal::store)
     }
 
     /// Sends an unsequenced frame to the room's subscribers on every replica.
@@ -358,8 +440,9 @@ impl Chat {
     }
 
     /// Queues a frame for the other replicas. Publishing happens in order on one task, so
-    /// a slow or absent broker never delays an acknowledgement; when the queue is full the
-    /// frame is dropped and remote subscribers fill the gap from the store.
+    /// a slow or absent broker never delays an acknowledgement; when the queue is full a
+    /// message frame is dropped and its room's head announced later (remote subscribers
+    /// fill the gap from the store).
     /// The payload is `node \n room \n seq \n created_ms \n traceparent \n tracestate \n
     /// frame` (`-` for an absent trace field).
     async fn publish(&self, stamp: Stamp<'_>, frame: &Utf8Bytes, trace: Option<&Context>) {
@@ -379,16 +462,21 @@ impl Chat {
             self.node,
             frame.as_str()
         );
-        self.enqueue(MESSAGES_TOPIC, Bytes::from(payload), trace.cloned());
+        if !self.enqueue(MESSAGES_TOPIC, Bytes::from(payload), trace.cloned()) && seq > 0 {
+            self.missed.record(room, seq);
+        }
     }
 
-    fn enqueue(&self, topic: &'static str, payload: Bytes, trace: Option<Context>) {
+    /// Queues a payload for the broker; false when the outbox was full and it was dropped.
+    fn enqueue(&self, topic: &'static str, payload: Bytes, trace: Option<Context>) -> bool {
         self.metrics.outbox_depth.inc();
         if self.outbox.try_send((topic, payload, trace)).is_err() {
             self.metrics.outbox_depth.dec();
             self.metrics.outbox_dropped.inc();
-            tracing::debug!("broker outbox full; remote subscribers will fill the gap");
+            tracing::debug!("broker outbox full; the room's head is announced later");
+            return false;
         }
+        true
     }
 
     /// Delivers a stored message to local subscribers at once and to other replicas
@@ -422,7 +510,7 @@ impl Chat {
         self.store
             .history(room, HistoryOrder::OldestFirst, Some(after), limit)
             .await
-            .map_err(|e| Refusal::internal(&e))
+            .map_err(Refusal::store)
     }
 
     /// The newest `limit` messages of `room`, oldest first.
@@ -435,7 +523,7 @@ impl Chat {
             .store
             .history(room, HistoryOrder::NewestFirst, None, limit)
             .await
-            .map_err(|e| Refusal::internal(&e))?;
+            .map_err(Refusal::store)?;
         page.reverse();
         Ok(page)
     }
@@ -444,17 +532,17 @@ impl Chat {
     /// shutdown, resubscribing with backoff when the broker connection drops.
     pub async fn relay(self) {
         tokio::spawn(self.clone().sync_presence());
-        let mut pause = std::time::Duration::from_millis(100);
+        let mut pause = Duration::from_millis(100);
         while !self.shutdown.is_triggered() {
             match self.relay_once().await {
-                Ok(()) => pause = std::time::Duration::from_millis(100),
+                Ok(()) => pause = Duration::from_millis(100),
                 Err(error) => tracing::warn!(%error, "broker subscription lost; retrying"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = self.shutdown.clone().wait() => return,
             }
-            pause = (pause * 2).min(std::time::Duration::from_secs(5));
+            pause = (pause * 2).min(RESUBSCRIBE_BACKOFF_MAX);
         }
     }
 
@@ -482,7 +570,7 @@ impl Chat {
             online,
         };
         let payload = serde_json::to_vec(&change).expect("announcements serialise");
-        self.enqueue(PRESENCE_TOPIC, Bytes::from(payload), None);
+        let _ = self.enqueue(PRESENCE_TOPIC, Bytes::from(payload), None);
     }
 
     fn dispatch_presence(&self, room: &str, user: &str, online: bool) {
@@ -510,7 +598,7 @@ impl Chat {
                 rooms: self.presence.snapshot(),
             };
             let payload = serde_json::to_vec(&sync).expect("announcements serialise");
-            self.enqueue(PRESENCE_TOPIC, Bytes::from(payload), None);
+            let _ = self.enqueue(PRESENCE_TOPIC, Bytes::from(payload), None);
         }
     }
 
@@ -549,6 +637,7 @@ impl Chat {
             (Topic::Messages, MESSAGES_TOPIC),
             (Topic::Rooms, ROOM_EVENTS_TOPIC),
             (Topic::Presence, PRESENCE_TOPIC),
+            (Topic::Revocations, REVOCATIONS_TOPIC),
         ] {
             let stream = self
                 .broker
@@ -557,6 +646,9 @@ impl Chat {
                 .map_err(|e| e.to_string())?;
             streams.push(stream.map(move |delivery| (kind, delivery)));
         }
+        // Subscribed first, then caught up: whatever was published while this replica
+        // was not listening is committed before the heads are read.
+        self.catch_up().await?;
         self.relaying.send_replace(true);
         let mut merged = futures::stream::select_all(streams);
         loop {
@@ -568,18 +660,46 @@ impl Chat {
                 None => return Err("broker stream ended".into()),
                 Some((_, Delivery::Lagged(n))) => {
                     self.metrics.relay_missed.inc_by(n);
-                    tracing::warn!(
-                        dropped = n,
-                        "relay lagged; subscribers fill gaps from the store"
-                    );
+                    tracing::warn!(dropped = n, "relay lagged; catching up from the store");
+                    self.catch_up().await?;
                 }
                 Some((Topic::Messages, Delivery::Message(payload))) => self.relay_message(payload),
                 Some((Topic::Rooms, Delivery::Message(payload))) => self.relay_room_event(&payload),
                 Some((Topic::Presence, Delivery::Message(payload))) => {
                     self.relay_presence(&payload)
                 }
+                Some((Topic::Revocations, Delivery::Message(payload))) => {
+                    if let Ok(Revocation::SessionRevoked { session_id }) =
+                        serde_json::from_slice(&payload)
+                    {
+                        self.hub.revoke_session(&session_id);
+                    }
+                }
             }
         }
+    }
+
+    /// After frames from the broker may have been missed: every local subscriber learns
+    /// its rooms' newest sequence numbers (and fetches what it lacks from the store), and
+    /// every connection checks its token against the deny-list again. Fails when the
+    /// store cannot say; the relay then re-subscribes and tries again.
+    async fn catch_up(&self) -> Result<(), String> {
+        self.hub.recheck_sessions();
+        let rooms = self.hub.rooms();
+        if rooms.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = rooms.iter().map(|room| &**room).collect();
+        let heads = self
+            .store
+            .room_heads(&ids)
+            .await
+            .map_err(|e| format!("reading room heads to catch up: {e}"))?;
+        for (room, seq) in heads {
+            let room_id = Arc::from(room.as_str());
+            self.hub.dispatch(&room, Event::Head { room_id, seq });
+        }
+        Ok(())
     }
 
     fn relay_message(&self, payload: Bytes) {
@@ -635,26 +755,31 @@ impl Chat {
     }
 
     fn relay_room_event(&self, payload: &[u8]) {
-        #[derive(serde::Deserialize)]
-        #[serde(tag = "type", rename_all = "snake_case")]
-        enum RoomEvent {
-            RoomDeleted { room_id: String },
-            MemberRemoved { room_id: String, user_id: String },
-        }
-        match serde_json::from_slice::<RoomEvent>(payload) {
+        let (room_id, event) = match serde_json::from_slice::<RoomEvent>(payload) {
             Ok(RoomEvent::RoomDeleted { room_id }) => {
-                self.hub
-                    .dispatch(&room_id, Event::RoomDeleted(Arc::from(room_id.as_str())));
+                let room_id: Arc<str> = Arc::from(room_id);
+                (room_id.clone(), Event::RoomDeleted(room_id))
             }
             Ok(RoomEvent::MemberRemoved { room_id, user_id }) => {
+                let room_id: Arc<str> = Arc::from(room_id);
+                let user_id = Arc::from(user_id);
                 let event = Event::MemberRemoved {
-                    room_id: Arc::from(room_id.as_str()),
-                    user_id: Arc::from(user_id),
+                    room_id: room_id.clone(),
+                    user_id,
                 };
-                self.hub.dispatch(&room_id, event);
+                (room_id, event)
             }
-            Err(error) => tracing::debug!(%error, "unknown room event"),
-        }
+            Ok(RoomEvent::Head { room_id, seq }) => {
+                let room_id: Arc<str> = Arc::from(room_id);
+                let event = Event::Head {
+                    room_id: room_id.clone(),
+                    seq,
+                };
+                (room_id, event)
+            }
+            Err(error) => return tracing::debug!(%error, "unknown room event"),
+        };
+        self.hub.dispatch(&room_id, event);
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -92,6 +93,7 @@ impl Broker for MemoryBroker {
 pub struct RedisBroker {
     client: redis::Client,
     publisher: redis::aio::ConnectionManager,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for RedisBroker {
@@ -101,13 +103,17 @@ impl std::fmt::Debug for RedisBroker {
 }
 
 impl RedisBroker {
-    /// Connects to `url` (redis://…).
-    pub async fn connect(url: &str) -> Result<Self, BrokerError> {
+    /// Connects to `url` (redis://…); every call is bounded by about twice `timeout`.
+    pub async fn connect(url: &str, timeout: Duration) -> Result<Self, BrokerError> {
         let client = crate::kv::redis_client(url).map_err(|e| BrokerError(e.to_string()))?;
-        let publisher = redis::aio::ConnectionManager::new(client.clone())
+        let publisher = crate::kv::managed(client.clone(), timeout)
             .await
             .map_err(|e| BrokerError(e.to_string()))?;
-        Ok(Self { client, publisher })
+        Ok(Self {
+            client,
+            publisher,
+            timeout,
+        })
     }
 }
 
@@ -115,23 +121,25 @@ impl RedisBroker {
 impl Broker for RedisBroker {
     #[tracing::instrument(name = "redis PUBLISH", skip_all, fields(messaging.system = "redis"))]
     async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BrokerError> {
-        redis::cmd("PUBLISH")
-            .arg(topic)
-            .arg(payload.as_ref())
-            .query_async::<()>(&mut self.publisher.clone())
-            .await
-            .map_err(|e| BrokerError(e.to_string()))
+        let mut publish = redis::cmd("PUBLISH");
+        publish.arg(topic).arg(payload.as_ref());
+        let publish = &publish;
+        crate::kv::retrying(&self.publisher, |mut conn| async move {
+            publish.query_async::<()>(&mut conn).await
+        })
+        .await
+        .map_err(|e| BrokerError(e.to_string()))
     }
 
     async fn subscribe(&self, topic: &str) -> Result<BoxStream<'static, Delivery>, BrokerError> {
-        let mut pubsub = self
-            .client
-            .get_async_pubsub()
+        let subscribed = async {
+            let mut pubsub = self.client.get_async_pubsub().await?;
+            pubsub.subscribe(topic).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        let pubsub = tokio::time::timeout(self.timeout * 2, subscribed)
             .await
-            .map_err(|e| BrokerError(e.to_string()))?;
-        pubsub
-            .subscribe(topic)
-            .await
+            .map_err(|_| BrokerError("subscribing timed out".into()))?
             .map_err(|e| BrokerError(e.to_string()))?;
         let stream = pubsub
             .into_on_message()
@@ -140,10 +148,14 @@ impl Broker for RedisBroker {
     }
 }
 
-/// The broker the config selects: Redis when `redis_url` is set, else memory.
-pub async fn connect(redis_url: Option<&str>) -> Result<std::sync::Arc<dyn Broker>, BrokerError> {
+/// The broker the config selects: Redis when `redis_url` is set (each call bounded by
+/// `timeout`), else memory.
+pub async fn connect(
+    redis_url: Option<&str>,
+    timeout: Duration,
+) -> Result<std::sync::Arc<dyn Broker>, BrokerError> {
     Ok(match redis_url {
-        Some(url) => std::sync::Arc::new(RedisBroker::connect(url).await?),
+        Some(url) => std::sync::Arc::new(RedisBroker::connect(url, timeout).await?),
         None => std::sync::Arc::new(MemoryBroker::default()),
     })
 }

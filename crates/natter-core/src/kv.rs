@@ -6,8 +6,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::time::Instant;
+
+/// Default bound on connecting to Redis, and on waiting for one answer.
+pub const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A Redis or memory failure.
 #[derive(Debug, thiserror::Error)]
@@ -60,10 +63,14 @@ impl std::fmt::Debug for RedisKv {
     }
 }
 
-/// Redis when `redis_url` is set, else memory (one process only).
-pub async fn connect(redis_url: Option<&str>) -> Result<std::sync::Arc<dyn Kv>, KvError> {
+/// Redis when `redis_url` is set (each call bounded by `timeout`), else memory (one
+/// process only).
+pub async fn connect(
+    redis_url: Option<&str>,
+    timeout: Duration,
+) -> Result<std::sync::Arc<dyn Kv>, KvError> {
     Ok(match redis_url {
-        Some(url) => std::sync::Arc::new(RedisKv::connect(url).await?),
+        Some(url) => std::sync::Arc::new(RedisKv::connect(url, timeout).await?),
         None => std::sync::Arc::new(MemoryKv::default()),
     })
 }
@@ -131,10 +138,10 @@ impl Kv for MemoryKv {
 }
 
 impl RedisKv {
-    /// Connects to `url` (redis://…).
-    pub async fn connect(url: &str) -> Result<Self, KvError> {
+    /// Connects to `url` (redis://…); every call is bounded by about twice `timeout`.
+    pub async fn connect(url: &str, timeout: Duration) -> Result<Self, KvError> {
         let client = redis_client(url).map_err(redis_error)?;
-        let conn = ConnectionManager::new(client).await.map_err(redis_error)?;
+        let conn = managed(client, timeout).await.map_err(redis_error)?;
         Ok(Self { conn })
     }
 }
@@ -144,23 +151,26 @@ impl Kv for RedisKv {
     #[tracing::instrument(name = "redis SET", skip_all, fields(db.system.name = "redis"))]
     async fn set_flag(&self, key: &str, ttl: Duration) -> Result<(), KvError> {
         let millis = ttl.as_millis().max(1) as u64;
-        redis::cmd("SET")
-            .arg(key)
-            .arg(1)
-            .arg("PX")
-            .arg(millis)
-            .query_async::<()>(&mut self.conn.clone())
-            .await
-            .map_err(redis_error)
+        let mut set = redis::cmd("SET");
+        set.arg(key).arg(1).arg("PX").arg(millis);
+        let set = &set;
+        retrying(&self.conn, |mut conn| async move {
+            set.query_async::<()>(&mut conn).await
+        })
+        .await
+        .map_err(redis_error)
     }
 
     #[tracing::instrument(name = "redis EXISTS", skip_all, fields(db.system.name = "redis"))]
     async fn any_exists(&self, keys: &[String]) -> Result<bool, KvError> {
-        let found: u64 = redis::cmd("EXISTS")
-            .arg(keys)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(redis_error)?;
+        let mut exists = redis::cmd("EXISTS");
+        exists.arg(keys);
+        let exists = &exists;
+        let found: u64 = retrying(&self.conn, |mut conn| async move {
+            exists.query_async(&mut conn).await
+        })
+        .await
+        .map_err(redis_error)?;
         Ok(found > 0)
     }
 
@@ -169,8 +179,8 @@ impl Kv for RedisKv {
         let millis = window.as_millis().max(1) as u64;
         // The window starts at the first hit: PEXPIRE … NX (Redis 7) only sets an expiry
         // on a key that has none, so later hits never extend it.
-        let (count, ttl): (u64, i64) = redis::pipe()
-            .atomic()
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .cmd("INCR")
             .arg(key)
             .cmd("PEXPIRE")
@@ -179,10 +189,13 @@ impl Kv for RedisKv {
             .arg("NX")
             .ignore()
             .cmd("PTTL")
-            .arg(key)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(redis_error)?;
+            .arg(key);
+        let pipe = &pipe;
+        let (count, ttl): (u64, i64) = retrying(&self.conn, |mut conn| async move {
+            pipe.query_async(&mut conn).await
+        })
+        .await
+        .map_err(redis_error)?;
         Ok(Hit {
             count,
             resets_in: Duration::from_millis(ttl.max(0) as u64),
@@ -190,10 +203,12 @@ impl Kv for RedisKv {
     }
 
     async fn ping(&self) -> Result<(), KvError> {
-        redis::cmd("PING")
-            .query_async::<()>(&mut self.conn.clone())
-            .await
-            .map_err(redis_error)
+        let ping = &redis::cmd("PING");
+        retrying(&self.conn, |mut conn| async move {
+            ping.query_async::<()>(&mut conn).await
+        })
+        .await
+        .map_err(redis_error)
     }
 }
 
@@ -205,6 +220,40 @@ pub(crate) fn redis_client(url: &str) -> redis::RedisResult<redis::Client> {
         .into_connection_info()?
         .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
     redis::Client::open(info)
+}
+
+/// A connection that reconnects by itself, with connecting and each answer bounded by
+/// `timeout`. It makes one attempt per call: retrying is [`retrying`]'s job, so that a
+/// call's wait stays bounded while Redis is down.
+pub(crate) async fn managed(
+    client: redis::Client,
+    timeout: Duration,
+) -> redis::RedisResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(0);
+    ConnectionManager::new_with_config(client, config).await
+}
+
+/// Runs a Redis call, and once more when its connection failed (Redis restarted, a proxy
+/// cut the line, or the last reconnection attempt failed): the manager only notices a
+/// dead connection when a call fails on it, and the second try runs on the connection it
+/// then makes. A call therefore waits at most two connection attempts and two answers.
+pub(crate) async fn retrying<T, F, Fut>(
+    conn: &ConnectionManager,
+    mut call: F,
+) -> redis::RedisResult<T>
+where
+    F: FnMut(ConnectionManager) -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    match call(conn.clone()).await {
+        Err(error) if error.is_io_error() || error.is_connection_dropped() => {
+            call(conn.clone()).await
+        }
+        other => other,
+    }
 }
 
 fn redis_error(error: redis::RedisError) -> KvError {

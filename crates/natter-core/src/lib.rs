@@ -13,6 +13,7 @@ pub mod secrets;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 pub mod time;
 pub mod token;
 pub mod vault;

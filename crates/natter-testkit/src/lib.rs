@@ -11,16 +11,20 @@ use natter_core::kv::{Kv, MemoryKv, RedisKv};
 use natter_core::store::{Backend, Store};
 use sqlx::{AssertSqlSafe, Connection};
 
+mod proxy;
 pub mod telemetry;
 mod vault;
 
-pub use vault::{Proxy, database_engine, root_api, vault_addr, vault_config, vault_root_token};
+pub use proxy::Proxy;
+pub use vault::{database_engine, root_api, vault_addr, vault_config, vault_root_token};
 
 /// A migrated store that lives as long as this value (the SQLite file is deleted after).
 #[derive(Debug)]
 pub struct TestStore {
     /// The store.
     pub store: Store,
+    /// Its connection URL.
+    pub url: String,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -41,10 +45,18 @@ pub fn redis_url() -> String {
 /// A fresh, migrated database of `backend`.
 pub async fn store(backend: Backend) -> TestStore {
     match backend {
-        Backend::Postgres => TestStore {
-            store: postgres_store().await,
-            _dir: None,
-        },
+        Backend::Postgres => {
+            let url = fresh_postgres_url().await;
+            let store = Store::connect(&url, 8)
+                .await
+                .expect("connect to the test database");
+            store.migrate().await.expect("migrate PostgreSQL");
+            TestStore {
+                store,
+                url,
+                _dir: None,
+            }
+        }
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
@@ -52,19 +64,11 @@ pub async fn store(backend: Backend) -> TestStore {
             store.migrate().await.expect("migrate SQLite");
             TestStore {
                 store,
+                url,
                 _dir: Some(dir),
             }
         }
     }
-}
-
-async fn postgres_store() -> Store {
-    let url = fresh_postgres_url().await;
-    let store = Store::connect(&url, 8)
-        .await
-        .expect("connect to the test database");
-    store.migrate().await.expect("migrate PostgreSQL");
-    store
 }
 
 /// The URL of a new, empty database on the test PostgreSQL server.
@@ -89,7 +93,7 @@ pub async fn fresh_postgres_url() -> String {
 /// Redis-backed key-value state (shared by all tests: use unique keys).
 pub async fn redis_kv() -> Arc<dyn Kv> {
     Arc::new(
-        RedisKv::connect(&redis_url())
+        RedisKv::connect(&redis_url(), natter_core::kv::REDIS_TIMEOUT)
             .await
             .expect("connect to the test Redis server"),
     )

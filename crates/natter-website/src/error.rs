@@ -32,6 +32,9 @@ pub enum WebsiteError {
     /// Too many writes; retry after the given seconds.
     #[error("too many requests, retry in {0} s")]
     RateLimited(u64),
+    /// A dependency (database, Redis) is down: retry later.
+    #[error("temporarily unavailable, retry")]
+    Unavailable(String),
     /// A dependency failed.
     #[error("internal error")]
     Internal(String),
@@ -59,6 +62,7 @@ impl From<StoreError> for WebsiteError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::InvalidCursor => Self::invalid("invalid_cursor", "invalid cursor"),
+            other if other.is_unavailable() => Self::Unavailable(other.to_string()),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -81,6 +85,7 @@ impl From<WebsiteError> for ApiError {
                 api.retry_after = Some(*seconds);
                 return api;
             }
+            WebsiteError::Unavailable(cause) => return ApiError::unavailable(cause),
             WebsiteError::Internal(cause) => return ApiError::internal(cause),
         };
         ApiError::new(status, code, error.to_string())
@@ -101,6 +106,10 @@ impl From<WebsiteError> for tonic::Status {
                 let value = seconds.to_string().parse().expect("digits");
                 status.metadata_mut().insert("retry-after", value);
                 status
+            }
+            WebsiteError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "dependency unavailable");
+                Self::unavailable(message)
             }
             WebsiteError::Internal(cause) => {
                 tracing::error!(error = %cause, "website internal error");

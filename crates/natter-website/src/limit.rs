@@ -32,7 +32,7 @@ impl WriteLimiter {
             .kv
             .hit(&format!("natter:rl:web:{user}"), self.window)
             .await
-            .map_err(|e| WebsiteError::Internal(e.to_string()))?;
+            .map_err(|e| WebsiteError::Unavailable(e.to_string()))?;
         if hit.count > self.limit {
             return Err(WebsiteError::RateLimited(hit.resets_in.as_secs().max(1)));
         }

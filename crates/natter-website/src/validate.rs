@@ -1,11 +1,11 @@
 //! Field rules: room names, messages, profiles, page sizes.
 
+use natter_core::text;
+
 use crate::WebsiteError;
 
 /// Most characters in a room name.
 pub const ROOM_NAME_MAX: usize = 64;
-/// Most characters in a message.
-pub const MESSAGE_MAX: usize = 4000;
 /// Most characters in a display name.
 pub const DISPLAY_NAME_MAX: usize = 64;
 /// Most characters in a bio.
@@ -26,13 +26,10 @@ pub fn room_name(raw: &str) -> Result<String, WebsiteError> {
     Ok(name.to_owned())
 }
 
-/// Checks a message body is 1–4000 characters and not only white space.
+/// Checks a message body ([`natter_core::text::is_message_body`]).
 pub fn message_body(body: &str) -> Result<(), WebsiteError> {
-    if body.trim().is_empty() || body.chars().count() > MESSAGE_MAX {
-        return Err(WebsiteError::invalid(
-            "invalid_body",
-            "message must be 1 to 4000 characters",
-        ));
+    if !text::is_message_body(body) {
+        return Err(WebsiteError::invalid("invalid_body", text::MESSAGE_RULE));
     }
     Ok(())
 }
@@ -62,10 +59,10 @@ pub fn profile(
             "display name must be at most 64 characters without control characters",
         ));
     }
-    if bio.chars().count() > BIO_MAX {
+    if bio.chars().count() > BIO_MAX || text::has_stray_control(bio) {
         return Err(WebsiteError::invalid(
             "invalid_bio",
-            "bio must be at most 1000 characters",
+            "bio must be at most 1000 characters, without control characters other than line breaks and tabs",
         ));
     }
     let avatar_url = avatar_url.trim();

@@ -27,5 +27,27 @@ pub async fn router(auth: Option<&Auth>, website: Option<&Website>, chat: Option
         health.set_serving::<ChatServiceServer<ChatGrpc>>().await;
         routes = routes.add_service(natter_chat::grpc_service(chat));
     }
-    routes.into_axum_router()
+    // tonic answers every unknown path as an unimplemented gRPC call; where this router
+    // shares a port with HTTP routes (standalone), only gRPC requests may get that answer.
+    routes.into_axum_router().fallback(not_found)
+}
+
+/// An unknown path: `UNIMPLEMENTED` for a gRPC call, 404 with the JSON error body for
+/// anything else.
+async fn not_found(request: axum::extract::Request) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let grpc = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    if grpc {
+        return tonic::Status::unimplemented("").into_http::<axum::body::Body>();
+    }
+    natter_core::http::ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        "no such path",
+    )
+    .into_response()
 }

@@ -2,6 +2,7 @@
 //! them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use natter_core::broker::Broker;
@@ -9,7 +10,7 @@ use natter_core::config::Config;
 use natter_core::http::Readiness;
 use natter_core::kv::Kv;
 use natter_core::shutdown::Shutdown;
-use natter_core::store::Store;
+use natter_core::store::{PoolSettings, Store};
 
 /// Connected dependencies.
 pub struct Parts {
@@ -22,22 +23,23 @@ impl Parts {
     /// Connects the store (migrating when `migrate`), the key-value store and the broker:
     /// Redis for both when configured, memory otherwise.
     pub async fn connect(config: &Config, migrate: bool) -> anyhow::Result<Self> {
-        let lifetime = std::time::Duration::from_secs(config.database.max_lifetime_secs);
-        let store = Store::connect_with_lifetime(
-            &config.database_url(),
-            config.database.max_connections,
-            lifetime,
-        )
-        .await
-        .context("connecting to the database")?;
+        let pool = PoolSettings {
+            max_connections: config.database.max_connections,
+            max_lifetime: Duration::from_secs(config.database.max_lifetime_secs),
+            acquire_timeout: Duration::from_millis(config.database.acquire_timeout_ms),
+        };
+        let store = Store::connect_with(&config.database_url(), pool)
+            .await
+            .context("connecting to the database")?;
         if migrate {
             store.migrate().await.context("applying migrations")?;
         }
         let redis = config.redis_url.as_ref().map(|u| u.expose().as_str());
-        let kv = natter_core::kv::connect(redis)
+        let timeout = Duration::from_millis(config.redis_timeout_ms);
+        let kv = natter_core::kv::connect(redis, timeout)
             .await
             .context("connecting to Redis")?;
-        let broker = natter_core::broker::connect(redis)
+        let broker = natter_core::broker::connect(redis, timeout)
             .await
             .context("connecting to Redis")?;
         Ok(Self { store, kv, broker })

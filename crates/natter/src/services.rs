@@ -178,13 +178,12 @@ pub async fn assemble_auth(
     parts: &Parts,
     secrets: &Secrets,
 ) -> anyhow::Result<Auth> {
-    Ok(natter_auth::assemble(
-        config,
-        parts.store.clone(),
-        parts.kv.clone(),
-        &secrets.jwt_keys,
-    )
-    .await?)
+    let handles = natter_auth::Handles {
+        store: parts.store.clone(),
+        kv: parts.kv.clone(),
+        broker: parts.broker.clone(),
+    };
+    Ok(natter_auth::assemble(config, handles, &secrets.jwt_keys).await?)
 }
 
 async fn verifier_from_auth(

@@ -327,3 +327,97 @@ async fn auth_runs_on_database_credentials_leased_from_vault() {
     let tokens = sign_up(&auth, "leased");
     assert!(tokens["access_token"].is_string(), "{tokens}");
 }
+
+/// `host:port` of a `scheme://user:pw@host:port/…` URL.
+fn host_port(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, rest)| rest);
+    rest.split('/').next().unwrap()
+}
+
+/// The status line's code and the `Retry-After` header of a raw response.
+fn status_and_retry(response: &str) -> (u16, Option<&str>) {
+    let status = response[9..12].parse().unwrap();
+    let (head, _) = response.split_once("\r\n\r\n").unwrap_or((response, ""));
+    let retry = head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case("retry-after")
+            .then(|| value.trim())
+    });
+    (status, retry)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outages_are_answered_503_and_the_first_call_after_recovery_works() {
+    let installation = Installation::new().await;
+    let database = natter_testkit::Proxy::start(host_port(&installation.database_url)).await;
+    let redis = natter_testkit::Proxy::start(host_port(&natter_testkit::redis_url())).await;
+    let database_url = installation.database_url.replace(
+        host_port(&installation.database_url),
+        &database.addr.to_string(),
+    );
+    let redis_url = format!("redis://{}", redis.addr);
+    let env = [
+        ("NATTER_DATABASE_URL", database_url.as_str()),
+        ("NATTER_REDIS_URL", redis_url.as_str()),
+        ("NATTER_DATABASE_ACQUIRE_TIMEOUT_MS", "500"),
+        ("NATTER_REDIS_TIMEOUT_MS", "300"),
+    ];
+    let auth = installation.start("auth", &env);
+    let mut website_env = env.to_vec();
+    website_env.push(("NATTER_AUTH_GRPC_URL", auth.grpc.as_str()));
+    let website = installation.start("website", &website_env);
+    let token = sign_up(&auth, "outage")["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let room = body(&request(
+        &website.http,
+        "POST",
+        "/api/v1/rooms",
+        Some(&token),
+        Some(r#"{"kind":"group","name":"weather"}"#),
+    ))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let history = format!("/api/v1/rooms/{room}/messages");
+    let login = json!({"login": "outage", "password": "correct horse"}).to_string();
+    let calls = |label: &str| {
+        [
+            (
+                "me",
+                request(&auth.http, "GET", "/api/v1/auth/me", Some(&token), None),
+            ),
+            (
+                "login",
+                request(&auth.http, "POST", "/api/v1/auth/login", None, Some(&login)),
+            ),
+            (
+                "history",
+                request(&website.http, "GET", &history, Some(&token), None),
+            ),
+        ]
+        .map(|(name, response)| (format!("{label} {name}"), response))
+    };
+
+    for (line, what) in [(&redis, "redis down"), (&database, "database down")] {
+        line.set_open(false);
+        for (call, response) in calls(what) {
+            if what == "database down" && call.ends_with(" me") {
+                continue; // /auth/me reads only the token and the deny-list
+            }
+            assert_eq!(
+                status_and_retry(&response),
+                (503, Some("2")),
+                "{call}: {response}"
+            );
+            assert_eq!(body(&response)["error"]["code"], "unavailable", "{call}");
+        }
+        line.set_open(true);
+        // The connections the outage broke are replaced on the first call, not the second.
+        for (call, response) in calls(&format!("{what}, then back")) {
+            assert!(response.starts_with("HTTP/1.1 200"), "{call}: {response}");
+        }
+    }
+}

@@ -185,3 +185,82 @@ async fn whole_traces_reach_the_otlp_collector() {
     assert!(whole(&seen), "incomplete traces {traces:?}: {seen:?}");
     assert!(terminate(running).success());
 }
+
+/// The JSON body of a raw response.
+fn json_body(response: &str) -> serde_json::Value {
+    let (_, body) = response.split_once("\r\n\r\n").expect("a body");
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {response}"))
+}
+
+/// A header's value in a raw response (names compared case-insensitively).
+fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    let (head, _) = response.split_once("\r\n\r\n")?;
+    head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+#[test]
+fn unknown_paths_are_404_not_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path());
+    for path in ["/api/v1/nope", "/no-such-page"] {
+        let response = get(&running.url, path);
+        assert!(response.starts_with("HTTP/1.1 404"), "{path}: {response}");
+        assert_ne!(header(&response, "content-type"), Some("application/grpc"));
+        assert_eq!(json_body(&response)["error"]["code"], "not_found");
+    }
+    assert!(terminate(running).success());
+}
+
+#[test]
+fn logouts_survive_a_restart_and_token_answers_are_never_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path());
+    let credentials = r#"{"username":"leaver","password":"correct horse"}"#;
+    let registered = request(
+        &running.url,
+        "POST",
+        "/api/v1/auth/register",
+        None,
+        Some(credentials),
+    );
+    assert!(registered.starts_with("HTTP/1.1 201"), "{registered}");
+    let login = r#"{"login":"leaver","password":"correct horse"}"#;
+    let login = request(
+        &running.url,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(login),
+    );
+    assert_eq!(header(&login, "cache-control"), Some("no-store"), "{login}");
+    assert_eq!(header(&login, "x-content-type-options"), Some("nosniff"));
+    let token = json_body(&login)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = request(&running.url, "GET", "/api/v1/auth/me", Some(&token), None);
+    assert!(me.starts_with("HTTP/1.1 200"), "{me}");
+    let out = request(
+        &running.url,
+        "POST",
+        "/api/v1/auth/logout",
+        Some(&token),
+        Some("{}"),
+    );
+    assert!(out.starts_with("HTTP/1.1 204"), "{out}");
+    assert!(terminate(running).success());
+
+    let again = start(dir.path());
+    let me = request(&again.url, "GET", "/api/v1/auth/me", Some(&token), None);
+    assert!(
+        me.starts_with("HTTP/1.1 401"),
+        "the token stays revoked: {me}"
+    );
+    assert_eq!(json_body(&me)["error"]["code"], "token_revoked");
+    let rooms = request(&again.url, "GET", "/api/v1/rooms/mine", Some(&token), None);
+    assert!(rooms.starts_with("HTTP/1.1 401"), "{rooms}");
+    assert!(terminate(again).success());
+}

@@ -83,7 +83,12 @@ impl Transport {
         kv: Arc<dyn Kv>,
         keys: KeySet,
     ) -> Server {
-        let auth = natter_auth::assemble(&config, test_store.store.clone(), kv.clone(), &keys)
+        let handles = natter_auth::Handles {
+            store: test_store.store.clone(),
+            kv: kv.clone(),
+            broker: Arc::new(natter_core::broker::MemoryBroker::default()),
+        };
+        let auth = natter_auth::assemble(&config, handles, &keys)
             .await
             .expect("assemble auth");
         let router = natter_auth::routes(auth.clone(), config.trust_forwarded_for).merge(

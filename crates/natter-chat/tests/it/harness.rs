@@ -22,7 +22,7 @@ pub struct Cluster {
     pub keys: natter_core::token::KeySet,
     pub store: Store,
     pub broker: Arc<dyn Broker>,
-    _test_store: TestStore,
+    pub test_store: TestStore,
 }
 
 /// One replica.
@@ -80,43 +80,67 @@ impl Cluster {
         Self::with_redis(backend, None).await
     }
 
-    /// A cluster whose broker is the Redis at `redis_url` (PostgreSQL store).
+    /// A cluster whose broker and deny-list are the Redis at `redis_url` (PostgreSQL
+    /// store).
     pub async fn with_redis(backend: Backend, redis_url: Option<&str>) -> Self {
         let config = natter_testkit::config();
         let test_store = natter_testkit::store(backend).await;
-        let kv = natter_testkit::kv_for(backend).await;
+        let kv: Arc<dyn natter_core::kv::Kv> = match redis_url {
+            Some(url) => Arc::new(
+                natter_core::kv::RedisKv::connect(url, natter_core::kv::REDIS_TIMEOUT)
+                    .await
+                    .unwrap(),
+            ),
+            None => natter_testkit::kv_for(backend).await,
+        };
         let keys = Secrets::generate().jwt_keys;
         let store = test_store.store.clone();
-        let auth = natter_auth::assemble(&config, store.clone(), kv, &keys)
-            .await
-            .unwrap();
-        let keys = keys.clone();
         let broker: Arc<dyn Broker> = match backend {
             Backend::Postgres => {
                 let url = redis_url.map_or_else(natter_testkit::redis_url, str::to_owned);
                 Arc::new(
-                    natter_core::broker::RedisBroker::connect(&url)
+                    natter_core::broker::RedisBroker::connect(&url, natter_core::kv::REDIS_TIMEOUT)
                         .await
                         .unwrap(),
                 )
             }
             Backend::Sqlite => Arc::new(MemoryBroker::default()),
         };
+        let handles = natter_auth::Handles {
+            store: store.clone(),
+            kv,
+            broker: broker.clone(),
+        };
+        let auth = natter_auth::assemble(&config, handles, &keys)
+            .await
+            .unwrap();
         Self {
             auth,
             keys,
             store,
             broker,
-            _test_store: test_store,
+            test_store,
         }
     }
 
     pub async fn replica(&self, limits: Limits) -> Replica {
+        self.replica_on(self.store.clone(), self.broker.clone(), limits)
+            .await
+    }
+
+    /// A replica reading and writing through `store` and fanning out through `broker`
+    /// (e.g. the same database or Redis behind a proxy whose line can be cut).
+    pub async fn replica_on(
+        &self,
+        store: Store,
+        broker: Arc<dyn Broker>,
+        limits: Limits,
+    ) -> Replica {
         let (stop, shutdown) = Shutdown::new();
         let chat = Chat::new(
-            self.store.clone(),
+            store,
             self.auth.verifier().clone(),
-            self.broker.clone(),
+            broker,
             shutdown.clone(),
             limits,
         );

@@ -46,10 +46,22 @@ pub static KEYS: &[Key] = &[
         set: |c, v| in_range(v, 10, 86_400).map(|x| c.database.max_lifetime_secs = x),
     },
     Key {
+        name: "database.acquire_timeout_ms",
+        env: "NATTER_DATABASE_ACQUIRE_TIMEOUT_MS",
+        doc: "Longest wait for a database connection, in milliseconds (100-60000); past it, while the database is down or every connection is busy, requests are answered 503 / UNAVAILABLE. Default 3000.",
+        set: |c, v| in_range(v, 100, 60_000).map(|x| c.database.acquire_timeout_ms = x),
+    },
+    Key {
         name: "redis.url",
         env: "NATTER_REDIS_URL",
         doc: "redis://… URL for the token deny-list, rate limits and fan-out. Unset: in-memory (single process only).",
         set: |c, v| redis_url(v).map(|x| c.redis_url = Some(Secret::new(x))),
+    },
+    Key {
+        name: "redis.timeout_ms",
+        env: "NATTER_REDIS_TIMEOUT_MS",
+        doc: "Bound on connecting to Redis and on waiting for one answer, in milliseconds (50-60000). A call whose connection failed is tried once more on a new connection, so while Redis is down a request waits at most four times this before it is answered 503 / UNAVAILABLE (WebSocket: close 1013). Default 500.",
+        set: |c, v| in_range(v, 50, 60_000).map(|x| c.redis_timeout_ms = x),
     },
     Key {
         name: "secrets.source",

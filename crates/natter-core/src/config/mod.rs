@@ -24,6 +24,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Redis connection; `None` in standalone mode uses in-memory state.
     pub redis_url: Option<Secret<String>>,
+    /// Bound on one Redis call (connecting, or waiting for an answer), in milliseconds.
+    pub redis_timeout_ms: u64,
     /// Which secret source to read keys from.
     pub secrets_source: SecretSourceKind,
     /// How often secrets are re-read to pick up rotations, in seconds.
@@ -63,6 +65,9 @@ pub struct DatabaseConfig {
     /// A pooled connection is closed after this many seconds, so rotated credentials take
     /// over; keep it below the credentials' lifetime.
     pub max_lifetime_secs: u64,
+    /// Longest wait for a pooled connection before a request is answered as
+    /// unavailable, in milliseconds.
+    pub acquire_timeout_ms: u64,
 }
 
 /// Where Vault is and how to log in to it.
@@ -237,8 +242,10 @@ impl Default for Config {
                 url: None,
                 max_connections: 16,
                 max_lifetime_secs: 30 * 60,
+                acquire_timeout_ms: 3000,
             },
             redis_url: None,
+            redis_timeout_ms: 500,
             secrets_source: SecretSourceKind::File,
             secrets_poll_secs: 30,
             vault: VaultConfig {

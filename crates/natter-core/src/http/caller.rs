@@ -41,7 +41,7 @@ impl From<TokenError> for ApiError {
             TokenError::Expired => "token_expired",
             TokenError::Revoked => "token_revoked",
             TokenError::Invalid | TokenError::UnknownKey => "invalid_token",
-            TokenError::Unavailable(cause) => return ApiError::internal(cause),
+            TokenError::Unavailable(cause) => return ApiError::unavailable(cause),
         };
         ApiError::new(StatusCode::UNAUTHORIZED, code, error.to_string())
     }

@@ -6,6 +6,9 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+/// Seconds a client is asked to wait (`Retry-After`) when a dependency is unavailable.
+pub const RETRY_UNAVAILABLE_SECS: u64 = 2;
+
 /// An HTTP error with a stable code. 5xx messages are generic; details are logged once
 /// where the error is made.
 #[derive(Debug, Clone)]
@@ -16,7 +19,7 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human-readable explanation.
     pub message: String,
-    /// Seconds to wait before retrying (429).
+    /// Seconds to wait before retrying (429, 503).
     pub retry_after: Option<u64>,
 }
 
@@ -45,6 +48,19 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
         }
+    }
+
+    /// 503 with `Retry-After`: a dependency (database, Redis) is down or overloaded; the
+    /// cause is logged here, once.
+    pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "dependency unavailable");
+        let mut error = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "temporarily unavailable, retry",
+        );
+        error.retry_after = Some(RETRY_UNAVAILABLE_SECS);
+        error
     }
 
     /// 500 with a generic message; the cause is logged here, once.

@@ -17,7 +17,7 @@ use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub use caller::{Caller, MaybeCaller, bearer_token, missing_token};
-pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use error::{ApiError, ErrorBody, ErrorDetail, RETRY_UNAVAILABLE_SECS};
 pub use extract::{JsonBody, QueryParams};
 pub use metrics::{Metrics, record_metrics};
 pub use ops::{Readiness, ReadinessCheck, ops_routes};
@@ -81,6 +81,26 @@ pub fn observe(router: axum::Router, metrics: &Metrics) -> axum::Router {
         ))
         .layer(axum::middleware::from_fn(trace_response))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(RequestSpan))
+}
+
+/// Headers of every JSON API response: never sniffed as another content type, and never
+/// cached unless the handler said otherwise (they carry tokens and personal data; RFC 6749
+/// §5.1 requires `no-store` for token responses).
+pub async fn api_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use http::{HeaderValue, header};
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Records the response's status on the request span (an error status for 5xx, or a

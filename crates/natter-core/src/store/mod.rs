@@ -55,6 +55,29 @@ pub enum StoreError {
 /// Result of store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+impl StoreError {
+    /// Whether the database could not be reached or is shutting down (retrying later
+    /// may succeed), as opposed to a refused or broken statement.
+    pub fn is_unavailable(&self) -> bool {
+        let Self::Database(error) = self else {
+            return false;
+        };
+        match error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            // SQLSTATE class 08: connection exception; 57P01-03: the server is shutting
+            // down or starting; 53300: too many connections.
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                code.starts_with("08") || code.starts_with("57P") || code == "53300"
+            }),
+            _ => false,
+        }
+    }
+}
+
 /// A connection pool plus the repositories' methods. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -65,27 +88,46 @@ pub struct Store {
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
 
+/// How the connection pool behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Most connections open at once.
+    pub max_connections: u32,
+    /// A pooled connection is closed after this long, so new credentials given to
+    /// [`Store::use_url`] take over within that time.
+    pub max_lifetime: Duration,
+    /// Longest wait for a connection; past it the call fails as unavailable (the
+    /// database is down or every connection is busy).
+    pub acquire_timeout: Duration,
+}
+
+impl PoolSettings {
+    /// `max_connections` connections, replaced after 30 minutes, waited for up to 3 s.
+    pub fn new(max_connections: u32) -> Self {
+        Self {
+            max_connections,
+            max_lifetime: Duration::from_secs(30 * 60),
+            acquire_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
 impl Store {
-    /// Connects to `url` with at most `max_connections` pooled connections, each replaced
-    /// after 30 minutes.
+    /// Connects to `url` with at most `max_connections` pooled connections and the other
+    /// [`PoolSettings::new`] defaults.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
-        Self::connect_with_lifetime(url, max_connections, Duration::from_secs(30 * 60)).await
+        Self::connect_with(url, PoolSettings::new(max_connections)).await
     }
 
-    /// Connects to `url`; a pooled connection is closed after `max_lifetime`, so new
-    /// credentials given to [`Store::use_url`] take over within that time.
-    pub async fn connect_with_lifetime(
-        url: &str,
-        max_connections: u32,
-        max_lifetime: Duration,
-    ) -> Result<Self> {
+    /// Connects to `url` with the pool behaving as `settings` say.
+    pub async fn connect_with(url: &str, settings: PoolSettings) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url)?;
         let options = connect_options(url)?;
         let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .max_lifetime(max_lifetime)
-            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(settings.max_connections)
+            .max_lifetime(settings.max_lifetime)
+            .acquire_timeout(settings.acquire_timeout)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -120,6 +162,40 @@ impl Store {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
         };
         migrator.run(&self.pool).await?;
+        self.fill_fold_keys().await
+    }
+
+    /// Folds the case keys the migration could not compute in SQL (texts beyond ASCII).
+    /// A key that collides with an existing one is left empty and logged: the row keeps
+    /// working, only its case-insensitive uniqueness is not enforced.
+    async fn fill_fold_keys(&self) -> Result<()> {
+        for (select, update) in [
+            (
+                "SELECT id, name FROM rooms WHERE name_key IS NULL AND name IS NOT NULL",
+                "UPDATE rooms SET name_key = $1 WHERE id = $2",
+            ),
+            (
+                "SELECT id, email FROM users WHERE email_key IS NULL AND email IS NOT NULL",
+                "UPDATE users SET email_key = $1 WHERE id = $2",
+            ),
+        ] {
+            let rows: Vec<(String, String)> = sqlx::query_as(select).fetch_all(&self.pool).await?;
+            for (id, text) in rows {
+                let filled = sqlx::query(update)
+                    .bind(crate::text::fold_case(&text))
+                    .bind(&id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_conflict);
+                match filled {
+                    Ok(_) => {}
+                    Err(StoreError::Conflict(index)) => {
+                        tracing::warn!(%id, %index, "a case-folded key collides; left empty")
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+        }
         Ok(())
     }
 

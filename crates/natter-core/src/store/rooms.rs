@@ -6,6 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use uuid::Uuid;
 
 use super::{Result, Store, StoreError, map_conflict};
+use crate::text::fold_case;
 use crate::time::now_ms;
 
 /// A room's kind.
@@ -173,18 +174,21 @@ pub(crate) fn corrupt(column: &str, value: &str) -> StoreError {
 
 impl Store {
     /// Creates a public or group room with `owner` as its owner. A public room whose name
-    /// is taken (case-insensitively) is a conflict naming `rooms_public_name_key`.
+    /// is taken (case-insensitively) is a conflict naming `name_key` (the index on
+    /// PostgreSQL, the column on SQLite).
     #[tracing::instrument(name = "db.create_room", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "INSERT"))]
     pub async fn create_room(&self, kind: RoomKind, name: &str, owner: &str) -> Result<RoomRecord> {
         let id = Uuid::now_v7().to_string();
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO rooms (id, kind, name, created_by, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO rooms (id, kind, name, name_key, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&id)
         .bind(kind.as_str())
         .bind(name)
+        .bind(fold_case(name))
         .bind(owner)
         .bind(now)
         .execute(&mut *tx)
@@ -247,6 +251,26 @@ impl Store {
         row.map(room).transpose()
     }
 
+    /// The newest sequence number of each of `ids` that exists, in as few queries as the
+    /// bind-parameter limits allow: what a replica needs to catch its subscribers up.
+    #[tracing::instrument(name = "db.room_heads", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
+    pub async fn room_heads(&self, ids: &[&str]) -> Result<Vec<(String, i64)>> {
+        let mut heads = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT id, last_seq FROM rooms WHERE id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            heads.extend(query.fetch_all(&self.pool).await?);
+        }
+        Ok(heads)
+    }
+
     /// The room and `user`'s role in it (if a member), in one query: what every
     /// authorization needs.
     #[tracing::instrument(name = "db.room_with_role", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
@@ -278,8 +302,9 @@ impl Store {
     /// Renames a public or group room.
     #[tracing::instrument(name = "db.rename_room", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
     pub async fn rename_room(&self, id: &str, name: &str) -> Result<()> {
-        sqlx::query("UPDATE rooms SET name = $1 WHERE id = $2")
+        sqlx::query("UPDATE rooms SET name = $1, name_key = $2 WHERE id = $3")
             .bind(name)
+            .bind(fold_case(name))
             .bind(id)
             .execute(&self.pool)
             .await
@@ -316,15 +341,12 @@ impl Store {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Page<RoomRecord>> {
-        let pattern = format!(
-            "%{}%",
-            escape_like(&query.unwrap_or_default().to_lowercase())
-        );
+        let pattern = format!("%{}%", escape_like(&fold_case(query.unwrap_or_default())));
         let (after_name, after_id) = split_cursor(after)?;
         let sql = "SELECT r.id, r.kind, r.name, r.created_by, r.created_at, r.last_seq FROM rooms r \
-                   WHERE r.kind = 'public' AND lower(r.name) LIKE $1 ESCAPE '\\' \
-                   AND (lower(r.name) > $2 OR (lower(r.name) = $2 AND r.id > $3)) \
-                   ORDER BY lower(r.name), r.id LIMIT $4";
+                   WHERE r.kind = 'public' AND r.name_key LIKE $1 ESCAPE '\\' \
+                   AND (r.name_key > $2 OR (r.name_key = $2 AND r.id > $3)) \
+                   ORDER BY r.name_key, r.id LIMIT $4";
         let rows: Vec<RoomRow> = sqlx::query_as(sql)
             .bind(&pattern)
             .bind(&after_name)
@@ -334,7 +356,7 @@ impl Store {
             .await?;
         let rooms = rows.into_iter().map(room).collect::<Result<Vec<_>>>()?;
         Ok(paginate(rooms, limit, |r| {
-            join_cursor(&r.name.clone().unwrap_or_default().to_lowercase(), &r.id)
+            join_cursor(&fold_case(r.name.as_deref().unwrap_or_default()), &r.id)
         }))
     }
 

@@ -175,6 +175,18 @@ impl Store {
         revoke(&mut conn, session_id, reason, now).await
     }
 
+    /// Sessions revoked at or after `since` (Unix ms) with when: what the deny-list must
+    /// hold again after a restart lost it.
+    #[tracing::instrument(name = "db.sessions_revoked_since", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
+    pub async fn sessions_revoked_since(&self, since: i64) -> Result<Vec<(String, i64)>> {
+        Ok(
+            sqlx::query_as("SELECT id, revoked_at FROM sessions WHERE revoked_at >= $1")
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     /// A user's sessions, newest first.
     #[tracing::instrument(name = "db.sessions_of_user", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn sessions_of_user(&self, user_id: &str) -> Result<Vec<SessionRecord>> {

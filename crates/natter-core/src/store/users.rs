@@ -3,6 +3,7 @@
 use uuid::Uuid;
 
 use super::{Result, Store, map_conflict};
+use crate::text::fold_case;
 use crate::time::now_ms;
 
 /// A user to create. The username is already normalised and validated.
@@ -53,12 +54,13 @@ impl Store {
             created_at: now_ms(),
         };
         sqlx::query(
-            "INSERT INTO users (id, username, email, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO users (id, username, email, email_key, password_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&record.id)
         .bind(&record.username)
         .bind(&record.email)
+        .bind(record.email.as_deref().map(fold_case))
         .bind(&record.password_hash)
         .bind(record.created_at)
         .execute(&self.pool)
@@ -70,15 +72,16 @@ impl Store {
     /// The user whose username or email (containing `@`) is `login`, case-insensitively.
     #[tracing::instrument(name = "db.user_by_login", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn user_by_login(&self, login: &str) -> Result<Option<UserRecord>> {
+        // Usernames are ASCII (auth's rule), so lower() folds them on every backend.
         let sql = if login.contains('@') {
             "SELECT id, username, email, password_hash, created_at FROM users \
-             WHERE lower(email) = lower($1)"
+             WHERE email_key = $1"
         } else {
             "SELECT id, username, email, password_hash, created_at FROM users \
-             WHERE lower(username) = lower($1)"
+             WHERE lower(username) = $1"
         };
         Ok(sqlx::query_as(sql)
-            .bind(login)
+            .bind(fold_case(login))
             .fetch_optional(&self.pool)
             .await?)
     }

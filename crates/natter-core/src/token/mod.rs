@@ -9,7 +9,7 @@ mod signer;
 mod verifier;
 
 pub use claims::AccessClaims;
-pub use denylist::Denylist;
+pub use denylist::{Denylist, REVOCATIONS_TOPIC, Revocation};
 pub use jsonwebtoken::jwk::JwkSet;
 pub use keys::{KeyError, KeySet, SigningKeySpec};
 pub use signer::{IssuedToken, TokenSigner};

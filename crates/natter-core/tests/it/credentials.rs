@@ -23,7 +23,11 @@ async fn new_credentials_take_over_without_failing_a_query() {
     let server = admin_url.rsplit_once('@').unwrap().1;
     let url_for = |user: &str| format!("postgres://{user}:pw-{user}@{server}");
 
-    let store = Store::connect_with_lifetime(&url_for(&old_user), 2, Duration::from_millis(500))
+    let settings = natter_core::store::PoolSettings {
+        max_lifetime: Duration::from_millis(500),
+        ..natter_core::store::PoolSettings::new(2)
+    };
+    let store = Store::connect_with(&url_for(&old_user), settings)
         .await
         .unwrap();
     store.ping().await.unwrap();

@@ -52,8 +52,12 @@ async fn redis_broker_delivers_in_publish_order_across_connections() {
     use futures::StreamExt;
     use natter_core::broker::{Broker, Delivery, RedisBroker};
     let url = natter_testkit::redis_url();
-    let publisher = RedisBroker::connect(&url).await.unwrap();
-    let subscriber = RedisBroker::connect(&url).await.unwrap();
+    let publisher = RedisBroker::connect(&url, natter_core::kv::REDIS_TIMEOUT)
+        .await
+        .unwrap();
+    let subscriber = RedisBroker::connect(&url, natter_core::kv::REDIS_TIMEOUT)
+        .await
+        .unwrap();
     let topic = unique("topic");
     let mut stream = subscriber.subscribe(&topic).await.unwrap();
     for i in 0..20u8 {
@@ -68,4 +72,33 @@ async fn redis_broker_delivers_in_publish_order_across_connections() {
             Some(Delivery::Message(bytes::Bytes::from(vec![i])))
         );
     }
+}
+
+#[tokio::test]
+async fn redis_calls_fail_while_the_line_is_cut_and_the_first_one_after_works() {
+    use bytes::Bytes;
+    use natter_core::broker::{Broker, RedisBroker};
+    use natter_core::kv::{Kv, REDIS_TIMEOUT, RedisKv};
+    let redis = natter_testkit::redis_url();
+    let target = redis.trim_start_matches("redis://").trim_end_matches('/');
+    let proxy = natter_testkit::Proxy::start(target).await;
+    let url = format!("redis://{}", proxy.addr);
+    let kv = RedisKv::connect(&url, REDIS_TIMEOUT).await.unwrap();
+    let broker = RedisBroker::connect(&url, REDIS_TIMEOUT).await.unwrap();
+    let key = unique("cut");
+    kv.set_flag(&key, Duration::from_secs(30)).await.unwrap();
+    broker.publish("t", Bytes::from_static(b"x")).await.unwrap();
+
+    proxy.set_open(false);
+    assert!(kv.any_exists(std::slice::from_ref(&key)).await.is_err());
+    assert!(broker.publish("t", Bytes::from_static(b"x")).await.is_err());
+    proxy.set_open(true);
+    assert!(
+        kv.any_exists(std::slice::from_ref(&key)).await.unwrap(),
+        "the first call after the outage is answered"
+    );
+    broker
+        .publish("t", Bytes::from_static(b"x"))
+        .await
+        .expect("the first publish after the outage goes out");
 }

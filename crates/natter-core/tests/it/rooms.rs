@@ -35,7 +35,7 @@ async fn public_names_are_unique_case_insensitively(backend: Backend) {
         .await
         .unwrap();
     match t.store.create_room(RoomKind::Public, "LOBBY", &alice).await {
-        Err(StoreError::Conflict(what)) => assert!(what.contains("rooms_public_name"), "{what}"),
+        Err(StoreError::Conflict(what)) => assert!(what.contains("name_key"), "{what}"),
         other => panic!("expected a conflict, got {other:?}"),
     }
     t.store
@@ -51,6 +51,79 @@ async fn public_names_are_unique_case_insensitively(backend: Backend) {
         t.store.role(&room.id, &alice).await.unwrap(),
         Some(Role::Owner)
     );
+}
+
+async fn case_is_folded_beyond_ascii_alike_on_every_backend(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "alice").await;
+    let ecole = t
+        .store
+        .create_room(RoomKind::Public, "ÉCOLE x", &alice)
+        .await
+        .unwrap();
+    match t
+        .store
+        .create_room(RoomKind::Public, "école x", &alice)
+        .await
+    {
+        Err(StoreError::Conflict(what)) => assert!(what.contains("name_key"), "{what}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let found = t.store.public_rooms(Some("école"), None, 10).await.unwrap();
+    let ids: Vec<&str> = found.items.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, [ecole.id.as_str()]);
+    t.store.rename_room(&ecole.id, "Straße").await.unwrap();
+    let found = t
+        .store
+        .public_rooms(Some("STRASSE"), None, 10)
+        .await
+        .unwrap();
+    assert!(
+        found.items.is_empty(),
+        "folding is lower-casing, not ß → ss"
+    );
+    let found = t
+        .store
+        .public_rooms(Some("STRAßE"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(found.items.len(), 1, "renaming refolds the key");
+
+    let new = NewUser {
+        username: "elodie",
+        email: Some("Élodie@Example.org"),
+        password_hash: "$argon2id$x",
+    };
+    let elodie = t.store.create_user(new).await.unwrap();
+    let by_email = t.store.user_by_login("élodie@example.ORG").await.unwrap();
+    assert_eq!(by_email.map(|u| u.id), Some(elodie.id));
+    let twin = NewUser {
+        username: "elodie2",
+        email: Some("élodie@example.org"),
+        password_hash: "$argon2id$x",
+    };
+    match t.store.create_user(twin).await {
+        Err(StoreError::Conflict(what)) => assert!(what.contains("email"), "{what}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+async fn migrating_folds_the_keys_sql_could_not(backend: Backend) {
+    use sqlx::Connection;
+    let t = store(backend).await;
+    let mut conn = sqlx::AnyConnection::connect(&t.url).await.unwrap();
+    // A room from before the key existed, as the migration leaves non-ASCII names.
+    sqlx::query(
+        "INSERT INTO rooms (id, kind, name, created_at) VALUES ('old', 'public', 'ÉTÉ', 1)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    t.store.migrate().await.unwrap();
+    let found = t.store.public_rooms(Some("été"), None, 10).await.unwrap();
+    assert_eq!(found.items.len(), 1);
+    assert_eq!(found.items[0].id, "old");
 }
 
 async fn direct_rooms_are_unique_per_pair_under_concurrency(backend: Backend) {
@@ -380,6 +453,8 @@ conformance!(
     messages_are_edited_and_deleted_by_their_sender_only,
     read_markers_only_move_forward_and_stop_at_the_newest,
     public_names_are_unique_case_insensitively,
+    case_is_folded_beyond_ascii_alike_on_every_backend,
+    migrating_folds_the_keys_sql_could_not,
     direct_rooms_are_unique_per_pair_under_concurrency,
     search_treats_wildcards_literally_and_pages_stably,
     sequences_have_no_gaps_and_retries_are_idempotent,

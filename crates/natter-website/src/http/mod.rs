@@ -53,6 +53,7 @@ pub fn routes(website: Website) -> Router {
     let (router, openapi) = api_router().with_state(website).split_for_parts();
     router
         .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn(natter_core::http::api_headers))
         .merge(SwaggerUi::new("/api/docs").url(OPENAPI_PATH, openapi))
 }
 

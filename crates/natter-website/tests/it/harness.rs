@@ -48,10 +48,15 @@ impl Server {
         let kv = natter_testkit::kv_for(backend).await;
         let keys = Secrets::generate().jwt_keys;
         let store = test_store.store.clone();
-        let auth = natter_auth::assemble(&config, store.clone(), kv.clone(), &keys)
+        let broker = Arc::new(MemoryBroker::default());
+        let handles = natter_auth::Handles {
+            store: store.clone(),
+            kv: kv.clone(),
+            broker: broker.clone(),
+        };
+        let auth = natter_auth::assemble(&config, handles, &keys)
             .await
             .unwrap();
-        let broker = Arc::new(MemoryBroker::default());
         let limiter = WriteLimiter::new(kv.clone(), write_limit, Duration::from_secs(60));
         let website = Website::new(store, broker.clone(), auth.verifier().clone(), limiter);
         let router = natter_auth::routes(auth.clone(), false)
