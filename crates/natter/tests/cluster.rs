@@ -13,7 +13,7 @@ use fake_opentelemetry_collector::FakeCollectorServer;
 use futures::{SinkExt, StreamExt};
 use natter_testkit::telemetry::{assert_exposition, sample};
 use serde_json::{Value, json};
-use support::{get, request};
+use support::{call, get, header, hidden, request, set_cookie};
 use tokio_tungstenite::tungstenite::Message;
 
 /// One service process, killed when dropped.
@@ -420,4 +420,30 @@ async fn outages_are_answered_503_and_the_first_call_after_recovery_works() {
             assert!(response.starts_with("HTTP/1.1 200"), "{call}: {response}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_ui_answers_503_while_the_services_are_unreachable() {
+    let installation = Installation::new().await;
+    let nowhere = format!("http://{}", free_addr());
+    let frontend = installation.start(
+        "frontend",
+        &[
+            ("NATTER_AUTH_GRPC_URL", nowhere.as_str()),
+            ("NATTER_WEBSITE_GRPC_URL", nowhere.as_str()),
+        ],
+    );
+    let form_page = call(&frontend.http, "GET", "/login", "", None, "");
+    let form_cookie = set_cookie(&form_page, "natter_form").unwrap();
+    let token = hidden(&form_page, "form_token");
+    let reply = call(
+        &frontend.http,
+        "POST",
+        "/login",
+        &format!("natter_form={form_cookie}"),
+        Some(&format!("form_token={token}&login=nobody&password=whatever+it+is")),
+        "",
+    );
+    assert_eq!(status_and_retry(&reply), (503, Some("2")), "{reply}");
+    assert!(reply.contains("briefly unavailable"), "{reply}");
 }

@@ -4,68 +4,7 @@
 
 mod support;
 
-use support::{Running, start_with, terminate};
-
-/// One HTTP exchange with cookies and an optional form body; the raw response.
-fn call(
-    url: &str,
-    method: &str,
-    path: &str,
-    cookies: &str,
-    form: Option<&str>,
-    extra: &str,
-) -> String {
-    use std::io::{Read, Write};
-    let host = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
-    let body = form.unwrap_or("");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nCookie: {cookies}\r\n{extra}\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-}
-
-/// The value `name=` is set to by the response, if it sets it.
-fn set_cookie(response: &str, name: &str) -> Option<String> {
-    response
-        .lines()
-        .filter_map(|l| {
-            l.strip_prefix("set-cookie: ")
-                .or_else(|| l.strip_prefix("Set-Cookie: "))
-        })
-        .find_map(|c| {
-            c.strip_prefix(&format!("{name}="))?
-                .split(';')
-                .next()
-                .map(str::to_owned)
-        })
-}
-
-fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
-    response
-        .lines()
-        .take_while(|l| !l.is_empty())
-        .find_map(|l| {
-            l.split_once(": ")
-                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v)
-        })
-}
-
-fn hidden(page: &str, field: &str) -> String {
-    let marker = format!("name=\"{field}\" value=\"");
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {field} in {page}"))
-        + marker.len();
-    page[start..].split('"').next().unwrap().to_owned()
-}
+use support::{Running, call, header, hidden, set_cookie, start_with, terminate};
 
 /// Registers `name` through the forms; the session cookie.
 fn register(server: &Running, name: &str) -> String {

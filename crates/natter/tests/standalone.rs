@@ -6,7 +6,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{get, request, start, terminate};
+use support::{get, header, request, start, terminate};
 
 #[test]
 fn standalone_serves_keeps_secrets_and_stops_on_sigterm() {
@@ -190,15 +190,6 @@ async fn whole_traces_reach_the_otlp_collector() {
 fn json_body(response: &str) -> serde_json::Value {
     let (_, body) = response.split_once("\r\n\r\n").expect("a body");
     serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {response}"))
-}
-
-/// A header's value in a raw response (names compared case-insensitively).
-fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
-    let (head, _) = response.split_once("\r\n\r\n")?;
-    head.lines().find_map(|line| {
-        let (key, value) = line.split_once(':')?;
-        key.eq_ignore_ascii_case(name).then(|| value.trim())
-    })
 }
 
 #[test]

@@ -101,16 +101,27 @@ pub fn service_error(session: Option<&Session>, status: tonic::Status) -> Respon
         }
         Code::ResourceExhausted => (StatusCode::TOO_MANY_REQUESTS, "Slow down"),
         Code::Unauthenticated => (StatusCode::UNAUTHORIZED, "Please log in again"),
+        Code::Unavailable => {
+            tracing::warn!(message = status.message(), "a service is unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "Natter is briefly unavailable")
+        }
         _ => {
             tracing::error!(code = ?status.code(), message = status.message(), "service call failed");
             (StatusCode::BAD_GATEWAY, "Natter is having trouble")
         }
     };
     let message = match code {
-        StatusCode::BAD_GATEWAY => "Please try again in a moment.",
+        StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE => {
+            "Please try again in a moment."
+        }
         _ => status.message(),
     };
-    error_page(session, code, title, message)
+    let mut page = error_page(session, code, title, message);
+    if code == StatusCode::SERVICE_UNAVAILABLE {
+        let retry = natter_core::http::RETRY_UNAVAILABLE_SECS.into();
+        page.headers_mut().insert(http::header::RETRY_AFTER, retry);
+    }
+    page
 }
 
 /// A gRPC request carrying the session's access token.
