@@ -441,7 +441,9 @@ async fn the_web_ui_answers_503_while_the_services_are_unreachable() {
         "POST",
         "/login",
         &format!("natter_form={form_cookie}"),
-        Some(&format!("form_token={token}&login=nobody&password=whatever+it+is")),
+        Some(&format!(
+            "form_token={token}&login=nobody&password=whatever+it+is"
+        )),
         "",
     );
     assert_eq!(status_and_retry(&reply), (503, Some("2")), "{reply}");

@@ -241,6 +241,37 @@ async fn a_nul_in_a_body_is_invalid_not_unavailable(backend: Backend) {
     assert_eq!(send(&mut socket, &room, "c2", "fine").await["seq"], 1);
 }
 
+/// What docs/protocol.md promises: outsiders of a public room are told to join
+/// (`forbidden`); outsiders of a group learn nothing (`not_found`).
+async fn outsiders_editing_get_forbidden_in_public_rooms_and_not_found_elsewhere(backend: Backend) {
+    use natter_core::store::RoomKind;
+    let cluster = Cluster::new(backend).await;
+    let replica = cluster.replica(Limits::default()).await;
+    let (alice, eve) = (cluster.user("alice").await, cluster.user("eve").await);
+    let public = cluster
+        .store
+        .create_room(RoomKind::Public, &format!("open {}", alice.id), &alice.id)
+        .await
+        .unwrap()
+        .id;
+    let group = cluster.room(&alice, &[]).await;
+    let mut a = connect(&replica, Some(&alice)).await;
+    for room in [&public, &group] {
+        assert_eq!(send(&mut a, room, "c1", "mine").await["seq"], 1);
+    }
+    let mut e = connect(&replica, Some(&eve)).await;
+    for (room, code) in [(&public, "forbidden"), (&group, "not_found")] {
+        say(
+            &mut e,
+            json!({"type": "edit", "room_id": room, "seq": 1, "body": "x"}),
+        )
+        .await;
+        assert_eq!(next(&mut e).await["code"], code);
+        say(&mut e, json!({"type": "delete", "room_id": room, "seq": 1})).await;
+        assert_eq!(next(&mut e).await["code"], code);
+    }
+}
+
 macro_rules! per_backend {
     ($($case:ident),* $(,)?) => {
         mod postgres { $(#[tokio::test] async fn $case() { super::$case(super::Backend::Postgres).await })* }
@@ -252,4 +283,5 @@ per_backend!(
     logging_out_closes_the_sessions_open_sockets,
     invalid_utf8_is_closed_with_1007,
     a_nul_in_a_body_is_invalid_not_unavailable,
+    outsiders_editing_get_forbidden_in_public_rooms_and_not_found_elsewhere,
 );

@@ -103,7 +103,10 @@ pub fn service_error(session: Option<&Session>, status: tonic::Status) -> Respon
         Code::Unauthenticated => (StatusCode::UNAUTHORIZED, "Please log in again"),
         Code::Unavailable => {
             tracing::warn!(message = status.message(), "a service is unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "Natter is briefly unavailable")
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Natter is briefly unavailable",
+            )
         }
         _ => {
             tracing::error!(code = ?status.code(), message = status.message(), "service call failed");
