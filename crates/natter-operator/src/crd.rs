@@ -119,8 +119,12 @@ pub struct AutoscalingSpec {
     /// Most pods; must not be below `minReplicas`.
     #[schemars(range(min = 1, max = 100))]
     pub max_replicas: i32,
-    /// Average CPU utilisation to aim for, in percent of the request.
-    #[serde(default = "default_cpu_target")]
+    /// Average CPU utilisation to aim for, in percent of the request (spelt as in the
+    /// HorizontalPodAutoscaler v1 API, which users know).
+    #[serde(
+        default = "default_cpu_target",
+        rename = "targetCPUUtilizationPercentage"
+    )]
     #[schemars(range(min = 1, max = 100))]
     pub target_cpu_utilization_percentage: i32,
 }

@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod reconcile;
 pub mod resources;
 pub mod run;
+pub mod schema;
 pub mod status;
 pub mod validate;
 
@@ -27,7 +28,16 @@ pub fn render_file(file: &std::path::Path, namespace: &str) -> anyhow::Result<St
     use anyhow::Context;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let mut cluster: crd::ChatCluster = serde_yaml::from_str(&text)
+    let document: serde_json::Value =
+        serde_yaml::from_str(&text).with_context(|| format!("{} is not YAML", file.display()))?;
+    let unknown = schema::unknown_fields(&document);
+    anyhow::ensure!(
+        unknown.is_empty(),
+        "{}: unknown field(s) {} (the API server refuses them)",
+        file.display(),
+        unknown.join(", ")
+    );
+    let mut cluster: crd::ChatCluster = serde_json::from_value(document)
         .with_context(|| format!("{} is not a ChatCluster", file.display()))?;
     cluster
         .metadata
@@ -46,4 +56,28 @@ pub fn render_file(file: &std::path::Path, namespace: &str) -> anyhow::Result<St
     );
     let version = cluster.spec.image.tag.clone();
     Ok(resources::render_all(&cluster, &version))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn example(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../manifests/examples")
+            .join(name)
+    }
+
+    #[test]
+    fn the_kubernetes_spelling_of_the_cpu_target_is_the_one_used() {
+        let children = super::render_file(&example("full.yaml"), "natter").unwrap();
+        assert!(children.contains("averageUtilization: 70"), "{children}");
+        let error = super::render_file(&example("invalid-unknown-field.yaml"), "natter")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("unknown field(s) spec.chat.autoscaling.targetCpuUtilisation"),
+            "{error}"
+        );
+    }
 }

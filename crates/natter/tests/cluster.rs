@@ -338,13 +338,7 @@ fn host_port(url: &str) -> &str {
 /// The status line's code and the `Retry-After` header of a raw response.
 fn status_and_retry(response: &str) -> (u16, Option<&str>) {
     let status = response[9..12].parse().unwrap();
-    let (head, _) = response.split_once("\r\n\r\n").unwrap_or((response, ""));
-    let retry = head.lines().find_map(|line| {
-        let (key, value) = line.split_once(':')?;
-        key.eq_ignore_ascii_case("retry-after")
-            .then(|| value.trim())
-    });
-    (status, retry)
+    (status, header(response, "retry-after"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
