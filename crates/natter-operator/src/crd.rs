@@ -295,16 +295,39 @@ pub struct ChatClusterStatus {
     /// Where users reach the installation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The latest migration attempt: of the version being moved to, or of the current one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<MigrationStatus>,
+}
+
+/// One attempt at migrating to a version: each attempt is a Job of its own.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationStatus {
+    /// The version (image tag) migrated to.
+    pub version: String,
+    /// 1 for the first Job, one more for each retry.
+    pub attempt: u32,
+    /// `metadata.generation` of the spec the attempt started from: a newer spec (say, a
+    /// fixed database reference) retries a failed attempt at once.
+    pub generation: i64,
 }
 
 /// Pods of one component.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ComponentStatus {
-    /// Pods ready.
+    /// Available pods of the current revision.
     pub ready_replicas: i32,
     /// Pods wanted.
     pub desired_replicas: i32,
+    /// Pods running in all, older revisions included.
+    #[serde(default)]
+    pub replicas: i32,
+    /// The Deployment controller has seen the latest spec, and exactly the wanted number
+    /// of pods runs, all of the current revision and available.
+    #[serde(default)]
+    pub rolled_out: bool,
 }
 
 impl Default for ComponentSpec {

@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::batch::v1::{Job, JobCondition};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource, ResourceExt};
@@ -22,7 +23,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::crd::{ChatCluster, ChatClusterStatus, ComponentStatus};
+use crate::crd::{ChatCluster, ChatClusterStatus, ComponentStatus, MigrationStatus};
 use crate::metrics::Metrics;
 use crate::resources::{self, Component};
 use crate::status::{self, Migration, Observed};
@@ -123,7 +124,9 @@ async fn reconcile_inner(cluster: &ChatCluster, ctx: &Context) -> Result<Action,
     let mut observed = Observed {
         generation: cluster.metadata.generation,
         invalid: invalid.clone(),
-        migration: Migration::Done,
+        blocked: Vec::new(),
+        migration: Migration::NotStarted,
+        attempt: None,
         version: previous.and_then(|s| s.current_version.clone()),
         desired_version: cluster.spec.image.tag.clone(),
         components: previous.map(|s| s.components.clone()).unwrap_or_default(),
@@ -131,12 +134,14 @@ async fn reconcile_inner(cluster: &ChatCluster, ctx: &Context) -> Result<Action,
     };
     if invalid.is_empty() {
         apply_shared(cluster, &kube).await?;
-        let (version, migration) = version_to_run(cluster, &kube).await?;
-        observed.migration = migration;
-        observed.version = version.clone();
-        if let Some(version) = version {
+        let plan = version_to_run(cluster, &kube).await?;
+        observed.migration = plan.migration;
+        observed.attempt = plan.attempt;
+        observed.version = plan.version.clone();
+        if let Some(version) = plan.version {
             observed.components = apply_components(cluster, &kube, &version).await?;
         }
+        observed.blocked = blocked_pods(cluster, &kube).await?;
     }
     let next = status::status(previous, &observed, Time(Timestamp::now()));
     report(cluster, ctx, &kube, previous, &next).await?;
@@ -169,52 +174,142 @@ async fn apply_shared(cluster: &ChatCluster, kube: &Kube<'_>) -> Result<(), Erro
     }
 }
 
+/// What the Deployments should run and where the migration to the desired version stands.
+struct Plan {
+    version: Option<String>,
+    migration: Migration,
+    attempt: Option<MigrationStatus>,
+}
+
 /// The version the Deployments should run: the desired one once its migrations succeeded
-/// (or when migrations are not managed), else the current one.
-async fn version_to_run(
-    cluster: &ChatCluster,
-    kube: &Kube<'_>,
-) -> Result<(Option<String>, Migration), Error> {
+/// (or when migrations are not managed), else the current one. A failed migration Job is
+/// retried by a new Job (the next attempt) once it has been failed for the backoff, or at
+/// once when the spec changed since the attempt began.
+async fn version_to_run(cluster: &ChatCluster, kube: &Kube<'_>) -> Result<Plan, Error> {
     let desired = cluster.spec.image.tag.clone();
-    let current = cluster
-        .status
-        .as_ref()
-        .and_then(|s| s.current_version.clone());
+    let previous = cluster.status.as_ref();
+    let current = previous.and_then(|s| s.current_version.clone());
+    let last_attempt = previous.and_then(|s| s.migration.clone());
     if !cluster.spec.migrations.run_on_version_change {
-        return Ok((Some(desired), Migration::NotManaged));
+        return Ok(Plan {
+            version: Some(desired),
+            migration: Migration::NotManaged,
+            attempt: last_attempt,
+        });
     }
     if current.as_deref() == Some(desired.as_str()) {
-        return Ok((current, Migration::Done));
+        return Ok(Plan {
+            version: current,
+            migration: Migration::Done,
+            attempt: last_attempt,
+        });
     }
-    let name = resources::migration_job_name(cluster, &desired);
-    let job = match kube.get::<Job>(&name).await? {
-        Some(job) => job,
-        None => {
-            kube.apply(&resources::migration_job(cluster, &desired))
-                .await?
-        }
-    };
+    let generation = cluster.metadata.generation.unwrap_or(0);
+    let mut attempt = last_attempt
+        .filter(|m| m.version == desired)
+        .unwrap_or(MigrationStatus {
+            version: desired.clone(),
+            attempt: 1,
+            generation,
+        });
+    let job = kube.job(cluster, &attempt).await?;
     let status = job.status.unwrap_or_default();
-    if status.succeeded.unwrap_or(0) > 0 {
-        return Ok((Some(desired), Migration::Done));
-    }
-    let failed = status
-        .conditions
+    let migration = if status.succeeded.unwrap_or(0) > 0 {
+        Migration::Done
+    } else if let Some(failed) = failed_condition(status.conditions) {
+        let since = failed
+            .last_transition_time
+            .map_or_else(Timestamp::now, |t| t.0);
+        let retry_at = since + retry_backoff(attempt.attempt);
+        if generation != attempt.generation || Timestamp::now() >= retry_at {
+            attempt = MigrationStatus {
+                attempt: attempt.attempt + 1,
+                generation,
+                ..attempt
+            };
+            kube.job(cluster, &attempt).await?;
+            Migration::Running(attempt.attempt)
+        } else {
+            Migration::Failed(format!(
+                "migration Job {} failed ({}): {}; {} keeps running; attempt {} at {} (or at once when the spec changes)",
+                job.metadata.name.unwrap_or_default(),
+                failed.reason.unwrap_or_default(),
+                failed.message.unwrap_or_default(),
+                current.as_deref().unwrap_or("nothing"),
+                attempt.attempt + 1,
+                retry_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            ))
+        }
+    } else {
+        Migration::Running(attempt.attempt)
+    };
+    let version = match migration {
+        Migration::Done => Some(desired),
+        _ => current,
+    };
+    Ok(Plan {
+        version,
+        migration,
+        attempt: Some(attempt),
+    })
+}
+
+/// The Job's `Failed=True` condition, if it failed.
+fn failed_condition(conditions: Option<Vec<JobCondition>>) -> Option<JobCondition> {
+    conditions
         .unwrap_or_default()
         .into_iter()
-        .find(|c| c.type_ == "Failed" && c.status == "True");
-    Ok(match failed {
-        Some(c) => {
-            let why = format!(
-                "migration Job {name} failed ({}): {}; {} keeps running",
-                c.reason.unwrap_or_default(),
-                c.message.unwrap_or_default(),
-                current.as_deref().unwrap_or("nothing")
-            );
-            (current, Migration::Failed(why))
-        }
-        None => (current, Migration::Running),
-    })
+        .find(|c| c.type_ == "Failed" && c.status == "True")
+}
+
+/// How long a failed migration attempt waits before the next: 30 s doubling, at most
+/// 10 minutes.
+pub fn retry_backoff(attempt: u32) -> SignedDuration {
+    let seconds = 30_i64 << attempt.saturating_sub(1).min(5);
+    SignedDuration::from_secs(seconds.min(600))
+}
+
+/// Waiting reasons of a container that will not start by itself.
+const BLOCKING: [&str; 6] = [
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CrashLoopBackOff",
+];
+
+/// The installation's pods (migration Jobs' included) whose containers cannot start, with
+/// the kubelet's reason and message (e.g. `secret "natter-db" not found`), at most five.
+async fn blocked_pods(cluster: &ChatCluster, kube: &Kube<'_>) -> Result<Vec<String>, Error> {
+    let selector = format!(
+        "app.kubernetes.io/name=natter,app.kubernetes.io/instance={}",
+        cluster.name_any()
+    );
+    let pods = kube
+        .api::<Pod>()
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(kube.fail::<Pod>("list", &selector))?;
+    let mut blocked: Vec<String> = pods
+        .items
+        .iter()
+        .flat_map(|pod| {
+            let status = pod.status.clone().unwrap_or_default();
+            let containers = status.init_container_statuses.into_iter().flatten();
+            let containers = containers.chain(status.container_statuses.into_iter().flatten());
+            let name = pod.name_any();
+            containers.filter_map(move |c| {
+                let waiting = c.state?.waiting?;
+                let reason = waiting.reason.filter(|r| BLOCKING.contains(&r.as_str()))?;
+                let message = waiting.message.unwrap_or_default();
+                Some(format!("pod {name}: {reason}: {message}"))
+            })
+        })
+        .collect();
+    blocked.sort();
+    blocked.truncate(5);
+    Ok(blocked)
 }
 
 /// Deployments at `version`, with their autoscalers and disruption budgets.
@@ -242,7 +337,9 @@ async fn apply_components(
     Ok(components)
 }
 
-/// Ready pods of the Deployment's current revision, and pods wanted.
+/// Where the Deployment's rollout stands: it is rolled out when its controller observed
+/// the latest generation and runs exactly the wanted pods, all updated and available
+/// (what `kubectl rollout status` waits for; old pods still running do not count).
 fn replicas(deployment: &Deployment) -> ComponentStatus {
     let desired = deployment
         .spec
@@ -250,13 +347,16 @@ fn replicas(deployment: &Deployment) -> ComponentStatus {
         .and_then(|s| s.replicas)
         .unwrap_or(1);
     let status = deployment.status.clone().unwrap_or_default();
-    let ready = status
-        .ready_replicas
-        .unwrap_or(0)
-        .min(status.updated_replicas.unwrap_or(0));
+    let observed =
+        status.observed_generation.unwrap_or(0) >= deployment.metadata.generation.unwrap_or(0);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let available = status.available_replicas.unwrap_or(0);
+    let running = status.replicas.unwrap_or(0);
     ComponentStatus {
-        ready_replicas: ready,
+        ready_replicas: available.min(updated),
         desired_replicas: desired,
+        replicas: running,
+        rolled_out: observed && updated == desired && running == desired && available == desired,
     }
 }
 
@@ -282,27 +382,68 @@ async fn report(
         what: format!("status of {}", key(cluster)),
         source,
     })?;
+    publish_events(cluster, ctx, previous, next).await;
+    Ok(())
+}
+
+/// One Event per reason among the conditions that changed: the reason is the
+/// condition's (`MigrationFailed`, `InvalidSpec`, …), the note says which conditions
+/// moved and why. Events about a migration are related to its Job, so each attempt
+/// gets Events of its own (the recorder merges Events by reason and related object,
+/// keeping the first note).
+async fn publish_events(
+    cluster: &ChatCluster,
+    ctx: &Context,
+    previous: Option<&ChatClusterStatus>,
+    next: &ChatClusterStatus,
+) {
+    let mut by_reason: BTreeMap<String, (Vec<String>, String)> = BTreeMap::new();
     for (kind, status, reason, message) in status::transitions(previous, next) {
+        let entry = by_reason
+            .entry(reason)
+            .or_insert_with(|| (Vec::new(), message));
+        entry.0.push(format!("{kind}={status}"));
+    }
+    for (reason, (conditions, message)) in by_reason {
         let trouble = matches!(
             reason.as_str(),
-            "InvalidSpec" | "MigrationFailed" | "Failed"
+            "InvalidSpec" | "MigrationFailed" | "PodsBlocked"
         );
+        let job = next
+            .migration
+            .as_ref()
+            .filter(|_| reason.starts_with("Migrat"))
+            .map(|attempt| job_reference(cluster, attempt));
         let event = Event {
             type_: if trouble {
                 EventType::Warning
             } else {
                 EventType::Normal
             },
-            reason: format!("{kind}{status}"),
-            note: Some(format!("{reason}: {message}")),
+            note: Some(format!("{}: {message}", conditions.join(", "))),
+            reason,
             action: "Reconcile".into(),
-            secondary: None,
+            secondary: job,
         };
         if let Err(error) = ctx.recorder.publish(&event, &cluster.object_ref(&())).await {
             tracing::warn!(%error, "could not publish an Event");
         }
     }
-    Ok(())
+}
+
+/// A reference to the migration Job of `attempt`.
+fn job_reference(cluster: &ChatCluster, attempt: &MigrationStatus) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("batch/v1".into()),
+        kind: Some("Job".into()),
+        name: Some(resources::migration_job_name(
+            cluster,
+            &attempt.version,
+            attempt.attempt,
+        )),
+        namespace: cluster.namespace(),
+        ..ObjectReference::default()
+    }
 }
 
 /// Namespaced API calls with errors that name the object.
@@ -355,6 +496,18 @@ impl Kube<'_> {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
             Err(e) => Err(self.fail::<K>("create", &name)(e)),
+        }
+    }
+
+    /// The migration Job of `attempt`, created when it does not exist yet.
+    async fn job(&self, cluster: &ChatCluster, attempt: &MigrationStatus) -> Result<Job, Error> {
+        let name = resources::migration_job_name(cluster, &attempt.version, attempt.attempt);
+        match self.get::<Job>(&name).await? {
+            Some(job) => Ok(job),
+            None => {
+                let job = resources::migration_job(cluster, &attempt.version, attempt.attempt);
+                self.apply(&job).await
+            }
         }
     }
 

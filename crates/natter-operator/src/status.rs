@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::crd::{ChatClusterStatus, ComponentStatus};
+use crate::crd::{ChatClusterStatus, ComponentStatus, MigrationStatus};
 
 /// Where the migration of the desired version stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,9 +15,11 @@ pub enum Migration {
     Done,
     /// Migrations are not managed (`runOnVersionChange: false`).
     NotManaged,
-    /// The Job is running.
-    Running,
-    /// The Job failed; the message says why.
+    /// Nothing was run: the spec is invalid.
+    NotStarted,
+    /// The Job of this attempt is running.
+    Running(u32),
+    /// The Job failed; the message says why and when the next attempt comes.
     Failed(String),
 }
 
@@ -28,8 +30,13 @@ pub struct Observed {
     pub generation: Option<i64>,
     /// Problems with the spec (see `validate`).
     pub invalid: Vec<String>,
+    /// Pods that cannot start, with why (a missing Secret, an image that cannot be
+    /// pulled, a crash loop).
+    pub blocked: Vec<String>,
     /// The migration of `desired_version`.
     pub migration: Migration,
+    /// The latest migration attempt (of the desired version while it is moved to).
+    pub attempt: Option<MigrationStatus>,
     /// The version the Deployments run.
     pub version: Option<String>,
     /// `spec.image.tag`.
@@ -50,11 +57,22 @@ struct Verdict {
 
 impl Observed {
     fn all_ready(&self) -> bool {
-        !self.components.is_empty()
-            && self
-                .components
-                .values()
-                .all(|c| c.ready_replicas >= c.desired_replicas)
+        !self.components.is_empty() && self.components.values().all(|c| c.rolled_out)
+    }
+
+    /// The components still rolling out, each with where it stands.
+    fn rolling_out(&self) -> String {
+        self.components
+            .iter()
+            .filter(|(_, c)| !c.rolled_out)
+            .map(|(name, c)| {
+                format!(
+                    "{name} ({} of {} pods updated and available, {} running)",
+                    c.ready_replicas, c.desired_replicas, c.replicas
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn verdicts(&self) -> [Verdict; 4] {
@@ -65,13 +83,6 @@ impl Observed {
         };
         let invalid = (!self.invalid.is_empty()).then(|| self.invalid.join("; "));
         let ready = invalid.is_none() && on_version && self.all_ready();
-        let not_ready = self
-            .components
-            .iter()
-            .filter(|(_, c)| c.ready_replicas < c.desired_replicas)
-            .map(|(name, c)| format!("{name} {}/{}", c.ready_replicas, c.desired_replicas))
-            .collect::<Vec<_>>()
-            .join(", ");
         let (ready_reason, ready_message) = match (&invalid, &failed, ready) {
             (Some(why), _, _) => ("InvalidSpec", why.clone()),
             (None, Some(why), _) => ("MigrationFailed", why.clone()),
@@ -79,37 +90,41 @@ impl Observed {
             (None, None, false) if !on_version => {
                 ("Migrating", format!("moving to {}", self.desired_version))
             }
-            (None, None, false) => ("ReplicasNotReady", format!("waiting for {not_ready}")),
+            (None, None, false) => ("RollingOut", format!("rolling out {}", self.rolling_out())),
         };
         let progressing = invalid.is_none() && failed.is_none() && !ready;
-        let degraded = invalid.as_ref().or(failed.as_ref());
+        let blocked = (!self.blocked.is_empty()).then(|| self.blocked.join("; "));
+        let (degraded_reason, degraded) = match (&invalid, &failed, &blocked) {
+            (Some(why), _, _) => ("InvalidSpec", Some(why)),
+            (None, Some(why), _) => ("MigrationFailed", Some(why)),
+            (None, None, Some(why)) => ("PodsBlocked", Some(why)),
+            (None, None, None) => ("AsExpected", None),
+        };
+        let desired = &self.desired_version;
         let (migrated, migration_reason, migration_message) = match &self.migration {
-            Migration::Done => (
-                true,
-                "Applied",
-                format!("migrations of {} applied", self.desired_version),
-            ),
+            Migration::Done => (true, "Migrated", format!("migrations of {desired} applied")),
             Migration::NotManaged => (true, "NotManaged", "runOnVersionChange is off".into()),
-            Migration::Running => (
+            Migration::NotStarted => (false, "InvalidSpec", "not run: the spec is invalid".into()),
+            Migration::Running(attempt) => (
                 false,
-                "Running",
-                format!("migrating to {}", self.desired_version),
+                "Migrating",
+                format!("migrating to {desired} (attempt {attempt})"),
             ),
-            Migration::Failed(why) => (false, "Failed", why.clone()),
+            Migration::Failed(why) => (false, "MigrationFailed", why.clone()),
         };
         [
             Verdict {
                 kind: "Ready",
                 status: ready,
                 reason: ready_reason,
-                message: ready_message,
+                message: ready_message.clone(),
             },
             Verdict {
                 kind: "Progressing",
                 status: progressing,
                 reason: if progressing { ready_reason } else { "Stable" },
                 message: if progressing {
-                    "rollout in progress".into()
+                    ready_message
                 } else {
                     "nothing to do".into()
                 },
@@ -117,13 +132,7 @@ impl Observed {
             Verdict {
                 kind: "Degraded",
                 status: degraded.is_some(),
-                reason: if invalid.is_some() {
-                    "InvalidSpec"
-                } else if failed.is_some() {
-                    "MigrationFailed"
-                } else {
-                    "AsExpected"
-                },
+                reason: degraded_reason,
                 message: degraded.cloned().unwrap_or_else(|| "no problems".into()),
             },
             Verdict {
@@ -169,6 +178,7 @@ pub fn status(
         components: observed.components.clone(),
         current_version: observed.version.clone(),
         url: observed.url.clone(),
+        migration: observed.attempt.clone(),
     }
 }
 

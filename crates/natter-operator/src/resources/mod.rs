@@ -144,7 +144,7 @@ pub fn render_all(cluster: &ChatCluster, version: &str) -> String {
     if cluster.spec.vault.is_none() {
         doc(&mut out, &generated_secrets(cluster));
     }
-    doc(&mut out, &migration_job(cluster, version));
+    doc(&mut out, &migration_job(cluster, version, 1));
     for component in Component::ALL {
         doc(&mut out, &service(cluster, component));
         doc(&mut out, &deployment(cluster, component, version));

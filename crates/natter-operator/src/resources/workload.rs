@@ -143,11 +143,12 @@ pub fn deployment(cluster: &ChatCluster, component: Component, version: &str) ->
 }
 
 /// The migration Job of `version`; its name is unique per version.
-pub fn migration_job(cluster: &ChatCluster, version: &str) -> Job {
+pub fn migration_job(cluster: &ChatCluster, version: &str, attempt: u32) -> Job {
     let mut pod = pod_spec(cluster, &["migrate"], version, None);
     pod["restartPolicy"] = json!("Never");
+    let name = migration_job_name(cluster, version, attempt);
     typed(json!({
-        "metadata": metadata(cluster, &migration_job_name(cluster, version), labels(cluster, None, Some(version))),
+        "metadata": metadata(cluster, &name, labels(cluster, None, Some(version))),
         "spec": {
             "backoffLimit": 2,
             "activeDeadlineSeconds": 900,
@@ -160,9 +161,9 @@ pub fn migration_job(cluster: &ChatCluster, version: &str) -> Job {
     }))
 }
 
-/// `<cluster>-migrate-<hash of version>` (a tag may not fit a name as it is).
-pub fn migration_job_name(cluster: &ChatCluster, version: &str) -> String {
+/// `<cluster>-migrate-<hash of version>-<attempt>` (a tag may not fit a name as it is).
+pub fn migration_job_name(cluster: &ChatCluster, version: &str, attempt: u32) -> String {
     let digest = Sha256::digest(version.as_bytes());
     let hash: String = digest[..5].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-migrate-{hash}", cluster.name_any())
+    format!("{}-migrate-{hash}-{attempt}", cluster.name_any())
 }

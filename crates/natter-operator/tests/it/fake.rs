@@ -10,6 +10,19 @@ use kube::Client;
 use kube::client::Body;
 use serde_json::{Value, json};
 
+/// Where every Deployment's rollout stands (its `metadata.generation` is 2).
+#[derive(Debug, Clone, Copy)]
+pub struct Rollout {
+    /// Pods of the current revision.
+    pub updated: i32,
+    /// Available pods (all of them updated ones here).
+    pub available: i32,
+    /// Pods running, older revisions included.
+    pub running: i32,
+    /// Whether the Deployment controller has seen generation 2.
+    pub observed: bool,
+}
+
 /// One request the operator made.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -36,12 +49,14 @@ struct State {
     unexpected: Vec<String>,
     /// Job name → its status.
     jobs: BTreeMap<String, Value>,
-    /// Ready pods every Deployment reports.
-    ready: i32,
+    /// The status every Deployment reports (`set_ready`, `set_rollout`).
+    deployment: Value,
     /// Names of Secrets created.
     secrets: BTreeSet<String>,
     /// Leases by name, each with its resourceVersion.
     leases: BTreeMap<String, Value>,
+    /// Pods a list returns.
+    pods: Vec<Value>,
 }
 
 /// The fake API server's state, shared with the test.
@@ -78,9 +93,37 @@ impl FakeApi {
         self.lock().jobs.insert(name.into(), status);
     }
 
-    /// Every Deployment reports `ready` up-to-date ready pods.
+    /// Every Deployment reports `ready` pods, all updated and available: rolled out.
     pub fn set_ready(&self, ready: i32) {
-        self.lock().ready = ready;
+        self.set_rollout(Rollout {
+            updated: ready,
+            available: ready,
+            running: ready,
+            observed: true,
+        });
+    }
+
+    /// A pod of the installation whose container waits for `reason` (`message`, as the
+    /// kubelet says it).
+    pub fn block_pod(&self, name: &str, reason: &str, message: &str) {
+        self.lock().pods.push(json!({
+            "metadata": {"name": name, "namespace": "natter"},
+            "status": {"containerStatuses": [{
+                "name": "natter", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"waiting": {"reason": reason, "message": message}},
+            }]},
+        }));
+    }
+
+    /// Every Deployment reports `rollout`.
+    pub fn set_rollout(&self, rollout: Rollout) {
+        self.lock().deployment = json!({
+            "observedGeneration": if rollout.observed { 2 } else { 1 },
+            "replicas": rollout.running,
+            "updatedReplicas": rollout.updated,
+            "readyReplicas": rollout.available,
+            "availableReplicas": rollout.available,
+        });
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -107,6 +150,13 @@ impl FakeApi {
         };
         let name = segments.last().copied().unwrap_or("");
         match (parts.method.clone(), kind) {
+            (Method::GET, _) if path.ends_with("/pods") => {
+                let items = self.lock().pods.clone();
+                reply(
+                    StatusCode::OK,
+                    json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items}),
+                )
+            }
             (Method::PATCH, _) if path.ends_with("/status") => {
                 // The operator ignores the answer, but it must parse as a ChatCluster.
                 let mut object = json!({
@@ -118,10 +168,9 @@ impl FakeApi {
                 reply(StatusCode::OK, object)
             }
             (Method::PATCH, "deployments") => {
-                let ready = self.lock().ready;
                 let mut object = with_meta(body);
-                object["status"] =
-                    json!({"readyReplicas": ready, "updatedReplicas": ready, "replicas": ready});
+                object["metadata"]["generation"] = json!(2);
+                object["status"] = self.lock().deployment.clone();
                 reply(StatusCode::OK, object)
             }
             (Method::PATCH, "events") => reply(StatusCode::OK, body),

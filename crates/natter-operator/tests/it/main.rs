@@ -8,7 +8,7 @@ mod leader;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fake::{Call, FakeApi};
+use fake::{Call, FakeApi, Rollout};
 use kube::runtime::events::{Recorder, Reporter};
 use natter_operator::crd::{AutoscalingSpec, ChatCluster, ChatClusterStatus};
 use natter_operator::metrics::Metrics;
@@ -150,7 +150,7 @@ async fn first_install_migrates_then_creates_every_child() {
             "missing {expected} in {seen:#?}"
         );
     }
-    let job = migration_job_name(&cluster("1.0.0", None), "1.0.0");
+    let job = migration_job_name(&cluster("1.0.0", None), "1.0.0", 1);
     assert!(seen.contains(&format!(
         "PATCH /apis/batch/v1/namespaces/natter/jobs/{job}"
     )));
@@ -161,7 +161,7 @@ async fn first_install_migrates_then_creates_every_child() {
     let status = status_written(&calls).unwrap();
     assert_eq!(
         condition(&status, "MigrationsApplied"),
-        ("False", "Running")
+        ("False", "Migrating")
     );
     assert_eq!(condition(&status, "Progressing"), ("True", "Migrating"));
     assert_eq!(status.url.as_deref(), Some("https://chat.example.com/"));
@@ -193,8 +193,12 @@ async fn first_install_migrates_then_creates_every_child() {
     let status = status_written(&calls).unwrap();
     assert_eq!(status.current_version.as_deref(), Some("1.0.0"));
     assert_eq!(condition(&status, "Ready"), ("True", "AllReplicasReady"));
-    assert_eq!(condition(&status, "MigrationsApplied"), ("True", "Applied"));
-    assert_event(&calls, "Normal ReadyTrue");
+    assert_eq!(
+        condition(&status, "MigrationsApplied"),
+        ("True", "Migrated")
+    );
+    assert_event(&calls, "Normal AllReplicasReady");
+    assert_event(&calls, "Normal Migrated");
 }
 
 #[tokio::test]
@@ -219,7 +223,7 @@ async fn a_version_change_waits_for_its_migration_job() {
     api.set_ready(2);
     let running = settled_status(&api, &client, "1.0.0").await;
     let next = cluster("1.1.0", Some(running.clone()));
-    let job = migration_job_name(&next, "1.1.0");
+    let job = migration_job_name(&next, "1.1.0", 1);
 
     let calls = reconcile_once(&api, &client, next.clone()).await;
     assert_eq!(
@@ -254,7 +258,7 @@ async fn a_failed_migration_degrades_and_keeps_the_old_version() {
     api.set_ready(2);
     let running = settled_status(&api, &client, "1.0.0").await;
     let next = cluster("2.0.0", Some(running));
-    api.set_job(&migration_job_name(&next, "2.0.0"), json!({"failed": 3, "conditions": [
+    api.set_job(&migration_job_name(&next, "2.0.0", 1), json!({"failed": 3, "conditions": [
         {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]}));
     let calls = reconcile_once(&api, &client, next).await;
     assert_eq!(images(&calls), vec!["registry.example/natter:1.0.0"; 4]);
@@ -271,7 +275,186 @@ async fn a_failed_migration_degrades_and_keeps_the_old_version() {
         message.contains("BackoffLimitExceeded") && message.contains("1.0.0 keeps running"),
         "{message}"
     );
-    assert_event(&calls, "Warning DegradedTrue");
+    assert_event(&calls, "Warning MigrationFailed");
+}
+
+#[tokio::test]
+async fn ready_waits_until_every_deployment_has_rolled_out() {
+    let (client, api) = FakeApi::start();
+    api.set_ready(2);
+    let mut status = settled_status(&api, &client, "1.0.0").await;
+    // An env change rolls every component: mid-rollout, old pods still count as ready
+    // and running, the new ones are not all available yet, or the controller has not
+    // even seen the new template.
+    let rollouts = [
+        Rollout {
+            updated: 2,
+            available: 2,
+            running: 2,
+            observed: false,
+        },
+        Rollout {
+            updated: 1,
+            available: 1,
+            running: 3,
+            observed: true,
+        },
+        Rollout {
+            updated: 2,
+            available: 1,
+            running: 2,
+            observed: true,
+        },
+        Rollout {
+            updated: 2,
+            available: 2,
+            running: 3,
+            observed: true,
+        },
+    ];
+    for rollout in rollouts {
+        api.set_rollout(rollout);
+        let calls = reconcile_once(&api, &client, cluster("1.0.0", Some(status.clone()))).await;
+        status = status_written(&calls).unwrap_or(status);
+        assert_eq!(
+            condition(&status, "Ready"),
+            ("False", "RollingOut"),
+            "{rollout:?}"
+        );
+        assert_eq!(condition(&status, "Progressing"), ("True", "RollingOut"));
+        let message = &status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Progressing")
+            .unwrap()
+            .message;
+        assert!(
+            message.contains("chat ("),
+            "names the components: {message}"
+        );
+    }
+    api.set_ready(2);
+    let calls = reconcile_once(&api, &client, cluster("1.0.0", Some(status))).await;
+    let status = status_written(&calls).unwrap();
+    assert_eq!(condition(&status, "Ready"), ("True", "AllReplicasReady"));
+}
+
+/// A Job `Failed` since `ago` seconds.
+fn failed_job(ago: i64) -> Value {
+    let at = k8s_openapi::jiff::Timestamp::now().as_second() - ago;
+    let at = k8s_openapi::jiff::Timestamp::from_second(at).unwrap();
+    json!({"failed": 3, "conditions": [{"type": "Failed", "status": "True",
+        "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit",
+        "lastTransitionTime": at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()}]})
+}
+
+#[tokio::test]
+async fn a_failed_migration_is_retried_after_a_backoff_and_at_once_on_a_spec_change() {
+    let (client, api) = FakeApi::start();
+    api.set_ready(2);
+    let running = settled_status(&api, &client, "1.0.0").await;
+    let next = cluster("2.0.0", Some(running));
+    let first = migration_job_name(&next, "2.0.0", 1);
+    let second = migration_job_name(&next, "2.0.0", 2);
+    let third = migration_job_name(&next, "2.0.0", 3);
+    api.set_job(&first, failed_job(5));
+    let calls = reconcile_once(&api, &client, next.clone()).await;
+    let status = status_written(&calls).unwrap();
+    assert_eq!(condition(&status, "Degraded"), ("True", "MigrationFailed"));
+    assert_eq!(status.migration.as_ref().unwrap().attempt, 1);
+    assert!(
+        applied(&calls, "jobs").is_empty(),
+        "no retry within the backoff"
+    );
+
+    // The failed Job has aged past the backoff: a second Job, the old version still runs.
+    api.set_job(&first, failed_job(31));
+    let calls = reconcile_once(&api, &client, cluster("2.0.0", Some(status))).await;
+    let jobs = applied(&calls, "jobs");
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["metadata"]["name"], second.as_str());
+    assert_eq!(images(&calls), vec!["registry.example/natter:1.0.0"; 4]);
+    let status = status_written(&calls).unwrap();
+    assert_eq!(status.migration.as_ref().unwrap().attempt, 2);
+    assert_eq!(
+        condition(&status, "MigrationsApplied"),
+        ("False", "Migrating")
+    );
+    assert_eq!(condition(&status, "Degraded"), ("False", "AsExpected"));
+
+    // The second fails at once; a spec change (a fixed Secret reference, say) does not wait.
+    api.set_job(&second, failed_job(1));
+    let mut edited = cluster("2.0.0", Some(status));
+    edited.metadata.generation = Some(4);
+    let calls = reconcile_once(&api, &client, edited).await;
+    let jobs = applied(&calls, "jobs");
+    assert_eq!(
+        jobs[0]["metadata"]["name"],
+        third.as_str(),
+        "{:#?}",
+        lines(&calls)
+    );
+    let status = status_written(&calls).unwrap();
+    assert_eq!(status.migration.as_ref().unwrap().attempt, 3);
+
+    api.set_job(&third, json!({"succeeded": 1}));
+    let calls = reconcile_once(&api, &client, cluster("2.0.0", Some(status))).await;
+    assert_eq!(images(&calls), vec!["registry.example/natter:2.0.0"; 4]);
+}
+
+#[tokio::test]
+async fn a_missing_secret_is_reported_within_one_reconcile() {
+    let (client, api) = FakeApi::start();
+    let job = migration_job_name(&cluster("1.0.0", None), "1.0.0", 1);
+    api.block_pod(
+        &format!("{job}-x7k2p"),
+        "CreateContainerConfigError",
+        "secret \"natter-db\" not found",
+    );
+    let calls = reconcile_once(&api, &client, cluster("1.0.0", None)).await;
+    assert!(
+        lines(&calls)
+            .iter()
+            .any(|l| l == "GET /api/v1/namespaces/natter/pods"),
+        "{:#?}",
+        lines(&calls)
+    );
+    let status = status_written(&calls).unwrap();
+    assert_eq!(condition(&status, "Degraded"), ("True", "PodsBlocked"));
+    let event = calls
+        .iter()
+        .find(|c| c.method == "POST" && c.body["reason"] == "PodsBlocked")
+        .expect("a PodsBlocked Event");
+    assert_eq!(event.body["type"], "Warning");
+    let note = event.body["note"].as_str().unwrap();
+    assert!(note.contains("secret \"natter-db\" not found"), "{note}");
+}
+
+#[tokio::test]
+async fn events_carry_the_reason_once_and_migration_events_name_their_job() {
+    let (client, api) = FakeApi::start();
+    api.set_ready(2);
+    let running = settled_status(&api, &client, "1.0.0").await;
+    let next = cluster("2.0.0", Some(running));
+    let job = migration_job_name(&next, "2.0.0", 1);
+    api.set_job(&job, failed_job(5));
+    let calls = reconcile_once(&api, &client, next).await;
+    let failures: Vec<&Call> = calls
+        .iter()
+        .filter(|c| c.method == "POST" && c.body["reason"] == "MigrationFailed")
+        .collect();
+    assert_eq!(
+        failures.len(),
+        1,
+        "Ready, Degraded and MigrationsApplied share one Event"
+    );
+    let note = failures[0].body["note"].as_str().unwrap();
+    assert!(
+        note.starts_with("Ready=False, Degraded=True, MigrationsApplied=False: "),
+        "{note}"
+    );
+    assert_eq!(failures[0].body["related"]["name"], job.as_str());
+    assert_eq!(failures[0].body["related"]["kind"], "Job");
 }
 
 #[tokio::test]
@@ -325,13 +508,19 @@ async fn an_invalid_spec_becomes_a_condition_and_an_event() {
         message.contains("chat.autoscaling: minReplicas (5) is above maxReplicas (2)"),
         "{message}"
     );
-    assert_event(&calls, "Warning DegradedTrue");
+    assert_eq!(
+        condition(&status, "MigrationsApplied"),
+        ("False", "InvalidSpec"),
+        "nothing ran"
+    );
+    assert_eq!(status.current_version, None);
+    assert_event(&calls, "Warning InvalidSpec");
 }
 
 /// Reconciles a fresh cluster at `tag` to Ready and returns its status.
 async fn settled_status(api: &FakeApi, client: &kube::Client, tag: &str) -> ChatClusterStatus {
     let first = cluster(tag, None);
-    api.set_job(&migration_job_name(&first, tag), json!({"succeeded": 1}));
+    api.set_job(&migration_job_name(&first, tag, 1), json!({"succeeded": 1}));
     let calls = reconcile_once(api, client, first).await;
     let status = status_written(&calls).unwrap();
     assert_eq!(condition(&status, "Ready").0, "True");
