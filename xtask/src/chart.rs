@@ -84,6 +84,7 @@ pub fn check(root: &Path) -> anyhow::Result<()> {
     validate_kubernetes(&std::fs::read_to_string(
         root.join("manifests/install.yaml"),
     )?)?;
+    check_releases_coexist(&helm, &chart)?;
     check_chat_clusters(root, &shipped)?;
     eprintln!("xtask: chart and manifests OK");
     Ok(())
@@ -106,6 +107,39 @@ fn validate_kubernetes(yaml: &str) -> anyhow::Result<()> {
     if !out.status.success() || text.contains("ERROR") {
         bail!("kubernetes-validate refused the rendered chart:\n{text}");
     }
+    Ok(())
+}
+
+/// Two releases of the same name in two namespaces share no cluster-scoped object name
+/// (Helm would refuse the second: the objects belong to the first).
+fn check_releases_coexist(helm: &Path, chart: &Path) -> anyhow::Result<()> {
+    let mut names = Vec::new();
+    for namespace in ["natter-system", "natter-x"] {
+        let rendered = output(
+            Command::new(helm)
+                .args(["template", "natter"])
+                .arg(chart)
+                .args(["--namespace", namespace]),
+            "helm template",
+        )?;
+        let cluster_scoped: Vec<String> = rendered
+            .split("\n---")
+            .filter(|doc| {
+                doc.lines()
+                    .any(|l| l == "kind: ClusterRole" || l == "kind: ClusterRoleBinding")
+            })
+            .filter_map(|doc| doc.lines().find_map(|l| l.strip_prefix("  name: ")))
+            .map(str::to_owned)
+            .collect();
+        if cluster_scoped.is_empty() {
+            bail!("no cluster-scoped objects rendered for {namespace}");
+        }
+        names.push(cluster_scoped);
+    }
+    if let Some(shared) = names[0].iter().find(|name| names[1].contains(name)) {
+        bail!("releases in two namespaces would both own the cluster-scoped {shared}");
+    }
+    eprintln!("xtask: releases in two namespaces share no cluster-scoped name");
     Ok(())
 }
 

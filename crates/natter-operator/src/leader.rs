@@ -60,7 +60,8 @@ impl LeaseLock {
         let renewed = spec.renew_time.as_ref().map(|t| t.0);
         let lasts = i64::from(spec.lease_duration_seconds.unwrap_or(0));
         let expired = renewed.is_none_or(|at| now.as_second() > at.as_second() + lasts);
-        if !ours && !expired {
+        let free = spec.holder_identity.is_none() || expired;
+        if !ours && !free {
             return Ok(false);
         }
         let acquired = match ours {
@@ -86,6 +87,28 @@ impl LeaseLock {
             lease_transitions: Some(transitions),
             ..LeaseSpec::default()
         }
+    }
+
+    /// Gives the lease up, when this candidate holds it, so that another replica leads at
+    /// once instead of waiting for it to expire (on shutdown).
+    pub async fn release(&self) -> Result<(), kube::Error> {
+        let Some(mut lease) = self.api.get_opt(&self.name).await? else {
+            return Ok(());
+        };
+        let mut spec = lease.spec.clone().unwrap_or_default();
+        if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
+            return Ok(());
+        }
+        spec.holder_identity = None;
+        spec.lease_duration_seconds = Some(1);
+        lease.spec = Some(spec);
+        // A conflict means someone else wrote it meanwhile: it is not ours to release.
+        conflict_is_false(
+            self.api
+                .replace(&self.name, &PostParams::default(), &lease)
+                .await,
+        )
+        .map(drop)
     }
 
     /// Waits until this candidate holds the lease.

@@ -1,5 +1,5 @@
 //! `natter operator`: `/metrics` and `/healthz` on an HTTP port, leader election, then the
-//! ChatCluster controller watching every namespace.
+//! ChatCluster controller watching every namespace or the ones listed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +34,8 @@ pub struct Settings {
     pub namespace: String,
     /// This replica's identity (the pod name).
     pub identity: String,
+    /// Namespaces whose ChatClusters it manages; empty: every namespace.
+    pub watch_namespaces: Vec<String>,
 }
 
 /// Runs until SIGTERM, or until leadership is lost (the process should then exit).
@@ -66,8 +68,23 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         Recorder::new(client.clone(), reporter),
         metrics,
     ));
+    let controllers = match settings.watch_namespaces.as_slice() {
+        [] => vec![controller(client, None, ctx)],
+        namespaces => namespaces
+            .iter()
+            .map(|ns| controller(client.clone(), Some(ns), ctx.clone()))
+            .collect(),
+    };
+    tracing::info!(namespaces = ?settings.watch_namespaces, "watching ChatClusters (none listed: all)");
     tokio::select! {
-        () = controller(client, ctx) => Ok(()),
+        _ = futures::future::join_all(controllers) => {
+            // Stopped by SIGTERM: hand the lease over rather than let it expire.
+            match lock.release().await {
+                Ok(()) => tracing::info!("released the leader lease"),
+                Err(error) => tracing::warn!(%error, "could not release the leader lease"),
+            }
+            Ok(())
+        }
         () = lock.hold() => anyhow::bail!("lost the leader lease; exiting so another replica can lead"),
     }
 }
@@ -85,26 +102,38 @@ pub fn ops_routes(metrics: Metrics) -> Router {
         )
 }
 
-async fn controller(client: Client, ctx: Arc<Context>) {
+/// The ChatCluster controller over `namespace` (every namespace when `None`), until
+/// SIGTERM.
+async fn controller(client: Client, namespace: Option<&str>, ctx: Arc<Context>) {
+    fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
     let config = watcher::Config::default().labels("app.kubernetes.io/managed-by=natter-operator");
     Controller::new(
-        Api::<ChatCluster>::all(client.clone()),
+        api::<ChatCluster>(&client, namespace),
         watcher::Config::default(),
     )
-    .owns(Api::<Deployment>::all(client.clone()), config.clone())
-    .owns(Api::<Service>::all(client.clone()), config.clone())
-    .owns(Api::<ConfigMap>::all(client.clone()), config.clone())
-    .owns(Api::<ServiceAccount>::all(client.clone()), config.clone())
-    .owns(Api::<Ingress>::all(client.clone()), config.clone())
+    .owns(api::<Deployment>(&client, namespace), config.clone())
+    .owns(api::<Service>(&client, namespace), config.clone())
+    .owns(api::<ConfigMap>(&client, namespace), config.clone())
+    .owns(api::<ServiceAccount>(&client, namespace), config.clone())
+    .owns(api::<Ingress>(&client, namespace), config.clone())
     .owns(
-        Api::<HorizontalPodAutoscaler>::all(client.clone()),
+        api::<HorizontalPodAutoscaler>(&client, namespace),
         config.clone(),
     )
     .owns(
-        Api::<PodDisruptionBudget>::all(client.clone()),
+        api::<PodDisruptionBudget>(&client, namespace),
         config.clone(),
     )
-    .owns(Api::<Job>::all(client), config)
+    .owns(api::<Job>(&client, namespace), config)
     .shutdown_on_signal()
     .run(reconcile, error_policy, ctx)
     .for_each(|result| async move {

@@ -124,6 +124,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 http_addr: config.http_addr,
                 namespace: env("POD_NAMESPACE", "default"),
                 identity: env("POD_NAME", &env("HOSTNAME", "natter-operator")),
+                watch_namespaces: config.operator_watch_namespaces.clone(),
             })
             .await
         }

@@ -162,6 +162,20 @@ pub static KEYS: &[Key] = &[
         set: |c, v| in_range(v, 1, 3600).map(|x| c.vault.start_deadline_secs = x),
     },
     Key {
+        name: "operator.watch_namespaces",
+        env: "NATTER_OPERATOR_WATCH_NAMESPACES",
+        doc: "Namespaces whose ChatClusters `natter operator` manages, comma-separated (so two operators can divide a cluster); empty: every namespace. Default empty.",
+        set: |c, v| {
+            c.operator_watch_namespaces = v
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect();
+            Ok(())
+        },
+    },
+    Key {
         name: "http.trust_forwarded_for",
         env: "NATTER_TRUST_FORWARDED_FOR",
         doc: "Take the client address from the first X-Forwarded-For entry (set behind an ingress). Default false.",

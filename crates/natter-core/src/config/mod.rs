@@ -34,6 +34,8 @@ pub struct Config {
     pub vault: VaultConfig,
     /// Whether `X-Forwarded-For` from the ingress names the client address.
     pub trust_forwarded_for: bool,
+    /// Namespaces whose ChatClusters the operator manages; empty: every namespace.
+    pub operator_watch_namespaces: Vec<String>,
     /// Token issuance and login policy.
     pub auth: AuthConfig,
     /// Writes allowed per user per window on the website API (rooms, members, messages).
@@ -266,6 +268,7 @@ impl Default for Config {
             website_write_limit: 120,
             website_write_window_secs: 60,
             trust_forwarded_for: false,
+            operator_watch_namespaces: Vec::new(),
             auth: AuthConfig {
                 issuer: "natter".into(),
                 audience: "natter".into(),

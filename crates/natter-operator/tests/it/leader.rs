@@ -1,5 +1,5 @@
 //! Leader election against the fake API server: one holder at a time, renewal keeps it,
-//! an expired lease is taken over, and a stale write loses.
+//! an expired lease is taken over, a released one at once, and a stale write loses.
 
 use natter_operator::leader::{LEASE_DURATION, LeaseLock};
 
@@ -32,6 +32,25 @@ async fn only_one_candidate_leads_until_the_lease_expires() {
     assert!(
         !first.try_acquire().await.unwrap(),
         "the old holder no longer leads"
+    );
+    assert_eq!(api.unexpected(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_released_lease_is_taken_at_once() {
+    let (client, api) = FakeApi::start();
+    let first = LeaseLock::new(client.clone(), "natter-system", "natter-operator", "pod-a");
+    let second = LeaseLock::new(client, "natter-system", "natter-operator", "pod-b");
+    assert!(first.try_acquire().await.unwrap());
+    second.release().await.unwrap();
+    assert!(
+        !second.try_acquire().await.unwrap(),
+        "only the holder can release"
+    );
+    first.release().await.unwrap();
+    assert!(
+        second.try_acquire().await.unwrap(),
+        "taken without waiting for the lease to expire"
     );
     assert_eq!(api.unexpected(), Vec::<String>::new());
 }
