@@ -6,8 +6,8 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --package natter \
-    && cp target/release/natter /natter
+    cargo build --profile dist --locked --package natter \
+    && cp target/dist/natter /natter
 
 # glibc, CA certificates and a non-root user (uid 65532), no shell.
 FROM gcr.io/distroless/cc-debian12:nonroot

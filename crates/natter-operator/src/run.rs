@@ -14,6 +14,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::version::Info;
 use kube::Client;
 use kube::api::Api;
 use kube::runtime::controller::Controller;
@@ -43,6 +44,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let client = Client::try_default()
         .await
         .context("connecting to the Kubernetes API (in-cluster or KUBECONFIG)")?;
+    let version = client
+        .apiserver_version()
+        .await
+        .context("asking the API server its version")?;
+    supported(&version).map_err(anyhow::Error::msg)?;
     let metrics = Metrics::default();
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
@@ -86,6 +92,30 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         () = lock.hold() => anyhow::bail!("lost the leader lease; exiting so another replica can lead"),
+    }
+}
+
+/// The oldest Kubernetes Natter runs on: its pods use the `sleep` preStop hook (1.30).
+pub const OLDEST_KUBERNETES: (u32, u32) = (1, 30);
+
+/// Refuses an API server older than [`OLDEST_KUBERNETES`] (the guard for installs without
+/// Helm, whose chart states `kubeVersion`). Minor versions such as `30+` are understood.
+pub fn supported(version: &Info) -> Result<(), String> {
+    let number = |text: &str| {
+        let digits: String = text.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u32>().ok()
+    };
+    let found = (number(&version.major), number(&version.minor));
+    match found {
+        (Some(major), Some(minor)) if (major, minor) >= OLDEST_KUBERNETES => Ok(()),
+        (Some(_), Some(_)) => Err(format!(
+            "Kubernetes {} is older than {}.{}, the oldest Natter supports",
+            version.git_version, OLDEST_KUBERNETES.0, OLDEST_KUBERNETES.1
+        )),
+        _ => Err(format!(
+            "cannot read the Kubernetes version {:?}.{:?}",
+            version.major, version.minor
+        )),
     }
 }
 
@@ -142,4 +172,31 @@ async fn controller(client: Client, namespace: Option<&str>, ctx: Arc<Context>) 
         }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(major: &str, minor: &str) -> Info {
+        Info {
+            major: major.into(),
+            minor: minor.into(),
+            git_version: format!("v{major}.{minor}"),
+            ..Info::default()
+        }
+    }
+
+    #[test]
+    fn kubernetes_before_1_30_is_refused() {
+        assert!(supported(&info("1", "33")).is_ok());
+        assert!(
+            supported(&info("1", "30+")).is_ok(),
+            "managed clusters add a +"
+        );
+        assert!(supported(&info("2", "0")).is_ok());
+        let refusal = supported(&info("1", "29")).unwrap_err();
+        assert!(refusal.contains("older than 1.30"), "{refusal}");
+        assert!(supported(&info("", "")).is_err());
+    }
 }
