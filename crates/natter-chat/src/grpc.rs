@@ -2,7 +2,7 @@
 //! acknowledged, delivered live) and history reads, for services and tools.
 
 use natter_core::policy::Action;
-use natter_core::store::{HistoryOrder, MessageRecord};
+use natter_core::store::HistoryOrder;
 use natter_core::token::AccessClaims;
 use natter_proto::chat::v1 as pb;
 use natter_proto::chat::v1::chat_service_server::{ChatService, ChatServiceServer};
@@ -35,19 +35,6 @@ impl From<Refusal> for Status {
     }
 }
 
-fn message(m: MessageRecord) -> pb::ChatMessage {
-    pb::ChatMessage {
-        body: m.visible_body().to_owned(),
-        deleted: m.is_deleted(),
-        room_id: m.room_id,
-        seq: m.seq,
-        sender_id: m.sender_id,
-        client_id: m.client_id,
-        created_at: m.created_at,
-        edited_at: m.edited_at,
-    }
-}
-
 impl ChatGrpc {
     /// The end user: the verified bearer token in the request's metadata.
     async fn caller<T>(&self, request: &Request<T>) -> Result<AccessClaims, Status> {
@@ -68,14 +55,14 @@ impl ChatService for ChatGrpc {
             .send(&me.sub, &req.room_id, &req.client_id, &req.body)
             .await?;
         Ok(Response::new(pb::SaveMessageResponse {
-            message: Some(message(stored)),
+            message: Some(natter_core::events::message(&stored)),
             created,
         }))
     }
 
     async fn get_messages(
         &self,
-        request: Request<pb::GetMessagesRequest>,
+        request: Request<natter_core::events::pb::HistoryRequest>,
     ) -> Result<Response<pb::GetMessagesResponse>, Status> {
         let me = self.caller(&request).await?;
         let req = request.into_inner();
@@ -101,7 +88,7 @@ impl ChatService for ChatGrpc {
             .await
             .map_err(|_| Status::unavailable("temporarily unavailable, retry"))?;
         Ok(Response::new(pb::GetMessagesResponse {
-            messages: messages.into_iter().map(message).collect(),
+            messages: messages.iter().map(natter_core::events::message).collect(),
         }))
     }
 }

@@ -1,7 +1,8 @@
 //! The page templates (askama, HTML-escaped by default) and the view models they show.
 
 use askama::Template;
-use natter_proto::website::v1::{Member, Message, Profile, Role, Room, RoomKind};
+use natter_proto::common::v1::Message;
+use natter_proto::website::v1::{Member, Profile, Role, Room, RoomKind};
 
 /// What every page's navigation needs.
 #[derive(Debug, Clone, Default)]

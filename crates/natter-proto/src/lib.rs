@@ -1,5 +1,15 @@
 //! gRPC messages, clients and servers generated from the workspace's `proto/` files.
 
+/// `natter.common.v1`: the shapes every service shares (a stored message, a history
+/// request) and the room-event envelope between replicas.
+pub mod common {
+    /// Version 1 of the shared shapes.
+    pub mod v1 {
+        #![allow(missing_docs, missing_debug_implementations, clippy::all)]
+        tonic::include_proto!("natter.common.v1");
+    }
+}
+
 /// `natter.auth.v1`: accounts, passwords and tokens.
 pub mod auth {
     /// Version 1 of the auth API.

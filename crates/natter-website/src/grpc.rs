@@ -1,9 +1,7 @@
 //! `natter.website.v1.WebsiteService` over tonic: the caller's bearer token from metadata,
 //! messages to and from the domain, [`WebsiteError`] to `tonic::Status`.
 
-use natter_core::store::{
-    MemberRecord, MessageRecord, Page, ProfileRecord, Role, RoomKind, RoomRecord,
-};
+use natter_core::store::{MemberRecord, Page, ProfileRecord, Role, RoomKind, RoomRecord};
 use natter_core::token::AccessClaims;
 use natter_proto::website::v1 as pb;
 use natter_proto::website::v1::website_service_server::{WebsiteService, WebsiteServiceServer};
@@ -77,19 +75,6 @@ fn member(m: MemberRecord) -> pb::Member {
         username: m.username,
         joined_at: m.joined_at,
         last_read_seq: m.last_read_seq,
-    }
-}
-
-fn message(m: MessageRecord) -> pb::Message {
-    pb::Message {
-        body: m.visible_body().to_owned(),
-        deleted: m.is_deleted(),
-        room_id: m.room_id,
-        seq: m.seq,
-        sender_id: m.sender_id,
-        client_id: m.client_id,
-        created_at: m.created_at,
-        edited_at: m.edited_at,
     }
 }
 
@@ -268,7 +253,10 @@ impl WebsiteService for WebsiteGrpc {
         }))
     }
 
-    async fn get_history(&self, request: Request<pb::HistoryRequest>) -> Reply<pb::MessageList> {
+    async fn get_history(
+        &self,
+        request: Request<natter_core::events::pb::HistoryRequest>,
+    ) -> Reply<pb::MessageList> {
         let me = self.caller(&request).await?;
         let req = request.into_inner();
         let query = HistoryQuery {
@@ -278,7 +266,7 @@ impl WebsiteService for WebsiteGrpc {
         };
         let messages = self.website.history(&me.sub, &req.room_id, query).await?;
         Ok(Response::new(pb::MessageList {
-            messages: messages.into_iter().map(message).collect(),
+            messages: messages.iter().map(natter_core::events::message).collect(),
         }))
     }
 
@@ -293,7 +281,7 @@ impl WebsiteService for WebsiteGrpc {
             .post(&me.sub, &req.room_id, &req.client_id, &req.body)
             .await?;
         Ok(Response::new(pb::PostMessageResponse {
-            message: Some(message(stored)),
+            message: Some(natter_core::events::message(&stored)),
             created,
         }))
     }

@@ -135,7 +135,7 @@ async fn drive(url: String, token: &str, args: &HistoryArgs) -> anyhow::Result<(
         move || {
             let mut client = client.clone();
             let request = authed(
-                pb::HistoryRequest {
+                natter_proto::common::v1::HistoryRequest {
                     room_id: ROOM.into(),
                     before,
                     after,

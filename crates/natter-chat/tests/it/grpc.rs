@@ -53,7 +53,7 @@ async fn saved_messages_are_delivered_live_and_read_back(backend: Backend) {
         (live["type"].as_str(), live["body"].as_str()),
         (Some("message"), Some("from a tool"))
     );
-    let read = pb::GetMessagesRequest {
+    let read = natter_proto::common::v1::HistoryRequest {
         room_id: room.clone(),
         before: None,
         after: Some(0),
@@ -71,7 +71,7 @@ async fn saved_messages_are_delivered_live_and_read_back(backend: Backend) {
         .unwrap_err();
     assert_eq!(hidden.code(), tonic::Code::NotFound);
     let anonymous = client
-        .get_messages(pb::GetMessagesRequest::default())
+        .get_messages(natter_proto::common::v1::HistoryRequest::default())
         .await
         .unwrap_err();
     assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);

@@ -7,7 +7,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use natter_proto::website::v1::{HistoryRequest, Role, RoomKind, RoomRequest};
+use natter_proto::common::v1::HistoryRequest;
+use natter_proto::website::v1::{Role, RoomKind, RoomRequest};
 
 use super::{Page, authed, nav, render, service_error};
 use crate::Frontend;

@@ -139,7 +139,7 @@ async fn attempt_grpc(client: &WebsiteClient, cell: &Cell, action: &str) -> char
             .await
             .map(drop),
         "read history" => {
-            let message = pb::HistoryRequest {
+            let message = natter_proto::common::v1::HistoryRequest {
                 room_id: room_id.clone(),
                 ..Default::default()
             };

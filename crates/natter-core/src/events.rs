@@ -1,0 +1,204 @@
+//! Room events between replicas: the one typed, versioned envelope
+//! (`natter.common.v1.RoomEvent`, protobuf) on one broker topic, the one mapping from a
+//! stored message to its wire shape, and the decoders of the previous release's formats,
+//! so that replicas of two releases can run side by side during a rolling upgrade.
+//!
+//! Version rule (proto/natter/common/v1/common.proto): fields and event kinds are only
+//! added; a reader ignores what it does not know and skips an event of an unknown kind.
+
+use bytes::Bytes;
+use prost::Message as _;
+use serde_json::Value;
+
+pub use natter_proto::common::v1 as pb;
+pub use pb::room_event::Kind;
+
+use crate::store::MessageRecord;
+
+/// The topic every room event is published on.
+pub const TOPIC: &str = "natter.room-events.v1";
+/// The previous release's topic of message frames (a text format), still read.
+pub const LEGACY_MESSAGES_TOPIC: &str = "natter.messages";
+/// The previous release's topic of room life-cycle events (JSON), still read.
+pub const LEGACY_ROOMS_TOPIC: &str = "natter.rooms";
+
+/// The wire shape of a stored message: the one mapping every service uses (gRPC
+/// answers, the event envelope).
+pub fn message(record: &MessageRecord) -> pb::Message {
+    pb::Message {
+        room_id: record.room_id.clone(),
+        seq: record.seq,
+        sender_id: record.sender_id.clone(),
+        client_id: record.client_id.clone(),
+        body: record.visible_body().to_owned(),
+        created_at: record.created_at,
+        edited_at: record.edited_at,
+        deleted: record.is_deleted(),
+    }
+}
+
+/// An event of `kind` in `room`, published by `origin`.
+pub fn event(origin: &str, room: &str, kind: Kind) -> pb::RoomEvent {
+    pb::RoomEvent {
+        origin: origin.into(),
+        room_id: room.into(),
+        traceparent: String::new(),
+        tracestate: String::new(),
+        kind: Some(kind),
+    }
+}
+
+/// The payload of `event` on [`TOPIC`].
+pub fn encode(event: &pb::RoomEvent) -> Bytes {
+    Bytes::from(event.encode_to_vec())
+}
+
+/// The event a payload of `topic` carries: the envelope on [`TOPIC`], or the previous
+/// release's formats on the legacy topics. `None` for anything unreadable or of a kind
+/// this release does not know.
+pub fn decode(topic: &str, payload: &[u8]) -> Option<pb::RoomEvent> {
+    let event = match topic {
+        TOPIC => pb::RoomEvent::decode(payload).ok()?,
+        LEGACY_MESSAGES_TOPIC => legacy_message(payload)?,
+        LEGACY_ROOMS_TOPIC => legacy_room(payload)?,
+        _ => return None,
+    };
+    event.kind.is_some().then_some(event)
+}
+
+/// `node \n room \n seq \n created_ms \n traceparent \n tracestate \n frame`, the frame
+/// being the JSON `message`, `message_updated` or `typing` frame of the WebSocket
+/// protocol (`-` for an absent trace field).
+fn legacy_message(payload: &[u8]) -> Option<pb::RoomEvent> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let mut parts = text.splitn(7, '\n');
+    let mut next = || parts.next();
+    let (node, room, _seq, _created, traceparent, tracestate, frame) = (
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+    );
+    let frame: Value = serde_json::from_str(frame).ok()?;
+    let message = || pb::Message {
+        room_id: room.into(),
+        seq: frame["seq"].as_i64().unwrap_or(0),
+        sender_id: frame["sender_id"].as_str().map(str::to_owned),
+        client_id: frame["client_id"].as_str().unwrap_or_default().into(),
+        body: frame["body"].as_str().unwrap_or_default().into(),
+        created_at: frame["created_at"].as_i64().unwrap_or(0),
+        edited_at: frame["edited_at"].as_i64(),
+        deleted: frame["deleted"].as_bool().unwrap_or(false),
+    };
+    let kind = match frame["type"].as_str()? {
+        "message" => Kind::Posted(message()),
+        "message_updated" => Kind::Updated(message()),
+        "typing" => Kind::Typing(pb::Typing {
+            user_id: frame["user_id"].as_str()?.into(),
+        }),
+        _ => return None,
+    };
+    let absent = |field: &str| {
+        if field == "-" {
+            String::new()
+        } else {
+            field.into()
+        }
+    };
+    Some(pb::RoomEvent {
+        origin: node.into(),
+        room_id: room.into(),
+        traceparent: absent(traceparent),
+        tracestate: absent(tracestate),
+        kind: Some(kind),
+    })
+}
+
+/// `{"type": "room_deleted" | "member_removed", "room_id": …, "user_id": …}`.
+fn legacy_room(payload: &[u8]) -> Option<pb::RoomEvent> {
+    let value: Value = serde_json::from_slice(payload).ok()?;
+    let room = value["room_id"].as_str()?;
+    let kind = match value["type"].as_str()? {
+        "room_deleted" => Kind::RoomDeleted(pb::RoomDeleted {}),
+        "member_removed" => Kind::MemberRemoved(pb::MemberRemoved {
+            user_id: value["user_id"].as_str()?.into(),
+        }),
+        _ => return None,
+    };
+    Some(event("website", room, kind))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn posted() -> pb::RoomEvent {
+        event(
+            "n1",
+            "r1",
+            Kind::Posted(pb::Message {
+                room_id: "r1".into(),
+                seq: 3,
+                sender_id: Some("u1".into()),
+                client_id: "c1".into(),
+                body: "hi".into(),
+                created_at: 1_700_000_000_000,
+                edited_at: None,
+                deleted: false,
+            }),
+        )
+    }
+
+    /// The envelope as this release encodes it; a change here breaks mixed-version
+    /// clusters (only additions are allowed).
+    const POSTED_V1: &[u8] =
+        b"\n\x02n1\x12\x02r1R\x19\n\x02r1\x10\x03\x1a\x02u1\"\x02c1*\x02hi0\x80\xd0\x95\xff\xbc1";
+
+    #[test]
+    fn the_envelope_decodes_as_it_always_did_and_round_trips() {
+        assert_eq!(encode(&posted()).as_ref(), POSTED_V1);
+        assert_eq!(decode(TOPIC, POSTED_V1), Some(posted()));
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_and_unknown_kinds_skipped() {
+        let mut with_future_field = POSTED_V1.to_vec();
+        with_future_field.extend_from_slice(b"\xa2\x06\x03new"); // field 100, a string
+        assert_eq!(decode(TOPIC, &with_future_field), Some(posted()));
+        let future_kind = b"\n\x02n1\x12\x02r1\xfa\x06\x00"; // kind 111, empty
+        assert_eq!(decode(TOPIC, future_kind), None);
+    }
+
+    #[test]
+    fn the_previous_release_formats_still_decode() {
+        let message = "n1\nr1\n3\n1700000000000\n-\n-\n{\"type\":\"message\",\"room_id\":\"r1\",\"seq\":3,\"sender_id\":\"u1\",\"client_id\":\"c1\",\"body\":\"hi\",\"created_at\":1700000000000}";
+        assert_eq!(
+            decode(LEGACY_MESSAGES_TOPIC, message.as_bytes()),
+            Some(posted())
+        );
+        let typing =
+            "n2\nr1\n0\n0\n-\n-\n{\"type\":\"typing\",\"room_id\":\"r1\",\"user_id\":\"u9\"}";
+        let typing = decode(LEGACY_MESSAGES_TOPIC, typing.as_bytes()).unwrap();
+        assert_eq!(
+            typing.kind,
+            Some(Kind::Typing(pb::Typing {
+                user_id: "u9".into()
+            }))
+        );
+        let removed = br#"{"type":"member_removed","room_id":"r1","user_id":"u2"}"#;
+        let removed = decode(LEGACY_ROOMS_TOPIC, removed).unwrap();
+        assert_eq!(
+            removed.kind,
+            Some(Kind::MemberRemoved(pb::MemberRemoved {
+                user_id: "u2".into()
+            }))
+        );
+        assert_eq!(
+            decode(LEGACY_ROOMS_TOPIC, br#"{"type":"renamed","room_id":"r1"}"#),
+            None
+        );
+    }
+}
