@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use natter_core::events::{self, Kind, pb};
 use natter_core::policy::Action;
 use natter_core::store::MessageRecord;
 use natter_core::token::{AccessClaims, TokenError};
@@ -343,7 +344,8 @@ impl Connection {
         )
         .await?;
         for message in &messages {
-            self.send(socket, &message_frame(message)).await?;
+            self.send(socket, &message_frame(&events::message(message)))
+                .await?;
             self.chat.metrics.delivered.inc();
         }
         Ok(())
@@ -446,11 +448,13 @@ impl Connection {
             return Ok(());
         }
         self.typed.insert(room_id, now);
+        let user_id = self.user_id().to_owned();
         let frame = ServerFrame::Typing {
             room_id: room.into(),
-            user_id: self.user_id().into(),
+            user_id: user_id.clone(),
         };
-        self.chat.signal(room, &frame).await;
+        self.chat
+            .signal(room, &frame, Kind::Typing(pb::Typing { user_id }));
         Ok(())
     }
 
@@ -589,7 +593,8 @@ impl Connection {
                 _ => return Err(UNAVAILABLE),
             };
             for message in page.iter().take_while(|m| m.seq < seq) {
-                self.send(socket, &message_frame(message)).await?;
+                self.send(socket, &message_frame(&events::message(message)))
+                    .await?;
                 self.chat.metrics.delivered.inc();
                 next = message.seq + 1;
             }

@@ -223,6 +223,17 @@ pub mod close {
 }
 
 impl ServerFrame {
+    /// The `message_updated` frame of a message as it now is.
+    pub fn updated(message: &natter_core::events::pb::Message) -> Self {
+        Self::MessageUpdated {
+            room_id: message.room_id.clone(),
+            seq: message.seq,
+            body: message.body.clone(),
+            edited_at: message.edited_at,
+            deleted: message.deleted,
+        }
+    }
+
     /// The frame as JSON text.
     pub fn encode(&self) -> String {
         serde_json::to_string(self).expect("server frames serialise")

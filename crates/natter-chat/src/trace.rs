@@ -50,22 +50,18 @@ pub(crate) fn sampled() -> Option<Context> {
 }
 
 /// For a message from another replica: a `chat relay` span joining the sender's trace
-/// (`traceparent` and `tracestate` from the broker payload, `-` when absent), whose
+/// (`traceparent` and `tracestate` from the room event, empty when absent), whose
 /// context the deliveries then join.
-pub(crate) fn relayed(traceparent: &[u8], tracestate: &[u8]) -> Option<Context> {
-    let present = |value: &[u8]| {
-        std::str::from_utf8(value)
-            .ok()
-            .filter(|t| *t != "-")
-            .map(str::to_owned)
-    };
-    let traceparent = present(traceparent)?;
-    let tracestate = present(tracestate);
+pub(crate) fn relayed(traceparent: &str, tracestate: &str) -> Option<Context> {
+    if traceparent.is_empty() {
+        return None;
+    }
+    let tracestate = (!tracestate.is_empty()).then_some(tracestate);
     let relay = span(
         "relay",
         "consumer",
         "redis",
-        from_w3c(Some(&traceparent), tracestate.as_deref()),
+        from_w3c(Some(traceparent), tracestate),
     );
     let context = relay.context();
     context

@@ -14,4 +14,4 @@ pub use error::WebsiteError;
 pub use grpc::{WebsiteGrpc, grpc_service};
 pub use http::{OPENAPI_PATH, openapi, routes};
 pub use limit::WriteLimiter;
-pub use service::{HistoryQuery, ROOM_EVENTS_TOPIC, RoomEvent, Website};
+pub use service::{HistoryQuery, Website};

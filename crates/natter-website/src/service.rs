@@ -3,39 +3,20 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use natter_core::broker::Broker;
+use natter_core::events::{self, Kind, pb};
 use natter_core::store::{
     HistoryOrder, MemberRecord, MessageRecord, MyRoom, NewMessage, Page, ProfileRecord,
     ProfileUpdate, Role, RoomKind, RoomRecord, Store, StoreError,
 };
 use natter_core::time::now_ms;
 use natter_core::token::TokenVerifier;
-use serde::Serialize;
 
 use crate::policy::{Action, Viewer, authorize};
 use crate::{WebsiteError, WriteLimiter, validate};
 
-/// Where room lifecycle events are published for the chat service.
-pub const ROOM_EVENTS_TOPIC: &str = "natter.rooms";
-
-/// A change live subscribers must hear about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum RoomEvent {
-    /// The room is gone: drop its subscribers.
-    RoomDeleted {
-        /// The room.
-        room_id: String,
-    },
-    /// A member left or was removed: drop their subscription.
-    MemberRemoved {
-        /// The room.
-        room_id: String,
-        /// The former member.
-        user_id: String,
-    },
-}
+/// The origin of the room events the website publishes.
+const ORIGIN: &str = "website";
 
 /// The website service's state. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -176,10 +157,8 @@ impl Website {
         self.limiter.write(user).await?;
         self.room_for(user, room_id, Action::Delete).await?;
         self.store.delete_room(room_id).await?;
-        self.publish(RoomEvent::RoomDeleted {
-            room_id: room_id.into(),
-        })
-        .await;
+        let deleted = Kind::RoomDeleted(pb::RoomDeleted {});
+        self.publish(room_id, deleted).await;
         Ok(())
     }
 
@@ -402,17 +381,21 @@ impl Website {
     /// Removes a member and tells live subscribers.
     async fn drop_member(&self, room_id: &str, user_id: &str) -> Result<()> {
         self.store.remove_member(room_id, user_id).await?;
-        self.publish(RoomEvent::MemberRemoved {
-            room_id: room_id.into(),
+        let removed = pb::MemberRemoved {
             user_id: user_id.into(),
-        })
-        .await;
+        };
+        self.publish(room_id, Kind::MemberRemoved(removed)).await;
         Ok(())
     }
 
-    async fn publish(&self, event: RoomEvent) {
-        let payload = Bytes::from(serde_json::to_vec(&event).expect("events serialise"));
-        if let Err(error) = self.broker.publish(ROOM_EVENTS_TOPIC, payload).await {
+    /// Tells live subscribers on every chat replica (`natter_core::events`).
+    async fn publish(&self, room_id: &str, kind: Kind) {
+        let event = events::event(ORIGIN, room_id, kind);
+        if let Err(error) = self
+            .broker
+            .publish(events::TOPIC, events::encode(&event))
+            .await
+        {
             tracing::warn!(%error, ?event, "room event not published");
         }
     }

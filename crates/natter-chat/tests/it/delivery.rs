@@ -166,10 +166,12 @@ async fn deleting_the_room_ends_its_subscriptions(backend: Backend) {
     let mut socket = connect(&replica, Some(&alice)).await;
     subscribe(&mut socket, &room, None).await;
     cluster.store.delete_room(&room).await.unwrap();
+    // As the previous release's website announced it: replicas of two releases run side
+    // by side during a rolling upgrade.
     let event = format!(r#"{{"type":"room_deleted","room_id":"{room}"}}"#);
     cluster
         .broker
-        .publish(natter_chat::ROOM_EVENTS_TOPIC, event.into())
+        .publish(natter_core::events::LEGACY_ROOMS_TOPIC, event.into())
         .await
         .unwrap();
     let frame = next(&mut socket).await;

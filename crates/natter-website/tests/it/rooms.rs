@@ -229,7 +229,7 @@ async fn deleting_a_room_cascades_and_tells_live_subscribers(backend: Backend) {
     say(&server, &bob, &room, "x").await;
     let mut events = server
         .broker
-        .subscribe(natter_website::ROOM_EVENTS_TOPIC)
+        .subscribe(natter_core::events::TOPIC)
         .await
         .unwrap();
     assert_eq!(
@@ -247,8 +247,12 @@ async fn deleting_a_room_cascades_and_tells_live_subscribers(backend: Backend) {
     let Some(Delivery::Message(payload)) = events.next().await else {
         panic!("no event")
     };
-    let event: Value = serde_json::from_slice(&payload).unwrap();
-    assert_eq!(event, json!({"type": "room_deleted", "room_id": room}));
+    use natter_core::events::{Kind, TOPIC, decode, pb};
+    let event = decode(TOPIC, &payload).expect("a room event");
+    assert_eq!(
+        (event.room_id.as_str(), event.kind),
+        (room.as_str(), Some(Kind::RoomDeleted(pb::RoomDeleted {})))
+    );
     assert_eq!(
         server
             .call(
