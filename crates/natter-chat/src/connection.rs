@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use natter_core::events::{self, Kind, pb};
+use natter_core::messaging::Post;
 use natter_core::policy::Action;
-use natter_core::store::MessageRecord;
+use natter_core::store::{MessageRecord, Posted};
 use natter_core::token::{AccessClaims, TokenError};
 use tokio::time::Instant;
 
@@ -392,8 +393,14 @@ impl Connection {
         }
         self.refused_in_row = 0;
         let user = self.user_id().to_owned();
-        match self.chat.send(&user, room, client_id, body).await {
-            Ok((message, created)) => {
+        let post = Post {
+            user: &user,
+            room,
+            client_id,
+            body,
+        };
+        match self.chat.send(post).await {
+            Ok(Posted { message, created }) => {
                 let counter = match created {
                     true => &self.chat.metrics.received,
                     false => &self.chat.metrics.duplicates,

@@ -1,6 +1,7 @@
 //! `natter.chat.v1.ChatService` over tonic: the same send path as the WebSocket (stored,
 //! acknowledged, delivered live) and history reads, for services and tools.
 
+use natter_core::messaging::Post;
 use natter_core::policy::Action;
 use natter_core::store::HistoryOrder;
 use natter_core::token::AccessClaims;
@@ -50,13 +51,16 @@ impl ChatService for ChatGrpc {
     ) -> Result<Response<pb::SaveMessageResponse>, Status> {
         let me = self.caller(&request).await?;
         let req = request.into_inner();
-        let (stored, created) = self
-            .chat
-            .send(&me.sub, &req.room_id, &req.client_id, &req.body)
-            .await?;
+        let post = Post {
+            user: &me.sub,
+            room: &req.room_id,
+            client_id: &req.client_id,
+            body: &req.body,
+        };
+        let posted = self.chat.send(post).await?;
         Ok(Response::new(pb::SaveMessageResponse {
-            message: Some(natter_core::events::message(&stored)),
-            created,
+            message: Some(natter_core::events::message(&posted.message)),
+            created: posted.created,
         }))
     }
 

@@ -1,22 +1,17 @@
-//! Between replicas: the outbox that publishes room events (`natter_core::events`) and
-//! presence announcements to the broker in order, retrying through outages; the relay
-//! that hands other replicas' events to local subscribers and catches up after any gap;
-//! and presence across replicas.
+//! Between replicas: the relay that hands other replicas' room events
+//! (`natter_core::events`) to local subscribers and catches up after any gap, and
+//! presence across replicas. (What this replica publishes goes out through the messages
+//! owner's outbox, `natter_core::outbox`.)
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use futures::StreamExt;
-use natter_core::broker::{Broker, Delivery};
+use natter_core::broker::Delivery;
 use natter_core::events::{self, Kind, pb};
-use natter_core::shutdown::Shutdown;
 use natter_core::token::{REVOCATIONS_TOPIC, Revocation};
-use opentelemetry::Context;
-use prometheus_client::metrics::gauge::Gauge;
-use tracing::Instrument;
 
 use crate::hub::Event;
 use crate::presence::{Announcement, SYNC_EVERY};
@@ -26,16 +21,8 @@ use crate::trace;
 
 /// Broker topic of presence announcements between replicas.
 pub const PRESENCE_TOPIC: &str = "natter.presence";
-/// Frames waiting for the broker before new ones are dropped.
-pub(crate) const OUTBOX: usize = 8192;
 /// Longest pause between two attempts to subscribe to the broker again.
 const RESUBSCRIBE_BACKOFF_MAX: Duration = Duration::from_secs(2);
-/// Longest pause between two attempts to publish a frame the broker refused.
-const PUBLISH_BACKOFF_MAX: Duration = Duration::from_secs(2);
-
-/// A payload for the broker: topic, bytes, and the sampled trace it belongs to.
-pub(crate) type Outgoing = (&'static str, Bytes, Option<Context>);
-
 /// The broker topics a replica relays.
 #[derive(Debug, Clone, Copy)]
 enum Topic {
@@ -45,129 +32,7 @@ enum Topic {
     Revocations,
 }
 
-/// The newest sequence number per room whose message could not be queued for the broker
-/// (the outbox was full): announced as a head once the broker takes frames again, so
-/// other replicas fetch what they missed from the store.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Missed(Arc<Mutex<HashMap<Arc<str>, i64>>>);
-
-impl Missed {
-    fn record(&self, room: &str, seq: i64) {
-        let mut missed = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let newest = missed.entry(Arc::from(room)).or_insert(seq);
-        *newest = (*newest).max(seq);
-    }
-
-    fn take(&self) -> HashMap<Arc<str>, i64> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
-/// What the outbox task works with.
-pub(crate) struct Outbox {
-    pub broker: Arc<dyn Broker>,
-    pub pending: tokio::sync::mpsc::Receiver<Outgoing>,
-    pub missed: Missed,
-    pub depth: Gauge,
-    pub shutdown: Shutdown,
-    /// This replica, the origin of the heads it announces.
-    pub node: Arc<str>,
-}
-
-/// Publishes queued payloads in order. A payload the broker refuses is retried with
-/// backoff until it is published or the service stops (payloads behind it wait in the
-/// bounded outbox), so an outage delays fan-out instead of losing it; logs once when the
-/// broker fails and once when it works again.
-pub(crate) async fn forward(mut outbox: Outbox) {
-    let mut failing = false;
-    while let Some((topic, payload, trace)) = outbox.pending.recv().await {
-        outbox.depth.dec();
-        let sent = publish_until_sent(&outbox, topic, &payload, trace, &mut failing);
-        if !sent.await {
-            return;
-        }
-        for (room, seq) in outbox.missed.take() {
-            let head = events::event(&outbox.node, &room, Kind::Head(pb::Head { seq }));
-            let payload = events::encode(&head);
-            let sent = publish_until_sent(&outbox, events::TOPIC, &payload, None, &mut failing);
-            if !sent.await {
-                return;
-            }
-        }
-    }
-}
-
-/// Publishes one payload, retrying with backoff; false when shutdown came first.
-async fn publish_until_sent(
-    outbox: &Outbox,
-    topic: &str,
-    payload: &Bytes,
-    trace: Option<Context>,
-    failing: &mut bool,
-) -> bool {
-    let mut pause = Duration::from_millis(100);
-    loop {
-        let publish = outbox.broker.publish(topic, payload.clone());
-        let published = match &trace {
-            Some(context) => {
-                let span = trace::span("publish", "producer", "redis", Some(context.clone()));
-                publish.instrument(span).await
-            }
-            None => publish.await,
-        };
-        match published {
-            Ok(()) => {
-                if std::mem::take(failing) {
-                    tracing::info!("publishing to the broker again");
-                }
-                return true;
-            }
-            Err(error) => {
-                if !std::mem::replace(failing, true) {
-                    tracing::warn!(%error, "broker unavailable: local delivery continues, other replicas get the events when it returns");
-                }
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
-            _ = outbox.shutdown.clone().wait() => return false,
-        }
-        pause = (pause * 2).min(PUBLISH_BACKOFF_MAX);
-    }
-}
-
 impl Chat {
-    /// Queues a room event for the other replicas, with the trace it belongs to.
-    /// Publishing happens in order on one task, so a slow or absent broker never delays
-    /// an acknowledgement; when the queue is full a posted message is dropped and its
-    /// room's head announced later (remote subscribers fill the gap from the store).
-    pub(crate) fn publish(&self, mut event: pb::RoomEvent, trace: Option<&Context>) {
-        if let Some((parent, state)) = trace.and_then(natter_core::telemetry::w3c_of) {
-            event.traceparent = parent;
-            event.tracestate = state;
-        }
-        let posted = match &event.kind {
-            Some(Kind::Posted(message)) => Some(message.seq),
-            _ => None,
-        };
-        let queued = self.enqueue(events::TOPIC, events::encode(&event), trace.cloned());
-        if let (false, Some(seq)) = (queued, posted) {
-            self.missed.record(&event.room_id, seq);
-        }
-    }
-
-    /// Queues a payload for the broker; false when the outbox was full and it was dropped.
-    fn enqueue(&self, topic: &'static str, payload: Bytes, trace: Option<Context>) -> bool {
-        self.metrics.outbox_depth.inc();
-        if self.outbox.try_send((topic, payload, trace)).is_err() {
-            self.metrics.outbox_depth.dec();
-            self.metrics.outbox_dropped.inc();
-            tracing::debug!("broker outbox full; the room's head is announced later");
-            return false;
-        }
-        true
-    }
-
     /// Relays other replicas' room events and presence to local subscribers until
     /// shutdown, resubscribing with backoff when the broker connection drops.
     pub async fn relay(self) {
@@ -341,7 +206,10 @@ impl Chat {
             online,
         };
         let payload = serde_json::to_vec(&change).expect("announcements serialise");
-        let _ = self.enqueue(PRESENCE_TOPIC, Bytes::from(payload), None);
+        let _ = self
+            .messages
+            .outbox()
+            .enqueue(PRESENCE_TOPIC, Bytes::from(payload), None);
     }
 
     fn dispatch_presence(&self, room: &str, user: &str, online: bool) {
@@ -369,7 +237,10 @@ impl Chat {
                 rooms: self.presence.snapshot(),
             };
             let payload = serde_json::to_vec(&sync).expect("announcements serialise");
-            let _ = self.enqueue(PRESENCE_TOPIC, Bytes::from(payload), None);
+            let _ = self
+                .messages
+                .outbox()
+                .enqueue(PRESENCE_TOPIC, Bytes::from(payload), None);
         }
     }
 

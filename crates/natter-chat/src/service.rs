@@ -8,18 +8,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::extract::ws::Utf8Bytes;
 use natter_core::broker::Broker;
 use natter_core::events::{self, Kind, pb};
-use natter_core::policy::{Action, Denial, Viewer, authorize};
+use natter_core::messaging::{MessageError, Messages, Post};
+use natter_core::outbox::{Outbox, OutboxParts};
+use natter_core::policy::Action;
 use natter_core::shutdown::Shutdown;
-use natter_core::store::{HistoryOrder, MessageRecord, NewMessage, RoomRecord, Store, StoreError};
-use natter_core::text;
-use natter_core::time::now_ms;
+use natter_core::store::{HistoryOrder, MessageRecord, Posted, RoomRecord, Store, StoreError};
 use natter_core::token::TokenVerifier;
 
 use crate::hub::{Event, Hub};
 use crate::metrics::ChatMetrics;
 use crate::presence::Presence;
 use crate::protocol::ServerFrame;
-use crate::relay::{self, Missed, OUTBOX, Outbox, Outgoing};
 use crate::trace;
 
 /// Most messages replayed to a resuming subscriber; more are left to the history API.
@@ -47,8 +46,8 @@ pub struct Chat {
     pub(crate) node: Arc<str>,
     next_connection: Arc<AtomicU64>,
     pub(crate) relaying: tokio::sync::watch::Sender<bool>,
-    pub(crate) outbox: tokio::sync::mpsc::Sender<Outgoing>,
-    pub(crate) missed: Missed,
+    /// The owner of messages' life; its outbox publishes to the other replicas.
+    pub(crate) messages: Messages,
     pub(crate) presence: Presence,
     pub(crate) metrics: ChatMetrics,
 }
@@ -101,12 +100,29 @@ impl Refusal {
     /// A store failure: `unavailable` (retry later) when the database could not be
     /// reached, `internal` (do not retry the same request) otherwise.
     fn store(error: StoreError) -> Self {
-        if error.is_unavailable() {
-            tracing::warn!(%error, "chat storage unavailable");
-            return Self::new("unavailable", "temporarily unavailable, retry");
+        MessageError::from(error).into()
+    }
+}
+
+/// The one mapping of the owner's refusals to protocol error codes.
+impl From<MessageError> for Refusal {
+    fn from(error: MessageError) -> Self {
+        let message = error.to_string();
+        match error {
+            MessageError::Invalid { code, .. } => Self::new(code, message),
+            MessageError::RoomNotFound | MessageError::MessageNotFound => {
+                Self::new("not_found", message)
+            }
+            MessageError::Forbidden => Self::new("forbidden", message),
+            MessageError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "chat storage unavailable");
+                Self::new("unavailable", message)
+            }
+            MessageError::Internal(cause) => {
+                tracing::error!(error = %cause, "chat internal error");
+                Self::new("internal", message)
+            }
         }
-        tracing::error!(%error, "chat internal error");
-        Self::new("internal", "internal error")
     }
 }
 
@@ -119,24 +135,20 @@ impl Chat {
         shutdown: Shutdown,
         limits: Limits,
     ) -> Self {
-        let (outbox, pending) = tokio::sync::mpsc::channel(OUTBOX);
         let metrics = ChatMetrics::default();
-        let missed = Missed::default();
         let node: Arc<str> = Arc::from(uuid::Uuid::new_v4().simple().to_string());
-        tokio::spawn(relay::forward(Outbox {
+        let outbox = Outbox::start(OutboxParts {
             broker: broker.clone(),
-            pending,
-            missed: missed.clone(),
-            depth: metrics.outbox_depth.clone(),
+            origin: node.clone(),
             shutdown: shutdown.clone(),
-            node: node.clone(),
-        }));
+            depth: metrics.outbox_depth.clone(),
+            dropped: metrics.outbox_dropped.clone(),
+        });
         Self {
+            messages: Messages::new(store.clone(), outbox),
             store,
             verifier,
             broker,
-            outbox,
-            missed,
             hub: Hub::default(),
             shutdown,
             limits,
@@ -181,56 +193,18 @@ impl Chat {
         room: &str,
         action: Action,
     ) -> Result<RoomRecord, Refusal> {
-        let found = self
-            .store
-            .room_with_role(room, user)
-            .await
-            .map_err(Refusal::store)?;
-        let Some((found, role)) = found else {
-            return Err(Refusal::new("not_found", "room not found"));
-        };
-        authorize(found.kind, Viewer::SignedIn(role), action).map_err(|denial| match denial {
-            Denial::NotFound => Refusal::new("not_found", "room not found"),
-            Denial::Forbidden => Refusal::new("forbidden", "not allowed in this room"),
-            Denial::Unauthenticated => Refusal::new("unauthenticated", "authenticate first"),
-        })?;
-        Ok(found)
+        Ok(self.messages.authorized(user, room, action).await?)
     }
 
-    /// Stores a send (idempotent per client id), then fans it out; returns the stored
+    /// Stores a send through the messages' owner (which publishes it to the other
+    /// replicas), then delivers it to this replica's subscribers; returns the stored
     /// message and whether it was new. Nothing is acknowledged that was not committed.
-    pub(crate) async fn send(
-        &self,
-        user: &str,
-        room: &str,
-        client_id: &str,
-        body: &str,
-    ) -> Result<(MessageRecord, bool), Refusal> {
-        if client_id.is_empty()
-            || client_id.len() > 64
-            || !client_id.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return Err(Refusal::new(
-                "invalid_client_id",
-                "client_id must be 1 to 64 printable ASCII characters",
-            ));
-        }
-        if !text::is_message_body(body) {
-            return Err(Refusal::new("invalid_body", text::MESSAGE_RULE));
-        }
-        self.check(user, room, Action::Post).await?;
-        let new = NewMessage {
-            room_id: room,
-            sender_id: user,
-            client_id,
-            body,
-            now: now_ms(),
-        };
-        let posted = self.store.post_message(new).await.map_err(Refusal::store)?;
+    pub(crate) async fn send(&self, post: Post<'_>) -> Result<Posted, Refusal> {
+        let posted = self.messages.post(post).await?;
         if posted.created {
-            self.fan_out(&posted.message);
+            self.deliver_locally(&posted.message);
         }
-        Ok((posted.message, posted.created))
+        Ok(posted)
     }
 
     /// Applies an edit (`body` given) or a deletion of `user`'s message and tells the
@@ -242,27 +216,9 @@ impl Chat {
         seq: i64,
         body: Option<&str>,
     ) -> Result<(), Refusal> {
-        if let Some(body) = body
-            && !text::is_message_body(body)
-        {
-            return Err(Refusal::new("invalid_body", text::MESSAGE_RULE));
-        }
-        self.check(user, room, Action::Post).await?;
-        let updated = match body {
-            Some(body) => {
-                self.store
-                    .edit_message(room, seq, user, body, now_ms())
-                    .await
-            }
-            None => self.store.delete_message(room, seq, user, now_ms()).await,
-        };
-        let updated = updated.map_err(Refusal::store)?;
-        let Some(message) = updated else {
-            return Err(Refusal::new("not_found", "no such message of yours"));
-        };
-        let message = events::message(&message);
-        let frame = ServerFrame::updated(&message);
-        self.signal(room, &frame, Kind::Updated(message));
+        let message = self.messages.update(user, room, seq, body).await?;
+        let frame = ServerFrame::updated(&events::message(&message));
+        self.dispatch_signal(room, &frame);
         Ok(())
     }
 
@@ -275,34 +231,35 @@ impl Chat {
             .map_err(Refusal::store)
     }
 
-    /// Sends an unsequenced event to the room's subscribers: `frame` to this replica's,
-    /// `kind` to the other replicas (which make the same frame of it).
+    /// Sends an ephemeral event (typing) to the room's subscribers: `frame` to this
+    /// replica's, `kind` to the other replicas (which make the same frame of it).
     pub(crate) fn signal(&self, room: &str, frame: &ServerFrame, kind: Kind) {
+        self.dispatch_signal(room, frame);
+        let event = events::event(&self.node, room, kind);
+        self.messages.outbox().publish(event, None);
+    }
+
+    /// Sends an unsequenced frame to this replica's subscribers of `room`.
+    fn dispatch_signal(&self, room: &str, frame: &ServerFrame) {
         let event = Event::Signal {
             room_id: Arc::from(room),
             frame: Utf8Bytes::from(frame.encode()),
         };
         self.hub.dispatch(room, event);
-        self.publish(events::event(&self.node, room, kind), None);
     }
 
-    /// Delivers a stored message to local subscribers at once and to other replicas
-    /// through the broker (a broker outage leaves local delivery working).
-    fn fan_out(&self, message: &MessageRecord) {
-        let message = events::message(message);
-        let frame = Utf8Bytes::from(message_frame(&message).encode());
-        let trace = trace::sampled();
+    /// Delivers a stored message to this replica's subscribers at once (the owner has
+    /// queued it for the others; a broker outage leaves local delivery working).
+    fn deliver_locally(&self, message: &MessageRecord) {
+        let frame = Utf8Bytes::from(message_frame(&events::message(message)).encode());
         let event = Event::Message {
             room_id: Arc::from(message.room_id.as_str()),
             seq: message.seq,
             created_ms: message.created_at,
             frame,
-            trace: trace.clone(),
+            trace: trace::sampled(),
         };
         self.hub.dispatch(&message.room_id, event);
-        let room = message.room_id.clone();
-        let posted = events::event(&self.node, &room, Kind::Posted(message));
-        self.publish(posted, trace.as_ref());
     }
 
     /// Messages of `room` after `after`, oldest first, at most `limit`.

@@ -8,6 +8,8 @@ pub mod events;
 pub mod grpc;
 pub mod http;
 pub mod kv;
+pub mod messaging;
+pub mod outbox;
 pub mod policy;
 pub mod secret;
 pub mod secrets;

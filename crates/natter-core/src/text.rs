@@ -6,6 +6,15 @@ pub const MESSAGE_MAX: usize = 4000;
 /// What a message body must be, for error messages.
 pub const MESSAGE_RULE: &str = "message must be 1 to 4000 characters, not only white space, without control characters other than line breaks and tabs";
 
+/// What a client id must be, for error messages.
+pub const CLIENT_ID_RULE: &str = "client_id must be 1 to 64 printable ASCII characters";
+
+/// Whether `id` is a valid client id for a send: 1–64 printable ASCII characters
+/// ([`CLIENT_ID_RULE`]).
+pub fn is_client_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// Whether `text` holds a control character other than a line break or a tab. NUL is
 /// one: PostgreSQL cannot store it in a text column, and none of them has a place in
 /// chat text.

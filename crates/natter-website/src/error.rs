@@ -2,6 +2,7 @@
 
 use http::StatusCode;
 use natter_core::http::ApiError;
+use natter_core::messaging::MessageError;
 use natter_core::store::StoreError;
 
 use crate::policy::Denial;
@@ -54,6 +55,19 @@ impl WebsiteError {
             Denial::Unauthenticated => Self::Unauthenticated,
             Denial::Forbidden => Self::Forbidden("not allowed in this room"),
             Denial::NotFound => Self::NotFound("room"),
+        }
+    }
+}
+
+impl From<MessageError> for WebsiteError {
+    fn from(error: MessageError) -> Self {
+        match error {
+            MessageError::Invalid { code, message } => Self::invalid(code, message),
+            MessageError::RoomNotFound => Self::NotFound("room"),
+            MessageError::MessageNotFound => Self::NotFound("message"),
+            MessageError::Forbidden => Self::Forbidden("not allowed in this room"),
+            MessageError::Unavailable(cause) => Self::Unavailable(cause),
+            MessageError::Internal(cause) => Self::Internal(cause),
         }
     }
 }

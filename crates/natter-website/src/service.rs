@@ -1,28 +1,24 @@
 //! The website domain: every operation resolves the caller's role, asks the policy, then
 //! reads or writes the store. Transport-agnostic.
 
-use std::sync::Arc;
-
-use natter_core::broker::Broker;
 use natter_core::events::{self, Kind, pb};
+use natter_core::messaging::{Messages, Post};
+use natter_core::outbox::Outbox;
 use natter_core::store::{
-    HistoryOrder, MemberRecord, MessageRecord, MyRoom, NewMessage, Page, ProfileRecord,
-    ProfileUpdate, Role, RoomKind, RoomRecord, Store, StoreError,
+    HistoryOrder, MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord, ProfileUpdate, Role,
+    RoomKind, RoomRecord, Store, StoreError,
 };
-use natter_core::time::now_ms;
 use natter_core::token::TokenVerifier;
 
 use crate::policy::{Action, Viewer, authorize};
 use crate::{WebsiteError, WriteLimiter, validate};
 
-/// The origin of the room events the website publishes.
-const ORIGIN: &str = "website";
-
 /// The website service's state. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Website {
     store: Store,
-    broker: Arc<dyn Broker>,
+    /// The owner of messages' life (posting goes through it, as from chat).
+    messages: Messages,
     verifier: TokenVerifier,
     limiter: WriteLimiter,
 }
@@ -41,17 +37,17 @@ pub struct HistoryQuery {
 type Result<T, E = WebsiteError> = std::result::Result<T, E>;
 
 impl Website {
-    /// The service over `store`, publishing room events on `broker`, counting writes
-    /// with `limiter`.
+    /// The service over `store`, publishing messages and room events through `outbox`,
+    /// counting writes with `limiter`.
     pub fn new(
         store: Store,
-        broker: Arc<dyn Broker>,
+        outbox: Outbox,
         verifier: TokenVerifier,
         limiter: WriteLimiter,
     ) -> Self {
         Self {
+            messages: Messages::new(store.clone(), outbox),
             store,
-            broker,
             verifier,
             limiter,
         }
@@ -158,7 +154,7 @@ impl Website {
         self.room_for(user, room_id, Action::Delete).await?;
         self.store.delete_room(room_id).await?;
         let deleted = Kind::RoomDeleted(pb::RoomDeleted {});
-        self.publish(room_id, deleted).await;
+        self.publish(room_id, deleted);
         Ok(())
     }
 
@@ -293,17 +289,13 @@ impl Website {
         body: &str,
     ) -> Result<(MessageRecord, bool)> {
         self.limiter.write(user).await?;
-        self.room_for(user, room_id, Action::Post).await?;
-        validate::client_id(client_id)?;
-        validate::message_body(body)?;
-        let new = NewMessage {
-            room_id,
-            sender_id: user,
+        let post = Post {
+            user,
+            room: room_id,
             client_id,
             body,
-            now: now_ms(),
         };
-        let posted = self.store.post_message(new).await?;
+        let posted = self.messages.post(post).await?;
         Ok((posted.message, posted.created))
     }
 
@@ -384,19 +376,14 @@ impl Website {
         let removed = pb::MemberRemoved {
             user_id: user_id.into(),
         };
-        self.publish(room_id, Kind::MemberRemoved(removed)).await;
+        self.publish(room_id, Kind::MemberRemoved(removed));
         Ok(())
     }
 
-    /// Tells live subscribers on every chat replica (`natter_core::events`).
-    async fn publish(&self, room_id: &str, kind: Kind) {
-        let event = events::event(ORIGIN, room_id, kind);
-        if let Err(error) = self
-            .broker
-            .publish(events::TOPIC, events::encode(&event))
-            .await
-        {
-            tracing::warn!(%error, ?event, "room event not published");
-        }
+    /// Tells live subscribers on every chat replica (`natter_core::events`), through
+    /// the outbox its messages go out by.
+    fn publish(&self, room_id: &str, kind: Kind) {
+        let outbox = self.messages.outbox();
+        outbox.publish(events::event(outbox.origin(), room_id, kind), None);
     }
 }

@@ -1,4 +1,5 @@
-//! Field rules: room names, messages, profiles, page sizes.
+//! Field rules: room names, profiles, page sizes (messages' rules are the messages
+//! owner's, `natter_core::messaging`).
 
 use natter_core::text;
 
@@ -24,25 +25,6 @@ pub fn room_name(raw: &str) -> Result<String, WebsiteError> {
         ));
     }
     Ok(name.to_owned())
-}
-
-/// Checks a message body ([`natter_core::text::is_message_body`]).
-pub fn message_body(body: &str) -> Result<(), WebsiteError> {
-    if !text::is_message_body(body) {
-        return Err(WebsiteError::invalid("invalid_body", text::MESSAGE_RULE));
-    }
-    Ok(())
-}
-
-/// Checks a client id: 1–64 printable ASCII characters.
-pub fn client_id(id: &str) -> Result<(), WebsiteError> {
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(WebsiteError::invalid(
-            "invalid_client_id",
-            "client_id must be 1 to 64 printable ASCII characters",
-        ));
-    }
-    Ok(())
 }
 
 /// Trims and checks profile fields; the avatar URL must be empty or http(s).
@@ -141,15 +123,5 @@ mod tests {
         assert_eq!(limit(Some(100)).unwrap(), 100);
         assert!(limit(Some(0)).is_err());
         assert!(limit(Some(101)).is_err());
-    }
-
-    #[test]
-    fn bodies_and_client_ids_are_checked() {
-        assert!(message_body("hi").is_ok());
-        assert!(message_body(" \n ").is_err());
-        assert!(message_body(&"x".repeat(4001)).is_err());
-        assert!(client_id("c-1").is_ok());
-        assert!(client_id("has space").is_err());
-        assert!(client_id("").is_err());
     }
 }

@@ -11,6 +11,7 @@ use natter_chat::{Chat, Limits, Sockets};
 use natter_core::config::Config;
 use natter_core::http::{Metrics, observe, ops_routes};
 use natter_core::kv::Kv;
+use natter_core::outbox::{Outbox, OutboxParts};
 use natter_core::secrets::Secrets;
 use natter_core::shutdown::Shutdown;
 use natter_core::store::Store;
@@ -85,17 +86,24 @@ pub async fn website(mut config: Config) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let (parts, _) = connect(&mut config, "website", &shutdown, &metrics).await?;
     let verifier = verifier_from_auth(&config, parts.kv.clone(), shutdown.clone()).await?;
-    let website = assemble_website(&config, &parts, verifier);
+    let website = assemble_website(&config, &parts, verifier, shutdown.clone());
     let http = natter_website::routes(website.clone());
     let grpc = grpc::router(None, Some(&website), None).await;
     serve_pair(&config, &parts, http, grpc, shutdown, metrics).await
 }
 
-/// The website service over `parts`, verifying tokens with `verifier`.
-pub fn assemble_website(config: &Config, parts: &Parts, verifier: TokenVerifier) -> Website {
+/// The website service over `parts`, verifying tokens with `verifier`; its outbox to the
+/// broker retries until `shutdown`.
+pub fn assemble_website(
+    config: &Config,
+    parts: &Parts,
+    verifier: TokenVerifier,
+    shutdown: Shutdown,
+) -> Website {
     let window = Duration::from_secs(config.website_write_window_secs);
     let limiter = WriteLimiter::new(parts.kv.clone(), config.website_write_limit, window);
-    Website::new(parts.store.clone(), parts.broker.clone(), verifier, limiter)
+    let outbox = Outbox::start(OutboxParts::new(parts.broker.clone(), "website", shutdown));
+    Website::new(parts.store.clone(), outbox, verifier, limiter)
 }
 
 /// `natter chat`: the WebSocket endpoint `/ws` and ops on `http.addr`, gRPC health on

@@ -25,7 +25,12 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let keys = secrets.borrow().clone();
     let auth = assemble_auth(&config, &parts, &keys).await?;
     secrets::follow_signing_keys(auth.clone(), secrets.clone());
-    let website = crate::services::assemble_website(&config, &parts, auth.verifier().clone());
+    let website = crate::services::assemble_website(
+        &config,
+        &parts,
+        auth.verifier().clone(),
+        shutdown.clone(),
+    );
     let (chat, chat_http, sockets) =
         chat_routes(&parts, auth.verifier().clone(), shutdown.clone(), &metrics);
     let listener = bind(config.http_addr).await?;

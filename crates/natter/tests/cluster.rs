@@ -443,3 +443,137 @@ async fn the_web_ui_answers_503_while_the_services_are_unreachable() {
     assert_eq!(status_and_retry(&reply), (503, Some("2")), "{reply}");
     assert!(reply.contains("briefly unavailable"), "{reply}");
 }
+
+/// A WebSocket on `chat`, authenticated and subscribed to `room`.
+async fn subscribed(
+    chat: &Service,
+    token: &str,
+    room: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let url = format!("{}/ws", chat.http.replace("http://", "ws://"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    for frame in [
+        json!({"type": "auth", "token": token}),
+        json!({"type": "subscribe", "room_id": room}),
+    ] {
+        socket.send(Message::text(frame.to_string())).await.unwrap();
+    }
+    while next_frame(&mut socket).await["type"] != "subscribed" {}
+    socket
+}
+
+/// The next text frame as JSON (within 10 s).
+async fn next_frame(
+    socket: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a frame within 10 s")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = frame {
+            let frame: Value = serde_json::from_str(&text).unwrap();
+            assert_ne!(frame["type"], "error", "{frame}");
+            return frame;
+        }
+    }
+}
+
+/// A gRPC request carrying `token`.
+fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let bearer = format!("Bearer {token}").parse().unwrap();
+    request.metadata_mut().insert("authorization", bearer);
+    request
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_posted_through_any_transport_reaches_every_replica_once_in_order() {
+    use natter_proto::chat::v1::{SaveMessageRequest, chat_service_client::ChatServiceClient};
+    use natter_proto::website::v1::{
+        PostMessageRequest, website_service_client::WebsiteServiceClient,
+    };
+    let installation = Installation::new().await;
+    let auth = installation.start("auth", &[]);
+    let to_auth = [("NATTER_AUTH_GRPC_URL", auth.grpc.as_str())];
+    let website = installation.start("website", &to_auth);
+    let (one, two) = (
+        installation.start("chat", &to_auth),
+        installation.start("chat", &to_auth),
+    );
+    let token = sign_up(&auth, "poster")["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let room = body(&request(
+        &website.http,
+        "POST",
+        "/api/v1/rooms",
+        Some(&token),
+        Some(r#"{"kind":"group","name":"everywhere"}"#),
+    ))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut on_one = subscribed(&one, &token, &room).await;
+    let mut on_two = subscribed(&two, &token, &room).await;
+
+    // 1: the JSON API.
+    let posted = request(
+        &website.http,
+        "POST",
+        &format!("/api/v1/rooms/{room}/messages"),
+        Some(&token),
+        Some(r#"{"client_id":"json-1","body":"through JSON"}"#),
+    );
+    assert!(posted.starts_with("HTTP/1.1 201"), "{posted}");
+    // 2: the website's gRPC.
+    let mut website_grpc = WebsiteServiceClient::connect(website.grpc.clone())
+        .await
+        .unwrap();
+    let post = PostMessageRequest {
+        room_id: room.clone(),
+        client_id: "grpc-1".into(),
+        body: "through website gRPC".into(),
+    };
+    website_grpc
+        .post_message(authed(post, &token))
+        .await
+        .unwrap();
+    // 3: chat's gRPC, on the first replica.
+    let mut chat_grpc = ChatServiceClient::connect(one.grpc.clone()).await.unwrap();
+    let save = SaveMessageRequest {
+        room_id: room.clone(),
+        client_id: "grpc-2".into(),
+        body: "through chat gRPC".into(),
+    };
+    chat_grpc.save_message(authed(save, &token)).await.unwrap();
+    // 4: a WebSocket send on the second replica.
+    let send =
+        json!({"type": "send", "room_id": room, "client_id": "ws-1", "body": "through the socket"});
+    on_two.send(Message::text(send.to_string())).await.unwrap();
+
+    let expected = [
+        "through JSON",
+        "through website gRPC",
+        "through chat gRPC",
+        "through the socket",
+    ];
+    for socket in [&mut on_one, &mut on_two] {
+        let mut seen = Vec::new();
+        while seen.len() < expected.len() {
+            let frame = next_frame(socket).await;
+            if frame["type"] == "message" {
+                seen.push((
+                    frame["seq"].as_i64().unwrap(),
+                    frame["body"].as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+        let want: Vec<(i64, String)> = (1..).zip(expected.map(str::to_owned)).collect();
+        assert_eq!(seen, want, "every message, once, in order, on each replica");
+    }
+}

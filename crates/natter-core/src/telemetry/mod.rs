@@ -155,6 +155,19 @@ pub fn context_from_w3c(traceparent: &str, tracestate: Option<&str>) -> Context 
     extract_context(&headers)
 }
 
+/// The current span's trace context, when its trace is sampled: what a message carries
+/// across replicas so that its deliveries join the send's trace.
+pub fn sampled() -> Option<Context> {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let context = tracing::Span::current().context();
+    context
+        .span()
+        .span_context()
+        .is_sampled()
+        .then_some(context)
+}
+
 /// The W3C `traceparent` and `tracestate` (possibly empty) values of `context`, when it
 /// holds a valid span.
 pub fn w3c_of(context: &Context) -> Option<(String, String)> {

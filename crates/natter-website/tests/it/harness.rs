@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use natter_auth::{Auth, Client};
 use natter_core::broker::MemoryBroker;
+use natter_core::outbox::{Outbox, OutboxParts};
 use natter_core::secrets::Secrets;
 use natter_core::shutdown::{Shutdown, ShutdownTrigger};
 use natter_core::store::{Backend, Store};
@@ -58,7 +59,14 @@ impl Server {
             .await
             .unwrap();
         let limiter = WriteLimiter::new(kv.clone(), write_limit, Duration::from_secs(60));
-        let website = Website::new(store, broker.clone(), auth.verifier().clone(), limiter);
+        let (stop, shutdown) = Shutdown::new();
+        let parts = OutboxParts::new(broker.clone(), "website", shutdown.clone());
+        let website = Website::new(
+            store,
+            Outbox::start(parts),
+            auth.verifier().clone(),
+            limiter,
+        );
         let router = natter_auth::routes(auth.clone(), false)
             .merge(natter_website::routes(website.clone()))
             .merge(
@@ -67,7 +75,6 @@ impl Server {
             );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, shutdown) = Shutdown::new();
         tokio::spawn(natter_core::http::serve(listener, router, shutdown));
         Self {
             base,

@@ -1,0 +1,171 @@
+//! The one owner of a message's life. Every transport — WebSocket sends, chat gRPC,
+//! website JSON and gRPC — posts, edits and deletes through [`Messages`]: validation,
+//! authorization through `policy`, the store transaction, the room event it produces and
+//! its publication happen here, once, so a message posted through any of them reaches
+//! every live subscriber on every replica. Transports only translate its answer.
+
+use opentelemetry::Context;
+
+use crate::events::{self, Kind};
+use crate::outbox::Outbox;
+use crate::policy::{Action, Denial, Viewer, authorize};
+use crate::store::{MessageRecord, NewMessage, Posted, RoomRecord, Store, StoreError};
+use crate::text;
+use crate::time::now_ms;
+
+/// Why a message operation was refused. Messages are safe to show to clients.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    /// A field failed validation.
+    #[error("{message}")]
+    Invalid {
+        /// Stable code: `invalid_body` or `invalid_client_id`.
+        code: &'static str,
+        /// What the rule is.
+        message: &'static str,
+    },
+    /// No such room, or the caller may not know of it.
+    #[error("room not found")]
+    RoomNotFound,
+    /// The caller may see the room but not do this (a public room they did not join).
+    #[error("not allowed in this room")]
+    Forbidden,
+    /// No such message of the caller's (or it is deleted).
+    #[error("no such message of yours")]
+    MessageNotFound,
+    /// The database could not be reached: retry later.
+    #[error("temporarily unavailable, retry")]
+    Unavailable(String),
+    /// Anything else the store refused.
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// Result of message operations.
+pub type Result<T, E = MessageError> = std::result::Result<T, E>;
+
+impl From<StoreError> for MessageError {
+    fn from(error: StoreError) -> Self {
+        match error.is_unavailable() {
+            true => Self::Unavailable(error.to_string()),
+            false => Self::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<Denial> for MessageError {
+    fn from(denial: Denial) -> Self {
+        match denial {
+            Denial::Forbidden => Self::Forbidden,
+            Denial::NotFound | Denial::Unauthenticated => Self::RoomNotFound,
+        }
+    }
+}
+
+/// Posts, edits and deletes messages. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Messages {
+    store: Store,
+    outbox: Outbox,
+}
+
+/// A new message as a transport received it.
+#[derive(Debug, Clone, Copy)]
+pub struct Post<'a> {
+    /// The author (a verified user id).
+    pub user: &'a str,
+    /// The room.
+    pub room: &'a str,
+    /// Chosen by the client; a retry with the same id returns the stored message.
+    pub client_id: &'a str,
+    /// The text.
+    pub body: &'a str,
+}
+
+impl Messages {
+    /// Messages kept in `store`, their events published through `outbox`.
+    pub fn new(store: Store, outbox: Outbox) -> Self {
+        Self { store, outbox }
+    }
+
+    /// The outbox events go out through (the node they come from).
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// The room, if `user` may do `action` in it: what every operation on a room's
+    /// messages asks first. Non-members of private rooms learn nothing.
+    pub async fn authorized(&self, user: &str, room: &str, action: Action) -> Result<RoomRecord> {
+        let Some((found, role)) = self.store.room_with_role(room, user).await? else {
+            return Err(MessageError::RoomNotFound);
+        };
+        authorize(found.kind, Viewer::SignedIn(role), action)?;
+        Ok(found)
+    }
+
+    /// Stores a message (idempotent per client id) and publishes it to every replica;
+    /// nothing is acknowledged that was not committed. `created` is false for a retry.
+    pub async fn post(&self, post: Post<'_>) -> Result<Posted> {
+        if !text::is_client_id(post.client_id) {
+            return Err(MessageError::Invalid {
+                code: "invalid_client_id",
+                message: text::CLIENT_ID_RULE,
+            });
+        }
+        check_body(post.body)?;
+        self.authorized(post.user, post.room, Action::Post).await?;
+        let new = NewMessage {
+            room_id: post.room,
+            sender_id: post.user,
+            client_id: post.client_id,
+            body: post.body,
+            now: now_ms(),
+        };
+        let posted = self.store.post_message(new).await?;
+        if posted.created {
+            let kind = Kind::Posted(events::message(&posted.message));
+            let event = events::event(self.outbox.origin(), post.room, kind);
+            self.outbox
+                .publish(event, crate::telemetry::sampled().as_ref());
+        }
+        Ok(posted)
+    }
+
+    /// Replaces the text of `user`'s message `seq` (`body` given) or deletes it, and
+    /// publishes the message as it now is.
+    pub async fn update(
+        &self,
+        user: &str,
+        room: &str,
+        seq: i64,
+        body: Option<&str>,
+    ) -> Result<MessageRecord> {
+        if let Some(body) = body {
+            check_body(body)?;
+        }
+        self.authorized(user, room, Action::Post).await?;
+        let updated = match body {
+            Some(body) => {
+                self.store
+                    .edit_message(room, seq, user, body, now_ms())
+                    .await
+            }
+            None => self.store.delete_message(room, seq, user, now_ms()).await,
+        };
+        let message = updated?.ok_or(MessageError::MessageNotFound)?;
+        let kind = Kind::Updated(events::message(&message));
+        let event = events::event(self.outbox.origin(), room, kind);
+        self.outbox.publish(event, None::<&Context>);
+        Ok(message)
+    }
+}
+
+fn check_body(body: &str) -> Result<()> {
+    match text::is_message_body(body) {
+        true => Ok(()),
+        false => Err(MessageError::Invalid {
+            code: "invalid_body",
+            message: text::MESSAGE_RULE,
+        }),
+    }
+}
