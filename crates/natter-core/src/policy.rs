@@ -1,5 +1,6 @@
-//! Who may do what to a room: the one place authorization is decided. Every read and
-//! write of the website and chat services asks here first.
+//! Who may do what to a room: the one place authorization is decided, the role-relative
+//! rules (who may add an admin, remove whom) included. Every read and write of the
+//! website and chat services asks here first.
 
 use crate::store::{Role, RoomKind};
 
@@ -72,6 +73,32 @@ pub fn authorize(kind: RoomKind, viewer: Viewer, action: Action) -> Result<(), D
     }
 }
 
+/// May a member whose role is `own` (allowed to add members) give a new member the role
+/// `granted`? Admins add members, the owner also adds admins; nobody adds an owner
+/// (ownership is handed over instead).
+pub fn may_grant(own: Role, granted: Role) -> Result<(), Denial> {
+    let allowed = match granted {
+        Role::Owner => false,
+        Role::Admin => own == Role::Owner,
+        Role::Member => own >= Role::Admin,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Denial::Forbidden)
+    }
+}
+
+/// May a member whose role is `own` (allowed to remove members) remove a member whose
+/// role is `theirs`? Only members below one's own role.
+pub fn may_remove(own: Role, theirs: Role) -> Result<(), Denial> {
+    if theirs < own {
+        Ok(())
+    } else {
+        Err(Denial::Forbidden)
+    }
+}
+
 /// A signed-in non-member: may look at and join public rooms; must not learn that a group
 /// or direct room exists.
 fn non_member(kind: RoomKind, action: Action) -> Result<(), Denial> {
@@ -112,6 +139,26 @@ mod tests {
             (Group | Direct, SignedIn(None)) => "NNNNNNN",
             (Direct, SignedIn(Some(_))) => "AAAFFFF",
         }
+    }
+
+    /// Role-relative rules: rows are the actor's role (member, admin, owner), columns the
+    /// other role (member, admin, owner); `A` allow, `F` 403.
+    #[test]
+    fn who_may_grant_and_remove_whom() {
+        let roles = [Role::Member, Role::Admin, Role::Owner];
+        let table = |rule: fn(Role, Role) -> Result<(), Denial>| -> Vec<String> {
+            roles
+                .iter()
+                .map(|&own| {
+                    roles
+                        .iter()
+                        .map(|&other| if rule(own, other).is_ok() { 'A' } else { 'F' })
+                        .collect()
+                })
+                .collect()
+        };
+        assert_eq!(table(may_grant), ["FFF", "AFF", "AAF"], "grant");
+        assert_eq!(table(may_remove), ["FFF", "AFF", "AAF"], "remove");
     }
 
     #[test]

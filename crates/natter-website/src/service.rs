@@ -10,7 +10,7 @@ use natter_core::store::{
 };
 use natter_core::token::TokenVerifier;
 
-use crate::policy::{Action, Viewer, authorize};
+use crate::policy::{self, Action, Viewer, authorize};
 use crate::{WebsiteError, WriteLimiter, validate};
 
 /// The website service's state. Cheap to clone.
@@ -191,11 +191,10 @@ impl Website {
     ) -> Result<()> {
         self.limiter.write(user).await?;
         let (_, own) = self.room_for(user, room_id, Action::AddMember).await?;
-        if role == Role::Owner || (role == Role::Admin && own != Some(Role::Owner)) {
-            return Err(WebsiteError::Forbidden(
-                "only the owner adds admins; ownership is transferred",
-            ));
-        }
+        // AddMember was allowed, so the caller is a member.
+        policy::may_grant(own.unwrap_or(Role::Member), role).map_err(|_| {
+            WebsiteError::Forbidden("only the owner adds admins; ownership is transferred")
+        })?;
         self.store
             .profile(target)
             .await?
@@ -218,11 +217,8 @@ impl Website {
             .role(room_id, target)
             .await?
             .ok_or(WebsiteError::NotFound("member"))?;
-        if Some(theirs) >= own {
-            return Err(WebsiteError::Forbidden(
-                "you can only remove members below your role",
-            ));
-        }
+        policy::may_remove(own.unwrap_or(Role::Member), theirs)
+            .map_err(|_| WebsiteError::Forbidden("you can only remove members below your role"))?;
         self.drop_member(room_id, target).await
     }
 
