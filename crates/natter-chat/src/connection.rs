@@ -16,9 +16,10 @@ use tokio::time::Instant;
 
 use tracing::Instrument;
 
+use crate::error::ChatError;
 use crate::hub::{Event, Inbox, Mailbox, inbox};
 use crate::protocol::{ClientFrame, ServerFrame, VERSION, close};
-use crate::service::{Chat, REPLAY_LIMIT, Refusal, message_frame};
+use crate::service::{Chat, REPLAY_LIMIT, message_frame};
 use crate::trace;
 
 /// How often the server pings an idle connection.
@@ -162,19 +163,16 @@ impl Connection {
         let frame: ClientFrame = match serde_json::from_str(text) {
             Ok(frame) => frame,
             Err(error) => {
-                let refusal = ServerFrame::error("bad_frame", error.to_string(), None);
-                return self.send(socket, &refusal).await;
+                let refusal = ChatError::BadFrame(error.to_string());
+                return self.send(socket, &error_frame(refusal, None)).await;
             }
         };
         match frame {
             ClientFrame::Auth { token } => self.authenticate(socket, &token).await,
             ClientFrame::Ping => self.send(socket, &ServerFrame::Pong).await,
             _ if self.user.is_none() => {
-                self.send(
-                    socket,
-                    &ServerFrame::error("unauthenticated", "send an auth frame first", None),
-                )
-                .await
+                let refusal = error_frame(ChatError::Unauthenticated, None);
+                self.send(socket, &refusal).await
             }
             ClientFrame::Subscribe { room_id, since } => {
                 self.subscribe(socket, &room_id, since).await
@@ -207,7 +205,7 @@ impl Connection {
                 let user = self.user_id().to_owned();
                 let frame = match self.chat.mark_read(&user, &room_id, seq).await {
                     Ok(seq) => ServerFrame::ReadMarker { room_id, seq },
-                    Err(refusal) => refusal_frame(refusal, &room_id),
+                    Err(refusal) => error_frame(refusal, Some(&room_id)),
                 };
                 self.send(socket, &frame).await
             }
@@ -284,11 +282,7 @@ impl Connection {
     ) -> Result<(), Closing> {
         let full = self.subscriptions.len() >= self.chat.limits.max_subscriptions;
         if full && !self.subscriptions.contains_key(room) {
-            let refusal = ServerFrame::error(
-                "too_many_subscriptions",
-                "unsubscribe from a room first",
-                Some(room),
-            );
+            let refusal = error_frame(ChatError::TooManySubscriptions, Some(room));
             return self.send(socket, &refusal).await;
         }
         // Listen first, then read (the room and its position come with the access
@@ -306,7 +300,7 @@ impl Connection {
                 if !listening {
                     self.chat.hub.unsubscribe(room, self.id);
                 }
-                return self.send(socket, &refusal_frame(refusal, room)).await;
+                return self.send(socket, &error_frame(refusal, Some(room))).await;
             }
         };
         let replay = match since {
@@ -317,7 +311,7 @@ impl Connection {
             Ok(replay) => replay,
             Err(refusal) => {
                 self.chat.hub.unsubscribe(room, self.id);
-                return self.send(socket, &refusal_frame(refusal, room)).await;
+                return self.send(socket, &error_frame(refusal, Some(room))).await;
             }
         };
         let room_id: Arc<str> = Arc::from(room);
@@ -358,7 +352,7 @@ impl Connection {
         &self,
         room: &str,
         since: i64,
-    ) -> Result<(Vec<MessageRecord>, i64, bool), Refusal> {
+    ) -> Result<(Vec<MessageRecord>, i64, bool), ChatError> {
         let mut messages = self.chat.after(room, since, REPLAY_LIMIT + 1).await?;
         let truncated = messages.len() > REPLAY_LIMIT as usize;
         if truncated {
@@ -380,16 +374,8 @@ impl Connection {
             if self.refused_in_row > self.chat.limits.abuse_after {
                 return Err(Closing(close::ABUSE, "too many frames"));
             }
-            return self
-                .send(
-                    socket,
-                    &ServerFrame::error(
-                        "rate_limited",
-                        "too many sends, slow down",
-                        Some(client_id),
-                    ),
-                )
-                .await;
+            let refusal = error_frame(ChatError::RateLimited, Some(client_id));
+            return self.send(socket, &refusal).await;
         }
         self.refused_in_row = 0;
         let user = self.user_id().to_owned();
@@ -414,7 +400,10 @@ impl Connection {
                 };
                 self.send(socket, &ack).await
             }
-            Err(refusal) => self.send(socket, &refusal_frame(refusal, client_id)).await,
+            Err(refusal) => {
+                self.send(socket, &error_frame(refusal, Some(client_id)))
+                    .await
+            }
         }
     }
 
@@ -426,17 +415,13 @@ impl Connection {
         body: Option<&str>,
     ) -> Result<(), Closing> {
         if !self.take_token() {
-            return self
-                .send(
-                    socket,
-                    &ServerFrame::error("rate_limited", "too many requests, slow down", Some(room)),
-                )
-                .await;
+            let refusal = error_frame(ChatError::RateLimited, Some(room));
+            return self.send(socket, &refusal).await;
         }
         let user = self.user_id().to_owned();
         match self.chat.update(&user, room, seq, body).await {
             Ok(()) => Ok(()),
-            Err(refusal) => self.send(socket, &refusal_frame(refusal, room)).await,
+            Err(refusal) => self.send(socket, &error_frame(refusal, Some(room))).await,
         }
     }
 
@@ -643,8 +628,10 @@ fn read_failure(error: axum::Error) -> Option<Closing> {
     }
 }
 
-fn refusal_frame(refusal: Refusal, about: &str) -> ServerFrame {
-    ServerFrame::error(refusal.code, refusal.message, Some(about))
+/// The one mapping of a refusal to its `error` frame (`about`: the room or client id).
+fn error_frame(error: ChatError, about: Option<&str>) -> ServerFrame {
+    error.log();
+    ServerFrame::error(error.code(), error.to_string(), about)
 }
 
 /// Writes one frame. A client that stops reading fills its TCP window and the write

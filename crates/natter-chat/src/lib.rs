@@ -3,6 +3,7 @@
 //! reconnects, and fanned out across replicas through the broker.
 
 mod connection;
+mod error;
 mod grpc;
 mod hub;
 mod metrics;
@@ -13,6 +14,7 @@ mod service;
 mod trace;
 mod ws;
 
+pub use error::ChatError;
 pub use grpc::{ChatGrpc, grpc_service};
 pub use hub::{Event, Hub};
 pub use presence::{Announcement, Presence};

@@ -8,13 +8,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::extract::ws::Utf8Bytes;
 use natter_core::broker::Broker;
 use natter_core::events::{self, Kind, pb};
-use natter_core::messaging::{MessageError, Messages, Post};
+use natter_core::messaging::{Messages, Post};
 use natter_core::outbox::{Outbox, OutboxParts};
 use natter_core::policy::Action;
 use natter_core::shutdown::Shutdown;
-use natter_core::store::{HistoryOrder, MessageRecord, Posted, RoomRecord, Store, StoreError};
+use natter_core::store::{HistoryOrder, MessageRecord, Posted, RoomRecord, Store};
 use natter_core::token::TokenVerifier;
 
+use crate::error::ChatError;
 use crate::hub::{Event, Hub};
 use crate::metrics::ChatMetrics;
 use crate::presence::Presence;
@@ -23,15 +24,6 @@ use crate::trace;
 
 /// Most messages replayed to a resuming subscriber; more are left to the history API.
 pub const REPLAY_LIMIT: u32 = 500;
-
-/// Why a request on a connection failed; becomes an `error` frame.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// Stable code.
-    pub code: &'static str,
-    /// Explanation.
-    pub message: String,
-}
 
 /// The chat service's state. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -85,43 +77,6 @@ impl Default for Limits {
             auth_timeout_secs: 10,
             max_subscriptions: 1000,
             write_stall: std::time::Duration::from_secs(10),
-        }
-    }
-}
-
-impl Refusal {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// A store failure: `unavailable` (retry later) when the database could not be
-    /// reached, `internal` (do not retry the same request) otherwise.
-    fn store(error: StoreError) -> Self {
-        MessageError::from(error).into()
-    }
-}
-
-/// The one mapping of the owner's refusals to protocol error codes.
-impl From<MessageError> for Refusal {
-    fn from(error: MessageError) -> Self {
-        let message = error.to_string();
-        match error {
-            MessageError::Invalid { code, .. } => Self::new(code, message),
-            MessageError::RoomNotFound | MessageError::MessageNotFound => {
-                Self::new("not_found", message)
-            }
-            MessageError::Forbidden => Self::new("forbidden", message),
-            MessageError::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "chat storage unavailable");
-                Self::new("unavailable", message)
-            }
-            MessageError::Internal(cause) => {
-                tracing::error!(error = %cause, "chat internal error");
-                Self::new("internal", message)
-            }
         }
     }
 }
@@ -181,7 +136,7 @@ impl Chat {
         user: &str,
         room: &str,
         action: Action,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), ChatError> {
         self.checked_room(user, room, action).await.map(drop)
     }
 
@@ -192,14 +147,14 @@ impl Chat {
         user: &str,
         room: &str,
         action: Action,
-    ) -> Result<RoomRecord, Refusal> {
+    ) -> Result<RoomRecord, ChatError> {
         Ok(self.messages.authorized(user, room, action).await?)
     }
 
     /// Stores a send through the messages' owner (which publishes it to the other
     /// replicas), then delivers it to this replica's subscribers; returns the stored
     /// message and whether it was new. Nothing is acknowledged that was not committed.
-    pub(crate) async fn send(&self, post: Post<'_>) -> Result<Posted, Refusal> {
+    pub(crate) async fn send(&self, post: Post<'_>) -> Result<Posted, ChatError> {
         let posted = self.messages.post(post).await?;
         if posted.created {
             self.deliver_locally(&posted.message);
@@ -215,7 +170,7 @@ impl Chat {
         room: &str,
         seq: i64,
         body: Option<&str>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), ChatError> {
         let message = self.messages.update(user, room, seq, body).await?;
         let frame = ServerFrame::updated(&events::message(&message));
         self.dispatch_signal(room, &frame);
@@ -223,12 +178,17 @@ impl Chat {
     }
 
     /// Moves `user`'s read marker; returns the marker in effect.
-    pub(crate) async fn mark_read(&self, user: &str, room: &str, seq: i64) -> Result<i64, Refusal> {
+    pub(crate) async fn mark_read(
+        &self,
+        user: &str,
+        room: &str,
+        seq: i64,
+    ) -> Result<i64, ChatError> {
         self.check(user, room, Action::ReadHistory).await?;
         self.store
             .mark_read(room, user, seq)
             .await
-            .map_err(Refusal::store)
+            .map_err(ChatError::from)
     }
 
     /// Sends an ephemeral event (typing) to the room's subscribers: `frame` to this
@@ -268,11 +228,11 @@ impl Chat {
         room: &str,
         after: i64,
         limit: u32,
-    ) -> Result<Vec<MessageRecord>, Refusal> {
+    ) -> Result<Vec<MessageRecord>, ChatError> {
         self.store
             .history(room, HistoryOrder::OldestFirst, Some(after), limit)
             .await
-            .map_err(Refusal::store)
+            .map_err(ChatError::from)
     }
 
     /// The newest `limit` messages of `room`, oldest first.
@@ -280,12 +240,12 @@ impl Chat {
         &self,
         room: &str,
         limit: u32,
-    ) -> Result<Vec<MessageRecord>, Refusal> {
+    ) -> Result<Vec<MessageRecord>, ChatError> {
         let mut page = self
             .store
             .history(room, HistoryOrder::NewestFirst, None, limit)
             .await
-            .map_err(Refusal::store)?;
+            .map_err(ChatError::from)?;
         page.reverse();
         Ok(page)
     }

@@ -9,7 +9,9 @@ use opentelemetry::Context;
 use crate::events::{self, Kind};
 use crate::outbox::Outbox;
 use crate::policy::{Action, Denial, Viewer, authorize};
-use crate::store::{MessageRecord, NewMessage, Posted, RoomRecord, Store, StoreError};
+use crate::store::{
+    HistoryOrder, MessageRecord, NewMessage, Posted, RoomRecord, Store, StoreError,
+};
 use crate::text;
 use crate::time::now_ms;
 
@@ -67,6 +69,17 @@ impl From<Denial> for MessageError {
 pub struct Messages {
     store: Store,
     outbox: Outbox,
+}
+
+/// Which page of a room's history to read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HistoryQuery {
+    /// Messages with a smaller sequence number, newest first.
+    pub before: Option<i64>,
+    /// Messages with a larger sequence number, oldest first.
+    pub after: Option<i64>,
+    /// Page size, 1–100 (default 50).
+    pub limit: Option<u32>,
 }
 
 /// A new message as a transport received it.
@@ -157,6 +170,39 @@ impl Messages {
         let event = events::event(self.outbox.origin(), room, kind);
         self.outbox.publish(event, None::<&Context>);
         Ok(message)
+    }
+}
+
+impl Messages {
+    /// A page of `room`'s history, if `user` may read it.
+    pub async fn history(
+        &self,
+        user: &str,
+        room: &str,
+        query: HistoryQuery,
+    ) -> Result<Vec<MessageRecord>> {
+        let limit = match query.limit {
+            None => 50,
+            Some(n @ 1..=100) => n,
+            Some(_) => {
+                return Err(MessageError::Invalid {
+                    code: "invalid_limit",
+                    message: "limit must be 1 to 100",
+                });
+            }
+        };
+        let (order, cursor) = match (query.before, query.after) {
+            (Some(_), Some(_)) => {
+                return Err(MessageError::Invalid {
+                    code: "invalid_cursor",
+                    message: "give before or after, not both",
+                });
+            }
+            (before, None) => (HistoryOrder::NewestFirst, before),
+            (None, after) => (HistoryOrder::OldestFirst, after),
+        };
+        self.authorized(user, room, Action::ReadHistory).await?;
+        Ok(self.store.history(room, order, cursor, limit).await?)
     }
 }
 

@@ -14,4 +14,5 @@ pub use error::WebsiteError;
 pub use grpc::{WebsiteGrpc, grpc_service};
 pub use http::{OPENAPI_PATH, openapi, routes};
 pub use limit::WriteLimiter;
-pub use service::{HistoryQuery, Website};
+pub use natter_core::messaging::HistoryQuery;
+pub use service::Website;

@@ -2,11 +2,11 @@
 //! reads or writes the store. Transport-agnostic.
 
 use natter_core::events::{self, Kind, pb};
-use natter_core::messaging::{Messages, Post};
+use natter_core::messaging::{HistoryQuery, Messages, Post};
 use natter_core::outbox::Outbox;
 use natter_core::store::{
-    HistoryOrder, MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord, ProfileUpdate, Role,
-    RoomKind, RoomRecord, Store, StoreError,
+    MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord, ProfileUpdate, Role, RoomKind,
+    RoomRecord, Store, StoreError,
 };
 use natter_core::token::TokenVerifier;
 
@@ -21,17 +21,6 @@ pub struct Website {
     messages: Messages,
     verifier: TokenVerifier,
     limiter: WriteLimiter,
-}
-
-/// Which page of a room's history to read.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct HistoryQuery {
-    /// Messages with a smaller sequence number, newest first.
-    pub before: Option<i64>,
-    /// Messages with a larger sequence number, oldest first.
-    pub after: Option<i64>,
-    /// Page size, 1–100 (default 50).
-    pub limit: Option<u32>,
 }
 
 type Result<T, E = WebsiteError> = std::result::Result<T, E>;
@@ -261,19 +250,7 @@ impl Website {
         room_id: &str,
         query: HistoryQuery,
     ) -> Result<Vec<MessageRecord>> {
-        self.room_for(user, room_id, Action::ReadHistory).await?;
-        let limit = validate::limit(query.limit)?;
-        let (order, cursor) = match (query.before, query.after) {
-            (Some(_), Some(_)) => {
-                return Err(WebsiteError::invalid(
-                    "invalid_cursor",
-                    "give before or after, not both",
-                ));
-            }
-            (before, None) => (HistoryOrder::NewestFirst, before),
-            (None, after) => (HistoryOrder::OldestFirst, after),
-        };
-        Ok(self.store.history(room_id, order, cursor, limit).await?)
+        Ok(self.messages.history(user, room_id, query).await?)
     }
 
     /// Stores a message (idempotent per client id).
