@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use futures::{Sink, SinkExt, Stream, StreamExt};
 use natter_core::events::{self, Kind, pb};
 use natter_core::messaging::Post;
 use natter_core::policy::Action;
@@ -26,6 +27,20 @@ use crate::trace;
 const HEARTBEAT: Duration = Duration::from_secs(20);
 /// Silence after which a connection is considered dead.
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
+
+/// What a connection talks over: axum's WebSocket in production, channels in tests.
+pub trait Socket:
+    Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin + Send
+{
+}
+
+impl<T> Socket for T where
+    T: Stream<Item = Result<Message, axum::Error>>
+        + Sink<Message, Error = axum::Error>
+        + Unpin
+        + Send
+{
+}
 
 /// Why the loop ended.
 struct Closing(u16, &'static str);
@@ -48,7 +63,7 @@ struct Connection {
 const TYPING_EVERY: Duration = Duration::from_secs(3);
 
 /// Serves one upgraded socket until it closes.
-pub async fn serve(chat: Chat, mut socket: WebSocket) {
+pub async fn serve<S: Socket>(chat: Chat, mut socket: S) {
     let (inbox, mailbox) = inbox(chat.limits.queue);
     let mut connection = Connection {
         id: chat.connection_id(),
@@ -93,7 +108,7 @@ pub async fn serve(chat: Chat, mut socket: WebSocket) {
 }
 
 impl Connection {
-    async fn run(&mut self, socket: &mut WebSocket, mailbox: Mailbox) -> Option<Closing> {
+    async fn run<S: Socket>(&mut self, socket: &mut S, mailbox: Mailbox) -> Option<Closing> {
         let Mailbox {
             mut events,
             overflow,
@@ -122,7 +137,7 @@ impl Connection {
                 } else {
                     Closing(close::AUTH_TIMEOUT, "authenticate first")
                 }),
-                received = socket.recv() => {
+                received = socket.next() => {
                     last_heard = Instant::now();
                     match received {
                         // Boxed: requests await the store, and an idle connection should not carry
@@ -159,7 +174,7 @@ impl Connection {
         Some(Instant::now() + Duration::from_secs(left as u64))
     }
 
-    async fn on_text(&mut self, socket: &mut WebSocket, text: &str) -> Result<(), Closing> {
+    async fn on_text<S: Socket>(&mut self, socket: &mut S, text: &str) -> Result<(), Closing> {
         let frame: ClientFrame = match serde_json::from_str(text) {
             Ok(frame) => frame,
             Err(error) => {
@@ -216,7 +231,11 @@ impl Connection {
         }
     }
 
-    async fn authenticate(&mut self, socket: &mut WebSocket, token: &str) -> Result<(), Closing> {
+    async fn authenticate<S: Socket>(
+        &mut self,
+        socket: &mut S,
+        token: &str,
+    ) -> Result<(), Closing> {
         let claims = self
             .chat
             .verifier
@@ -265,7 +284,7 @@ impl Connection {
     }
 
     /// Writes one frame, bounded by the configured write stall like every write.
-    async fn send(&self, socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), Closing> {
+    async fn send<S: Socket>(&self, socket: &mut S, frame: &ServerFrame) -> Result<(), Closing> {
         let text = Message::Text(frame.encode().into());
         write(socket, text, self.chat.limits.write_stall).await
     }
@@ -274,9 +293,9 @@ impl Connection {
         self.user.as_ref().map_or("", |u| u.sub.as_str())
     }
 
-    async fn subscribe(
+    async fn subscribe<S: Socket>(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut S,
         room: &str,
         since: Option<i64>,
     ) -> Result<(), Closing> {
@@ -362,9 +381,9 @@ impl Connection {
         Ok((messages, from_seq, truncated))
     }
 
-    async fn send_message(
+    async fn send_message<S: Socket>(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut S,
         room: &str,
         client_id: &str,
         body: &str,
@@ -407,9 +426,9 @@ impl Connection {
         }
     }
 
-    async fn update(
+    async fn update<S: Socket>(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut S,
         room: &str,
         seq: i64,
         body: Option<&str>,
@@ -463,7 +482,11 @@ impl Connection {
         true
     }
 
-    async fn on_event(&mut self, socket: &mut WebSocket, event: Arc<Event>) -> Result<(), Closing> {
+    async fn on_event<S: Socket>(
+        &mut self,
+        socket: &mut S,
+        event: Arc<Event>,
+    ) -> Result<(), Closing> {
         match Arc::unwrap_or_clone(event) {
             Event::Message {
                 room_id,
@@ -519,9 +542,9 @@ impl Connection {
 
     /// Delivers a message once and in order: earlier-than-expected ones are duplicates,
     /// later-than-expected ones first bring the missing ones from the store.
-    async fn deliver(
+    async fn deliver<S: Socket>(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut S,
         room: Arc<str>,
         seq: i64,
         frame: Utf8Bytes,
@@ -545,9 +568,9 @@ impl Connection {
 
     /// Brings a subscriber of `room` up to its head `seq` (every message up to it is
     /// committed) when it has not seen them all.
-    async fn catch_up(
+    async fn catch_up<S: Socket>(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut S,
         room: Arc<str>,
         seq: i64,
     ) -> Result<(), Closing> {
@@ -565,9 +588,9 @@ impl Connection {
     /// Sends `room`'s messages `next` … `seq` - 1 from the store. A subscriber never
     /// skips a sequence number: when the store cannot give them now, the connection is
     /// closed with 1013 and the client resumes from the last one it has.
-    async fn fill_gap(
+    async fn fill_gap<S: Socket>(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut S,
         room: &str,
         mut next: i64,
         seq: i64,
@@ -594,9 +617,9 @@ impl Connection {
         Ok(())
     }
 
-    async fn drop_subscription(
+    async fn drop_subscription<S: Socket>(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut S,
         room: &str,
         reason: &str,
     ) -> Result<(), Closing> {
@@ -637,10 +660,17 @@ fn error_frame(error: ChatError, about: Option<&str>) -> ServerFrame {
 /// Writes one frame. A client that stops reading fills its TCP window and the write
 /// blocks: after `stall` it is closed as a slow consumer instead of holding its
 /// task (and queue) forever.
-async fn write(socket: &mut WebSocket, message: Message, stall: Duration) -> Result<(), Closing> {
+async fn write<S: Socket>(
+    socket: &mut S,
+    message: Message,
+    stall: Duration,
+) -> Result<(), Closing> {
     match tokio::time::timeout(stall, socket.send(message)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(Closing(0, "")),
         Err(_) => Err(Closing(close::SLOW_CONSUMER, "too slow: resume with since")),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,237 @@
+//! The connection's protocol behaviour without a network: a [`Socket`] made of two
+//! channels, a chat service over a SQLite file and the in-memory broker.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::ws::Message;
+use futures::channel::mpsc;
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use natter_core::broker::MemoryBroker;
+use natter_core::kv::MemoryKv;
+use natter_core::shutdown::{Shutdown, ShutdownTrigger};
+use natter_core::store::{Backend, NewMessage, NewUser, RoomKind, Store};
+use natter_core::token::{Denylist, KeySet, TokenSigner, TokenVerifier};
+use serde_json::{Value, json};
+
+use crate::{Chat, Limits};
+
+/// The server's end: what the client said, and where the server's frames go.
+struct Duplex {
+    incoming: mpsc::UnboundedReceiver<Result<Message, axum::Error>>,
+    outgoing: mpsc::UnboundedSender<Message>,
+}
+
+impl Stream for Duplex {
+    type Item = Result<Message, axum::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.incoming.poll_next_unpin(cx)
+    }
+}
+
+impl Sink<Message> for Duplex {
+    type Error = axum::Error;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.outgoing.poll_ready(cx).map_err(axum::Error::new)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+        self.outgoing.start_send(item).map_err(axum::Error::new)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.outgoing.close_channel();
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The client's end of one connection.
+struct Client {
+    says: mpsc::UnboundedSender<Result<Message, axum::Error>>,
+    hears: mpsc::UnboundedReceiver<Message>,
+}
+
+impl Client {
+    async fn say(&mut self, frame: Value) {
+        let text = Message::Text(frame.to_string().into());
+        self.says.send(Ok(text)).await.unwrap();
+    }
+
+    /// The next text frame as JSON, skipping presence; `{"close": code}` for a close.
+    async fn next(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(5), self.hears.next())
+                .await
+                .expect("a frame within 5 s")
+                .expect("the connection is open");
+            let frame = match message {
+                Message::Text(text) => serde_json::from_str(text.as_str()).unwrap(),
+                Message::Close(close) => json!({"close": close.map_or(0, |c| c.code)}),
+                _ => continue,
+            };
+            if !matches!(frame["type"].as_str(), Some("presence" | "presence_list")) {
+                return frame;
+            }
+        }
+    }
+}
+
+/// A chat service over a fresh SQLite store, and a signer for its users' tokens.
+struct Setup {
+    chat: Chat,
+    store: Store,
+    signer: TokenSigner,
+    _stop: ShutdownTrigger,
+    _dir: natter_testkit::TestStore,
+}
+
+impl Setup {
+    async fn new() -> Self {
+        let test_store = natter_testkit::store(Backend::Sqlite).await;
+        let keys = KeySet::generate(natter_core::time::now_secs());
+        let denylist = Denylist::new(Arc::new(MemoryKv::default()));
+        let verifier = TokenVerifier::new(&keys.jwks().unwrap(), "natter", "natter", denylist);
+        let (stop, shutdown) = Shutdown::new();
+        let broker = Arc::new(MemoryBroker::default());
+        let store = test_store.store.clone();
+        let chat = Chat::new(store.clone(), verifier, broker, shutdown, Limits::default());
+        Self {
+            chat,
+            store,
+            signer: TokenSigner::new(&keys, "natter", "natter", 900).unwrap(),
+            _stop: stop,
+            _dir: test_store,
+        }
+    }
+
+    /// A registered user: id and access token (session `sid`).
+    async fn user(&self, name: &str, sid: &str) -> (String, String) {
+        let new = NewUser {
+            username: name,
+            email: None,
+            password_hash: "$argon2id$x",
+        };
+        let id = self.store.create_user(new).await.unwrap().id;
+        let now = natter_core::time::now_secs();
+        let token = self.signer.sign(&id, name, sid, now).token;
+        (id, token)
+    }
+
+    /// A connection being served; its `hello` already read.
+    async fn connect(&self) -> Client {
+        let (says, incoming) = mpsc::unbounded();
+        let (outgoing, hears) = mpsc::unbounded();
+        tokio::spawn(super::serve(
+            self.chat.clone(),
+            Duplex { incoming, outgoing },
+        ));
+        let mut client = Client { says, hears };
+        assert_eq!(client.next().await["type"], "hello");
+        client
+    }
+
+    async fn signed_in(&self, token: &str) -> Client {
+        let mut client = self.connect().await;
+        client.say(json!({"type": "auth", "token": token})).await;
+        assert_eq!(client.next().await["type"], "authenticated");
+        client
+    }
+}
+
+#[tokio::test]
+async fn only_auth_and_ping_come_before_authenticating() {
+    let setup = Setup::new().await;
+    let mut client = setup.connect().await;
+    client.say(json!({"type": "ping"})).await;
+    assert_eq!(client.next().await["type"], "pong");
+    client
+        .say(json!({"type": "subscribe", "room_id": "r"}))
+        .await;
+    assert_eq!(client.next().await["code"], "unauthenticated");
+    client
+        .say(json!({"type": "auth", "token": "not a token"}))
+        .await;
+    assert_eq!(client.next().await["close"], 4003);
+}
+
+#[tokio::test]
+async fn bad_frames_are_answered_and_binary_ones_close() {
+    let setup = Setup::new().await;
+    let (_, token) = setup.user("alice", "s1").await;
+    let mut client = setup.signed_in(&token).await;
+    client
+        .say(json!({"type": "subscribe", "room": "misspelt"}))
+        .await;
+    assert_eq!(client.next().await["code"], "bad_frame");
+    client.say(json!({"type": "ping"})).await;
+    assert_eq!(client.next().await["type"], "pong", "still open");
+    client
+        .says
+        .send(Ok(Message::Binary(vec![1].into())))
+        .await
+        .unwrap();
+    assert_eq!(client.next().await["close"], 4400);
+}
+
+#[tokio::test]
+async fn a_send_is_acknowledged_then_delivered_and_a_gap_is_filled_first() {
+    let setup = Setup::new().await;
+    let (alice, token) = setup.user("alice", "s1").await;
+    let room = setup
+        .store
+        .create_room(RoomKind::Group, "g", &alice)
+        .await
+        .unwrap()
+        .id;
+    let mut client = setup.signed_in(&token).await;
+    client
+        .say(json!({"type": "subscribe", "room_id": room}))
+        .await;
+    assert_eq!(client.next().await["type"], "subscribed");
+    // Stored without being announced (as if its broker frame were lost).
+    let lost = NewMessage {
+        room_id: &room,
+        sender_id: &alice,
+        client_id: "lost",
+        body: "unannounced",
+        now: 1,
+    };
+    setup.store.post_message(lost).await.unwrap();
+    client
+        .say(json!({"type": "send", "room_id": room, "client_id": "c2", "body": "hi"}))
+        .await;
+    let mut frames = Vec::new();
+    for _ in 0..3 {
+        let frame = client.next().await;
+        frames.push((frame["type"].clone(), frame["seq"].clone()));
+    }
+    assert_eq!(
+        frames,
+        [
+            (json!("ack"), json!(2)),
+            (json!("message"), json!(1)),
+            (json!("message"), json!(2)),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_session_is_closed_and_others_stay() {
+    let setup = Setup::new().await;
+    let (_, first) = setup.user("alice", "s1").await;
+    let (_, second) = setup.user("bob", "s2").await;
+    let mut revoked = setup.signed_in(&first).await;
+    let mut kept = setup.signed_in(&second).await;
+    setup.chat.hub.revoke_session("s1");
+    assert_eq!(revoked.next().await["close"], 4003);
+    kept.say(json!({"type": "ping"})).await;
+    assert_eq!(kept.next().await["type"], "pong");
+}
