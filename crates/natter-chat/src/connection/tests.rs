@@ -35,8 +35,11 @@ impl Stream for Duplex {
 impl Sink<Message> for Duplex {
     type Error = axum::Error;
 
-    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.outgoing.poll_ready(cx).map_err(axum::Error::new)
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.get_mut()
+            .outgoing
+            .poll_ready(cx)
+            .map_err(axum::Error::new)
     }
 
     fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
@@ -47,8 +50,8 @@ impl Sink<Message> for Duplex {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_close(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.outgoing.close_channel();
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.get_mut().outgoing.close_channel();
         Poll::Ready(Ok(()))
     }
 }
