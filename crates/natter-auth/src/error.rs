@@ -136,7 +136,15 @@ impl From<AuthError> for tonic::Status {
                 tonic::Status::unavailable(message)
             }
             AuthError::Internal(_) => tonic::Status::internal(message),
-            _ => tonic::Status::unauthenticated(message),
+            AuthError::InvalidCredentials
+            | AuthError::InvalidRefreshToken
+            | AuthError::RefreshTokenReused
+            | AuthError::Token(
+                TokenError::Invalid
+                | TokenError::UnknownKey
+                | TokenError::Expired
+                | TokenError::Revoked,
+            ) => tonic::Status::unauthenticated(message),
         };
         if let Some(seconds) = error.retry_after_secs() {
             status
