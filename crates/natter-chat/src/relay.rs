@@ -142,7 +142,7 @@ impl Chat {
     /// Hands another replica's (or service's) room event to the local subscribers of
     /// its room.
     fn relay_event(&self, event: pb::RoomEvent) {
-        if event.origin == *self.node {
+        if event.origin == **self.node() {
             return; // delivered locally already
         }
         let room_id: Arc<str> = Arc::from(event.room_id.as_str());
@@ -200,7 +200,7 @@ impl Chat {
     fn announce(&self, room: &str, user: &str, online: bool) {
         self.dispatch_presence(room, user, online);
         let change = Announcement::Change {
-            node: self.node.to_string(),
+            node: self.node().to_string(),
             room_id: room.into(),
             user_id: user.into(),
             online,
@@ -233,7 +233,7 @@ impl Chat {
                 _ = self.shutdown.clone().wait() => return,
             }
             let sync = Announcement::Sync {
-                node: self.node.to_string(),
+                node: self.node().to_string(),
                 rooms: self.presence.snapshot(),
             };
             let payload = serde_json::to_vec(&sync).expect("announcements serialise");
@@ -251,7 +251,7 @@ impl Chat {
         let node = match &announcement {
             Announcement::Change { node, .. } | Announcement::Sync { node, .. } => node,
         };
-        if node.as_str() == &*self.node {
+        if node.as_str() == &**self.node() {
             return;
         }
         self.presence.apply(&announcement);

@@ -34,8 +34,6 @@ pub struct Chat {
     pub(crate) hub: Hub,
     pub(crate) shutdown: Shutdown,
     pub(crate) limits: Limits,
-    /// This replica, the origin of the events it publishes.
-    pub(crate) node: Arc<str>,
     next_connection: Arc<AtomicU64>,
     pub(crate) relaying: tokio::sync::watch::Sender<bool>,
     /// The owner of messages' life; its outbox publishes to the other replicas.
@@ -91,13 +89,10 @@ impl Chat {
         limits: Limits,
     ) -> Self {
         let metrics = ChatMetrics::default();
-        let node: Arc<str> = Arc::from(uuid::Uuid::new_v4().simple().to_string());
         let outbox = Outbox::start(OutboxParts {
-            broker: broker.clone(),
-            origin: node.clone(),
-            shutdown: shutdown.clone(),
             depth: metrics.outbox_depth.clone(),
             dropped: metrics.outbox_dropped.clone(),
+            ..OutboxParts::new(broker.clone(), "chat", shutdown.clone())
         });
         Self {
             messages: Messages::new(store.clone(), outbox),
@@ -107,7 +102,6 @@ impl Chat {
             hub: Hub::default(),
             shutdown,
             limits,
-            node,
             next_connection: Arc::new(AtomicU64::new(1)),
             relaying: tokio::sync::watch::Sender::new(false),
             presence: Presence::default(),
@@ -126,6 +120,11 @@ impl Chat {
         );
     }
 
+    /// This replica: the origin of the events it publishes.
+    pub(crate) fn node(&self) -> &Arc<str> {
+        self.messages.outbox().origin()
+    }
+
     pub(crate) fn connection_id(&self) -> u64 {
         self.next_connection.fetch_add(1, Ordering::Relaxed)
     }
@@ -141,7 +140,6 @@ impl Chat {
     }
 
     /// [`Chat::check`], returning the room as read (its `last_seq` included).
-    #[tracing::instrument(name = "chat authorize", skip_all)]
     pub(crate) async fn checked_room(
         &self,
         user: &str,
@@ -195,8 +193,7 @@ impl Chat {
     /// replica's, `kind` to the other replicas (which make the same frame of it).
     pub(crate) fn signal(&self, room: &str, frame: &ServerFrame, kind: Kind) {
         self.dispatch_signal(room, frame);
-        let event = events::event(&self.node, room, kind);
-        self.messages.outbox().publish(event, None);
+        self.messages.outbox().publish(room, kind, None);
     }
 
     /// Sends an unsequenced frame to this replica's subscribers of `room`.

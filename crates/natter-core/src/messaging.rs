@@ -4,8 +4,6 @@
 //! its publication happen here, once, so a message posted through any of them reaches
 //! every live subscriber on every replica. Transports only translate its answer.
 
-use opentelemetry::Context;
-
 use crate::events::{self, Kind};
 use crate::outbox::Outbox;
 use crate::policy::{Action, Denial, Viewer, authorize};
@@ -108,6 +106,7 @@ impl Messages {
 
     /// The room, if `user` may do `action` in it: what every operation on a room's
     /// messages asks first. Non-members of private rooms learn nothing.
+    #[tracing::instrument(name = "room authorize", skip_all)]
     pub async fn authorized(&self, user: &str, room: &str, action: Action) -> Result<RoomRecord> {
         let Some((found, role)) = self.store.room_with_role(room, user).await? else {
             return Err(MessageError::RoomNotFound);
@@ -137,9 +136,8 @@ impl Messages {
         let posted = self.store.post_message(new).await?;
         if posted.created {
             let kind = Kind::Posted(events::message(&posted.message));
-            let event = events::event(self.outbox.origin(), post.room, kind);
-            self.outbox
-                .publish(event, crate::telemetry::sampled().as_ref());
+            let trace = crate::telemetry::sampled();
+            self.outbox.publish(post.room, kind, trace.as_ref());
         }
         Ok(posted)
     }
@@ -167,8 +165,7 @@ impl Messages {
         };
         let message = updated?.ok_or(MessageError::MessageNotFound)?;
         let kind = Kind::Updated(events::message(&message));
-        let event = events::event(self.outbox.origin(), room, kind);
-        self.outbox.publish(event, None::<&Context>);
+        self.outbox.publish(room, kind, None);
         Ok(message)
     }
 }

@@ -105,10 +105,11 @@ impl Outbox {
         &self.origin
     }
 
-    /// Queues `event` (from this node, with the trace it belongs to) on the room-event
-    /// topic. A posted message that does not fit becomes its room's head, announced later.
-    pub fn publish(&self, mut event: pb::RoomEvent, trace: Option<&Context>) {
-        event.origin = self.origin.to_string();
+    /// Queues an event of `kind` in `room` from this node (with the trace it belongs to)
+    /// on the room-event topic. A posted message that does not fit becomes its room's
+    /// head, announced later.
+    pub fn publish(&self, room: &str, kind: Kind, trace: Option<&Context>) {
+        let mut event = events::event(&self.origin, room, kind);
         if let Some((parent, state)) = trace.and_then(crate::telemetry::w3c_of) {
             event.traceparent = parent;
             event.tracestate = state;

@@ -1,7 +1,7 @@
 //! The website domain: every operation resolves the caller's role, asks the policy, then
 //! reads or writes the store. Transport-agnostic.
 
-use natter_core::events::{self, Kind, pb};
+use natter_core::events::{Kind, pb};
 use natter_core::messaging::{HistoryQuery, Messages, Post};
 use natter_core::outbox::Outbox;
 use natter_core::store::{
@@ -356,7 +356,6 @@ impl Website {
     /// Tells live subscribers on every chat replica (`natter_core::events`), through
     /// the outbox its messages go out by.
     fn publish(&self, room_id: &str, kind: Kind) {
-        let outbox = self.messages.outbox();
-        outbox.publish(events::event(outbox.origin(), room_id, kind), None);
+        self.messages.outbox().publish(room_id, kind, None);
     }
 }

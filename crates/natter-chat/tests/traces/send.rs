@@ -28,7 +28,7 @@ async fn a_send_and_its_deliveries_on_two_replicas_form_one_trace() {
         .collect();
     for expected in [
         "chat send",
-        "chat authorize",
+        "room authorize",
         "db.room_with_role",
         "db.post_message",
         "chat publish",
