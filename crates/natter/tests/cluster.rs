@@ -328,6 +328,25 @@ async fn auth_runs_on_database_credentials_leased_from_vault() {
     assert!(tokens["access_token"].is_string(), "{tokens}");
 }
 
+/// `name` signed up, owning a new group room: the access token and the room id.
+fn member_of_a_room(auth: &Service, website: &Service, name: &str) -> (String, String) {
+    let token = sign_up(auth, name)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let room = body(&request(
+        &website.http,
+        "POST",
+        "/api/v1/rooms",
+        Some(&token),
+        Some(r#"{"kind":"group","name":"a room"}"#),
+    ))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (token, room)
+}
+
 /// `host:port` of a `scheme://user:pw@host:port/…` URL.
 fn host_port(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
@@ -361,20 +380,7 @@ async fn outages_are_answered_503_and_the_first_call_after_recovery_works() {
     let mut website_env = env.to_vec();
     website_env.push(("NATTER_AUTH_GRPC_URL", auth.grpc.as_str()));
     let website = installation.start("website", &website_env);
-    let token = sign_up(&auth, "outage")["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let room = body(&request(
-        &website.http,
-        "POST",
-        "/api/v1/rooms",
-        Some(&token),
-        Some(r#"{"kind":"group","name":"weather"}"#),
-    ))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (token, room) = member_of_a_room(&auth, &website, "outage");
     let history = format!("/api/v1/rooms/{room}/messages");
     let login = json!({"login": "outage", "password": "correct horse"}).to_string();
     let calls = |label: &str| {
@@ -504,20 +510,7 @@ async fn a_message_posted_through_any_transport_reaches_every_replica_once_in_or
         installation.start("chat", &to_auth),
         installation.start("chat", &to_auth),
     );
-    let token = sign_up(&auth, "poster")["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let room = body(&request(
-        &website.http,
-        "POST",
-        "/api/v1/rooms",
-        Some(&token),
-        Some(r#"{"kind":"group","name":"everywhere"}"#),
-    ))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (token, room) = member_of_a_room(&auth, &website, "poster");
     let mut on_one = subscribed(&one, &token, &room).await;
     let mut on_two = subscribed(&two, &token, &room).await;
 

@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
-use crate::harness::{Cluster, Socket, User, closed, connect, next, say, send, subscribe};
+use crate::harness::{Cluster, Replica, Socket, User, closed, connect, next, say, send, subscribe};
 
 /// `url` with its `host:port` replaced by the proxy's.
 fn through(proxy: &Proxy, url: &str) -> String {
@@ -47,6 +47,24 @@ async fn messages_until_closed(socket: &mut Socket) -> (Vec<Value>, u16) {
     }
 }
 
+/// Alice on `one` and Bob on `two` in a group room, both subscribed, after one message
+/// (seq 1) from Alice that reached Bob (hers is still to be read).
+async fn chatting(
+    cluster: &Cluster,
+    one: &Replica,
+    two: &Replica,
+) -> (String, User, Socket, User, Socket) {
+    let (alice, bob) = (cluster.user("alice").await, cluster.user("bob").await);
+    let room = cluster.room(&alice, &[&bob]).await;
+    let mut b = connect(two, Some(&bob)).await;
+    subscribe(&mut b, &room, None).await;
+    let mut a = connect(one, Some(&alice)).await;
+    subscribe(&mut a, &room, None).await;
+    assert_eq!(send(&mut a, &room, "c1", "first").await["seq"], 1);
+    assert_eq!(next(&mut b).await["seq"], 1);
+    (room, alice, a, bob, b)
+}
+
 /// Stores a message directly, as if its broker frame had been lost.
 async fn store_without_fan_out(store: &Store, room: &str, user: &User, client_id: &str) -> i64 {
     let new = NewMessage {
@@ -72,13 +90,7 @@ async fn a_gap_the_store_cannot_fill_ends_the_connection_instead_of_skipping() {
             .replica_on(proxied, cluster.broker.clone(), Limits::default())
             .await,
     );
-    let (alice, bob) = (cluster.user("alice").await, cluster.user("bob").await);
-    let room = cluster.room(&alice, &[&bob]).await;
-    let mut b = connect(&two, Some(&bob)).await;
-    subscribe(&mut b, &room, None).await;
-    let mut a = connect(&one, Some(&alice)).await;
-    assert_eq!(send(&mut a, &room, "c1", "one").await["seq"], 1);
-    assert_eq!(next(&mut b).await["seq"], 1);
+    let (room, alice, mut a, bob, mut b) = chatting(&cluster, &one, &two).await;
 
     assert_eq!(
         store_without_fan_out(&cluster.store, &room, &alice, "lost").await,
@@ -123,15 +135,8 @@ async fn a_message_acked_while_the_broker_is_down_reaches_other_replicas_unpromp
         cluster.replica(Limits::default()).await,
         cluster.replica(Limits::default()).await,
     );
-    let (alice, bob) = (cluster.user("alice").await, cluster.user("bob").await);
-    let room = cluster.room(&alice, &[&bob]).await;
-    let mut b = connect(&two, Some(&bob)).await;
-    subscribe(&mut b, &room, None).await;
-    let mut a = connect(&one, Some(&alice)).await;
-    subscribe(&mut a, &room, None).await;
-    assert_eq!(send(&mut a, &room, "c1", "before").await["seq"], 1);
+    let (room, _, mut a, _, mut b) = chatting(&cluster, &one, &two).await;
     assert_eq!(next(&mut a).await["seq"], 1);
-    assert_eq!(next(&mut b).await["seq"], 1);
 
     redis.set_open(false);
     assert_eq!(send(&mut a, &room, "c2", "during").await["seq"], 2);
@@ -168,13 +173,7 @@ async fn a_replica_that_lost_its_subscription_catches_up_when_it_is_back() {
             )
             .await,
     );
-    let (alice, bob) = (cluster.user("alice").await, cluster.user("bob").await);
-    let room = cluster.room(&alice, &[&bob]).await;
-    let mut b = connect(&two, Some(&bob)).await;
-    subscribe(&mut b, &room, None).await;
-    let mut a = connect(&one, Some(&alice)).await;
-    assert_eq!(send(&mut a, &room, "c1", "before").await["seq"], 1);
-    assert_eq!(next(&mut b).await["seq"], 1);
+    let (room, _, mut a, _, mut b) = chatting(&cluster, &one, &two).await;
 
     // Only the second replica loses Redis: the first publishes into a void.
     proxy.set_open(false);
