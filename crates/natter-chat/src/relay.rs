@@ -82,6 +82,7 @@ impl Chat {
         }
         // Subscribed first, then caught up: whatever was published while this replica
         // was not listening is committed before the heads are read.
+        self.hub.recheck_sessions();
         self.catch_up().await?;
         self.relaying.send_replace(true);
         let mut merged = futures::stream::select_all(streams);
@@ -92,10 +93,17 @@ impl Chat {
             };
             match next {
                 None => return Err("broker stream ended".into()),
-                Some((_, Delivery::Lagged(n))) => {
+                Some((topic, Delivery::Lagged(n))) => {
                     self.metrics.relay_missed.inc_by(n);
-                    tracing::warn!(dropped = n, "relay lagged; catching up from the store");
-                    self.catch_up().await?;
+                    tracing::warn!(dropped = n, ?topic, "relay lagged");
+                    // Only what that topic carried can have been missed: room events are
+                    // caught up from the store, revocations by checking every token again;
+                    // presence is re-announced by every replica every 30 s anyway.
+                    match topic {
+                        Topic::Room(_) => self.catch_up().await?,
+                        Topic::Revocations => self.hub.recheck_sessions(),
+                        Topic::Presence => {}
+                    }
                 }
                 Some((Topic::Room(topic), Delivery::Message(payload))) => {
                     if let Some(event) = events::decode(topic, &payload) {
@@ -116,12 +124,11 @@ impl Chat {
         }
     }
 
-    /// After frames from the broker may have been missed: every local subscriber learns
-    /// its rooms' newest sequence numbers (and fetches what it lacks from the store), and
-    /// every connection checks its token against the deny-list again. Fails when the
-    /// store cannot say; the relay then re-subscribes and tries again.
+    /// After room events from the broker may have been missed: every local subscriber
+    /// learns its rooms' newest sequence numbers (and fetches what it lacks from the
+    /// store). Fails when the store cannot say; the relay then re-subscribes and tries
+    /// again.
     async fn catch_up(&self) -> Result<(), String> {
-        self.hub.recheck_sessions();
         let rooms = self.hub.rooms();
         if rooms.is_empty() {
             return Ok(());

@@ -48,7 +48,7 @@ pub static KEYS: &[Key] = &[
     Key {
         name: "database.acquire_timeout_ms",
         env: "NATTER_DATABASE_ACQUIRE_TIMEOUT_MS",
-        doc: "Longest wait for a database connection, in milliseconds (100-60000); past it, while the database is down or every connection is busy, requests are answered 503 / UNAVAILABLE. Default 3000.",
+        doc: "Longest wait for a database connection, in milliseconds (100-60000); past it, while the database is down or every connection is busy, requests are answered 503 / UNAVAILABLE. Default 5000.",
         set: |c, v| in_range(v, 100, 60_000).map(|x| c.database.acquire_timeout_ms = x),
     },
     Key {

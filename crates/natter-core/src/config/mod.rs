@@ -244,7 +244,7 @@ impl Default for Config {
                 url: None,
                 max_connections: 16,
                 max_lifetime_secs: 30 * 60,
-                acquire_timeout_ms: 3000,
+                acquire_timeout_ms: 5000,
             },
             redis_url: None,
             redis_timeout_ms: 500,

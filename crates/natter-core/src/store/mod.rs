@@ -102,12 +102,12 @@ pub struct PoolSettings {
 }
 
 impl PoolSettings {
-    /// `max_connections` connections, replaced after 30 minutes, waited for up to 3 s.
+    /// `max_connections` connections, replaced after 30 minutes, waited for up to 5 s.
     pub fn new(max_connections: u32) -> Self {
         Self {
             max_connections,
             max_lifetime: Duration::from_secs(30 * 60),
-            acquire_timeout: Duration::from_secs(3),
+            acquire_timeout: Duration::from_secs(5),
         }
     }
 }
