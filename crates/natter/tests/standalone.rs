@@ -6,7 +6,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{get, header, request, start, terminate};
+use support::{get, header, register, request, start, terminate};
 
 #[test]
 fn standalone_serves_keeps_secrets_and_stops_on_sigterm() {
@@ -142,15 +142,7 @@ async fn whole_traces_reach_the_otlp_collector() {
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ],
     );
-    let credentials = r#"{"username":"whole","password":"correct horse"}"#;
-    let registered = request(
-        &running.url,
-        "POST",
-        "/api/v1/auth/register",
-        None,
-        Some(credentials),
-    );
-    assert!(registered.starts_with("HTTP/1.1 201"), "{registered}");
+    register(&running.url, "whole");
     let login = r#"{"login":"whole","password":"correct horse"}"#;
     let mut traces = Vec::new();
     for _ in 0..3 {
@@ -209,15 +201,7 @@ fn unknown_paths_are_404_not_grpc() {
 fn logouts_survive_a_restart_and_token_answers_are_never_cached() {
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path());
-    let credentials = r#"{"username":"leaver","password":"correct horse"}"#;
-    let registered = request(
-        &running.url,
-        "POST",
-        "/api/v1/auth/register",
-        None,
-        Some(credentials),
-    );
-    assert!(registered.starts_with("HTTP/1.1 201"), "{registered}");
+    register(&running.url, "leaver");
     let login = r#"{"login":"leaver","password":"correct horse"}"#;
     let login = request(
         &running.url,

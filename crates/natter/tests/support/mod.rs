@@ -73,6 +73,20 @@ pub fn request(
     response
 }
 
+/// Registers `name` (password "correct horse") through the JSON API; fails the test
+/// unless it is created.
+pub fn register(url: &str, name: &str) {
+    let credentials = format!(r#"{{"username":"{name}","password":"correct horse"}}"#);
+    let registered = request(
+        url,
+        "POST",
+        "/api/v1/auth/register",
+        None,
+        Some(&credentials),
+    );
+    assert!(registered.starts_with("HTTP/1.1 201"), "{registered}");
+}
+
 /// SIGTERM, then the exit status.
 pub fn terminate(mut running: Running) -> std::process::ExitStatus {
     let pid = running.child.id().to_string();
