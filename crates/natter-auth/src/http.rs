@@ -1,18 +1,24 @@
-//! JSON routes under `/api/v1/auth` and the JWKS document at `/.well-known/jwks.json`.
+//! JSON routes under `/api/v1/auth` and the JWKS document at `/.well-known/jwks.json`,
+//! with their part of the OpenAPI document (served with the website's).
 
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use natter_core::http::{
-    ApiError, JsonBody, bearer_token as bearer, client_ip, missing_token as missing_bearer,
+    ApiError, ErrorBody, ErrorResponses, JsonBody, object_body, bearer_token as bearer, client_ip,
+    missing_token as missing_bearer,
 };
 use natter_core::store::{SessionRecord, UserRecord};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::validate::{email_pattern, username_pattern};
 use crate::{Auth, AuthError, Client, LoginOutcome};
 
 #[derive(Clone)]
@@ -21,6 +27,10 @@ struct HttpState {
     trust_forwarded_for: bool,
 }
 
+#[derive(OpenApi)]
+#[openapi(tags((name = "auth", description = "Accounts, sessions and tokens.")))]
+struct AuthDoc;
+
 /// The auth service's HTTP routes. `trust_forwarded_for` takes the client address from
 /// `X-Forwarded-For` (behind an ingress).
 pub fn routes(auth: Auth, trust_forwarded_for: bool) -> Router {
@@ -28,97 +38,205 @@ pub fn routes(auth: Auth, trust_forwarded_for: bool) -> Router {
         auth,
         trust_forwarded_for,
     };
-    Router::new()
-        .route("/api/v1/auth/register", post(register))
-        .route("/api/v1/auth/login", post(login))
-        .route("/api/v1/auth/refresh", post(refresh))
-        .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/auth/me", get(me))
-        .route("/api/v1/auth/sessions", get(sessions))
-        .route("/.well-known/jwks.json", get(jwks))
+    api_router()
+        .split_for_parts()
+        .0
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::from_fn(natter_core::http::api_headers))
         .with_state(state)
 }
 
-#[derive(Debug, Deserialize)]
+/// The auth routes' part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut document = api_router().split_for_parts().1;
+    let rate_limited = |_: &str, path: &str| path == "/api/v1/auth/login";
+    ErrorResponses { rate_limited }.modify(&mut document);
+    document
+}
+
+fn api_router() -> OpenApiRouter<HttpState> {
+    OpenApiRouter::with_openapi(AuthDoc::openapi())
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(sessions))
+        .routes(routes!(jwks))
+}
+
+/// Create an account.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegisterBody {
+    /// 3–32 of `a-z`, `0-9`, `_`, `.`, `-` (upper case is folded; white space around it
+    /// is trimmed).
+    #[schema(schema_with = username)]
     username: String,
+    /// 8–256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     password: String,
+    /// Optional; blank is none.
     #[serde(default)]
+    #[schema(schema_with = email)]
     email: Option<String>,
+    /// Open a session too and answer with its tokens (one password hash instead of a
+    /// register and a login).
+    #[serde(default)]
+    session: bool,
 }
 
-#[derive(Debug, Deserialize)]
+fn username() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(username_pattern()))
+        .build()
+}
+
+fn email() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .max_length(Some(254))
+        .pattern(Some(email_pattern()))
+        .description(Some("At most 254 characters; a dotted domain of ASCII letters, digits and hyphens (IDNs as `xn--`)."))
+        .build()
+}
+
+/// Sign in.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
+    /// Username or email address.
     login: String,
+    /// Password.
     password: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// Exchange a refresh token.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefreshBody {
+    /// The refresh token of the last exchange; each is good once.
     refresh_token: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// End a session (the bearer token's, or the refresh token's).
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LogoutBody {
+    /// The session's refresh token (needed when the access token has expired).
     #[serde(default)]
     refresh_token: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// An account.
+#[derive(Debug, Serialize, ToSchema)]
 struct UserJson {
+    /// User id.
     id: String,
+    /// Username, lower case.
     username: String,
+    /// Email address, if given.
     email: Option<String>,
+    /// Unix milliseconds.
     created_at: i64,
 }
 
-#[derive(Debug, Serialize)]
+/// A session's tokens.
+#[derive(Debug, Serialize, ToSchema)]
 struct TokensJson {
+    /// Access token (JWT), for `Authorization: Bearer`.
     access_token: String,
+    /// Always `Bearer`.
     token_type: &'static str,
+    /// Seconds the access token is valid.
     expires_in: i64,
+    /// Refresh token, exchanged once at `/api/v1/auth/refresh`.
     refresh_token: String,
+    /// Seconds the refresh token is valid.
     refresh_expires_in: i64,
+    /// Session id.
     session_id: String,
+    /// The signed-in account.
     user: UserJson,
 }
 
-#[derive(Debug, Serialize)]
+/// The answer to a registration: the account, or with `session: true` a session.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+enum Registered {
+    /// `session: true`: the tokens of a new session (and the account, as `user`).
+    Session(TokensJson),
+    /// The account.
+    User(UserJson),
+}
+
+/// The bearer token's claims.
+#[derive(Debug, Serialize, ToSchema)]
 struct MeJson {
+    /// User id.
     user_id: String,
+    /// Username.
     username: String,
+    /// Session id.
     session_id: String,
+    /// Unix seconds when the access token expires.
     expires_at: i64,
 }
 
-#[derive(Debug, Serialize)]
+/// A session of the caller's account.
+#[derive(Debug, Serialize, ToSchema)]
 struct SessionJson {
+    /// Session id.
     id: String,
+    /// User agent that opened or last refreshed it.
     user_agent: String,
+    /// Client address that opened or last refreshed it.
     ip: String,
+    /// Unix milliseconds.
     created_at: i64,
+    /// Unix milliseconds.
     last_used_at: i64,
+    /// Unix milliseconds, once ended.
     revoked_at: Option<i64>,
+    /// Whether this is the bearer token's session.
     current: bool,
 }
 
+/// The public keys that verify access tokens.
+#[derive(Debug, Serialize, ToSchema)]
+struct Jwks {
+    /// JSON Web Keys (RFC 7517): Ed25519 keys, `kty` `OKP`, `alg` `EdDSA`.
+    keys: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterBody, security(()),
+    responses((status = 201, body = Registered, description = "Created: the account, or with `session: true` the session's tokens."),
+        (status = 409, body = ErrorBody, description = "`username_taken` or `email_taken`.")))]
 async fn register(
     State(state): State<HttpState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<RegisterBody>,
 ) -> Result<Response, ApiError> {
     let registered = state
         .auth
         .register(&body.username, &body.password, body.email.as_deref())
         .await?;
-    Ok((StatusCode::CREATED, Json(user_json(registered.user))).into_response())
+    let reply = match body.session {
+        false => Registered::User(user_json(registered.user)),
+        true => {
+            let client = client(&state, peer.as_ref().map(|Extension(p)| p), &headers);
+            let outcome = state.auth.open_session(registered.user, &client).await?;
+            Registered::Session(tokens_json(outcome))
+        }
+    };
+    Ok((StatusCode::CREATED, Json(reply)).into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody, security(()),
+    responses((status = 200, body = TokensJson),
+        (status = 401, body = ErrorBody, description = "`invalid_credentials`: no such login, or a wrong password.")))]
 async fn login(
     State(state): State<HttpState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -133,6 +251,9 @@ async fn login(
     Ok(Json(tokens_json(outcome)))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshBody, security(()),
+    responses((status = 200, body = TokensJson),
+        (status = 401, body = ErrorBody, description = "`invalid_refresh_token`, or `refresh_token_reused` (the session is ended).")))]
 async fn refresh(
     State(state): State<HttpState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -144,16 +265,23 @@ async fn refresh(
     Ok(Json(tokens_json(outcome)))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security((), ("bearer" = [])),
+    request_body(content = Option<LogoutBody>, description = "Optional: the refresh token, when the access token has expired."),
+    responses((status = 204, description = "The session is ended; its access tokens are refused from now on.")))]
 async fn logout(
     State(state): State<HttpState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
+    // The body is optional: none, `null` and `{}` alike carry no refresh token.
     let body: LogoutBody = if body.iter().all(u8::is_ascii_whitespace) {
         LogoutBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?
+        match serde_json::from_slice(&body) {
+            Ok(serde_json::Value::Null) => LogoutBody::default(),
+            Ok(value) => object_body(value)?,
+            Err(e) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string())),
+        }
     };
     let refresh = body.refresh_token;
     let access = bearer(&headers);
@@ -164,6 +292,8 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = MeJson)))]
 async fn me(State(state): State<HttpState>, headers: HeaderMap) -> Result<Json<MeJson>, ApiError> {
     let token = bearer(&headers).ok_or_else(missing_bearer)?;
     let claims = state.auth.validate(token).await?.claims;
@@ -175,6 +305,8 @@ async fn me(State(state): State<HttpState>, headers: HeaderMap) -> Result<Json<M
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = [SessionJson], description = "The account's sessions, newest first.")))]
 async fn sessions(
     State(state): State<HttpState>,
     headers: HeaderMap,
@@ -195,6 +327,8 @@ async fn sessions(
     ))
 }
 
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", security(()),
+    responses((status = 200, body = Jwks, content_type = "application/jwk-set+json")))]
 async fn jwks(State(state): State<HttpState>) -> impl IntoResponse {
     (
         [

@@ -13,7 +13,7 @@ mod validate;
 pub use assemble::{Handles, assemble};
 pub use error::AuthError;
 pub use grpc::{AuthGrpc, grpc_service};
-pub use http::routes;
+pub use http::{openapi, routes};
 pub use password::{Passwords, Verified};
 pub use ratelimit::LoginLimiter;
 pub use service::{Auth, AuthParts, Client, Identity, LoginOutcome, Registered};

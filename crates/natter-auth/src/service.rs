@@ -181,7 +181,11 @@ impl Auth {
         let login = login.trim();
         // No account has such a login or password: refuse before counting (the login
         // becomes a rate-limit key) or hashing (cost grows with the password).
-        if login.is_empty() || login.len() > MAX_LOGIN_LEN || password.len() > MAX_PASSWORD_BYTES {
+        if login.is_empty()
+            || login.len() > MAX_LOGIN_LEN
+            || login.chars().any(char::is_control)
+            || password.len() > MAX_PASSWORD_BYTES
+        {
             return Err(AuthError::InvalidCredentials);
         }
         let ip = truncate(&client.ip, MAX_IP_LEN);
@@ -198,12 +202,22 @@ impl Auth {
         if verified.needs_rehash {
             self.rehash(&user, password).await;
         }
+        self.open_session(user, client).await
+    }
+
+    /// Opens a session for `user`, whose password was just checked or set (login, and
+    /// register asked for a session), without hashing it again.
+    pub async fn open_session(
+        &self,
+        user: UserRecord,
+        client: &Client,
+    ) -> Result<LoginOutcome, AuthError> {
         let refresh = new_refresh_token();
         let now = now_ms();
         let session = NewSession {
             user_id: &user.id,
             user_agent: truncate(&client.user_agent, MAX_USER_AGENT_LEN),
-            ip,
+            ip: truncate(&client.ip, MAX_IP_LEN),
             token_hash: &hash_refresh(&refresh),
             expires_at: now + self.refresh_ttl_ms,
             now,

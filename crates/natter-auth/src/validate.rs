@@ -25,6 +25,19 @@ pub fn normalize_username(raw: &str) -> Result<String, AuthError> {
     Ok(username)
 }
 
+/// The OpenAPI pattern of [`normalize_username`]'s rule.
+pub fn username_pattern() -> String {
+    let ws = natter_core::text::classes::WHITE_SPACE;
+    format!("^[{ws}]*[A-Za-z0-9_.-]{{3,32}}[{ws}]*$")
+}
+
+/// The OpenAPI pattern of [`validate_email`]'s rule (blank reads as no address).
+pub fn email_pattern() -> String {
+    use natter_core::text::classes::{CONTROL, WHITE_SPACE as WS};
+    let label = "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?";
+    format!("^[{WS}]*$|^[{WS}]*[^@{WS}{CONTROL}]{{1,64}}@({label}\\.)+{label}[{WS}]*$")
+}
+
 /// Checks a password is 8–256 characters.
 pub fn validate_password(password: &str) -> Result<(), AuthError> {
     if !PASSWORD_LEN.contains(&password.chars().count()) {
@@ -36,12 +49,15 @@ pub fn validate_password(password: &str) -> Result<(), AuthError> {
     Ok(())
 }
 
-/// Trims an email address and checks its shape: one `@`, a non-empty local part, a
-/// dotted domain of letters, digits and hyphens, no spaces, at most 254 characters.
+/// Checks an email address's shape and trims it: at most 254 characters as sent, a
+/// local part of 1–64 characters without `@`, white space or control characters, and a
+/// dotted domain of ASCII letters, digits and inner hyphens (IDNs in their `xn--` form).
 pub fn validate_email(raw: &str) -> Result<String, AuthError> {
     let email = raw.trim();
     let invalid = || AuthError::invalid("invalid_email", "email address is not valid");
-    if email.len() > EMAIL_MAX || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if raw.chars().count() > EMAIL_MAX
+        || email.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(invalid());
     }
     let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
@@ -50,9 +66,10 @@ pub fn validate_email(raw: &str) -> Result<String, AuthError> {
         !l.is_empty()
             && !l.starts_with('-')
             && !l.ends_with('-')
-            && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     };
-    if local.is_empty() || local.len() > 64 || labels.len() < 2 || !labels.iter().all(label_ok) {
+    let local_len = local.chars().count();
+    if !(1..=64).contains(&local_len) || labels.len() < 2 || !labels.iter().all(label_ok) {
         return Err(invalid());
     }
     Ok(email.to_owned())
@@ -93,6 +110,7 @@ mod tests {
     fn emails_are_shape_checked() {
         assert_eq!(validate_email(" a@example.org ").unwrap(), "a@example.org");
         assert!(validate_email("first.last+tag@sub.example.co").is_ok());
+        assert!(validate_email(&format!("{}@{}.org", "x".repeat(60), "d".repeat(189))).is_ok());
         for bad in [
             "plain",
             "@example.org",
@@ -101,6 +119,9 @@ mod tests {
             "a b@example.org",
             "a@-x.org",
             "a@x..org",
+            "a@bücher.example",
+            // 254 characters once trimmed, 255 as sent.
+            &format!(" {}@{}.org", "x".repeat(60), "d".repeat(189)),
         ] {
             assert!(validate_email(bad).is_err(), "{bad:?} should be refused");
         }

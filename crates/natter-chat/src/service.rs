@@ -227,7 +227,7 @@ impl Chat {
         limit: u32,
     ) -> Result<Vec<MessageRecord>, ChatError> {
         self.store
-            .history(room, HistoryOrder::OldestFirst, Some(after), limit)
+            .history(room, HistoryOrder::OldestFirst, Some(after), None, limit)
             .await
             .map_err(ChatError::from)
     }
@@ -240,7 +240,7 @@ impl Chat {
     ) -> Result<Vec<MessageRecord>, ChatError> {
         let mut page = self
             .store
-            .history(room, HistoryOrder::NewestFirst, None, limit)
+            .history(room, HistoryOrder::NewestFirst, None, None, limit)
             .await
             .map_err(ChatError::from)?;
         page.reverse();

@@ -188,18 +188,17 @@ impl Messages {
                 });
             }
         };
-        let (order, cursor) = match (query.before, query.after) {
-            (Some(_), Some(_)) => {
-                return Err(MessageError::Invalid {
-                    code: "invalid_cursor",
-                    message: "give before or after, not both",
-                });
-            }
-            (before, None) => (HistoryOrder::NewestFirst, before),
-            (None, after) => (HistoryOrder::OldestFirst, after),
+        // `after` reads forwards (with `before` too, the messages between them);
+        // `before` alone reads backwards from it, and nothing reads back from the newest.
+        let order = match query.after {
+            Some(_) => HistoryOrder::OldestFirst,
+            None => HistoryOrder::NewestFirst,
         };
         self.authorized(user, room, Action::ReadHistory).await?;
-        Ok(self.store.history(room, order, cursor, limit).await?)
+        Ok(self
+            .store
+            .history(room, order, query.after, query.before, limit)
+            .await?)
     }
 }
 

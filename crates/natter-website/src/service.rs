@@ -8,6 +8,7 @@ use natter_core::store::{
     MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord, ProfileUpdate, Role, RoomKind,
     RoomRecord, Store, StoreError,
 };
+use natter_core::text::is_id;
 use natter_core::token::TokenVerifier;
 
 use crate::policy::{self, Action, Viewer, authorize};
@@ -88,9 +89,8 @@ impl Website {
     pub async fn open_direct(&self, user: &str, other: &str) -> Result<RoomRecord> {
         self.limiter.write(user).await?;
         if user == other {
-            return Err(WebsiteError::invalid(
-                "invalid_user",
-                "a direct room needs another user",
+            return Err(WebsiteError::Forbidden(
+                "a direct room is opened with another user",
             ));
         }
         self.store
@@ -221,13 +221,16 @@ impl Website {
     ) -> Result<()> {
         self.limiter.write(user).await?;
         self.room_for(user, room_id, Action::ManageRoles).await?;
-        if role == Role::Owner || user == target {
+        if role == Role::Owner {
             return Err(WebsiteError::invalid(
                 "invalid_role",
                 "use the owner route to hand over ownership",
             ));
         }
-        if !self.store.set_role(room_id, target, role).await? {
+        if user == target {
+            return Err(WebsiteError::Forbidden("you cannot change your own role"));
+        }
+        if !is_id(target) || !self.store.set_role(room_id, target, role).await? {
             return Err(WebsiteError::NotFound("member"));
         }
         Ok(())
@@ -237,7 +240,10 @@ impl Website {
     pub async fn transfer(&self, user: &str, room_id: &str, target: &str) -> Result<()> {
         self.limiter.write(user).await?;
         self.room_for(user, room_id, Action::ManageRoles).await?;
-        if user == target || !self.store.transfer_ownership(room_id, user, target).await? {
+        if user == target {
+            return Err(WebsiteError::Forbidden("you own this room already"));
+        }
+        if !is_id(target) || !self.store.transfer_ownership(room_id, user, target).await? {
             return Err(WebsiteError::NotFound("member"));
         }
         Ok(())
@@ -280,13 +286,7 @@ impl Website {
         limit: Option<u32>,
     ) -> Result<Page<RoomRecord>> {
         let limit = validate::limit(limit)?;
-        let query = query.map(str::trim).filter(|q| !q.is_empty());
-        if query.is_some_and(|q| q.chars().count() > validate::ROOM_NAME_MAX) {
-            return Err(WebsiteError::invalid(
-                "invalid_query",
-                "search text is at most 64 characters",
-            ));
-        }
+        let query = validate::room_search(query)?;
         Ok(self.store.public_rooms(query, cursor, limit).await?)
     }
 
@@ -330,15 +330,9 @@ impl Website {
         self.profile(user).await
     }
 
-    /// Users whose username starts with `prefix` (at least one character).
+    /// Users whose username starts with `prefix`, by username (blank: every user).
     pub async fn find_users(&self, prefix: &str, limit: Option<u32>) -> Result<Vec<ProfileRecord>> {
-        let prefix = prefix.trim();
-        if prefix.is_empty() || prefix.len() > 32 {
-            return Err(WebsiteError::invalid(
-                "invalid_prefix",
-                "prefix must be 1 to 32 characters",
-            ));
-        }
+        let prefix = validate::user_prefix(prefix)?;
         let limit = validate::limit(limit)?;
         Ok(self.store.users_by_prefix(prefix, limit).await?)
     }

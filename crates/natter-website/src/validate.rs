@@ -13,12 +13,18 @@ pub const DISPLAY_NAME_MAX: usize = 64;
 pub const BIO_MAX: usize = 1000;
 /// Most characters in an avatar URL.
 pub const AVATAR_URL_MAX: usize = 2048;
+/// Most characters in a username prefix to look up.
+pub const PREFIX_MAX: usize = 32;
 
-/// Trims a room name and checks it is 1–64 characters without control characters.
+// Lengths are counted as sent, before trimming, so that the OpenAPI document's
+// `maxLength` (`crate::http`) states the rule exactly.
+
+/// Checks a room name is 1–64 characters without control characters, not only white
+/// space, and trims it.
 pub fn room_name(raw: &str) -> Result<String, WebsiteError> {
     let name = raw.trim();
-    let count = name.chars().count();
-    if count == 0 || count > ROOM_NAME_MAX || name.chars().any(char::is_control) {
+    if name.is_empty() || raw.chars().count() > ROOM_NAME_MAX || raw.chars().any(char::is_control)
+    {
         return Err(WebsiteError::invalid(
             "invalid_name",
             "room name must be 1 to 64 characters without control characters",
@@ -33,7 +39,6 @@ pub fn profile(
     bio: &str,
     avatar_url: &str,
 ) -> Result<(String, String, String), WebsiteError> {
-    let display_name = display_name.trim();
     if display_name.chars().count() > DISPLAY_NAME_MAX || display_name.chars().any(char::is_control)
     {
         return Err(WebsiteError::invalid(
@@ -47,20 +52,23 @@ pub fn profile(
             "bio must be at most 1000 characters, without control characters other than line breaks and tabs",
         ));
     }
+    let too_long = avatar_url.chars().count() > AVATAR_URL_MAX;
     let avatar_url = avatar_url.trim();
-    if !avatar_url.is_empty() && !is_http_url(avatar_url) {
+    if too_long || !avatar_url.is_empty() && !is_http_url(avatar_url) {
         return Err(WebsiteError::invalid(
             "invalid_avatar_url",
             "avatar URL must be an http:// or https:// URL",
         ));
     }
     Ok((
-        display_name.to_owned(),
+        display_name.trim().to_owned(),
         bio.to_owned(),
         avatar_url.to_owned(),
     ))
 }
 
+/// An http(s) URL of printable ASCII whose host is a name or an IPv4 address (letters,
+/// digits, `.` and `-`) with an optional port of up to five digits.
 fn is_http_url(url: &str) -> bool {
     let rest = url
         .strip_prefix("https://")
@@ -68,11 +76,41 @@ fn is_http_url(url: &str) -> bool {
     let Some(rest) = rest else {
         return false;
     };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    url.len() <= AVATAR_URL_MAX
-        && !host.is_empty()
-        && !host.contains('@')
-        && url.chars().all(|c| c.is_ascii_graphic())
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let (host, port) = authority.split_once(':').unwrap_or((authority, "1"));
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    let port_ok = (1..=5).contains(&port.len()) && port.bytes().all(|b| b.is_ascii_digit());
+    host_ok && port_ok && url.chars().all(|c| c.is_ascii_graphic())
+}
+
+/// Checks search text over room names: at most 64 characters without control
+/// characters; trims it, and blank text searches nothing.
+pub fn room_search(raw: Option<&str>) -> Result<Option<&str>, WebsiteError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    if raw.chars().count() > ROOM_NAME_MAX || raw.chars().any(char::is_control) {
+        return Err(WebsiteError::invalid(
+            "invalid_query",
+            "search text is at most 64 characters without control characters",
+        ));
+    }
+    Ok(Some(raw.trim()).filter(|q| !q.is_empty()))
+}
+
+/// Checks a username prefix: at most 32 characters without control characters; trims
+/// it (blank: every user).
+pub fn user_prefix(raw: &str) -> Result<&str, WebsiteError> {
+    if raw.chars().count() > PREFIX_MAX || raw.chars().any(char::is_control) {
+        return Err(WebsiteError::invalid(
+            "invalid_prefix",
+            "prefix is at most 32 characters without control characters",
+        ));
+    }
+    Ok(raw.trim())
 }
 
 /// A page size: 1–100, default 50.
@@ -98,18 +136,23 @@ mod tests {
         assert!(room_name(&"é".repeat(64)).is_ok());
         assert!(room_name(&"é".repeat(65)).is_err());
         assert!(room_name("bell\u{7}").is_err());
+        assert!(room_name(&format!(" {} ", "x".repeat(63))).is_err(), "counted as sent");
     }
 
     #[test]
     fn avatar_urls_must_be_http() {
         assert!(profile("A", "", "https://cdn.example.org/a.png").is_ok());
         assert!(profile("A", "", "").is_ok());
+        assert!(profile("A", "", " http://10.0.0.1:8080/a?b#c ").is_ok());
         for bad in [
             "javascript:alert(1)",
             "ftp://x/a",
             "https://",
             "https://u@evil/x",
             "http://a b/",
+            "http://[/",
+            "https://host:/x",
+            "https://host:123456/x",
         ] {
             assert!(profile("A", "", bad).is_err(), "{bad}");
         }

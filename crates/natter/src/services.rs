@@ -87,7 +87,7 @@ pub async fn website(mut config: Config) -> anyhow::Result<()> {
     let (parts, _) = connect(&mut config, "website", &shutdown, &metrics).await?;
     let verifier = verifier_from_auth(&config, parts.kv.clone(), shutdown.clone()).await?;
     let website = assemble_website(&config, &parts, verifier, shutdown.clone());
-    let http = natter_website::routes(website.clone());
+    let http = natter_website::routes(website.clone(), natter_auth::openapi());
     let grpc = grpc::router(None, Some(&website), None).await;
     serve_pair(&config, &parts, http, grpc, shutdown, metrics).await
 }

@@ -35,7 +35,7 @@ async fn acks_follow_the_commit_and_subscribers_get_every_message_in_order(backe
         assert_eq!(seq, i);
         let stored = cluster
             .store
-            .history(&room, HistoryOrder::NewestFirst, None, 1)
+            .history(&room, HistoryOrder::NewestFirst, None, None, 1)
             .await
             .unwrap();
         assert_eq!(stored[0].seq, seq, "acknowledged only once stored");

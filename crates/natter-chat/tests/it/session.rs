@@ -95,6 +95,7 @@ async fn non_members_learn_nothing_and_cannot_send(backend: Backend) {
             &room,
             natter_core::store::HistoryOrder::NewestFirst,
             None,
+            None,
             10,
         )
         .await

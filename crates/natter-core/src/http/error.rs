@@ -5,6 +5,7 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Seconds a client is asked to wait (`Retry-After`) when a dependency is unavailable.
 pub const RETRY_UNAVAILABLE_SECS: u64 = 2;
@@ -23,17 +24,17 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
-/// The error body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The error body of every failed call.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
 }
 
 /// Code and message of an error body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable snake_case code.
+    /// Stable snake_case code clients branch on, e.g. `not_found`, `invalid_name`.
     pub code: String,
     /// Human-readable explanation.
     pub message: String,

@@ -6,6 +6,7 @@ mod caller;
 mod error;
 mod extract;
 mod metrics;
+mod openapi;
 mod ops;
 
 use std::net::SocketAddr;
@@ -18,8 +19,9 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub use caller::{Caller, MaybeCaller, bearer_token, missing_token};
 pub use error::{ApiError, ErrorBody, ErrorDetail, RETRY_UNAVAILABLE_SECS};
-pub use extract::{JsonBody, QueryParams};
+pub use extract::{JsonBody, QueryParams, object_body};
 pub use metrics::{Metrics, record_metrics};
+pub use openapi::{BEARER, ErrorResponses, operations};
 pub use ops::{Readiness, ReadinessCheck, ops_routes};
 
 use crate::telemetry::extract_context;

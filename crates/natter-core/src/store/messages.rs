@@ -213,33 +213,33 @@ impl Store {
         Ok(row.map_or(0, |(seq,)| seq))
     }
 
-    /// A page of a room's history: up to `limit` messages strictly before (newest first)
-    /// or after (oldest first) `cursor`, a sequence number.
+    /// A page of a room's history: up to `limit` messages with sequence numbers strictly
+    /// between `after` and `before` (each unbounded when absent), newest or oldest first.
     #[tracing::instrument(name = "db.history", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn history(
         &self,
         room_id: &str,
         order: HistoryOrder,
-        cursor: Option<i64>,
+        after: Option<i64>,
+        before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<MessageRecord>> {
-        let (sql, bound) = match order {
-            HistoryOrder::NewestFirst => (
+        let sql = match order {
+            HistoryOrder::NewestFirst => {
                 "SELECT room_id, seq, sender_id, client_id, body, created_at, edited_at, \
-                 deleted_at FROM messages WHERE room_id = $1 AND seq < $2 \
-                 ORDER BY seq DESC LIMIT $3",
-                cursor.unwrap_or(i64::MAX),
-            ),
-            HistoryOrder::OldestFirst => (
+                 deleted_at FROM messages WHERE room_id = $1 AND seq > $2 AND seq < $3 \
+                 ORDER BY seq DESC LIMIT $4"
+            }
+            HistoryOrder::OldestFirst => {
                 "SELECT room_id, seq, sender_id, client_id, body, created_at, edited_at, \
-                 deleted_at FROM messages WHERE room_id = $1 AND seq > $2 \
-                 ORDER BY seq ASC LIMIT $3",
-                cursor.unwrap_or(0),
-            ),
+                 deleted_at FROM messages WHERE room_id = $1 AND seq > $2 AND seq < $3 \
+                 ORDER BY seq ASC LIMIT $4"
+            }
         };
         Ok(sqlx::query_as(sql)
             .bind(room_id)
-            .bind(bound)
+            .bind(after.unwrap_or(i64::MIN))
+            .bind(before.unwrap_or(i64::MAX))
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?)

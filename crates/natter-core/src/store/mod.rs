@@ -19,7 +19,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use messages::{HistoryOrder, MessageRecord, NewMessage, Posted};
 pub use profiles::{ProfileRecord, ProfileUpdate};
-pub use rooms::{MemberRecord, MyRoom, Page, Role, RoomKind, RoomRecord, escape_like};
+pub use rooms::{CURSOR_MAX, MemberRecord, MyRoom, Page, Role, RoomKind, RoomRecord, escape_like};
 pub use sessions::{NewSession, RotateRequest, Rotation, SessionRecord};
 pub use users::{NewUser, UserRecord};
 

@@ -34,6 +34,9 @@ impl Store {
     /// A user's profile.
     #[tracing::instrument(name = "db.profile", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn profile(&self, user_id: &str) -> Result<Option<ProfileRecord>> {
+        if !crate::text::is_id(user_id) {
+            return Ok(None);
+        }
         Ok(sqlx::query_as(
             "SELECT id, username, display_name, bio, avatar_url, created_at FROM users WHERE id = $1",
         )

@@ -2,11 +2,13 @@
 //! join, leave, change roles, delete.
 
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
+use base64::engine::DecodePaddingMode;
 use uuid::Uuid;
 
 use super::{Result, Store, StoreError, map_conflict};
-use crate::text::fold_case;
+use crate::text::{fold_case, is_id};
 use crate::time::now_ms;
 
 /// A room's kind.
@@ -242,6 +244,9 @@ impl Store {
     /// The room with this id.
     #[tracing::instrument(name = "db.room", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn room(&self, id: &str) -> Result<Option<RoomRecord>> {
+        if !is_id(id) {
+            return Ok(None);
+        }
         let sql = "SELECT r.id, r.kind, r.name, r.created_by, r.created_at, r.last_seq \
                    FROM rooms r WHERE r.id = $1";
         let row: Option<RoomRow> = sqlx::query_as(sql)
@@ -279,6 +284,9 @@ impl Store {
         id: &str,
         user: &str,
     ) -> Result<Option<(RoomRecord, Option<Role>)>> {
+        if !is_id(id) {
+            return Ok(None);
+        }
         let sql = "SELECT r.id, r.kind, r.name, r.created_by, r.created_at, r.last_seq, m.role \
                    FROM rooms r LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $2 \
                    WHERE r.id = $1";
@@ -368,6 +376,9 @@ impl Store {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Page<MyRoom>> {
+        if after.is_some_and(|id| !is_id(id)) {
+            return Err(StoreError::InvalidCursor);
+        }
         let sql = "SELECT r.id, r.kind, r.name, r.created_by, r.created_at, r.last_seq, \
                    m.role, m.last_read_seq \
                    FROM room_members m JOIN rooms r ON r.id = m.room_id \
@@ -399,6 +410,9 @@ impl Store {
     /// `user`'s role in `room`, if a member.
     #[tracing::instrument(name = "db.role", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn role(&self, room: &str, user: &str) -> Result<Option<Role>> {
+        if !is_id(room) || !is_id(user) {
+            return Ok(None);
+        }
         let row: Option<(String,)> =
             sqlx::query_as("SELECT role FROM room_members WHERE room_id = $1 AND user_id = $2")
                 .bind(room)
@@ -529,6 +543,9 @@ pub(crate) fn paginate<T>(mut items: Vec<T>, limit: u32, cursor: impl Fn(&T) -> 
     Page { items, next }
 }
 
+/// Most characters in a cursor of the public room list.
+pub const CURSOR_MAX: usize = 1024;
+
 /// An opaque cursor for a (name, id) position.
 fn join_cursor(name: &str, id: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{id}\u{1f}{name}"))
@@ -538,10 +555,30 @@ fn split_cursor(cursor: Option<&str>) -> Result<(String, String)> {
     let Some(cursor) = cursor else {
         return Ok((String::new(), String::new()));
     };
-    let bytes = URL_SAFE_NO_PAD
-        .decode(cursor)
+    if cursor.len() > CURSOR_MAX
+        || !cursor
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(StoreError::InvalidCursor);
+    }
+    // Any string of base64url characters reads as some position, so that a cursor the
+    // store did not make is never an error: a dangling last character is dropped,
+    // trailing bits are allowed, and what does not decode to UTF-8 or holds NUL is
+    // replaced.
+    let whole = &cursor[..cursor.len() - usize::from(cursor.len() % 4 == 1)];
+    let bytes = LENIENT
+        .decode(whole)
         .map_err(|_| StoreError::InvalidCursor)?;
-    let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)?;
-    let (id, name) = text.split_once('\u{1f}').ok_or(StoreError::InvalidCursor)?;
+    let text = String::from_utf8_lossy(&bytes).replace('\0', "\u{fffd}");
+    let (id, name) = text.split_once('\u{1f}').unwrap_or(("", &text));
     Ok((name.to_owned(), id.to_owned()))
 }
+
+/// Decodes any unpadded base64url text of a valid length.
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+        .with_decode_allow_trailing_bits(true),
+);

@@ -254,28 +254,28 @@ async fn history_pages_by_cursor_in_both_directions(backend: Backend) {
     };
     let newest = seqs(
         t.store
-            .history(&room, HistoryOrder::NewestFirst, None, 10)
+            .history(&room, HistoryOrder::NewestFirst, None, None, 10)
             .await
             .unwrap(),
     );
     assert_eq!(newest, (16..=25).rev().collect::<Vec<_>>());
     let older = seqs(
         t.store
-            .history(&room, HistoryOrder::NewestFirst, Some(16), 10)
+            .history(&room, HistoryOrder::NewestFirst, None, Some(16), 10)
             .await
             .unwrap(),
     );
     assert_eq!(older, (6..=15).rev().collect::<Vec<_>>());
     let oldest = seqs(
         t.store
-            .history(&room, HistoryOrder::OldestFirst, None, 10)
+            .history(&room, HistoryOrder::OldestFirst, None, None, 10)
             .await
             .unwrap(),
     );
     assert_eq!(oldest, (1..=10).collect::<Vec<_>>());
     let after = seqs(
         t.store
-            .history(&room, HistoryOrder::OldestFirst, Some(20), 10)
+            .history(&room, HistoryOrder::OldestFirst, Some(20), None, 10)
             .await
             .unwrap(),
     );
@@ -299,7 +299,7 @@ async fn deleting_a_room_removes_members_and_messages(backend: Backend) {
     assert!(t.store.members(&room).await.unwrap().is_empty());
     assert!(
         t.store
-            .history(&room, HistoryOrder::OldestFirst, None, 10)
+            .history(&room, HistoryOrder::OldestFirst, None, None, 10)
             .await
             .unwrap()
             .is_empty()

@@ -4,35 +4,17 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use natter_core::http::{ApiError, Caller, JsonBody, QueryParams};
+use natter_core::http::{ApiError, Caller, ErrorBody, JsonBody, QueryParams};
 use natter_core::store::Role;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::json::*;
 use crate::{HistoryQuery, Website};
 
 type Reply<T> = Result<Json<T>, ApiError>;
 
-/// The error body of every failed call.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorResponse {
-    /// The error.
-    pub error: ErrorDetail,
-}
-
-/// A stable code and a human-readable message.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable snake_case code, e.g. `not_found`, `invalid_name`.
-    pub code: String,
-    /// Explanation.
-    pub message: String,
-}
-
 #[utoipa::path(get, path = "/api/v1/rooms", tag = "rooms", params(ListQuery),
     description = "Public rooms by name, optionally filtered by a name substring.",
-    responses((status = 200, body = RoomPage), (status = 401, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+    responses((status = 200, body = RoomPage)))]
 pub async fn public_rooms(
     State(w): State<Website>,
     _caller: Caller,
@@ -45,7 +27,7 @@ pub async fn public_rooms(
 }
 
 #[utoipa::path(post, path = "/api/v1/rooms", tag = "rooms", request_body = CreateRoom,
-    responses((status = 201, body = RoomJson), (status = 401, body = ErrorResponse), (status = 409, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+    responses((status = 201, body = RoomJson), (status = 409, body = ErrorBody)))]
 pub async fn create_room(
     State(w): State<Website>,
     Caller(me): Caller,
@@ -60,20 +42,20 @@ pub async fn create_room(
         .into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/rooms/mine", tag = "rooms", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/rooms/mine", tag = "rooms", params(MineQuery),
     description = "The caller's rooms, oldest first, with their role and unread count.",
-    responses((status = 200, body = RoomPage), (status = 401, body = ErrorResponse)))]
+    responses((status = 200, body = RoomPage)))]
 pub async fn my_rooms(
     State(w): State<Website>,
     Caller(me): Caller,
-    QueryParams(q): QueryParams<ListQuery>,
+    QueryParams(q): QueryParams<MineQuery>,
 ) -> Reply<RoomPage> {
     let page = w.my_rooms(&me.sub, q.cursor.as_deref(), q.limit).await?;
     Ok(Json(my_room_page(page)))
 }
 
-#[utoipa::path(get, path = "/api/v1/rooms/{room}", tag = "rooms", params(("room" = String, Path)),
-    responses((status = 200, body = RoomJson), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+#[utoipa::path(get, path = "/api/v1/rooms/{room}", tag = "rooms", params(("room" = String, Path, description = "Room id.")),
+    responses((status = 200, body = RoomJson), (status = 404, body = ErrorBody)))]
 pub async fn room(
     State(w): State<Website>,
     Caller(me): Caller,
@@ -83,8 +65,8 @@ pub async fn room(
     Ok(Json(room_json(room, role)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/rooms/{room}", tag = "rooms", params(("room" = String, Path)), request_body = Rename,
-    responses((status = 200, body = RoomJson), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+#[utoipa::path(patch, path = "/api/v1/rooms/{room}", tag = "rooms", params(("room" = String, Path, description = "Room id.")), request_body = Rename,
+    responses((status = 200, body = RoomJson), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn rename(
     State(w): State<Website>,
     Caller(me): Caller,
@@ -95,9 +77,9 @@ pub async fn rename(
     Ok(Json(room_json(renamed, role)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/rooms/{room}", tag = "rooms", params(("room" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/rooms/{room}", tag = "rooms", params(("room" = String, Path, description = "Room id.")),
     description = "Owner only. Removes members and messages; live subscribers are dropped.",
-    responses((status = 204), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_room(
     State(w): State<Website>,
     Caller(me): Caller,
@@ -107,9 +89,9 @@ pub async fn delete_room(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/rooms/{room}/join", tag = "members", params(("room" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/join", tag = "members", params(("room" = String, Path, description = "Room id.")),
     description = "Join a public room.",
-    responses((status = 204), (status = 404, body = ErrorResponse)))]
+    responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn join(
     State(w): State<Website>,
     Caller(me): Caller,
@@ -119,9 +101,9 @@ pub async fn join(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/rooms/{room}/leave", tag = "members", params(("room" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/leave", tag = "members", params(("room" = String, Path, description = "Room id.")),
     description = "Leave a room; owners hand over ownership first.",
-    responses((status = 204), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn leave(
     State(w): State<Website>,
     Caller(me): Caller,
@@ -131,8 +113,8 @@ pub async fn leave(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/rooms/{room}/members", tag = "members", params(("room" = String, Path)),
-    responses((status = 200, body = [MemberJson]), (status = 404, body = ErrorResponse)))]
+#[utoipa::path(get, path = "/api/v1/rooms/{room}/members", tag = "members", params(("room" = String, Path, description = "Room id.")),
+    responses((status = 200, body = [MemberJson]), (status = 404, body = ErrorBody)))]
 pub async fn members(
     State(w): State<Website>,
     Caller(me): Caller,
@@ -142,9 +124,9 @@ pub async fn members(
     Ok(Json(members.into_iter().map(member_json).collect()))
 }
 
-#[utoipa::path(post, path = "/api/v1/rooms/{room}/members", tag = "members", params(("room" = String, Path)), request_body = AddMember,
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/members", tag = "members", params(("room" = String, Path, description = "Room id.")), request_body = AddMember,
     description = "Owners and admins add members; only owners add admins.",
-    responses((status = 204), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn add_member(
     State(w): State<Website>,
     Caller(me): Caller,
@@ -161,9 +143,9 @@ pub async fn add_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(delete, path = "/api/v1/rooms/{room}/members/{user}", tag = "members", params(("room" = String, Path), ("user" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/rooms/{room}/members/{user}", tag = "members", params(("room" = String, Path, description = "Room id."), ("user" = String, Path, description = "User id.")),
     description = "Remove a member of a lower role, or yourself.",
-    responses((status = 204), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn remove_member(
     State(w): State<Website>,
     Caller(me): Caller,
@@ -173,8 +155,8 @@ pub async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(put, path = "/api/v1/rooms/{room}/members/{user}/role", tag = "members", params(("room" = String, Path), ("user" = String, Path)), request_body = SetRole,
-    responses((status = 204), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+#[utoipa::path(put, path = "/api/v1/rooms/{room}/members/{user}/role", tag = "members", params(("room" = String, Path, description = "Room id."), ("user" = String, Path, description = "User id.")), request_body = SetRole,
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn set_role(
     State(w): State<Website>,
     Caller(me): Caller,
@@ -186,9 +168,9 @@ pub async fn set_role(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(put, path = "/api/v1/rooms/{room}/owner", tag = "members", params(("room" = String, Path)), request_body = Transfer,
+#[utoipa::path(put, path = "/api/v1/rooms/{room}/owner", tag = "members", params(("room" = String, Path, description = "Room id.")), request_body = Transfer,
     description = "Owner only: hand ownership to a member; you become an admin.",
-    responses((status = 204), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn transfer(
     State(w): State<Website>,
     Caller(me): Caller,
@@ -199,9 +181,9 @@ pub async fn transfer(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/rooms/{room}/messages", tag = "messages", params(("room" = String, Path), HistoryParams),
+#[utoipa::path(get, path = "/api/v1/rooms/{room}/messages", tag = "messages", params(("room" = String, Path, description = "Room id."), HistoryParams),
     description = "A page of history by sequence number: `before` (newest first, the default) or `after` (oldest first).",
-    responses((status = 200, body = [MessageJson]), (status = 404, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+    responses((status = 200, body = [MessageJson]), (status = 404, body = ErrorBody)))]
 pub async fn history(
     State(w): State<Website>,
     Caller(me): Caller,
@@ -217,9 +199,9 @@ pub async fn history(
     Ok(Json(messages.into_iter().map(message_json).collect()))
 }
 
-#[utoipa::path(post, path = "/api/v1/rooms/{room}/messages", tag = "messages", params(("room" = String, Path)), request_body = PostMessage,
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/messages", tag = "messages", params(("room" = String, Path, description = "Room id.")), request_body = PostMessage,
     description = "Store a message. 201 when stored, 200 when a send with the same client_id was stored before.",
-    responses((status = 201, body = MessageJson), (status = 200, body = MessageJson), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+    responses((status = 201, body = MessageJson), (status = 200, body = MessageJson), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn post_message(
     State(w): State<Website>,
     Caller(me): Caller,
@@ -235,9 +217,9 @@ pub async fn post_message(
     Ok((status, Json(message_json(message))).into_response())
 }
 
-#[utoipa::path(put, path = "/api/v1/direct/{user}", tag = "rooms", params(("user" = String, Path)),
+#[utoipa::path(put, path = "/api/v1/direct/{user}", tag = "rooms", params(("user" = String, Path, description = "User id.")),
     description = "The direct room with another user, opened if new.",
-    responses((status = 200, body = RoomJson), (status = 404, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+    responses((status = 200, body = RoomJson), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn open_direct(
     State(w): State<Website>,
     Caller(me): Caller,
@@ -248,18 +230,20 @@ pub async fn open_direct(
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UsersQuery),
-    responses((status = 200, body = [ProfileJson]), (status = 422, body = ErrorResponse)))]
+    responses((status = 200, body = [ProfileJson])))]
 pub async fn find_users(
     State(w): State<Website>,
     _caller: Caller,
     QueryParams(q): QueryParams<UsersQuery>,
 ) -> Reply<Vec<ProfileJson>> {
-    let users = w.find_users(&q.prefix, q.limit).await?;
+    let users = w
+        .find_users(q.prefix.as_deref().unwrap_or_default(), q.limit)
+        .await?;
     Ok(Json(users.into_iter().map(profile_json).collect()))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{user}", tag = "users", params(("user" = String, Path)),
-    responses((status = 200, body = ProfileJson), (status = 404, body = ErrorResponse)))]
+#[utoipa::path(get, path = "/api/v1/users/{user}", tag = "users", params(("user" = String, Path, description = "User id.")),
+    responses((status = 200, body = ProfileJson), (status = 404, body = ErrorBody)))]
 pub async fn profile(
     State(w): State<Website>,
     _caller: Caller,
@@ -269,13 +253,13 @@ pub async fn profile(
 }
 
 #[utoipa::path(get, path = "/api/v1/profile", tag = "users",
-    responses((status = 200, body = ProfileJson), (status = 401, body = ErrorResponse)))]
+    responses((status = 200, body = ProfileJson)))]
 pub async fn my_profile(State(w): State<Website>, Caller(me): Caller) -> Reply<ProfileJson> {
     Ok(Json(profile_json(w.profile(&me.sub).await?)))
 }
 
 #[utoipa::path(put, path = "/api/v1/profile", tag = "users", request_body = UpdateProfile,
-    responses((status = 200, body = ProfileJson), (status = 422, body = ErrorResponse)))]
+    responses((status = 200, body = ProfileJson)))]
 pub async fn update_profile(
     State(w): State<Website>,
     Caller(me): Caller,

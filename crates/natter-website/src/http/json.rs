@@ -6,6 +6,7 @@ use natter_core::store::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::schemas;
 use crate::WebsiteError;
 
 /// A room as clients see it.
@@ -98,8 +99,10 @@ pub struct ProfileJson {
 #[serde(deny_unknown_fields)]
 pub struct CreateRoom {
     /// `public` or `group`.
+    #[schema(schema_with = schemas::new_room_kind)]
     pub kind: String,
-    /// 1–64 characters; unique among public rooms, case-insensitively.
+    /// Unique among public rooms, case-insensitively.
+    #[schema(schema_with = schemas::room_name)]
     pub name: String,
 }
 
@@ -107,7 +110,8 @@ pub struct CreateRoom {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rename {
-    /// 1–64 characters.
+    /// The new name.
+    #[schema(schema_with = schemas::room_name)]
     pub name: String,
 }
 
@@ -116,9 +120,11 @@ pub struct Rename {
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
     /// The user to add.
+    #[schema(schema_with = schemas::id)]
     pub user_id: String,
     /// `member` (default) or `admin` (owner only).
     #[serde(default)]
+    #[schema(schema_with = schemas::grantable_role)]
     pub role: Option<String>,
 }
 
@@ -127,6 +133,7 @@ pub struct AddMember {
 #[serde(deny_unknown_fields)]
 pub struct SetRole {
     /// `member` or `admin`.
+    #[schema(schema_with = schemas::grantable_role)]
     pub role: String,
 }
 
@@ -135,6 +142,7 @@ pub struct SetRole {
 #[serde(deny_unknown_fields)]
 pub struct Transfer {
     /// The member who becomes owner.
+    #[schema(schema_with = schemas::id)]
     pub user_id: String,
 }
 
@@ -142,10 +150,11 @@ pub struct Transfer {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostMessage {
-    /// Chosen by the client, 1–64 printable ASCII characters; a retry with the same id
-    /// returns the stored message instead of storing another.
+    /// Chosen by the client; a retry with the same id returns the stored message.
+    #[schema(schema_with = schemas::client_id)]
     pub client_id: String,
-    /// 1–4000 characters.
+    /// The text.
+    #[schema(schema_with = schemas::message_body)]
     pub body: String,
 }
 
@@ -153,27 +162,46 @@ pub struct PostMessage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfile {
-    /// At most 64 characters.
+    /// Display name.
     #[serde(default)]
+    #[schema(schema_with = schemas::display_name)]
     pub display_name: String,
-    /// At most 1000 characters.
+    /// Free text.
     #[serde(default)]
+    #[schema(schema_with = schemas::bio)]
     pub bio: String,
-    /// Empty or an http(s) URL.
+    /// Avatar image URL.
     #[serde(default)]
+    #[schema(schema_with = schemas::avatar_url)]
     pub avatar_url: String,
 }
 
-/// Listing parameters.
+/// Public room listing parameters.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Name substring (public rooms only); `%`, `_` and `\` are literal.
+    /// Name substring.
+    #[param(schema_with = schemas::room_search)]
     pub q: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = schemas::rooms_cursor)]
     pub cursor: Option<String>,
-    /// 1–100, default 50.
+    /// Page size, default 50.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+}
+
+/// The caller's room listing parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MineQuery {
+    /// `next_cursor` of the previous page.
+    #[param(schema_with = schemas::my_rooms_cursor)]
+    pub cursor: Option<String>,
+    /// Page size, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -184,9 +212,11 @@ pub struct ListQuery {
 pub struct HistoryParams {
     /// Messages before this sequence number, newest first (the default order).
     pub before: Option<i64>,
-    /// Messages after this sequence number, oldest first.
+    /// Messages after this sequence number, oldest first; with `before`, the messages
+    /// between the two.
     pub after: Option<i64>,
-    /// 1–100, default 50.
+    /// Page size, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -195,9 +225,11 @@ pub struct HistoryParams {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UsersQuery {
-    /// Username prefix, 1–32 characters.
-    pub prefix: String,
-    /// 1–100, default 50.
+    /// Username prefix.
+    #[param(schema_with = schemas::user_prefix)]
+    pub prefix: Option<String>,
+    /// Page size, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 

@@ -1,14 +1,16 @@
-//! The JSON API under `/api/v1`: rooms, members, history, profiles, users; its OpenAPI
-//! document at `/api/v1/openapi.json` and Swagger UI at `/api/docs`. Every route needs a
-//! bearer access token, verified locally.
+//! The JSON API under `/api/v1`: rooms, members, history, profiles, users; the OpenAPI
+//! document of the whole public API at `/api/v1/openapi.json` and Swagger UI at
+//! `/api/docs`. Every route needs a bearer access token, verified locally.
 
 mod handlers;
 mod json;
+mod links;
+mod schemas;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use natter_core::token::TokenVerifier;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use natter_core::http::ErrorResponses;
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -27,39 +29,36 @@ impl FromRef<Website> for TokenVerifier {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Natter API", description = "Rooms, members, history and profiles. Every call needs `Authorization: Bearer <access token>` from `/api/v1/auth/login`."),
-    modifiers(&BearerAuth),
+    info(title = "Natter API", description = "Accounts and sessions (`/api/v1/auth`), rooms, members, history and profiles. Calls other than register, login and refresh need `Authorization: Bearer <access token>` from one of those three. Errors have one body, `{\"error\": {\"code\", \"message\"}}`; 429 and 503 carry `Retry-After`."),
     security(("bearer" = [])),
 )]
 struct ApiDoc;
 
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let scheme = HttpBuilder::new()
-            .scheme(HttpAuthScheme::Bearer)
-            .bearer_format("JWT")
-            .build();
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
-    }
-}
-
-/// The website's routes, the OpenAPI document and Swagger UI.
-pub fn routes(website: Website) -> Router {
+/// The website's routes, Swagger UI, and the OpenAPI document of the public JSON API:
+/// the website's operations and `others`, the documents of the APIs served beside it
+/// (the auth service's), so that one document describes the whole API.
+pub fn routes(website: Website, others: utoipa::openapi::OpenApi) -> Router {
     let (router, openapi) = api_router().with_state(website).split_for_parts();
+    let mut openapi = finish(openapi);
+    openapi.merge(others);
     router
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn(natter_core::http::api_headers))
         .merge(SwaggerUi::new("/api/docs").url(OPENAPI_PATH, openapi))
 }
 
-/// The OpenAPI document, as served.
+/// The website's part of the OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    finish(api_router().split_for_parts().1)
+}
+
+/// Adds the shared error answers (every write counts against the write limit) and the
+/// links from the answers that name a room or a user to the operations on it.
+fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let rate_limited = |method: &str, _: &str| method != "get";
+    ErrorResponses { rate_limited }.modify(&mut document);
+    links::add(&mut document);
+    document
 }
 
 fn api_router() -> OpenApiRouter<Website> {

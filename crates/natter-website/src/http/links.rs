@@ -1,0 +1,91 @@
+//! OpenAPI links: which answers name a room or a user that other operations take, so
+//! that clients (and stateful API testers) can follow them: create a room, then read,
+//! join, post to, leave and delete it.
+
+use serde_json::Value;
+use natter_core::http::operations;
+use utoipa::openapi::link::LinkBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::{OpenApi, RefOr};
+
+/// Operations on a room, by operation id, given its id.
+const ON_ROOM: &[&str] = &[
+    "room",
+    "rename",
+    "members",
+    "add_member",
+    "history",
+    "post_message",
+    "join",
+    "transfer",
+    "leave",
+    "delete_room",
+];
+
+/// (operation id, status, expression of the room id, expression of a user id).
+const SOURCES: &[(&str, &str, Option<&str>, Option<&str>)] = &[
+    ("create_room", "201", Some(ROOM), None),
+    ("open_direct", "200", Some(ROOM), None),
+    ("room", "200", Some(ROOM), None),
+    ("members", "200", Some("$request.path.room"), Some("$response.body#/0/user_id")),
+    ("my_profile", "200", None, Some("$response.body#/id")),
+    ("find_users", "200", None, Some("$response.body#/0/id")),
+];
+
+/// A room's id and its creator's, in an answer that is a room.
+const ROOM: &str = "$response.body#/id";
+const CREATOR: &str = "$response.body#/created_by";
+
+/// Operations on a room whose body names a user: linked from a room with its creator.
+const WITH_USER_BODY: &[&str] = &["add_member", "transfer"];
+
+/// Operations on a user, given the user's id (and the room's, when both are known).
+const ON_USER: &[&str] = &["profile", "open_direct"];
+const ON_MEMBER: &[&str] = &["remove_member", "set_role"];
+
+/// Adds the links of [`SOURCES`] to `document`.
+pub fn add(document: &mut OpenApi) {
+    for (source, status, room, user) in SOURCES {
+        let mut targets: Vec<(&str, Vec<(&str, &str)>)> = Vec::new();
+        if let Some(room) = room {
+            targets.extend(ON_ROOM.iter().map(|t| (*t, vec![("room", *room)])));
+        }
+        if let Some(user) = user {
+            targets.extend(ON_USER.iter().map(|t| (*t, vec![("user", *user)])));
+        }
+        if let (Some(room), Some(user)) = (room, user) {
+            targets.extend(
+                ON_MEMBER
+                    .iter()
+                    .map(|t| (*t, vec![("room", *room), ("user", *user)])),
+            );
+        }
+        let Some(operation) = operation_mut(document, source) else {
+            continue;
+        };
+        let Some(RefOr::T(response)) = operation.responses.responses.get_mut(*status) else {
+            continue;
+        };
+        for (target, parameters) in targets.into_iter().filter(|(t, _)| t != source) {
+            let mut link = parameters
+                .into_iter()
+                .fold(LinkBuilder::new().operation_id(target), |link, (name, at)| {
+                    link.parameter(name, Value::from(at))
+                });
+            if *room == Some(ROOM) && WITH_USER_BODY.contains(&target) {
+                link = link.request_body(Some(serde_json::json!({ "user_id": CREATOR })));
+            }
+            response.links.insert(target.to_owned(), link.build().into());
+        }
+    }
+}
+
+fn operation_mut<'a>(document: &'a mut OpenApi, id: &str) -> Option<&'a mut Operation> {
+    document
+        .paths
+        .paths
+        .values_mut()
+        .flat_map(operations)
+        .map(|(_, op)| op)
+        .find(|op| op.operation_id.as_deref() == Some(id))
+}
