@@ -81,6 +81,7 @@ fn workspace_root() -> PathBuf {
 
 fn test(root: &Path, args: &[String]) -> anyhow::Result<()> {
     servers::ensure_browser();
+    servers::ensure_schemathesis();
     let servers = servers::Servers::from_env_or_start()?;
     eprintln!("xtask: DATABASE_URL={}", servers.database_url);
     eprintln!("xtask: REDIS_URL={}", servers.redis_url);

@@ -285,6 +285,28 @@ pub fn ensure_browser() {
     }
 }
 
+/// The schemathesis release the contract test is written against (PyPI).
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+/// Makes sure schemathesis's `st` is there for the API contract test, installing it from
+/// PyPI when missing; the test names what is missing otherwise.
+pub fn ensure_schemathesis() {
+    if which("st").is_none() {
+        install(
+            "st",
+            &[
+                "python3",
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                SCHEMATHESIS,
+            ],
+        );
+    }
+}
+
 /// Runs `command` to install what provides `bin`, then looks for `bin` again.
 fn install(bin: &str, command: &[&str]) -> Option<PathBuf> {
     eprintln!("xtask: {bin} not found; running {}", command.join(" "));

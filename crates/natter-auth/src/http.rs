@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
 use natter_core::http::{
-    ApiError, ErrorBody, ErrorResponses, JsonBody, object_body, bearer_token as bearer, client_ip,
-    missing_token as missing_bearer,
+    ApiError, ErrorBody, ErrorResponses, JsonBody, bearer_token as bearer, client_ip,
+    missing_token as missing_bearer, object_body,
 };
 use natter_core::store::{SessionRecord, UserRecord};
 use serde::{Deserialize, Serialize};
@@ -280,7 +280,13 @@ async fn logout(
         match serde_json::from_slice(&body) {
             Ok(serde_json::Value::Null) => LogoutBody::default(),
             Ok(value) => object_body(value)?,
-            Err(e) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string())),
+            Err(e) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    e.to_string(),
+                ));
+            }
         }
     };
     let refresh = body.refresh_token;

@@ -55,8 +55,7 @@ pub fn validate_password(password: &str) -> Result<(), AuthError> {
 pub fn validate_email(raw: &str) -> Result<String, AuthError> {
     let email = raw.trim();
     let invalid = || AuthError::invalid("invalid_email", "email address is not valid");
-    if raw.chars().count() > EMAIL_MAX
-        || email.chars().any(|c| c.is_whitespace() || c.is_control())
+    if raw.chars().count() > EMAIL_MAX || email.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(invalid());
     }

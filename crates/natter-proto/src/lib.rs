@@ -1,5 +1,10 @@
 //! gRPC messages, clients and servers generated from the workspace's `proto/` files.
 
+/// Every `.proto` file under `proto/`, as an encoded `FileDescriptorSet`: what gRPC
+/// server reflection serves.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/natter_descriptor.bin"));
+
 /// `natter.common.v1`: the shapes every service shares (a stored message, a history
 /// request) and the room-event envelope between replicas.
 pub mod common {

@@ -30,6 +30,15 @@ pub enum WebsiteError {
     /// The name or membership already exists.
     #[error("{0}")]
     Conflict(&'static str),
+    /// The body names a user the room's state rules out (no such user, not a member):
+    /// HTTP 409 with `code`, gRPC `FAILED_PRECONDITION`.
+    #[error("{message}")]
+    Unmet {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation.
+        message: &'static str,
+    },
     /// Too many writes; retry after the given seconds.
     #[error("too many requests, retry in {0} s")]
     RateLimited(u64),
@@ -90,6 +99,7 @@ impl From<WebsiteError> for ApiError {
             WebsiteError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             WebsiteError::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, *code),
             WebsiteError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            WebsiteError::Unmet { code, .. } => (StatusCode::CONFLICT, *code),
             WebsiteError::RateLimited(seconds) => {
                 let mut api = ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -115,6 +125,7 @@ impl From<WebsiteError> for tonic::Status {
             WebsiteError::NotFound(_) => Self::not_found(message),
             WebsiteError::Invalid { .. } => Self::invalid_argument(message),
             WebsiteError::Conflict(_) => Self::already_exists(message),
+            WebsiteError::Unmet { .. } => Self::failed_precondition(message),
             WebsiteError::RateLimited(seconds) => {
                 let mut status = Self::resource_exhausted(message);
                 let value = seconds.to_string().parse().expect("digits");

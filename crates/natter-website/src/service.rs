@@ -187,7 +187,10 @@ impl Website {
         self.store
             .profile(target)
             .await?
-            .ok_or(WebsiteError::NotFound("user"))?;
+            .ok_or(WebsiteError::Unmet {
+                code: "unknown_user",
+                message: "no user has this id",
+            })?;
         if !self.store.add_member(room_id, target, role).await? {
             return Err(WebsiteError::Conflict("already a member"));
         }
@@ -244,7 +247,10 @@ impl Website {
             return Err(WebsiteError::Forbidden("you own this room already"));
         }
         if !is_id(target) || !self.store.transfer_ownership(room_id, user, target).await? {
-            return Err(WebsiteError::NotFound("member"));
+            return Err(WebsiteError::Unmet {
+                code: "not_a_member",
+                message: "ownership goes to a member of the room",
+            });
         }
         Ok(())
     }

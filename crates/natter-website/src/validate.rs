@@ -23,8 +23,7 @@ pub const PREFIX_MAX: usize = 32;
 /// space, and trims it.
 pub fn room_name(raw: &str) -> Result<String, WebsiteError> {
     let name = raw.trim();
-    if name.is_empty() || raw.chars().count() > ROOM_NAME_MAX || raw.chars().any(char::is_control)
-    {
+    if name.is_empty() || raw.chars().count() > ROOM_NAME_MAX || raw.chars().any(char::is_control) {
         return Err(WebsiteError::invalid(
             "invalid_name",
             "room name must be 1 to 64 characters without control characters",
@@ -136,7 +135,10 @@ mod tests {
         assert!(room_name(&"é".repeat(64)).is_ok());
         assert!(room_name(&"é".repeat(65)).is_err());
         assert!(room_name("bell\u{7}").is_err());
-        assert!(room_name(&format!(" {} ", "x".repeat(63))).is_err(), "counted as sent");
+        assert!(
+            room_name(&format!(" {} ", "x".repeat(63))).is_err(),
+            "counted as sent"
+        );
     }
 
     #[test]

@@ -41,7 +41,10 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         natter_frontend::Frontend::new(own.clone(), own, secrets, config.frontend.secure_cookies);
     let router = natter_auth::routes(auth.clone(), config.trust_forwarded_for)
         .merge(chat_http)
-        .merge(natter_website::routes(website.clone(), natter_auth::openapi()))
+        .merge(natter_website::routes(
+            website.clone(),
+            natter_auth::openapi(),
+        ))
         .merge(grpc::router(Some(&auth), Some(&website), Some(&chat)).await)
         .merge(natter_frontend::routes(frontend))
         .merge(ops_routes(

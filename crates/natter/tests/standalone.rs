@@ -239,3 +239,65 @@ fn logouts_survive_a_restart_and_token_answers_are_never_cached() {
     assert!(rooms.starts_with("HTTP/1.1 401"), "{rooms}");
     assert!(terminate(again).success());
 }
+
+/// gRPC server reflection lists every service the process serves, and describes them, so
+/// `grpcurl` needs no .proto files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_reflection_lists_and_describes_the_services() {
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(&dir.path().join("data"));
+    let listed = reflect(&running.url, MessageRequest::ListServices(String::new())).await;
+    let Some(MessageResponse::ListServicesResponse(list)) = listed else {
+        panic!("not a service list");
+    };
+    let mut names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "grpc.health.v1.Health",
+            "natter.auth.v1.AuthService",
+            "natter.chat.v1.ChatService",
+            "natter.website.v1.WebsiteService",
+        ]
+    );
+    let symbol = MessageRequest::FileContainingSymbol("natter.website.v1.WebsiteService".into());
+    let Some(MessageResponse::FileDescriptorResponse(files)) = reflect(&running.url, symbol).await
+    else {
+        panic!("not a file descriptor");
+    };
+    let first = String::from_utf8_lossy(&files.file_descriptor_proto[0]).into_owned();
+    assert!(
+        first.contains("natter/website/v1/website.proto"),
+        "the service's file"
+    );
+    assert!(terminate(running).success());
+}
+
+/// One reflection request on its own stream; its answer.
+async fn reflect(
+    url: &str,
+    request: tonic_reflection::pb::v1::server_reflection_request::MessageRequest,
+) -> Option<tonic_reflection::pb::v1::server_reflection_response::MessageResponse> {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(request),
+    };
+    let mut answers = ServerReflectionClient::new(channel)
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    answers.message().await.unwrap().unwrap().message_response
+}

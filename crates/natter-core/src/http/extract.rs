@@ -36,10 +36,11 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
 
 /// Reads a request body that must be a JSON object: serde would also take an array for
 /// a struct, which no schema of ours allows.
-pub fn object_body<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    let unprocessable = |message: String| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_request", message)
-    };
+pub fn object_body<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, ApiError> {
+    let unprocessable =
+        |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_request", message);
     if !value.is_object() {
         return Err(unprocessable("the body must be a JSON object".into()));
     }

@@ -5,9 +5,7 @@
 use utoipa::openapi::header::{Header, HeaderBuilder};
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
-use utoipa::openapi::security::{
-    HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
-};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Components, ContentBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, PartialSchema, ToSchema};
 
@@ -30,13 +28,41 @@ pub struct ErrorResponses {
 
 /// The shared error answers: (status, component name, description).
 const ANSWERS: &[(&str, &str, &str)] = &[
-    ("400", "BadRequest", "The body is not JSON, or the query string does not parse."),
-    ("401", "Unauthorized", "The access token is missing, invalid, expired or revoked."),
-    ("413", "PayloadTooLarge", "The body is larger than the route accepts."),
-    ("415", "UnsupportedMediaType", "The body is not sent as `Content-Type: application/json`."),
-    ("422", "Unprocessable", "A field breaks a rule the schema cannot express, or is missing; `code` names it."),
-    ("429", "TooManyRequests", "Rate limited; retry after `Retry-After` seconds."),
-    ("503", "Unavailable", "A dependency (database, Redis) is unavailable; retry after `Retry-After` seconds."),
+    (
+        "400",
+        "BadRequest",
+        "The body is not JSON, or the query string does not parse.",
+    ),
+    (
+        "401",
+        "Unauthorized",
+        "The access token is missing, invalid, expired or revoked.",
+    ),
+    (
+        "413",
+        "PayloadTooLarge",
+        "The body is larger than the route accepts.",
+    ),
+    (
+        "415",
+        "UnsupportedMediaType",
+        "The body is not sent as `Content-Type: application/json`.",
+    ),
+    (
+        "422",
+        "Unprocessable",
+        "A field breaks a rule the schema cannot express, or is missing; `code` names it.",
+    ),
+    (
+        "429",
+        "TooManyRequests",
+        "Rate limited; retry after `Retry-After` seconds.",
+    ),
+    (
+        "503",
+        "Unavailable",
+        "A dependency (database, Redis) is unavailable; retry after `Retry-After` seconds.",
+    ),
 ];
 
 impl Modify for ErrorResponses {
@@ -86,9 +112,10 @@ fn register_components(components: &mut Components) {
     ErrorBody::schemas(&mut nested);
     components.schemas.extend(nested);
     for (status, name, description) in ANSWERS {
-        components
-            .responses
-            .insert((*name).to_owned(), RefOr::T(error_response(status, description)));
+        components.responses.insert(
+            (*name).to_owned(),
+            RefOr::T(error_response(status, description)),
+        );
     }
 }
 
@@ -108,7 +135,9 @@ fn error_response(status: &str, description: &str) -> Response {
 fn retry_after() -> Header {
     HeaderBuilder::new()
         .schema(Some(
-            ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)),
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1)),
         ))
         .description(Some("Seconds to wait before retrying."))
         .build()
@@ -116,7 +145,9 @@ fn retry_after() -> Header {
 
 /// Whether a list of alternative requirements lets a bearer token be presented.
 fn names_bearer(requirements: &[SecurityRequirement]) -> bool {
-    requirements.iter().any(|r| *r != SecurityRequirement::default())
+    requirements
+        .iter()
+        .any(|r| *r != SecurityRequirement::default())
 }
 
 /// The operations of a path, with their lower-case methods.

@@ -126,7 +126,8 @@ pub async fn members(
 
 #[utoipa::path(post, path = "/api/v1/rooms/{room}/members", tag = "members", params(("room" = String, Path, description = "Room id.")), request_body = AddMember,
     description = "Owners and admins add members; only owners add admins.",
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`conflict`: already a member; `unknown_user`: no user has this id.")))]
 pub async fn add_member(
     State(w): State<Website>,
     Caller(me): Caller,
@@ -170,7 +171,8 @@ pub async fn set_role(
 
 #[utoipa::path(put, path = "/api/v1/rooms/{room}/owner", tag = "members", params(("room" = String, Path, description = "Room id.")), request_body = Transfer,
     description = "Owner only: hand ownership to a member; you become an admin.",
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`not_a_member`: `user_id` is not a member of the room.")))]
 pub async fn transfer(
     State(w): State<Website>,
     Caller(me): Caller,

@@ -2,8 +2,8 @@
 //! that clients (and stateful API testers) can follow them: create a room, then read,
 //! join, post to, leave and delete it.
 
-use serde_json::Value;
 use natter_core::http::operations;
+use serde_json::Value;
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::{OpenApi, RefOr};
@@ -27,7 +27,12 @@ const SOURCES: &[(&str, &str, Option<&str>, Option<&str>)] = &[
     ("create_room", "201", Some(ROOM), None),
     ("open_direct", "200", Some(ROOM), None),
     ("room", "200", Some(ROOM), None),
-    ("members", "200", Some("$request.path.room"), Some("$response.body#/0/user_id")),
+    (
+        "members",
+        "200",
+        Some("$request.path.room"),
+        Some("$response.body#/0/user_id"),
+    ),
     ("my_profile", "200", None, Some("$response.body#/id")),
     ("find_users", "200", None, Some("$response.body#/0/id")),
 ];
@@ -67,15 +72,16 @@ pub fn add(document: &mut OpenApi) {
             continue;
         };
         for (target, parameters) in targets.into_iter().filter(|(t, _)| t != source) {
-            let mut link = parameters
-                .into_iter()
-                .fold(LinkBuilder::new().operation_id(target), |link, (name, at)| {
-                    link.parameter(name, Value::from(at))
-                });
+            let mut link = parameters.into_iter().fold(
+                LinkBuilder::new().operation_id(target),
+                |link, (name, at)| link.parameter(name, Value::from(at)),
+            );
             if *room == Some(ROOM) && WITH_USER_BODY.contains(&target) {
                 link = link.request_body(Some(serde_json::json!({ "user_id": CREATOR })));
             }
-            response.links.insert(target.to_owned(), link.build().into());
+            response
+                .links
+                .insert(target.to_owned(), link.build().into());
         }
     }
 }

@@ -9,8 +9,8 @@ mod schemas;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
-use natter_core::token::TokenVerifier;
 use natter_core::http::ErrorResponses;
+use natter_core::token::TokenVerifier;
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -68,7 +68,10 @@ impl Server {
             limiter,
         );
         let router = natter_auth::routes(auth.clone(), false)
-            .merge(natter_website::routes(website.clone(), natter_auth::openapi()))
+            .merge(natter_website::routes(
+                website.clone(),
+                natter_auth::openapi(),
+            ))
             .merge(
                 tonic::service::Routes::new(natter_website::grpc_service(&website))
                     .into_axum_router(),

@@ -1,5 +1,7 @@
-//! The OpenAPI document lists every route, each documented route answers (and demands a
-//! token), and Swagger UI is served from bundled assets.
+//! The OpenAPI document lists every route of the public JSON API (the auth service's
+//! too), each documented website route answers (and demands a token), and Swagger UI is
+//! served from bundled assets. `crates/natter/tests/contract.rs` checks every answer
+//! against the document with schemathesis.
 
 use std::collections::BTreeSet;
 
@@ -31,6 +33,17 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/profile"),
 ];
 
+/// The auth service's routes, in the same document.
+const AUTH_ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/v1/auth/register"),
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/refresh"),
+    ("post", "/api/v1/auth/logout"),
+    ("get", "/api/v1/auth/me"),
+    ("get", "/api/v1/auth/sessions"),
+    ("get", "/.well-known/jwks.json"),
+];
+
 async fn openapi_document_lists_every_route(backend: Backend) {
     let server = Server::start(backend).await;
     let document = server
@@ -46,9 +59,19 @@ async fn openapi_document_lists_every_route(backend: Backend) {
     }
     let expected: BTreeSet<_> = ROUTES
         .iter()
+        .chain(AUTH_ROUTES)
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();
     assert_eq!(listed, expected);
+    for (method, path) in ROUTES {
+        let responses = &document.body["paths"][path][method]["responses"];
+        for status in ["401", "503"] {
+            assert!(
+                responses.get(status).is_some(),
+                "{method} {path} documents {status}: {responses}"
+            );
+        }
+    }
     for (method, path) in ROUTES {
         let concrete = path.replace("{room}", "r1").replace("{user}", "u1");
         let reply = server
