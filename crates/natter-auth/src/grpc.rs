@@ -27,14 +27,20 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterResponse>, Status> {
+        let client = client_of(&request, request.get_ref().client.as_ref());
         let req = request.into_inner();
         let registered = self
             .auth
             .register(&req.username, &req.password, req.email.as_deref())
             .await?;
-        Ok(Response::new(pb::RegisterResponse {
-            user: Some(user_message(&registered.user)),
-        }))
+        let user = Some(user_message(&registered.user));
+        let session = match req.open_session {
+            true => Some(token_pair(
+                self.auth.open_session(registered.user, &client).await?,
+            )),
+            false => None,
+        };
+        Ok(Response::new(pb::RegisterResponse { user, session }))
     }
 
     #[tracing::instrument(name = "AuthService/Login", skip_all)]

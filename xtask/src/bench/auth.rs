@@ -195,6 +195,7 @@ pub(super) async fn setup_sessions(
                 username: username.clone(),
                 password: PASSWORD.into(),
                 email: None,
+                ..Default::default()
             };
             let _ = client.register(request).await;
         }

@@ -80,6 +80,7 @@ async fn setup(url: &str, rooms: usize) -> anyhow::Result<Setup> {
             username: username.clone(),
             password: PASSWORD.into(),
             email: None,
+            ..Default::default()
         };
         let _ = auth.register(register).await;
         let login = auth_pb::LoginRequest {

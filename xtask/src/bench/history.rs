@@ -103,6 +103,7 @@ async fn sign_in(url: String) -> anyhow::Result<(String, String)> {
             username: "bench".into(),
             password: password.clone(),
             email: None,
+            ..Default::default()
         })
         .await?
         .into_inner();

@@ -49,6 +49,8 @@ pub trait Api: Send + Sync {
         password: &str,
         email: Option<&str>,
     ) -> Outcome<String>;
+    /// Registers and opens a session in the same call.
+    async fn register_with_session(&self, username: &str, password: &str) -> Outcome<Tokens>;
     /// `ip` is the end user's address as the edge saw it.
     async fn login(&self, login: &str, password: &str, ip: &str) -> Outcome<Tokens>;
     async fn refresh(&self, refresh_token: &str) -> Outcome<Tokens>;
@@ -120,6 +122,7 @@ impl Api for GrpcApi {
             username: username.into(),
             password: password.into(),
             email: email.map(str::to_owned),
+            ..Default::default()
         };
         let response = self
             .client
@@ -128,6 +131,23 @@ impl Api for GrpcApi {
             .await
             .map_err(grpc_failure)?;
         Ok(response.into_inner().user.unwrap().id)
+    }
+
+    async fn register_with_session(&self, username: &str, password: &str) -> Outcome<Tokens> {
+        let request = pb::RegisterRequest {
+            username: username.into(),
+            password: password.into(),
+            open_session: true,
+            ..Default::default()
+        };
+        let response = self
+            .client
+            .clone()
+            .register(request)
+            .await
+            .map_err(grpc_failure)?
+            .into_inner();
+        Ok(grpc_tokens(response.session.expect("a session")))
     }
 
     async fn login(&self, login: &str, password: &str, ip: &str) -> Outcome<Tokens> {
@@ -266,6 +286,13 @@ impl Api for JsonApi {
         let body = json!({"username": username, "password": password, "email": email});
         let user = self.send(self.post("/api/v1/auth/register", body)).await?;
         Ok(user["id"].as_str().unwrap().to_owned())
+    }
+
+    async fn register_with_session(&self, username: &str, password: &str) -> Outcome<Tokens> {
+        let body = json!({"username": username, "password": password, "session": true});
+        self.send(self.post("/api/v1/auth/register", body))
+            .await
+            .map(json_tokens)
     }
 
     async fn login(&self, login: &str, password: &str, ip: &str) -> Outcome<Tokens> {

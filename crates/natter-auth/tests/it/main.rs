@@ -27,6 +27,7 @@ per_transport!(
     login_by_username_or_email,
     login_failure_does_not_reveal_whether_the_user_exists,
     refresh_rotates_the_pair,
+    register_can_open_a_session,
     refresh_token_reuse_revokes_the_whole_session,
     logout_revokes_access_and_refresh_tokens,
     expired_and_tampered_tokens_are_rejected,

@@ -175,6 +175,23 @@ pub async fn refresh_rotates_the_pair(t: Transport) {
     );
 }
 
+pub async fn register_can_open_a_session(t: Transport) {
+    let server = t.start().await;
+    let api = &server.api;
+    let name = unique("erin");
+    let tokens = api.register_with_session(&name, PASSWORD).await.unwrap();
+    assert_eq!(api.validate(&tokens.access).await.unwrap(), tokens.user_id);
+    let refreshed = api.refresh(&tokens.refresh).await.unwrap();
+    assert_eq!(refreshed.session_id, tokens.session_id);
+    let again = api.login(&name, PASSWORD, &unique_ip()).await.unwrap();
+    assert_eq!(again.user_id, tokens.user_id, "the same account logs in");
+    assert_refused(
+        api.register_with_session(&name, PASSWORD).await,
+        Kind::Conflict,
+        "taken",
+    );
+}
+
 pub async fn refresh_token_reuse_revokes_the_whole_session(t: Transport) {
     let server = t.start().await;
     let api = &server.api;

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use natter_core::time::now_secs;
 use natter_proto::auth::v1::{ClientInfo, LoginRequest, LogoutRequest, RegisterRequest, TokenPair};
 use serde::Deserialize;
-use tonic::Code;
+use tonic::{Code, Status};
 
 use super::{Page, check_csrf, csrf_refused, nav, render, service_error};
 use crate::Frontend;
@@ -196,31 +196,30 @@ pub async fn register(
         username: form.username.clone(),
         password: form.password.clone(),
         email: None,
-    };
-    if let Err(status) = frontend.auth().register(request).await {
-        let error = match status.code() {
-            Code::InvalidArgument | Code::AlreadyExists => status.message().to_owned(),
-            _ => return Err(service_error(None, status).into()),
-        };
-        let page = Register {
-            nav: nav(None),
-            error: Some(error),
-            form_token: form.form_token,
-            username: form.username,
-        };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response());
-    }
-    let request = LoginRequest {
-        login: form.username,
-        password: form.password,
+        open_session: true,
         client: Some(client_info(&headers)),
     };
-    let pair = frontend
-        .auth()
-        .login(request)
-        .await
-        .map_err(|s| service_error(None, s))?;
-    Ok(signed_in(&frontend, pair.into_inner()))
+    let registered = match frontend.auth().register(request).await {
+        Ok(registered) => registered.into_inner(),
+        Err(status) => {
+            let error = match status.code() {
+                Code::InvalidArgument | Code::AlreadyExists => status.message().to_owned(),
+                _ => return Err(service_error(None, status).into()),
+            };
+            let page = Register {
+                nav: nav(None),
+                error: Some(error),
+                form_token: form.form_token,
+                username: form.username,
+            };
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response());
+        }
+    };
+    // One request and one password hash: the account and its first session.
+    match registered.session {
+        Some(pair) => Ok(signed_in(&frontend, pair)),
+        None => Err(service_error(None, Status::internal("register opened no session")).into()),
+    }
 }
 
 /// `POST /logout`: revokes the session at the auth service, clears the cookie.
