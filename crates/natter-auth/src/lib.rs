@@ -4,6 +4,7 @@
 mod assemble;
 mod error;
 mod grpc;
+mod hashpool;
 mod http;
 mod password;
 mod ratelimit;

@@ -1,21 +1,23 @@
-//! Password hashing with argon2id at explicit parameters, off the async threads and with
-//! bounded concurrency (each hash holds `m` KiB of memory).
+//! Password hashing with argon2id at explicit parameters, on a fixed set of hashing
+//! threads that reuse their memory ([`HashPool`]): bounded concurrency and bounded
+//! memory (each hash needs `m` KiB).
 
 use std::sync::Arc;
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use natter_core::config::Argon2Params;
-use tokio::sync::Semaphore;
+use rand::RngCore;
+use subtle::ConstantTimeEq;
 
 use crate::AuthError;
+use crate::hashpool::{HashPool, blocks_for, shrink_to};
 
 /// Hashes and verifies passwords. Cheap to clone.
 #[derive(Clone)]
 pub struct Passwords {
     params: Argon2Params,
-    permits: Arc<Semaphore>,
+    pool: HashPool,
     /// A hash at the current parameters, verified against when the user does not exist
     /// so that a failed login takes the same time either way.
     dummy: Arc<str>,
@@ -39,12 +41,13 @@ impl std::fmt::Debug for Passwords {
 }
 
 impl Passwords {
-    /// A hasher at `params`, running at most `concurrency` hashes at once.
+    /// A hasher at `params`, running at most `concurrency` hashes at once (on as many
+    /// threads, holding at most `concurrency × m` KiB).
     pub async fn new(params: Argon2Params, concurrency: usize) -> Result<Self, AuthError> {
         argon2(params)?;
         let mut passwords = Self {
             params,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            pool: HashPool::new(concurrency)?,
             dummy: Arc::from(""),
         };
         passwords.dummy = Arc::from(passwords.hash("natter-dummy-password").await?);
@@ -61,13 +64,23 @@ impl Passwords {
     pub async fn hash(&self, password: &str) -> Result<String, AuthError> {
         let params = self.params;
         let password = password.to_owned();
-        self.blocking(move || {
-            let hash = argon2(params)?
-                .hash_password(password.as_bytes())
-                .map_err(|e| AuthError::Internal(format!("argon2: {e}")))?;
-            Ok(hash.to_string())
-        })
-        .await
+        self.pool
+            .run(move |memory| {
+                let argon2 = argon2(params)?;
+                let mut salt = [0u8; 16];
+                rand::rngs::OsRng.fill_bytes(&mut salt);
+                let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+                compute(&argon2, password.as_bytes(), &salt, &mut out, memory)?;
+                let phc = PasswordHash {
+                    algorithm: Algorithm::Argon2id.ident(),
+                    version: Some(Version::V0x13.into()),
+                    params: ParamsString::try_from(argon2.params()).map_err(internal)?,
+                    salt: Some(Salt::new(&salt).map_err(internal)?),
+                    hash: Some(Output::new(&out).map_err(internal)?),
+                };
+                Ok(phc.to_string())
+            })
+            .await
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when `stored` is
@@ -82,33 +95,63 @@ impl Passwords {
         let stored = stored.map_or_else(|| self.dummy.to_string(), str::to_owned);
         let password = password.to_owned();
         let current = self.params;
-        self.blocking(move || {
-            let parsed = PasswordHash::new(&stored)
-                .map_err(|e| AuthError::Internal(format!("stored hash unreadable: {e}")))?;
-            let matches = Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok();
-            Ok(Verified {
-                matches: matches && exists,
-                needs_rehash: !uses_params(&parsed, current),
+        self.pool
+            .run(move |memory| {
+                let parsed = PasswordHash::new(&stored)
+                    .map_err(|e| AuthError::Internal(format!("stored hash unreadable: {e}")))?;
+                let matches = matches(&parsed, password.as_bytes(), memory)?;
+                shrink_to(memory, argon2(current)?.params().block_count());
+                Ok(Verified {
+                    matches: matches && exists,
+                    needs_rehash: !uses_params(&parsed, current),
+                })
             })
-        })
-        .await
+            .await
     }
+}
 
-    async fn blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
-    ) -> Result<T, AuthError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| AuthError::Internal("password hasher closed".into()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| AuthError::Internal(format!("password task: {e}")))?
-    }
+/// Whether `password` hashes to `stored`'s output at `stored`'s algorithm, version,
+/// parameters and salt (compared in constant time).
+fn matches(
+    stored: &PasswordHash,
+    password: &[u8],
+    memory: &mut Vec<Block>,
+) -> Result<bool, AuthError> {
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+        return Err(AuthError::Internal(
+            "stored hash has no salt or output".into(),
+        ));
+    };
+    let algorithm = Algorithm::try_from(stored.algorithm.as_str()).map_err(internal)?;
+    let version = stored
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(internal)?
+        .unwrap_or_default();
+    let params = Params::try_from(stored).map_err(internal)?;
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    compute(&argon2, password, salt.as_ref(), &mut out, memory)?;
+    Ok(bool::from(out.ct_eq(expected.as_bytes())))
+}
+
+/// One argon2 hash into `out`, in the hashing thread's `memory`.
+fn compute(
+    argon2: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+    memory: &mut Vec<Block>,
+) -> Result<(), AuthError> {
+    let blocks = blocks_for(memory, argon2.params().block_count());
+    argon2
+        .hash_password_into_with_memory(password, salt, out, blocks)
+        .map_err(internal)
+}
+
+fn internal(error: impl std::fmt::Display) -> AuthError {
+    AuthError::Internal(format!("argon2: {error}"))
 }
 
 fn argon2(params: Argon2Params) -> Result<Argon2<'static>, AuthError> {
@@ -186,6 +229,37 @@ mod tests {
                 matches: true,
                 needs_rehash: true
             }
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_are_standard_phc_both_ways() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let passwords = Passwords::new(CHEAP, 1).await.unwrap();
+        let ours = passwords.hash("correct horse").await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            argon2(CHEAP)
+                .unwrap()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        let theirs = argon2(CHEAP)
+            .unwrap()
+            .hash_password(b"correct horse")
+            .unwrap()
+            .to_string();
+        let verified = passwords
+            .verify("correct horse", Some(&theirs))
+            .await
+            .unwrap();
+        assert!(verified.matches && !verified.needs_rehash);
+        assert!(
+            !passwords
+                .verify("wrong", Some(&theirs))
+                .await
+                .unwrap()
+                .matches
         );
     }
 
