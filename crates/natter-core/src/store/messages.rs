@@ -97,7 +97,7 @@ impl Store {
     }
 
     async fn insert_message(&self, new: &NewMessage<'_>) -> Result<MessageRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let (seq,): (i64,) = sqlx::query_as(
             "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
         )
@@ -162,7 +162,7 @@ impl Store {
         .bind(room_id)
         .bind(seq)
         .bind(sender_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?)
     }
 
@@ -185,7 +185,7 @@ impl Store {
         .bind(room_id)
         .bind(seq)
         .bind(sender_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?)
     }
 
@@ -201,14 +201,14 @@ impl Store {
         .bind(seq)
         .bind(room_id)
         .bind(user_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         let row: Option<(i64,)> = sqlx::query_as(
             "SELECT last_read_seq FROM room_members WHERE room_id = $1 AND user_id = $2",
         )
         .bind(room_id)
         .bind(user_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         Ok(row.map_or(0, |(seq,)| seq))
     }

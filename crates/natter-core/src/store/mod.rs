@@ -78,10 +78,16 @@ impl StoreError {
     }
 }
 
-/// A connection pool plus the repositories' methods. Cheap to clone.
+/// Connection pools plus the repositories' methods. Cheap to clone.
+///
+/// Writes go to `writer`: on PostgreSQL the same pool as reads; on SQLite, which has one
+/// write lock per database, a pool of one connection, so writes queue in order for it
+/// instead of contending for the lock and sleeping in SQLite's busy handler (its back-off
+/// steps up to 100 ms), while reads go on concurrently from the other connections (WAL).
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -124,25 +130,22 @@ impl Store {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url)?;
         let options = connect_options(url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(settings.max_connections)
-            .max_lifetime(settings.max_lifetime)
-            .acquire_timeout(settings.acquire_timeout)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
+        let pool = pool_options(backend, settings, settings.max_connections)
+            .connect_with(options.clone())
             .await?;
-        Ok(Self { pool, backend })
+        let writer = match backend {
+            Backend::Postgres => pool.clone(),
+            Backend::Sqlite => {
+                pool_options(backend, settings, 1)
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        Ok(Self {
+            pool,
+            writer,
+            backend,
+        })
     }
 
     /// Opens new connections with `url` (rotated credentials); open ones live out their
@@ -151,7 +154,9 @@ impl Store {
         if Backend::of_url(url)? != self.backend {
             return Err(StoreError::UnsupportedUrl);
         }
-        self.pool.set_connect_options(connect_options(url)?);
+        let options = connect_options(url)?;
+        self.pool.set_connect_options(options.clone());
+        self.writer.set_connect_options(options);
         Ok(())
     }
 
@@ -161,7 +166,7 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
             Backend::Sqlite => &SQLITE_MIGRATIONS,
         };
-        migrator.run(&self.pool).await?;
+        migrator.run(&self.writer).await?;
         self.fill_fold_keys().await
     }
 
@@ -184,7 +189,7 @@ impl Store {
                 let filled = sqlx::query(update)
                     .bind(crate::text::fold_case(&text))
                     .bind(&id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(map_conflict);
                 match filled {
@@ -218,7 +223,7 @@ impl Store {
         }
     }
 
-    /// Connections the pool holds: `(open, idle)`.
+    /// Connections the read pool holds: `(open, idle)` (on PostgreSQL, every connection).
     pub fn pool_usage(&self) -> (u32, usize) {
         (self.pool.size(), self.pool.num_idle())
     }
@@ -226,7 +231,29 @@ impl Store {
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
+}
+
+/// Pool options of `backend`, with `max` connections (SQLite: WAL, foreign keys, and a
+/// busy timeout that only another process's writes can make it wait in).
+fn pool_options(backend: Backend, settings: PoolSettings, max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .max_lifetime(settings.max_lifetime)
+        .acquire_timeout(settings.acquire_timeout)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
 }
 
 impl Backend {

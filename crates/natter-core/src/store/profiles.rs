@@ -55,7 +55,7 @@ impl Store {
         .bind(update.bio)
         .bind(update.avatar_url)
         .bind(user_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -182,7 +182,7 @@ impl Store {
     pub async fn create_room(&self, kind: RoomKind, name: &str, owner: &str) -> Result<RoomRecord> {
         let id = Uuid::now_v7().to_string();
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO rooms (id, kind, name, name_key, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -219,7 +219,7 @@ impl Store {
         };
         let id = Uuid::now_v7().to_string();
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO rooms (id, kind, direct_key, created_by, created_at) \
              VALUES ($1, 'direct', $2, $3, $4) ON CONFLICT (direct_key) DO NOTHING",
@@ -237,7 +237,10 @@ impl Store {
         tx.commit().await?;
         let sql = "SELECT r.id, r.kind, r.name, r.created_by, r.created_at, r.last_seq \
                    FROM rooms r WHERE r.direct_key = $1";
-        let row: RoomRow = sqlx::query_as(sql).bind(&key).fetch_one(&self.pool).await?;
+        let row: RoomRow = sqlx::query_as(sql)
+            .bind(&key)
+            .fetch_one(&self.writer)
+            .await?;
         room(row)
     }
 
@@ -314,7 +317,7 @@ impl Store {
             .bind(name)
             .bind(fold_case(name))
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(map_conflict)?;
         Ok(())
@@ -323,7 +326,7 @@ impl Store {
     /// Deletes a room with its members and messages; returns whether it existed.
     #[tracing::instrument(name = "db.delete_room", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "DELETE"))]
     pub async fn delete_room(&self, id: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query("DELETE FROM messages WHERE room_id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -426,7 +429,7 @@ impl Store {
     /// Adds a member (no-op when already one); returns whether they were added.
     #[tracing::instrument(name = "db.add_member", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "INSERT"))]
     pub async fn add_member(&self, room: &str, user: &str, role: Role) -> Result<bool> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         add_member_in(&mut conn, room, user, role, now_ms()).await
     }
 
@@ -436,7 +439,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM room_members WHERE room_id = $1 AND user_id = $2")
             .bind(room)
             .bind(user)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -449,7 +452,7 @@ impl Store {
                 .bind(role.as_str())
                 .bind(room)
                 .bind(user)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -457,7 +460,7 @@ impl Store {
     /// Makes `to` the owner and `from` an admin, in one transaction.
     #[tracing::instrument(name = "db.transfer_ownership", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
     pub async fn transfer_ownership(&self, room: &str, from: &str, to: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let promoted = sqlx::query(
             "UPDATE room_members SET role = 'owner' WHERE room_id = $1 AND user_id = $2",
         )

@@ -86,7 +86,7 @@ impl Store {
     #[tracing::instrument(name = "db.create_session", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "INSERT"))]
     pub async fn create_session(&self, new: NewSession<'_>) -> Result<String> {
         let id = Uuid::now_v7().to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, user_agent, ip, created_at, last_used_at) \
              VALUES ($1, $2, $3, $4, $5, $5)",
@@ -107,7 +107,7 @@ impl Store {
     /// rotated revokes its session (reuse means it leaked).
     #[tracing::instrument(name = "db.rotate_refresh", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
     pub async fn rotate_refresh(&self, req: RotateRequest<'_>) -> Result<Rotation> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let claimed: Option<(String, i64)> = sqlx::query_as(
             "UPDATE refresh_tokens SET used_at = $1 \
              WHERE token_hash = $2 AND used_at IS NULL RETURNING session_id, expires_at",
@@ -171,7 +171,7 @@ impl Store {
     /// Revokes a session; returns whether it was live until now.
     #[tracing::instrument(name = "db.revoke_session", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
     pub async fn revoke_session(&self, session_id: &str, reason: &str, now: i64) -> Result<bool> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         revoke(&mut conn, session_id, reason, now).await
     }
 

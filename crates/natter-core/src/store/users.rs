@@ -63,7 +63,7 @@ impl Store {
         .bind(record.email.as_deref().map(fold_case))
         .bind(&record.password_hash)
         .bind(record.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(map_conflict)?;
         Ok(record)
@@ -103,7 +103,7 @@ impl Store {
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
