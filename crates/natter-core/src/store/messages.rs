@@ -1,7 +1,7 @@
 //! Messages: stored with a per-room, gap-free sequence number allocated in the inserting
 //! transaction, idempotent per client id, read back by cursor.
 
-use super::{Result, Store, StoreError};
+use super::{Backend, Result, Store, StoreError};
 
 /// A message to store.
 #[derive(Debug, Clone, Copy)]
@@ -97,6 +97,48 @@ impl Store {
     }
 
     async fn insert_message(&self, new: &NewMessage<'_>) -> Result<MessageRecord> {
+        let seq = match self.backend {
+            Backend::Postgres => self.insert_message_pg(new).await?,
+            Backend::Sqlite => self.insert_message_sqlite(new).await?,
+        };
+        Ok(MessageRecord {
+            room_id: new.room_id.into(),
+            seq,
+            sender_id: Some(new.sender_id.into()),
+            client_id: new.client_id.into(),
+            body: new.body.into(),
+            created_at: new.now,
+            edited_at: None,
+            deleted_at: None,
+        })
+    }
+
+    /// PostgreSQL: the sequence is taken and the message inserted in one statement, so
+    /// the room's row is locked for that statement and its commit only (one round trip),
+    /// not across a transaction's four; a unique-violation rolls the increment back.
+    async fn insert_message_pg(&self, new: &NewMessage<'_>) -> Result<i64> {
+        let inserted: Option<(i64,)> = sqlx::query_as(
+            "WITH next AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 \
+             RETURNING last_seq) \
+             INSERT INTO messages (room_id, seq, sender_id, client_id, body, created_at) \
+             SELECT $1, next.last_seq, $2, $3, $4, $5 FROM next RETURNING seq",
+        )
+        .bind(new.room_id)
+        .bind(new.sender_id)
+        .bind(new.client_id)
+        .bind(new.body)
+        .bind(new.now)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(super::map_conflict)?;
+        inserted
+            .map(|(seq,)| seq)
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+    }
+
+    /// SQLite (whose CTEs cannot update): increment and insert in one transaction, on
+    /// the one writer connection.
+    async fn insert_message_sqlite(&self, new: &NewMessage<'_>) -> Result<i64> {
         let mut tx = self.writer.begin().await?;
         let (seq,): (i64,) = sqlx::query_as(
             "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
@@ -118,16 +160,7 @@ impl Store {
         .await
         .map_err(super::map_conflict)?;
         tx.commit().await?;
-        Ok(MessageRecord {
-            room_id: new.room_id.into(),
-            seq,
-            sender_id: Some(new.sender_id.into()),
-            client_id: new.client_id.into(),
-            body: new.body.into(),
-            created_at: new.now,
-            edited_at: None,
-            deleted_at: None,
-        })
+        Ok(seq)
     }
 
     async fn message_by_client_id(&self, new: &NewMessage<'_>) -> Result<Option<MessageRecord>> {
