@@ -17,6 +17,8 @@ use crate::hashpool::{HashPool, blocks_for, shrink_to};
 #[derive(Clone)]
 pub struct Passwords {
     params: Argon2Params,
+    /// Argon2 blocks a hash at `params` needs: what a hashing thread keeps.
+    blocks: usize,
     pool: HashPool,
     /// A hash at the current parameters, verified against when the user does not exist
     /// so that a failed login takes the same time either way.
@@ -44,9 +46,10 @@ impl Passwords {
     /// A hasher at `params`, running at most `concurrency` hashes at once (on as many
     /// threads, holding at most `concurrency × m` KiB).
     pub async fn new(params: Argon2Params, concurrency: usize) -> Result<Self, AuthError> {
-        argon2(params)?;
+        let blocks = argon2(params)?.params().block_count();
         let mut passwords = Self {
             params,
+            blocks,
             pool: HashPool::new(concurrency)?,
             dummy: Arc::from(""),
         };
@@ -94,13 +97,13 @@ impl Passwords {
         let exists = stored.is_some();
         let stored = stored.map_or_else(|| self.dummy.to_string(), str::to_owned);
         let password = password.to_owned();
-        let current = self.params;
+        let (current, keep) = (self.params, self.blocks);
         self.pool
             .run(move |memory| {
                 let parsed = PasswordHash::new(&stored)
                     .map_err(|e| AuthError::Internal(format!("stored hash unreadable: {e}")))?;
                 let matches = matches(&parsed, password.as_bytes(), memory)?;
-                shrink_to(memory, argon2(current)?.params().block_count());
+                shrink_to(memory, keep);
                 Ok(Verified {
                     matches: matches && exists,
                     needs_rehash: !uses_params(&parsed, current),

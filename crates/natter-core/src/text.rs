@@ -53,6 +53,11 @@ pub mod classes {
     pub const STRAY_CONTROL: &str = r"\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F";
 }
 
+/// A pattern for text without the characters of `forbidden` (a class body).
+pub fn without_pattern(forbidden: &str) -> String {
+    format!("^[^{forbidden}]*$")
+}
+
 /// A pattern for text without the characters of `forbidden` (a class body) that has at
 /// least one character that is neither white space nor forbidden.
 pub fn not_blank_pattern(forbidden: &str) -> String {

@@ -8,7 +8,6 @@ use natter_core::store::{
     MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord, ProfileUpdate, Role, RoomKind,
     RoomRecord, Store, StoreError,
 };
-use natter_core::text::is_id;
 use natter_core::token::TokenVerifier;
 
 use crate::policy::{self, Action, Viewer, authorize};
@@ -233,7 +232,7 @@ impl Website {
         if user == target {
             return Err(WebsiteError::Forbidden("you cannot change your own role"));
         }
-        if !is_id(target) || !self.store.set_role(room_id, target, role).await? {
+        if !self.store.set_role(room_id, target, role).await? {
             return Err(WebsiteError::NotFound("member"));
         }
         Ok(())
@@ -246,7 +245,7 @@ impl Website {
         if user == target {
             return Err(WebsiteError::Forbidden("you own this room already"));
         }
-        if !is_id(target) || !self.store.transfer_ownership(room_id, user, target).await? {
+        if !self.store.transfer_ownership(room_id, user, target).await? {
             return Err(WebsiteError::Unmet {
                 code: "not_a_member",
                 message: "ownership goes to a member of the room",

@@ -19,11 +19,17 @@ pub const PREFIX_MAX: usize = 32;
 // Lengths are counted as sent, before trimming, so that the OpenAPI document's
 // `maxLength` (`crate::http`) states the rule exactly.
 
+/// Whether `raw` is at most `max` characters, as sent, without control characters: the
+/// one-line fields' rule (`http::schemas` states it in the OpenAPI document).
+fn is_line(raw: &str, max: usize) -> bool {
+    raw.chars().count() <= max && !raw.chars().any(char::is_control)
+}
+
 /// Checks a room name is 1–64 characters without control characters, not only white
 /// space, and trims it.
 pub fn room_name(raw: &str) -> Result<String, WebsiteError> {
     let name = raw.trim();
-    if name.is_empty() || raw.chars().count() > ROOM_NAME_MAX || raw.chars().any(char::is_control) {
+    if name.is_empty() || !is_line(raw, ROOM_NAME_MAX) {
         return Err(WebsiteError::invalid(
             "invalid_name",
             "room name must be 1 to 64 characters without control characters",
@@ -38,8 +44,7 @@ pub fn profile(
     bio: &str,
     avatar_url: &str,
 ) -> Result<(String, String, String), WebsiteError> {
-    if display_name.chars().count() > DISPLAY_NAME_MAX || display_name.chars().any(char::is_control)
-    {
+    if !is_line(display_name, DISPLAY_NAME_MAX) {
         return Err(WebsiteError::invalid(
             "invalid_display_name",
             "display name must be at most 64 characters without control characters",
@@ -91,7 +96,7 @@ pub fn room_search(raw: Option<&str>) -> Result<Option<&str>, WebsiteError> {
     let Some(raw) = raw else {
         return Ok(None);
     };
-    if raw.chars().count() > ROOM_NAME_MAX || raw.chars().any(char::is_control) {
+    if !is_line(raw, ROOM_NAME_MAX) {
         return Err(WebsiteError::invalid(
             "invalid_query",
             "search text is at most 64 characters without control characters",
@@ -103,7 +108,7 @@ pub fn room_search(raw: Option<&str>) -> Result<Option<&str>, WebsiteError> {
 /// Checks a username prefix: at most 32 characters without control characters; trims
 /// it (blank: every user).
 pub fn user_prefix(raw: &str) -> Result<&str, WebsiteError> {
-    if raw.chars().count() > PREFIX_MAX || raw.chars().any(char::is_control) {
+    if !is_line(raw, PREFIX_MAX) {
         return Err(WebsiteError::invalid(
             "invalid_prefix",
             "prefix is at most 32 characters without control characters",

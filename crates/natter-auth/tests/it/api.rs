@@ -70,6 +70,11 @@ pub struct JsonApi {
 }
 
 impl GrpcApi {
+    async fn send_register(&self, request: pb::RegisterRequest) -> Outcome<pb::RegisterResponse> {
+        let response = self.client.clone().register(request).await;
+        Ok(response.map_err(grpc_failure)?.into_inner())
+    }
+
     pub async fn connect(addr: SocketAddr) -> Self {
         let channel = Channel::from_shared(format!("http://{addr}"))
             .unwrap()
@@ -124,13 +129,7 @@ impl Api for GrpcApi {
             email: email.map(str::to_owned),
             ..Default::default()
         };
-        let response = self
-            .client
-            .clone()
-            .register(request)
-            .await
-            .map_err(grpc_failure)?;
-        Ok(response.into_inner().user.unwrap().id)
+        Ok(self.send_register(request).await?.user.unwrap().id)
     }
 
     async fn register_with_session(&self, username: &str, password: &str) -> Outcome<Tokens> {
@@ -140,13 +139,7 @@ impl Api for GrpcApi {
             open_session: true,
             ..Default::default()
         };
-        let response = self
-            .client
-            .clone()
-            .register(request)
-            .await
-            .map_err(grpc_failure)?
-            .into_inner();
+        let response = self.send_register(request).await?;
         Ok(grpc_tokens(response.session.expect("a session")))
     }
 

@@ -1,6 +1,7 @@
 //! Extractors whose rejections use the Natter error body: a JSON body and a query string.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use http::StatusCode;
 use http::request::Parts;
@@ -20,31 +21,49 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let value = match Json::<serde_json::Value>::from_request(req, state).await {
-            Ok(Json(value)) => value,
-            Err(rejection) => {
-                return Err(ApiError::new(
-                    rejection.status(),
-                    "bad_request",
-                    rejection.body_text(),
-                ));
-            }
-        };
-        object_body(value).map(Self)
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "bad_request",
+                "Expected request with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| ApiError::new(r.status(), "bad_request", r.body_text()))?;
+        object_body(&bytes).map(Self)
     }
 }
 
-/// Reads a request body that must be a JSON object: serde would also take an array for
-/// a struct, which no schema of ours allows.
-pub fn object_body<T: serde::de::DeserializeOwned>(
-    value: serde_json::Value,
-) -> Result<T, ApiError> {
-    let unprocessable =
-        |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_request", message);
-    if !value.is_object() {
-        return Err(unprocessable("the body must be a JSON object".into()));
+/// Whether the request says its body is JSON (`application/json` or `application/*+json`),
+/// as axum's own `Json` decides.
+fn is_json(headers: &http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let essence = essence.to_ascii_lowercase();
+    essence == "application/json"
+        || essence.starts_with("application/") && essence.ends_with("+json")
+}
+
+/// Reads a JSON body that must be an object, in one pass: serde would also take an array
+/// for a struct, which no schema of ours allows. Malformed JSON is 400, a wrong shape 422.
+pub fn object_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_request",
+            "the body must be a JSON object",
+        ));
     }
-    serde_json::from_value(value).map_err(|e| unprocessable(e.to_string()))
+    Json::<T>::from_bytes(bytes)
+        .map(|Json(value)| value)
+        .map_err(|r| ApiError::new(r.status(), "bad_request", r.body_text()))
 }
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for QueryParams<T> {

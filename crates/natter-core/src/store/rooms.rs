@@ -436,6 +436,9 @@ impl Store {
     /// Removes a member; returns whether they were one.
     #[tracing::instrument(name = "db.remove_member", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "DELETE"))]
     pub async fn remove_member(&self, room: &str, user: &str) -> Result<bool> {
+        if !is_id(room) || !is_id(user) {
+            return Ok(false);
+        }
         let done = sqlx::query("DELETE FROM room_members WHERE room_id = $1 AND user_id = $2")
             .bind(room)
             .bind(user)
@@ -447,6 +450,9 @@ impl Store {
     /// Sets a member's role; returns whether they were a member.
     #[tracing::instrument(name = "db.set_role", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
     pub async fn set_role(&self, room: &str, user: &str, role: Role) -> Result<bool> {
+        if !is_id(room) || !is_id(user) {
+            return Ok(false);
+        }
         let done =
             sqlx::query("UPDATE room_members SET role = $1 WHERE room_id = $2 AND user_id = $3")
                 .bind(role.as_str())
@@ -460,6 +466,9 @@ impl Store {
     /// Makes `to` the owner and `from` an admin, in one transaction.
     #[tracing::instrument(name = "db.transfer_ownership", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
     pub async fn transfer_ownership(&self, room: &str, from: &str, to: &str) -> Result<bool> {
+        if !is_id(room) || !is_id(to) {
+            return Ok(false);
+        }
         let mut tx = self.writer.begin().await?;
         let promoted = sqlx::query(
             "UPDATE room_members SET role = 'owner' WHERE room_id = $1 AND user_id = $2",

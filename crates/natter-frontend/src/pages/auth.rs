@@ -194,13 +194,17 @@ pub async fn register(
     }
     let request = RegisterRequest {
         username: form.username.clone(),
-        password: form.password.clone(),
+        password: form.password,
         email: None,
+        // One request and one password hash: the account and its first session.
         open_session: true,
         client: Some(client_info(&headers)),
     };
-    let registered = match frontend.auth().register(request).await {
-        Ok(registered) => registered.into_inner(),
+    match frontend.auth().register(request).await {
+        Ok(registered) => match registered.into_inner().session {
+            Some(pair) => Ok(signed_in(&frontend, pair)),
+            None => Err(service_error(None, Status::internal("register opened no session")).into()),
+        },
         Err(status) => {
             let error = match status.code() {
                 Code::InvalidArgument | Code::AlreadyExists => status.message().to_owned(),
@@ -212,13 +216,8 @@ pub async fn register(
                 form_token: form.form_token,
                 username: form.username,
             };
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response());
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
         }
-    };
-    // One request and one password hash: the account and its first session.
-    match registered.session {
-        Some(pair) => Ok(signed_in(&frontend, pair)),
-        None => Err(service_error(None, Status::internal("register opened no session")).into()),
     }
 }
 

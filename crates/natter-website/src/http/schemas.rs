@@ -27,7 +27,7 @@ pub fn room_name() -> Object {
 /// Search text over room names ([`crate::Website::public_rooms`]).
 pub fn room_search() -> Object {
     text(validate::ROOM_NAME_MAX)
-        .pattern(Some(format!("^[^{}]*$", classes::CONTROL)))
+        .pattern(Some(text::without_pattern(classes::CONTROL)))
         .description(Some(
             "Name substring, at most 64 characters without control characters (trimmed; `%`, `_` and `\\` are literal).",
         ))
@@ -37,7 +37,7 @@ pub fn room_search() -> Object {
 /// A username prefix ([`crate::Website::find_users`]).
 pub fn user_prefix() -> Object {
     text(validate::PREFIX_MAX)
-        .pattern(Some(format!("^[^{}]*$", classes::CONTROL)))
+        .pattern(Some(text::without_pattern(classes::CONTROL)))
         .description(Some(
             "Username prefix, at most 32 characters without control characters (trimmed); absent or blank: every user, by username.",
         ))
@@ -67,7 +67,7 @@ pub fn client_id() -> Object {
 /// A display name ([`validate::profile`]).
 pub fn display_name() -> Object {
     text(validate::DISPLAY_NAME_MAX)
-        .pattern(Some(format!("^[^{}]*$", classes::CONTROL)))
+        .pattern(Some(text::without_pattern(classes::CONTROL)))
         .description(Some(
             "At most 64 characters without control characters; stored trimmed.",
         ))
@@ -77,7 +77,7 @@ pub fn display_name() -> Object {
 /// A bio ([`validate::profile`]).
 pub fn bio() -> Object {
     text(validate::BIO_MAX)
-        .pattern(Some(format!("^[^{}]*$", classes::STRAY_CONTROL)))
+        .pattern(Some(text::without_pattern(classes::STRAY_CONTROL)))
         .description(Some(
             "At most 1000 characters, without control characters other than line breaks and tabs.",
         ))
