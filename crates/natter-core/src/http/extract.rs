@@ -45,9 +45,13 @@ fn is_json(headers: &http::HeaderMap) -> bool {
         return false;
     };
     let essence = value.split(';').next().unwrap_or_default().trim();
-    let essence = essence.to_ascii_lowercase();
-    essence == "application/json"
-        || essence.starts_with("application/") && essence.ends_with("+json")
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    let subtype = subtype.as_bytes();
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case(b"json")
+            || subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case(b"+json"))
 }
 
 /// Reads a JSON body that must be an object, in one pass: serde would also take an array
@@ -78,5 +82,41 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Que
                 rejection.body_text(),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_content_types_are_recognised_as_axum_does() {
+        let is = |value: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(http::header::CONTENT_TYPE, value.parse().unwrap());
+            is_json(&headers)
+        };
+        assert!(is("application/json"));
+        assert!(is("Application/JSON; charset=utf-8"));
+        assert!(is("application/vnd.api+json"));
+        assert!(!is("text/json"));
+        assert!(!is("application/json-seq"));
+        assert!(!is_json(&http::HeaderMap::new()));
+    }
+
+    #[test]
+    fn bodies_must_be_objects() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Body {
+            name: String,
+        }
+        assert_eq!(
+            object_body::<Body>(br#" {"name": "x"} "#).unwrap().name,
+            "x"
+        );
+        let array = object_body::<Body>(br#"["x"]"#).unwrap_err();
+        assert_eq!(array.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let broken = object_body::<Body>(b"{").unwrap_err();
+        assert_eq!(broken.status, StatusCode::BAD_REQUEST);
     }
 }
