@@ -32,6 +32,16 @@ pub enum Event {
         /// The encoded frame.
         frame: Utf8Bytes,
     },
+    /// Presence and typing in a room since the previous flush, in both forms a
+    /// connection may have asked for.
+    Presence {
+        /// The room.
+        room_id: Arc<str>,
+        /// One `presence_changes` (or `presence_list`) frame.
+        batched: Utf8Bytes,
+        /// The same as `presence`, `typing` (or `presence_list`) frames.
+        singles: Arc<[Utf8Bytes]>,
+    },
     /// The room was deleted.
     RoomDeleted(Arc<str>),
     /// A member left or was removed.

@@ -1,38 +1,105 @@
-//! Who is online in a room, across replicas: each replica counts its own users'
-//! subscriptions, announces joins and leaves on the broker, re-announces everything it
-//! holds every [`SYNC_EVERY`], and forgets another replica's users when that replica has
-//! been silent for [`FORGET_AFTER`] (it crashed).
+//! Who is online and who is typing in a room, across replicas, coalesced: changes are
+//! collected per room and handed out at most once per [`FLUSH_EVERY`] as net changes
+//! (someone who came and went in between is no change), so a burst of N arrivals in a
+//! room of N costs N frames per flush instead of N². Rooms with more than a configured
+//! number of users online are *large*: they get counts, not names.
+//!
+//! Each replica counts its own users' subscriptions, announces its net changes on the
+//! broker once per flush, re-announces everything it holds every [`SYNC_EVERY`], and
+//! forgets another replica's users when that replica has been silent for
+//! [`FORGET_AFTER`] (it crashed).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+/// How often collected presence and typing changes are handed out.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
 /// How often a replica re-announces the users it holds.
 pub const SYNC_EVERY: Duration = Duration::from_secs(30);
 /// How long another replica's users stay online without being re-announced.
 pub const FORGET_AFTER: Duration = Duration::from_secs(90);
 
-type Users<T> = HashMap<Arc<str>, T>;
-/// Per user, the replicas that announced them and until when they count.
-type Announced = Users<HashMap<Arc<str>, Instant>>;
-
 /// Presence state of one replica. Cheap to clone.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Presence {
-    /// This replica: room → user → open subscriptions.
-    local: Arc<Mutex<HashMap<Arc<str>, Users<usize>>>>,
-    /// Other replicas: room → user → replica → until when.
-    remote: Arc<Mutex<HashMap<Arc<str>, Announced>>>,
+    state: Arc<Mutex<State>>,
+    /// Rooms with more users online than this are large (counts only).
+    list_max: usize,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    rooms: HashMap<Arc<str>, Room>,
+    /// Rooms with something to hand out at the next flush.
+    dirty: HashSet<Arc<str>>,
+    /// This replica's own users whose local state may have changed since the last
+    /// announcement: room → user → online on this replica at that announcement.
+    unannounced: HashMap<Arc<str>, HashMap<Arc<str>, bool>>,
+}
+
+#[derive(Debug, Default)]
+struct Room {
+    users: HashMap<Arc<str>, Seen>,
+    /// Users whose state may have changed since the last flush → online at that flush.
+    changed: HashMap<Arc<str>, bool>,
+    /// Who typed since the last flush, in order.
+    typing: Vec<Arc<str>>,
+    /// The count handed out at the last flush.
+    count_sent: usize,
+}
+
+/// Where one user is online in one room.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Subscriptions on this replica.
+    local: u32,
+    /// Other replicas that announced the user, and until when that counts.
+    remote: Vec<(Arc<str>, Instant)>,
+}
+
+/// One room's changes at a flush.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomUpdate {
+    /// Replace the list: the room became small (everyone online, sorted) or large (no
+    /// names, only `count`).
+    List {
+        /// Who is online (empty when the room is large).
+        user_ids: Vec<String>,
+        /// How many are online.
+        count: usize,
+    },
+    /// Net changes since the last flush (names empty in a large room).
+    Changes {
+        /// Who came online.
+        online: Vec<String>,
+        /// Who went offline.
+        offline: Vec<String>,
+        /// Who typed.
+        typing: Vec<String>,
+        /// How many are online now.
+        count: usize,
+    },
+}
+
+/// What a flush hands out.
+#[derive(Debug, Default)]
+pub struct Flushed {
+    /// Per room with something new, its update for local subscribers.
+    pub updates: Vec<(Arc<str>, RoomUpdate)>,
+    /// This replica's own net changes by room, to announce to the others.
+    pub announce: HashMap<String, Changes>,
 }
 
 /// What replicas tell each other on the presence topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Announcement {
-    /// A user came online or went offline in a room on `node`.
+    /// A user came online or went offline in a room on `node` (the previous release's
+    /// announcement; still understood).
     Change {
         /// The announcing replica.
         node: String,
@@ -43,6 +110,13 @@ pub enum Announcement {
         /// Online or not.
         online: bool,
     },
+    /// Net changes on `node` since its previous batch, by room.
+    Batch {
+        /// The announcing replica.
+        node: String,
+        /// Room id → who came online and who went offline there.
+        rooms: HashMap<String, Changes>,
+    },
     /// Everyone online on `node`, by room.
     Sync {
         /// The announcing replica.
@@ -52,165 +126,337 @@ pub enum Announcement {
     },
 }
 
-impl Presence {
-    /// Counts one more subscription of `user` to `room`; true when the user just came
-    /// online on this replica.
-    pub fn join(&self, room: &str, user: &str) -> bool {
-        let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
-        let count = local
-            .entry(Arc::from(room))
-            .or_default()
-            .entry(Arc::from(user))
-            .or_insert(0);
-        *count += 1;
-        *count == 1
+/// Who came online and who went offline in one room.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changes {
+    /// Came online.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub online: Vec<String>,
+    /// Went offline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offline: Vec<String>,
+}
+
+impl Seen {
+    fn is_online(&self) -> bool {
+        self.local > 0 || !self.remote.is_empty()
+    }
+}
+
+impl Room {
+    /// Notes that `user` may change state (online before: `was`).
+    fn touch(&mut self, user: &Arc<str>, was: bool) {
+        self.changed.entry(user.clone()).or_insert(was);
     }
 
-    /// Counts one subscription less; true when the user just went offline on this
-    /// replica.
-    pub fn leave(&self, room: &str, user: &str) -> bool {
-        let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(users) = local.get_mut(room) else {
-            return false;
-        };
-        let Some(count) = users.get_mut(user) else {
-            return false;
-        };
-        *count -= 1;
-        if *count > 0 {
+    /// Drops `user` when nothing keeps them online; true when they went.
+    fn forget_if_gone(&mut self, user: &Arc<str>) -> bool {
+        if self.users.get(user).is_some_and(Seen::is_online) {
             return false;
         }
-        users.remove(user);
-        if users.is_empty() {
-            local.remove(room);
-        }
+        self.users.remove(user);
         true
     }
 
-    /// Everyone online in `room` on any replica, sorted.
-    pub fn online(&self, room: &str) -> Vec<String> {
-        let mut users = BTreeSet::new();
-        let local = self.local.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(here) = local.get(room) {
-            users.extend(here.keys().map(|u| u.to_string()));
+    /// Applies another replica's word on `user`.
+    fn remote(&mut self, node: &str, user: &str, until: Option<Instant>) {
+        if until.is_none() && !self.users.contains_key(user) {
+            return;
         }
-        drop(local);
-        let now = Instant::now();
-        let remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(there) = remote.get(room) {
-            let live = there
-                .iter()
-                .filter(|(_, nodes)| nodes.values().any(|until| *until > now));
-            users.extend(live.map(|(user, _)| user.to_string()));
+        let user = interned(&self.users, user);
+        let seen = self.users.entry(user.clone()).or_default();
+        let was = seen.is_online();
+        seen.remote.retain(|(n, _)| &**n != node);
+        if let Some(until) = until {
+            seen.remote.push((Arc::from(node), until));
         }
-        users.into_iter().collect()
+        if was != seen.is_online() {
+            self.touch(&user, was);
+        }
+        self.forget_if_gone(&user);
+    }
+
+    /// Drops other replicas' word that is older than [`FORGET_AFTER`]; true when
+    /// someone went.
+    fn expire(&mut self, now: Instant) -> bool {
+        let mut gone = Vec::new();
+        for (user, seen) in &mut self.users {
+            seen.remote.retain(|(_, until)| *until > now);
+            if !seen.is_online() {
+                gone.push(user.clone());
+            }
+        }
+        for user in &gone {
+            self.users.remove(user);
+            self.touch(user, true);
+        }
+        !gone.is_empty()
+    }
+
+    /// The update to hand out, if any, resetting what was collected.
+    fn flush(&mut self, list_max: usize) -> Option<RoomUpdate> {
+        let count = self.users.len();
+        let (was_large, large) = (self.count_sent > list_max, count > list_max);
+        let changed = std::mem::take(&mut self.changed);
+        let typing = std::mem::take(&mut self.typing);
+        let previous = std::mem::replace(&mut self.count_sent, count);
+        if was_large != large {
+            let user_ids = if large { Vec::new() } else { self.sorted() };
+            return Some(RoomUpdate::List { user_ids, count });
+        }
+        let (mut online, mut offline) = (Vec::new(), Vec::new());
+        if !large {
+            for (user, was) in changed {
+                match (was, self.users.contains_key(&user)) {
+                    (false, true) => online.push(user.to_string()),
+                    (true, false) => offline.push(user.to_string()),
+                    _ => {}
+                }
+            }
+            online.sort_unstable();
+            offline.sort_unstable();
+        }
+        let typing: Vec<String> = match large {
+            true => Vec::new(),
+            false => typing.iter().map(|u| u.to_string()).collect(),
+        };
+        if online.is_empty() && offline.is_empty() && typing.is_empty() && previous == count {
+            return None;
+        }
+        Some(RoomUpdate::Changes {
+            online,
+            offline,
+            typing,
+            count,
+        })
+    }
+
+    fn sorted(&self) -> Vec<String> {
+        let mut users: Vec<String> = self.users.keys().map(|u| u.to_string()).collect();
+        users.sort_unstable();
+        users
+    }
+}
+
+impl State {
+    fn room(&mut self, room: &str) -> (Arc<str>, &mut Room) {
+        let key = interned(&self.rooms, room);
+        (key.clone(), self.rooms.entry(key).or_default())
+    }
+
+    /// Notes that this replica's own state of `user` in `room` may change (`was`:
+    /// online here before).
+    fn unannounced(&mut self, room: &Arc<str>, user: &Arc<str>, was: bool) {
+        let users = self.unannounced.entry(room.clone()).or_default();
+        users.entry(user.clone()).or_insert(was);
+    }
+
+    /// Forgets a room nobody is online in and that has nothing left to hand out.
+    fn tidy(&mut self, room: &str) {
+        if self.rooms.get(room).is_some_and(|r| {
+            r.users.is_empty() && r.changed.is_empty() && r.typing.is_empty() && r.count_sent == 0
+        }) {
+            self.rooms.remove(room);
+        }
+    }
+}
+
+impl Presence {
+    /// Presence where rooms with more than `list_max` users online are large.
+    pub fn new(list_max: usize) -> Self {
+        Self {
+            state: Arc::default(),
+            list_max,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts one more subscription of `user` to `room` on this replica.
+    pub fn join(&self, room: &str, user: &str) {
+        let mut state = self.lock();
+        let (room_id, entry) = state.room(room);
+        let user = interned(&entry.users, user);
+        let seen = entry.users.entry(user.clone()).or_default();
+        let (was, was_here) = (seen.is_online(), seen.local > 0);
+        seen.local += 1;
+        if !was {
+            entry.touch(&user, was);
+        }
+        if !was_here {
+            state.unannounced(&room_id, &user, false);
+        }
+        state.dirty.insert(room_id);
+    }
+
+    /// Counts one subscription of `user` to `room` on this replica less.
+    pub fn leave(&self, room: &str, user: &str) {
+        let mut state = self.lock();
+        let room_id = interned(&state.rooms, room);
+        let Some(entry) = state.rooms.get_mut(room) else {
+            return;
+        };
+        let Some(seen) = entry.users.get_mut(user).filter(|seen| seen.local > 0) else {
+            return;
+        };
+        seen.local -= 1;
+        if seen.local > 0 {
+            return;
+        }
+        let user = interned(&entry.users, user);
+        if entry.forget_if_gone(&user) {
+            entry.touch(&user, true);
+        }
+        state.unannounced(&room_id, &user, true);
+        state.dirty.insert(room_id);
+    }
+
+    /// Someone typed in `room` (on any replica): handed out at the next flush.
+    pub fn typing(&self, room: &str, user: &str) {
+        let mut state = self.lock();
+        let (room_id, entry) = state.room(room);
+        if !entry.typing.iter().any(|u| &**u == user) {
+            entry.typing.push(Arc::from(user));
+        }
+        state.dirty.insert(room_id);
+    }
+
+    /// Who is online in `room` on any replica (sorted), or nobody by name when the room
+    /// is large; and how many.
+    pub fn list(&self, room: &str) -> (Vec<String>, usize) {
+        let state = self.lock();
+        let Some(room) = state.rooms.get(room) else {
+            return (Vec::new(), 0);
+        };
+        let count = room.users.len();
+        match count > self.list_max {
+            true => (Vec::new(), count),
+            false => (room.sorted(), count),
+        }
     }
 
     /// Whether `user` is online in `room` on any replica.
     pub fn is_online(&self, room: &str, user: &str) -> bool {
-        self.online(room).iter().any(|u| u == user)
+        let state = self.lock();
+        state
+            .rooms
+            .get(room)
+            .is_some_and(|r| r.users.contains_key(user))
+    }
+
+    /// Hands out what changed since the last flush, by room; and this replica's own net
+    /// changes to announce to the others.
+    pub fn flush(&self) -> Flushed {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let dirty = std::mem::take(&mut state.dirty);
+        let mut updates = Vec::new();
+        for room_id in dirty {
+            if let Some(room) = state.rooms.get_mut(&room_id) {
+                room.expire(now);
+                if let Some(update) = room.flush(self.list_max) {
+                    updates.push((room_id.clone(), update));
+                }
+            }
+            state.tidy(&room_id);
+        }
+        let unannounced = std::mem::take(&mut state.unannounced);
+        let mut announce = HashMap::new();
+        for (room_id, users) in unannounced {
+            let room = state.rooms.get(&room_id);
+            let here = |user: &str| {
+                room.and_then(|r| r.users.get(user))
+                    .is_some_and(|s| s.local > 0)
+            };
+            let mut changes = Changes::default();
+            for (user, was) in users {
+                match (was, here(&user)) {
+                    (false, true) => changes.online.push(user.to_string()),
+                    (true, false) => changes.offline.push(user.to_string()),
+                    _ => {}
+                }
+            }
+            if !changes.online.is_empty() || !changes.offline.is_empty() {
+                announce.insert(room_id.to_string(), changes);
+            }
+        }
+        Flushed { updates, announce }
+    }
+
+    /// Forgets other replicas' users that were not re-announced in time, handing their
+    /// departure out at the next flush.
+    pub fn expire(&self) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let mut gone = Vec::new();
+        for (room_id, room) in &mut state.rooms {
+            if room.expire(now) {
+                gone.push(room_id.clone());
+            }
+        }
+        state.dirty.extend(gone);
     }
 
     /// This replica's users by room, for a [`Announcement::Sync`].
     pub fn snapshot(&self) -> HashMap<String, Vec<String>> {
-        let local = self.local.lock().unwrap_or_else(|e| e.into_inner());
-        local
+        let state = self.lock();
+        let here = |room: &Room| -> Vec<String> {
+            let local = room.users.iter().filter(|(_, seen)| seen.local > 0);
+            local.map(|(user, _)| user.to_string()).collect()
+        };
+        state
+            .rooms
             .iter()
-            .map(|(room, users)| {
-                (
-                    room.to_string(),
-                    users.keys().map(|u| u.to_string()).collect(),
-                )
-            })
+            .map(|(room_id, room)| (room_id.to_string(), here(room)))
+            .filter(|(_, users)| !users.is_empty())
             .collect()
     }
 
     /// Records another replica's announcement.
     pub fn apply(&self, announcement: &Announcement) {
         let until = Instant::now() + FORGET_AFTER;
-        let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.lock();
+        let record = |state: &mut State, node: &str, room: &str, user: &str, on: bool| {
+            let (room_id, entry) = state.room(room);
+            entry.remote(node, user, on.then_some(until));
+            state.dirty.insert(room_id.clone());
+            state.tidy(&room_id);
+        };
         match announcement {
             Announcement::Change {
                 node,
                 room_id,
                 user_id,
                 online,
-            } => {
-                let nodes = remote
-                    .entry(Arc::from(room_id.as_str()))
-                    .or_default()
-                    .entry(Arc::from(user_id.as_str()))
-                    .or_default();
-                if *online {
-                    nodes.insert(Arc::from(node.as_str()), until);
-                } else {
-                    nodes.remove(node.as_str());
+            } => record(&mut state, node, room_id, user_id, *online),
+            Announcement::Batch { node, rooms } => {
+                for (room, changes) in rooms {
+                    for user in &changes.online {
+                        record(&mut state, node, room, user, true);
+                    }
+                    for user in &changes.offline {
+                        record(&mut state, node, room, user, false);
+                    }
                 }
             }
             Announcement::Sync { node, rooms } => {
                 for (room, users) in rooms {
-                    let room = remote.entry(Arc::from(room.as_str())).or_default();
                     for user in users {
-                        room.entry(Arc::from(user.as_str()))
-                            .or_default()
-                            .insert(Arc::from(node.as_str()), until);
+                        record(&mut state, node, room, user, true);
                     }
                 }
             }
         }
-        remote.retain(|_, users| {
-            users.retain(|_, nodes| {
-                nodes.retain(|_, until| *until > Instant::now());
-                !nodes.is_empty()
-            });
-            !users.is_empty()
-        });
     }
+}
+
+/// `key` as the map already holds it (one allocation per distinct id), or a new one.
+fn interned<V>(map: &HashMap<Arc<str>, V>, key: &str) -> Arc<str> {
+    map.get_key_value(key)
+        .map_or_else(|| Arc::from(key), |(key, _)| key.clone())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_subscriptions_are_counted_per_user() {
-        let presence = Presence::default();
-        assert!(presence.join("r", "alice"), "first subscription: online");
-        assert!(!presence.join("r", "alice"), "second tab: no change");
-        assert!(!presence.leave("r", "alice"));
-        assert!(presence.leave("r", "alice"), "last one gone: offline");
-        assert!(presence.online("r").is_empty());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn other_replicas_users_are_forgotten_when_they_fall_silent() {
-        let presence = Presence::default();
-        presence.join("r", "alice");
-        let change = Announcement::Change {
-            node: "n2".into(),
-            room_id: "r".into(),
-            user_id: "bob".into(),
-            online: true,
-        };
-        presence.apply(&change);
-        assert_eq!(presence.online("r"), ["alice", "bob"]);
-        tokio::time::advance(FORGET_AFTER / 2).await;
-        let sync = Announcement::Sync {
-            node: "n2".into(),
-            rooms: HashMap::from([("r".to_owned(), vec!["bob".to_owned()])]),
-        };
-        presence.apply(&sync);
-        tokio::time::advance(FORGET_AFTER / 2 + Duration::from_secs(1)).await;
-        assert!(presence.is_online("r", "bob"), "re-announced in time");
-        tokio::time::advance(FORGET_AFTER).await;
-        assert_eq!(presence.online("r"), ["alice"], "n2 fell silent");
-        let leave = Announcement::Change {
-            node: "n2".into(),
-            room_id: "r".into(),
-            user_id: "bob".into(),
-            online: false,
-        };
-        presence.apply(&leave);
-        assert_eq!(presence.online("r"), ["alice"]);
-    }
-}
+mod tests;

@@ -14,6 +14,10 @@ pub enum ClientFrame {
     Auth {
         /// The access token.
         token: String,
+        /// Receive presence and typing as one `presence_changes` frame per room and
+        /// flush instead of `presence` and `typing` frames (and counts in large rooms).
+        #[serde(default)]
+        presence_changes: bool,
     },
     /// Receive a room's messages; with `since`, first every message after that sequence.
     Subscribe {
@@ -177,8 +181,25 @@ pub enum ServerFrame {
     PresenceList {
         /// The room.
         room_id: String,
-        /// Users with a live subscription to it, on any replica.
+        /// Users with a live subscription to it, on any replica (nobody by name when
+        /// the room is large).
         user_ids: Vec<String>,
+        /// How many users are online in it.
+        count: usize,
+    },
+    /// What changed in a room's presence since the previous one (names only when the
+    /// room is not large), to connections that asked for it in `auth`.
+    PresenceChanges {
+        /// The room.
+        room_id: String,
+        /// Who came online.
+        online: Vec<String>,
+        /// Who went offline.
+        offline: Vec<String>,
+        /// Who is typing.
+        typing: Vec<String>,
+        /// How many users are online in it now.
+        count: usize,
     },
     /// A user came online in (subscribed to) or went offline from a room.
     Presence {

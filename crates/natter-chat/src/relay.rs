@@ -14,7 +14,7 @@ use natter_core::events::{self, Kind, pb};
 use natter_core::token::{REVOCATIONS_TOPIC, Revocation};
 
 use crate::hub::Event;
-use crate::presence::{Announcement, SYNC_EVERY};
+use crate::presence::{Announcement, FLUSH_EVERY, Flushed, RoomUpdate, SYNC_EVERY};
 use crate::protocol::ServerFrame;
 use crate::service::{Chat, message_frame};
 use crate::trace;
@@ -36,7 +36,7 @@ impl Chat {
     /// Relays other replicas' room events and presence to local subscribers until
     /// shutdown, resubscribing with backoff when the broker connection drops.
     pub async fn relay(self) {
-        tokio::spawn(self.clone().sync_presence());
+        tokio::spawn(self.clone().flush_presence());
         let mut pause = Duration::from_millis(100);
         while !self.shutdown.is_triggered() {
             match self.relay_once().await {
@@ -171,10 +171,10 @@ impl Chat {
                 }
             }
             Some(Kind::Updated(message)) => signal(ServerFrame::updated(&message)),
-            Some(Kind::Typing(typing)) => signal(ServerFrame::Typing {
-                room_id: event.room_id.clone(),
-                user_id: typing.user_id,
-            }),
+            Some(Kind::Typing(typing)) => {
+                self.presence.typing(&room_id, &typing.user_id);
+                return;
+            }
             Some(Kind::RoomDeleted(_)) => Event::RoomDeleted(room_id.clone()),
             Some(Kind::MemberRemoved(removed)) => Event::MemberRemoved {
                 room_id: room_id.clone(),
@@ -189,66 +189,58 @@ impl Chat {
         self.hub.dispatch(&room_id, local);
     }
 
-    /// Counts a new subscription of `user` to `room`, announcing them when they just came
-    /// online.
+    /// Counts a new subscription of `user` to `room` (handed out at the next flush).
     pub(crate) fn joined(&self, room: &str, user: &str) {
-        if self.presence.join(room, user) {
-            self.announce(room, user, true);
-        }
+        self.presence.join(room, user);
     }
 
-    /// Counts a subscription less, announcing `user` offline when it was their last.
+    /// Counts a subscription of `user` to `room` less.
     pub(crate) fn left(&self, room: &str, user: &str) {
-        if self.presence.leave(room, user) {
-            self.announce(room, user, false);
+        self.presence.leave(room, user);
+    }
+
+    /// Every [`FLUSH_EVERY`] until shutdown, hands out presence and typing changes to
+    /// local subscribers and announces this replica's own to the others; every
+    /// [`SYNC_EVERY`] re-announces everyone it holds and forgets silent replicas' users.
+    async fn flush_presence(self) {
+        let mut flush = tokio::time::interval(FLUSH_EVERY);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sync = tokio::time::interval(SYNC_EVERY);
+        sync.tick().await;
+        loop {
+            tokio::select! {
+                _ = flush.tick() => self.flush_once(),
+                _ = sync.tick() => {
+                    self.presence.expire();
+                    let rooms = self.presence.snapshot();
+                    self.announce(Announcement::Sync { node: self.node().to_string(), rooms });
+                }
+                _ = self.shutdown.clone().wait() => return,
+            }
         }
     }
 
-    fn announce(&self, room: &str, user: &str, online: bool) {
-        self.dispatch_presence(room, user, online);
-        let change = Announcement::Change {
-            node: self.node().to_string(),
-            room_id: room.into(),
-            user_id: user.into(),
-            online,
-        };
-        let payload = serde_json::to_vec(&change).expect("announcements serialise");
+    fn flush_once(&self) {
+        let Flushed { updates, announce } = self.presence.flush();
+        for (room_id, update) in updates {
+            let event = presence_event(room_id.clone(), update);
+            self.hub.dispatch(&room_id, event);
+        }
+        if !announce.is_empty() {
+            let node = self.node().to_string();
+            self.announce(Announcement::Batch {
+                node,
+                rooms: announce,
+            });
+        }
+    }
+
+    fn announce(&self, announcement: Announcement) {
+        let payload = serde_json::to_vec(&announcement).expect("announcements serialise");
         let _ = self
             .messages
             .outbox()
             .enqueue(PRESENCE_TOPIC, Bytes::from(payload), None);
-    }
-
-    fn dispatch_presence(&self, room: &str, user: &str, online: bool) {
-        let frame = ServerFrame::Presence {
-            room_id: room.into(),
-            user_id: user.into(),
-            online,
-        };
-        let event = Event::Signal {
-            room_id: Arc::from(room),
-            frame: Utf8Bytes::from(frame.encode()),
-        };
-        self.hub.dispatch(room, event);
-    }
-
-    /// Re-announces this replica's online users every [`SYNC_EVERY`] until shutdown.
-    async fn sync_presence(self) {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(SYNC_EVERY) => {}
-                _ = self.shutdown.clone().wait() => return,
-            }
-            let sync = Announcement::Sync {
-                node: self.node().to_string(),
-                rooms: self.presence.snapshot(),
-            };
-            let payload = serde_json::to_vec(&sync).expect("announcements serialise");
-            let _ = self
-                .messages
-                .outbox()
-                .enqueue(PRESENCE_TOPIC, Bytes::from(payload), None);
-        }
     }
 
     fn relay_presence(&self, payload: &[u8]) {
@@ -256,20 +248,65 @@ impl Chat {
             return;
         };
         let node = match &announcement {
-            Announcement::Change { node, .. } | Announcement::Sync { node, .. } => node,
+            Announcement::Change { node, .. }
+            | Announcement::Batch { node, .. }
+            | Announcement::Sync { node, .. } => node,
         };
-        if node.as_str() == &**self.node() {
-            return;
+        if node.as_str() != &**self.node() {
+            self.presence.apply(&announcement);
         }
-        self.presence.apply(&announcement);
-        if let Announcement::Change {
-            room_id,
-            user_id,
+    }
+}
+
+/// The frames of one room's presence update, in both forms connections may ask for.
+fn presence_event(room_id: Arc<str>, update: RoomUpdate) -> Event {
+    let text = |frame: ServerFrame| Utf8Bytes::from(frame.encode());
+    let room = room_id.to_string();
+    let (batched, singles) = match update {
+        RoomUpdate::List { user_ids, count } => {
+            let list = text(ServerFrame::PresenceList {
+                room_id: room,
+                user_ids,
+                count,
+            });
+            (list.clone(), vec![list])
+        }
+        RoomUpdate::Changes {
             online,
-            ..
-        } = &announcement
-        {
-            self.dispatch_presence(room_id, user_id, *online);
+            offline,
+            typing,
+            count,
+        } => {
+            let presence = |user_id: &String, online: bool| {
+                text(ServerFrame::Presence {
+                    room_id: room.clone(),
+                    user_id: user_id.clone(),
+                    online,
+                })
+            };
+            let typer = |user_id: &String| {
+                text(ServerFrame::Typing {
+                    room_id: room.clone(),
+                    user_id: user_id.clone(),
+                })
+            };
+            let singles = (online.iter().map(|u| presence(u, true)))
+                .chain(offline.iter().map(|u| presence(u, false)))
+                .chain(typing.iter().map(typer))
+                .collect();
+            let batched = text(ServerFrame::PresenceChanges {
+                room_id: room.clone(),
+                online,
+                offline,
+                typing,
+                count,
+            });
+            (batched, singles)
         }
+    };
+    Event::Presence {
+        room_id,
+        batched,
+        singles: Arc::from(singles),
     }
 }

@@ -62,6 +62,9 @@ pub struct Limits {
     /// Longest one write to a client may block (its TCP window full) before it is closed
     /// as too slow.
     pub write_stall: std::time::Duration,
+    /// Rooms with more users online than this are large: their subscribers get counts,
+    /// not names, and no typing.
+    pub presence_list_max: usize,
 }
 
 impl Default for Limits {
@@ -75,6 +78,7 @@ impl Default for Limits {
             auth_timeout_secs: 10,
             max_subscriptions: 1000,
             write_stall: std::time::Duration::from_secs(10),
+            presence_list_max: 100,
         }
     }
 }
@@ -104,7 +108,7 @@ impl Chat {
             limits,
             next_connection: Arc::new(AtomicU64::new(1)),
             relaying: tokio::sync::watch::Sender::new(false),
-            presence: Presence::default(),
+            presence: Presence::new(limits.presence_list_max),
             metrics,
         }
     }
@@ -189,11 +193,14 @@ impl Chat {
             .map_err(ChatError::from)
     }
 
-    /// Sends an ephemeral event (typing) to the room's subscribers: `frame` to this
-    /// replica's, `kind` to the other replicas (which make the same frame of it).
-    pub(crate) fn signal(&self, room: &str, frame: &ServerFrame, kind: Kind) {
-        self.dispatch_signal(room, frame);
-        self.messages.outbox().publish(room, kind, None);
+    /// `user` is typing in `room`: the room's subscribers here hear of it at the next
+    /// presence flush, the other replicas' through the broker.
+    pub(crate) fn typing(&self, room: &str, user: &str) {
+        self.presence.typing(room, user);
+        let typing = Kind::Typing(pb::Typing {
+            user_id: user.to_owned(),
+        });
+        self.messages.outbox().publish(room, typing, None);
     }
 
     /// Sends an unsequenced frame to this replica's subscribers of `room`.

@@ -35,6 +35,7 @@ function startRoom(el) {
   let lastTyping = 0;
   let loadingOlder = false;
   const online = new Set();
+  let onlineCount = 0;
   const pending = new Map(); // client_id -> { body, li }
   const typingTimers = new Map();
 
@@ -165,7 +166,7 @@ function startRoom(el) {
   function receive(f) {
     switch (f.type) {
       case "hello":
-        ws.send(JSON.stringify({ type: "auth", token }));
+        ws.send(JSON.stringify({ type: "auth", token, presence_changes: true }));
         break;
       case "authenticated":
         ws.authenticated = true;
@@ -195,18 +196,18 @@ function startRoom(el) {
         }
         break;
       }
-      case "typing":
-        if (f.user_id !== me) showTyping(f.user_id);
-        break;
       case "presence_list":
         online.clear();
         f.user_ids.forEach((id) => online.add(id));
+        onlineCount = f.count;
         showOnline();
         break;
-      case "presence":
-        if (f.online) online.add(f.user_id);
-        else online.delete(f.user_id);
+      case "presence_changes":
+        f.online.forEach((id) => online.add(id));
+        f.offline.forEach((id) => online.delete(id));
+        onlineCount = f.count;
         showOnline();
+        f.typing.filter((id) => id !== me).forEach(showTyping);
         break;
       case "unsubscribed":
         setState("closed", f.reason === "room_deleted" ? "room deleted" : "no longer a member");
@@ -220,7 +221,10 @@ function startRoom(el) {
   }
 
   function showOnline() {
-    onlineEl.textContent = [...online].map(nameOf).sort().join(", ");
+    // A large room sends counts, not names.
+    onlineEl.textContent = online.size || !onlineCount
+      ? [...online].map(nameOf).sort().join(", ")
+      : `${onlineCount} people`;
   }
 
   function showTyping(id) {

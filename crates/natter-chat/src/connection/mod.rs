@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures::{Sink, SinkExt, Stream, StreamExt};
-use natter_core::events::{self, Kind, pb};
+use natter_core::events;
 use natter_core::messaging::Post;
 use natter_core::policy::Action;
 use natter_core::store::{MessageRecord, Posted};
@@ -57,6 +57,8 @@ struct Connection {
     refused_in_row: u32,
     /// When this connection last relayed `typing` per room.
     typed: HashMap<Arc<str>, Instant>,
+    /// Whether the client asked for `presence_changes` frames.
+    presence_changes: bool,
 }
 
 /// Least time between two relayed `typing` frames of one connection in one room.
@@ -75,6 +77,7 @@ pub async fn serve<S: Socket>(chat: Chat, mut socket: S) {
         subscriptions: HashMap::new(),
         refused_in_row: 0,
         typed: HashMap::new(),
+        presence_changes: false,
     };
     let metrics = connection.chat.metrics.clone();
     metrics.connections.inc();
@@ -183,7 +186,13 @@ impl Connection {
             }
         };
         match frame {
-            ClientFrame::Auth { token } => self.authenticate(socket, &token).await,
+            ClientFrame::Auth {
+                token,
+                presence_changes,
+            } => {
+                self.presence_changes = presence_changes;
+                self.authenticate(socket, &token).await
+            }
             ClientFrame::Ping => self.send(socket, &ServerFrame::Pong).await,
             _ if self.user.is_none() => {
                 let refusal = error_frame(ChatError::Unauthenticated, None);
@@ -348,12 +357,13 @@ impl Connection {
             },
         )
         .await?;
-        let user_ids = self.chat.presence.online(room);
+        let (user_ids, count) = self.chat.presence.list(room);
         self.send(
             socket,
             &ServerFrame::PresenceList {
                 room_id: room.into(),
                 user_ids,
+                count,
             },
         )
         .await?;
@@ -459,13 +469,7 @@ impl Connection {
             return Ok(());
         }
         self.typed.insert(room_id, now);
-        let user_id = self.user_id().to_owned();
-        let frame = ServerFrame::Typing {
-            room_id: room.into(),
-            user_id: user_id.clone(),
-        };
-        self.chat
-            .signal(room, &frame, Kind::Typing(pb::Typing { user_id }));
+        self.chat.typing(room, self.user_id());
         Ok(())
     }
 
@@ -514,6 +518,23 @@ impl Connection {
                     return Ok(());
                 }
                 write(socket, Message::Text(frame), self.chat.limits.write_stall).await
+            }
+            Event::Presence {
+                room_id,
+                batched,
+                singles,
+            } => {
+                if !self.subscriptions.contains_key(&room_id) {
+                    return Ok(());
+                }
+                let stall = self.chat.limits.write_stall;
+                if self.presence_changes {
+                    return write(socket, Message::Text(batched), stall).await;
+                }
+                for frame in singles.iter() {
+                    write(socket, Message::Text(frame.clone()), stall).await?;
+                }
+                Ok(())
             }
             Event::Head { room_id, seq } => self.catch_up(socket, room_id, seq).await,
             Event::SessionRevoked => Err(Closing(close::AUTH_FAILED, "session revoked")),

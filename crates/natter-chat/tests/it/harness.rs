@@ -189,12 +189,18 @@ impl Cluster {
             .unwrap()
             .id;
         for member in members {
-            self.store
-                .add_member(&room, &member.id, Role::Member)
-                .await
-                .unwrap();
+            self.add_member(&room, member).await;
         }
         room
+    }
+
+    /// Makes `user` a member of `room`.
+    pub async fn add_member(&self, room: &str, user: &User) {
+        let store = &self.store;
+        store
+            .add_member(room, &user.id, Role::Member)
+            .await
+            .unwrap();
     }
 }
 

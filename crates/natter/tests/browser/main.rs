@@ -81,6 +81,18 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
         )
         .await;
     }
+    // Each sees the other online, and Bob typing (presence_changes frames).
+    for (page, other) in [(&alice, "bob"), (&bob, "alice")] {
+        let shown = format!("document.getElementById('online').textContent.includes('{other}')");
+        page.wait_for("the other online", &shown).await;
+    }
+    bob.fill("#body", "hm").await;
+    alice
+        .wait_for(
+            "bob typing",
+            "document.getElementById('typing').textContent === 'bob is typing…'",
+        )
+        .await;
 
     // Typed in one, shown in the other without a reload, in order.
     for (i, (from, text)) in [
