@@ -81,7 +81,9 @@ impl Chat {
             streams.push(stream.map(move |delivery| (kind, delivery)));
         }
         // Subscribed first, then caught up: whatever was published while this replica
-        // was not listening is committed before the heads are read.
+        // was not listening is committed before the heads are read. A membership may
+        // have ended meanwhile, unheard of.
+        self.memberships.forget_all();
         self.hub.recheck_sessions();
         self.catch_up().await?;
         self.relaying.send_replace(true);
@@ -100,7 +102,10 @@ impl Chat {
                     // caught up from the store, revocations by checking every token again;
                     // presence is re-announced by every replica every 30 s anyway.
                     match topic {
-                        Topic::Room(_) => self.catch_up().await?,
+                        Topic::Room(_) => {
+                            self.memberships.forget_all();
+                            self.catch_up().await?
+                        }
                         Topic::Revocations => self.hub.recheck_sessions(),
                         Topic::Presence => {}
                     }
@@ -175,11 +180,17 @@ impl Chat {
                 self.presence.typing(&room_id, &typing.user_id);
                 return;
             }
-            Some(Kind::RoomDeleted(_)) => Event::RoomDeleted(room_id.clone()),
-            Some(Kind::MemberRemoved(removed)) => Event::MemberRemoved {
-                room_id: room_id.clone(),
-                user_id: Arc::from(removed.user_id),
-            },
+            Some(Kind::RoomDeleted(_)) => {
+                self.memberships.forget_room(&room_id);
+                Event::RoomDeleted(room_id.clone())
+            }
+            Some(Kind::MemberRemoved(removed)) => {
+                self.memberships.forget_member(&room_id, &removed.user_id);
+                Event::MemberRemoved {
+                    room_id: room_id.clone(),
+                    user_id: Arc::from(removed.user_id),
+                }
+            }
             Some(Kind::Head(head)) => Event::Head {
                 room_id: room_id.clone(),
                 seq: head.seq,

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::extract::ws::Utf8Bytes;
 use natter_core::broker::Broker;
 use natter_core::events::{self, Kind, pb};
+use natter_core::memberships::Memberships;
 use natter_core::messaging::{Messages, Post};
 use natter_core::outbox::{Outbox, OutboxParts};
 use natter_core::policy::Action;
@@ -39,6 +40,8 @@ pub struct Chat {
     /// The owner of messages' life; its outbox publishes to the other replicas.
     pub(crate) messages: Messages,
     pub(crate) presence: Presence,
+    /// Memberships the messages' owner remembers; the relay forgets them on room events.
+    pub(crate) memberships: Memberships,
     pub(crate) metrics: ChatMetrics,
 }
 
@@ -93,13 +96,15 @@ impl Chat {
         limits: Limits,
     ) -> Self {
         let metrics = ChatMetrics::default();
+        let memberships = Memberships::default();
         let outbox = Outbox::start(OutboxParts {
             depth: metrics.outbox_depth.clone(),
             dropped: metrics.outbox_dropped.clone(),
             ..OutboxParts::new(broker.clone(), "chat", shutdown.clone())
         });
         Self {
-            messages: Messages::new(store.clone(), outbox),
+            messages: Messages::new(store.clone(), outbox).remembering(memberships.clone()),
+            memberships,
             store,
             verifier,
             broker,
@@ -140,7 +145,7 @@ impl Chat {
         room: &str,
         action: Action,
     ) -> Result<(), ChatError> {
-        self.checked_room(user, room, action).await.map(drop)
+        Ok(self.messages.allowed(user, room, action).await?)
     }
 
     /// [`Chat::check`], returning the room as read (its `last_seq` included).

@@ -5,10 +5,11 @@
 //! every live subscriber on every replica. Transports only translate its answer.
 
 use crate::events::{self, Kind};
+use crate::memberships::Memberships;
 use crate::outbox::Outbox;
 use crate::policy::{Action, Denial, Viewer, authorize};
 use crate::store::{
-    HistoryOrder, MessageRecord, NewMessage, Posted, RoomRecord, Store, StoreError,
+    HistoryOrder, MessageRecord, NewMessage, Posted, Role, RoomRecord, Store, StoreError,
 };
 use crate::text;
 use crate::time::now_ms;
@@ -67,6 +68,9 @@ impl From<Denial> for MessageError {
 pub struct Messages {
     store: Store,
     outbox: Outbox,
+    /// Memberships remembered, when this owner hears of their end (the chat service's
+    /// relay does); otherwise every check reads the store.
+    memberships: Option<Memberships>,
 }
 
 /// Which page of a room's history to read.
@@ -96,7 +100,20 @@ pub struct Post<'a> {
 impl Messages {
     /// Messages kept in `store`, their events published through `outbox`.
     pub fn new(store: Store, outbox: Outbox) -> Self {
-        Self { store, outbox }
+        Self {
+            store,
+            outbox,
+            memberships: None,
+        }
+    }
+
+    /// Decides what any member may do from `memberships` when it remembers the member;
+    /// whoever calls this must forget memberships when room events end them.
+    pub fn remembering(self, memberships: Memberships) -> Self {
+        Self {
+            memberships: Some(memberships),
+            ..self
+        }
     }
 
     /// The outbox events go out through (the node they come from).
@@ -108,11 +125,29 @@ impl Messages {
     /// messages asks first. Non-members of private rooms learn nothing.
     #[tracing::instrument(name = "room authorize", skip_all)]
     pub async fn authorized(&self, user: &str, room: &str, action: Action) -> Result<RoomRecord> {
+        let epoch = self.memberships.as_ref().map(Memberships::epoch);
         let Some((found, role)) = self.store.room_with_role(room, user).await? else {
             return Err(MessageError::RoomNotFound);
         };
+        if let (Some(memberships), Some(epoch), Some(_)) = (&self.memberships, epoch, role) {
+            memberships.remember(epoch, room, found.kind, user);
+        }
         authorize(found.kind, Viewer::SignedIn(role), action)?;
         Ok(found)
+    }
+
+    /// [`Messages::authorized`] without the room: what any member may do is decided
+    /// from a remembered membership, without reading the store.
+    pub async fn allowed(&self, user: &str, room: &str, action: Action) -> Result<()> {
+        let remembered = self
+            .memberships
+            .as_ref()
+            .and_then(|m| m.member_of(room, user));
+        let any_member = Viewer::SignedIn(Some(Role::Member));
+        if remembered.is_some_and(|kind| authorize(kind, any_member, action).is_ok()) {
+            return Ok(());
+        }
+        self.authorized(user, room, action).await.map(drop)
     }
 
     /// Stores a message (idempotent per client id) and publishes it to every replica;
@@ -125,7 +160,7 @@ impl Messages {
             });
         }
         check_body(post.body)?;
-        self.authorized(post.user, post.room, Action::Post).await?;
+        self.allowed(post.user, post.room, Action::Post).await?;
         let new = NewMessage {
             room_id: post.room,
             sender_id: post.user,
@@ -154,7 +189,7 @@ impl Messages {
         if let Some(body) = body {
             check_body(body)?;
         }
-        self.authorized(user, room, Action::Post).await?;
+        self.allowed(user, room, Action::Post).await?;
         let updated = match body {
             Some(body) => {
                 self.store
@@ -194,7 +229,7 @@ impl Messages {
             Some(_) => HistoryOrder::OldestFirst,
             None => HistoryOrder::NewestFirst,
         };
-        self.authorized(user, room, Action::ReadHistory).await?;
+        self.allowed(user, room, Action::ReadHistory).await?;
         Ok(self
             .store
             .history(room, order, query.after, query.before, limit)

@@ -570,3 +570,59 @@ async fn a_message_posted_through_any_transport_reaches_every_replica_once_in_or
         assert_eq!(seen, want, "every message, once, in order, on each replica");
     }
 }
+
+/// The chat service remembers memberships (no store read per send), and forgets one as
+/// soon as the website says it ended: a removed member's subscription ends and their next
+/// send is refused, on every chat replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_removed_on_the_website_loses_the_room_on_every_chat_replica() {
+    let installation = Installation::new().await;
+    let auth = installation.start("auth", &[]);
+    let to_auth = [("NATTER_AUTH_GRPC_URL", auth.grpc.as_str())];
+    let website = installation.start("website", &to_auth);
+    let (one, two) = (
+        installation.start("chat", &to_auth),
+        installation.start("chat", &to_auth),
+    );
+    let (owner, room) = member_of_a_room(&auth, &website, "owner");
+    let bob = sign_up(&auth, "bob")["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = request(&auth.http, "GET", "/api/v1/auth/me", Some(&bob), None);
+    let bob_id = body(&me)["user_id"].as_str().unwrap().to_owned();
+    let add = json!({"user_id": bob_id}).to_string();
+    let members = format!("/api/v1/rooms/{room}/members");
+    let added = request(&website.http, "POST", &members, Some(&owner), Some(&add));
+    assert!(added.starts_with("HTTP/1.1 20"), "{added}");
+    let mut sockets = Vec::new();
+    for chat in [&one, &two] {
+        let mut socket = subscribed(chat, &bob, &room).await;
+        let send = json!({"type": "send", "room_id": room, "client_id": "before", "body": "hi"});
+        socket.send(Message::text(send.to_string())).await.unwrap();
+        while next_frame(&mut socket).await["type"] != "ack" {}
+        sockets.push(socket);
+    }
+    let removal = format!("{members}/{bob_id}");
+    let removed = request(&website.http, "DELETE", &removal, Some(&owner), None);
+    assert!(removed.starts_with("HTTP/1.1 204"), "{removed}");
+    for socket in &mut sockets {
+        let mut frame = next_frame(socket).await;
+        while frame["type"] != "unsubscribed" {
+            frame = next_frame(socket).await;
+        }
+        assert_eq!(frame["reason"], "removed");
+        let send = json!({"type": "send", "room_id": room, "client_id": "after", "body": "hi"});
+        socket.send(Message::text(send.to_string())).await.unwrap();
+        let refusal = loop {
+            let message = socket.next().await.unwrap().unwrap();
+            if let Message::Text(text) = message {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                if frame["type"] == "error" || frame["type"] == "ack" {
+                    break frame;
+                }
+            }
+        };
+        assert_eq!(refusal["code"], "not_found", "{refusal}");
+    }
+}

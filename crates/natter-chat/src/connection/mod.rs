@@ -318,27 +318,28 @@ impl Connection {
         // the replay by sequence number; events of a room not (yet) subscribed are ignored.
         let listening = self.subscriptions.contains_key(room);
         self.chat.hub.subscribe(room, self.id, self.inbox.clone());
-        let found = match self
-            .chat
-            .checked_room(self.user_id(), room, Action::ReadHistory)
-            .await
-        {
-            Ok(found) => found,
+        let start = match since {
+            // The room's newest seq comes with the check, read from the store.
+            None => (self.chat)
+                .checked_room(self.user_id(), room, Action::ReadHistory)
+                .await
+                .map(|found| (Vec::new(), found.last_seq + 1, false)),
+            // A resume reads the messages anyway; a remembered membership suffices.
+            Some(since) => match self
+                .chat
+                .check(self.user_id(), room, Action::ReadHistory)
+                .await
+            {
+                Ok(()) => self.replay(room, since).await,
+                Err(refusal) => Err(refusal),
+            },
+        };
+        let (messages, from_seq, truncated) = match start {
+            Ok(start) => start,
             Err(refusal) => {
                 if !listening {
                     self.chat.hub.unsubscribe(room, self.id);
                 }
-                return self.send(socket, &error_frame(refusal, Some(room))).await;
-            }
-        };
-        let replay = match since {
-            None => Ok((Vec::new(), found.last_seq + 1, false)),
-            Some(since) => self.replay(room, since).await,
-        };
-        let (messages, from_seq, truncated) = match replay {
-            Ok(replay) => replay,
-            Err(refusal) => {
-                self.chat.hub.unsubscribe(room, self.id);
                 return self.send(socket, &error_frame(refusal, Some(room))).await;
             }
         };
