@@ -260,11 +260,24 @@ async fn serve_pair(
 }
 
 /// Binds a listener, naming the address on failure.
+/// A listener on `addr` whose accept queue holds a reconnect storm: std's backlog of 128
+/// overflowed when a few hundred clients connected at once (each dropped SYN costs the
+/// client a 1 s retransmission); the kernel caps 4096 at `net.core.somaxconn`.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))
+    let listen = || -> std::io::Result<tokio::net::TcpListener> {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    listen().with_context(|| format!("cannot listen on {addr}"))
 }
+
+/// Connections the kernel may hold for a listener before they are accepted.
+pub const LISTEN_BACKLOG: u32 = 4096;
 
 /// Serves until `shutdown`.
 pub async fn serve(

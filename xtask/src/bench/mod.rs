@@ -3,10 +3,14 @@
 //! generator, and print latency percentiles.
 
 mod auth;
+mod bare;
 mod chat;
 mod history;
 mod load;
+mod people;
 mod spans;
+mod swarm;
+mod usage;
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -23,15 +27,26 @@ pub enum Bench {
     /// The auth service: ValidateToken, RefreshToken and Login at a fixed rate each, then
     /// the highest sustainable ValidateToken rate.
     Auth(auth::AuthArgs),
-    /// WebSocket delivery: N sockets in M rooms at a fixed send rate, then one room of
-    /// all N.
+    /// WebSocket delivery: rooms of distinct users with several senders, at rising rates,
+    /// then one room of everyone; a bare broadcast server, Natter on SQLite and on
+    /// PostgreSQL+Redis in the same run, printed as ratios.
     Chat(chat::ChatArgs),
+    /// The bare broadcast server `bench chat` compares against (run by it).
+    #[command(hide = true)]
+    BareServer {
+        /// Address to listen on.
+        #[arg(long)]
+        addr: String,
+    },
     /// History pages in a room of 1,000,000 messages and room search over 100,000 rooms,
     /// through the website's gRPC API on PostgreSQL.
     History(history::HistoryArgs),
 }
 
 pub fn run(root: &Path, bench: Bench) -> anyhow::Result<()> {
+    if let Bench::BareServer { addr } = &bench {
+        return bare::serve(addr);
+    }
     if rerun_optimised(root)? {
         return Ok(());
     }
@@ -41,6 +56,7 @@ pub fn run(root: &Path, bench: Bench) -> anyhow::Result<()> {
         Bench::Auth(args) => auth::run(root, &servers, &runtime, &args),
         Bench::History(args) => history::run(root, &servers, &runtime, &args),
         Bench::Chat(args) => chat::run(root, &servers, &runtime, &args),
+        Bench::BareServer { .. } => unreachable!("served above"),
     }
 }
 
@@ -157,4 +173,67 @@ impl Drop for Natter {
 
 fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A server under benchmark: Natter, or the bare reference server.
+enum Process {
+    Natter(Natter),
+    Bare { child: Child, port: u16 },
+}
+
+impl Process {
+    /// Starts the bare broadcast server (this optimised xtask, as its own process).
+    fn bare_server(root: &Path) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let child = Command::new(root.join("target/release/xtask"))
+            .args([
+                "bench",
+                "bare-server",
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .spawn()
+            .context("starting the bare server")?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("the bare server did not start listening");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Self::Bare { child, port })
+    }
+
+    fn pid(&self) -> u32 {
+        match self {
+            Self::Natter(natter) => natter.pid(),
+            Self::Bare { child, .. } => child.id(),
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Self::Natter(natter) => natter.url(),
+            Self::Bare { port, .. } => format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn rss_kib(&self) -> u64 {
+        usage::rss_kib(self.pid())
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Self::Bare { child, .. } = self {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A number that differs between runs (names of users and rooms in a reused database).
+fn unique() -> u32 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map_or(0, |d| d.subsec_nanos() ^ d.as_secs() as u32)
 }

@@ -1,0 +1,264 @@
+//! `bench chat`'s clients: one WebSocket per member (a distinct user), each authenticated
+//! and subscribed to its room, reading every frame; told by the driver to send (the
+//! body and client id carry the send time, so deliveries and acks are timed) or to move to
+//! another room. They report what they saw on one channel.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Who a client is and where it starts.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Access token (anything for the bare server).
+    pub token: String,
+    /// The room it subscribes to first.
+    pub room: String,
+}
+
+/// What the driver tells a client.
+#[derive(Debug)]
+pub enum Command {
+    /// Send message `id` to the current room.
+    Send(u64),
+    /// Leave the current room for this one.
+    Move(String),
+}
+
+/// What clients report.
+#[derive(Debug)]
+pub enum Report {
+    /// Subscribed (true) or failed to (false).
+    Ready(bool),
+    /// Message `id` arrived this long after it was sent.
+    Delivered(u64, Duration),
+    /// A send was acknowledged this long after it was sent.
+    Acked(Duration),
+    /// The server closed the connection with this code.
+    Closed(u16),
+}
+
+/// Running clients.
+pub struct Swarm {
+    commands: Vec<mpsc::UnboundedSender<Command>>,
+    /// Everything the clients report.
+    pub reports: mpsc::UnboundedReceiver<Report>,
+    /// Presence and typing frames received.
+    pub presence_frames: Arc<AtomicU64>,
+}
+
+impl Swarm {
+    /// Starts one client per member against `url` (`ws://host:port/ws`), all at once.
+    pub fn start(url: &str, members: Vec<Member>) -> Self {
+        let origin = Instant::now();
+        let (reports_tx, reports) = mpsc::unbounded_channel();
+        let presence_frames = Arc::new(AtomicU64::new(0));
+        let mut commands = Vec::with_capacity(members.len());
+        for (index, member) in members.into_iter().enumerate() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            commands.push(tx);
+            let client = Client {
+                index,
+                url: url.to_owned(),
+                member,
+                origin,
+                commands: rx,
+                reports: reports_tx.clone(),
+                presence_frames: presence_frames.clone(),
+            };
+            tokio::spawn(client.run());
+        }
+        Self {
+            commands,
+            reports,
+            presence_frames,
+        }
+    }
+
+    /// Tells client `index` to do `command`.
+    pub fn tell(&self, index: usize, command: Command) {
+        let _ = self.commands[index].send(command);
+    }
+
+    /// How many clients there are.
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// Waits until `n` clients reported `Ready` (or a pause of `patience` without any
+    /// report); returns how many were ready and how many failed.
+    pub async fn ready(&mut self, n: usize, patience: Duration) -> (usize, usize) {
+        let (mut ready, mut failed) = (0, 0);
+        while ready + failed < n {
+            match tokio::time::timeout(patience, self.reports.recv()).await {
+                Ok(Some(Report::Ready(true))) => ready += 1,
+                Ok(Some(Report::Ready(false))) => failed += 1,
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        (ready, failed)
+    }
+}
+
+struct Client {
+    index: usize,
+    url: String,
+    member: Member,
+    origin: Instant,
+    commands: mpsc::UnboundedReceiver<Command>,
+    reports: mpsc::UnboundedSender<Report>,
+    presence_frames: Arc<AtomicU64>,
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl Client {
+    /// Connects from 127.0.0.(1 + n / 20,000): one source address has about 28,000
+    /// ephemeral ports, so large runs spread over several. The first 20,000 let connect
+    /// choose the port (a port chosen by bind before connect was sometimes refused once,
+    /// costing a 1 s SYN retransmission).
+    async fn connect(&self) -> anyhow::Result<Socket> {
+        let server: std::net::SocketAddr = self
+            .url
+            .trim_start_matches("ws://")
+            .trim_end_matches("/ws")
+            .parse()?;
+        let tcp = tokio::net::TcpSocket::new_v4()?;
+        if self.index >= 20_000 {
+            let source = [127, 0, 0, 1 + (self.index / 20_000) as u8];
+            tcp.bind(std::net::SocketAddr::from((source, 0)))?;
+        }
+        let stream = tcp.connect(server).await?;
+        stream.set_nodelay(true)?;
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(4096);
+        let (socket, _) = tokio_tungstenite::client_async_with_config(
+            self.url.as_str(),
+            tokio_tungstenite::MaybeTlsStream::Plain(stream),
+            Some(config),
+        )
+        .await?;
+        Ok(socket)
+    }
+
+    fn now(&self) -> u128 {
+        self.origin.elapsed().as_nanos()
+    }
+
+    fn since(&self, nanos: u64) -> Duration {
+        self.origin
+            .elapsed()
+            .saturating_sub(Duration::from_nanos(nanos))
+    }
+
+    async fn run(mut self) {
+        let Ok(mut socket) = self.connect().await else {
+            let _ = self.reports.send(Report::Ready(false));
+            return;
+        };
+        let auth = json!({"type": "auth", "token": self.member.token, "presence_changes": true});
+        let subscribe = json!({"type": "subscribe", "room_id": self.member.room});
+        for frame in [auth, subscribe] {
+            if socket.send(Message::text(frame.to_string())).await.is_err() {
+                let _ = self.reports.send(Report::Ready(false));
+                return;
+            }
+        }
+        let mut room = self.member.room.clone();
+        let mut waiting = true;
+        loop {
+            tokio::select! {
+                frame = socket.next() => match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        if self.on_text(text.as_str()) && waiting {
+                            waiting = false;
+                            let _ = self.reports.send(Report::Ready(true));
+                        }
+                    }
+                    Some(Ok(Message::Close(close))) => {
+                        let code = close.map_or(1005, |c| u16::from(c.code));
+                        let _ = self.reports.send(Report::Closed(code));
+                        break;
+                    }
+                    Some(Ok(_)) => {}
+                    _ => break,
+                },
+                command = self.commands.recv() => {
+                    let frames = match command {
+                        None => break,
+                        Some(Command::Send(id)) => {
+                            let now = self.now();
+                            vec![json!({"type": "send", "room_id": room, "client_id": format!("{id}-{now}"), "body": format!("b={id}:{now}")})]
+                        }
+                        Some(Command::Move(to)) => {
+                            waiting = true;
+                            let from = std::mem::replace(&mut room, to);
+                            vec![
+                                json!({"type": "unsubscribe", "room_id": from}),
+                                json!({"type": "subscribe", "room_id": room}),
+                            ]
+                        }
+                    };
+                    for frame in frames {
+                        let _ = socket.send(Message::text(frame.to_string())).await;
+                    }
+                }
+            }
+        }
+        if waiting {
+            let _ = self.reports.send(Report::Ready(false));
+        }
+    }
+
+    /// Reports a timed frame; true for `subscribed`.
+    fn on_text(&self, text: &str) -> bool {
+        if text.starts_with(r#"{"type":"message""#) {
+            if let Some((id, sent)) = stamp(text, r#""body":"b="#, ':') {
+                let _ = self.reports.send(Report::Delivered(id, self.since(sent)));
+            }
+        } else if text.starts_with(r#"{"type":"ack""#) {
+            if let Some((_, sent)) = stamp(text, r#""client_id":""#, '-') {
+                let _ = self.reports.send(Report::Acked(self.since(sent)));
+            }
+        } else if text.starts_with(r#"{"type":"subscribed""#) {
+            return true;
+        } else if text.starts_with(r#"{"type":"presence"#)
+            || text.starts_with(r#"{"type":"typing""#)
+        {
+            self.presence_frames.fetch_add(1, Ordering::Relaxed);
+        }
+        false
+    }
+}
+
+/// The `<id><split><nanos>` after `key` in a frame, up to the closing quote.
+fn stamp(frame: &str, key: &str, split: char) -> Option<(u64, u64)> {
+    let start = frame.find(key)? + key.len();
+    let rest = &frame[start..];
+    let (id, nanos) = rest[..rest.find('"')?].split_once(split)?;
+    Some((id.parse().ok()?, nanos.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stamps_are_read_from_bodies_and_client_ids() {
+        let message = r#"{"type":"message","room_id":"r","seq":1,"client_id":"7-99","body":"b=7:123","created_at":0}"#;
+        assert_eq!(super::stamp(message, r#""body":"b="#, ':'), Some((7, 123)));
+        assert_eq!(
+            super::stamp(message, r#""client_id":""#, '-'),
+            Some((7, 99))
+        );
+        assert_eq!(
+            super::stamp(r#"{"body":"hello"}"#, r#""body":"b="#, ':'),
+            None
+        );
+    }
+}
