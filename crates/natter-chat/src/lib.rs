@@ -6,6 +6,7 @@ mod connection;
 mod error;
 mod grpc;
 mod hub;
+mod listen;
 mod metrics;
 mod presence;
 pub mod protocol;

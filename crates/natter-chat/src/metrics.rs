@@ -21,6 +21,8 @@ pub struct ChatMetrics {
     pub(crate) outbox_dropped: Counter,
     pub(crate) broker_lag: Histogram,
     pub(crate) relay_missed: Counter,
+    pub(crate) relay_events: Counter,
+    pub(crate) listened_rooms: Gauge,
 }
 
 impl Default for ChatMetrics {
@@ -39,6 +41,8 @@ impl Default for ChatMetrics {
             outbox_dropped: Counter::default(),
             broker_lag: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             relay_missed: Counter::default(),
+            relay_events: Counter::default(),
+            listened_rooms: Gauge::default(),
         }
     }
 }
@@ -123,6 +127,16 @@ impl ChatMetrics {
             "relay_missed",
             "Broker messages this replica's relay fell too far behind to receive",
             self.relay_missed.clone(),
+        );
+        chat.register(
+            "relay_events",
+            "Room events of other replicas and services received from the broker (only of the rooms this replica listens to)",
+            self.relay_events.clone(),
+        );
+        chat.register(
+            "listened_rooms",
+            "Rooms whose events this replica receives from the broker (it has subscribers in them)",
+            self.listened_rooms.clone(),
         );
     }
 }

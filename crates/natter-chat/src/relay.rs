@@ -60,7 +60,19 @@ impl Chat {
     async fn relay_once(&self) -> Result<(), String> {
         self.relaying.send_replace(false);
         let mut streams = Vec::new();
+        let (topics, rooms) = self
+            .broker
+            .subscribe_set()
+            .await
+            .map_err(|e| e.to_string())?;
+        self.listen_all(topics).await?;
+        streams.push(
+            rooms
+                .map(|(_, delivery)| (Topic::Room(events::TOPIC), delivery))
+                .boxed(),
+        );
         for (kind, topic) in [
+            // Where replicas of the previous release publish.
             (Topic::Room(events::TOPIC), events::TOPIC),
             (
                 Topic::Room(events::LEGACY_MESSAGES_TOPIC),
@@ -78,7 +90,7 @@ impl Chat {
                 .subscribe(topic)
                 .await
                 .map_err(|e| e.to_string())?;
-            streams.push(stream.map(move |delivery| (kind, delivery)));
+            streams.push(stream.map(move |delivery| (kind, delivery)).boxed());
         }
         // Subscribed first, then caught up: whatever was published while this replica
         // was not listening is committed before the heads are read. A membership may
@@ -157,6 +169,7 @@ impl Chat {
         if event.origin == **self.node() {
             return; // delivered locally already
         }
+        self.metrics.relay_events.inc();
         let room_id: Arc<str> = Arc::from(event.room_id.as_str());
         let signal = |frame: ServerFrame| Event::Signal {
             room_id: room_id.clone(),

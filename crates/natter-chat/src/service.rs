@@ -18,6 +18,7 @@ use natter_core::token::TokenVerifier;
 
 use crate::error::ChatError;
 use crate::hub::{Event, Hub};
+use crate::listen::Listener;
 use crate::metrics::ChatMetrics;
 use crate::presence::Presence;
 use crate::protocol::ServerFrame;
@@ -40,6 +41,8 @@ pub struct Chat {
     /// The owner of messages' life; its outbox publishes to the other replicas.
     pub(crate) messages: Messages,
     pub(crate) presence: Presence,
+    /// The rooms whose events this replica receives from the broker.
+    pub(crate) listener: Listener,
     /// Memberships the messages' owner remembers; the relay forgets them on room events.
     pub(crate) memberships: Memberships,
     pub(crate) metrics: ChatMetrics,
@@ -114,6 +117,7 @@ impl Chat {
             next_connection: Arc::new(AtomicU64::new(1)),
             relaying: tokio::sync::watch::Sender::new(false),
             presence: Presence::new(limits.presence_list_max),
+            listener: Listener::default(),
             metrics,
         }
     }

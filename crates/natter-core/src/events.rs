@@ -15,8 +15,15 @@ pub use pb::room_event::Kind;
 
 use crate::store::MessageRecord;
 
-/// The topic every room event is published on.
+/// The topic every room event was published on until events went to each room's own
+/// topic ([`room_topic`]); still read, from replicas of the previous release.
 pub const TOPIC: &str = "natter.room-events.v1";
+
+/// The topic of one room's events (the same envelope as on [`TOPIC`]): a replica
+/// receives the events of the rooms it listens to, and no others.
+pub fn room_topic(room: &str) -> String {
+    format!("{TOPIC}.{room}")
+}
 /// The previous release's topic of message frames (a text format), still read.
 pub const LEGACY_MESSAGES_TOPIC: &str = "natter.messages";
 /// The previous release's topic of room life-cycle events (JSON), still read.
@@ -48,17 +55,17 @@ pub fn event(origin: &str, room: &str, kind: Kind) -> pb::RoomEvent {
     }
 }
 
-/// The payload of `event` on [`TOPIC`].
+/// The payload of `event` on its room's topic.
 pub fn encode(event: &pb::RoomEvent) -> Bytes {
     Bytes::from(event.encode_to_vec())
 }
 
-/// The event a payload of `topic` carries: the envelope on [`TOPIC`], or the previous
-/// release's formats on the legacy topics. `None` for anything unreadable or of a kind
-/// this release does not know.
+/// The event a payload of `topic` carries: the envelope on a room's topic (or
+/// [`TOPIC`]), or the previous release's formats on the legacy topics. `None` for
+/// anything unreadable or of a kind this release does not know.
 pub fn decode(topic: &str, payload: &[u8]) -> Option<pb::RoomEvent> {
     let event = match topic {
-        TOPIC => pb::RoomEvent::decode(payload).ok()?,
+        _ if topic.starts_with(TOPIC) => pb::RoomEvent::decode(payload).ok()?,
         LEGACY_MESSAGES_TOPIC => legacy_message(payload)?,
         LEGACY_ROOMS_TOPIC => legacy_room(payload)?,
         _ => return None,

@@ -5,6 +5,7 @@
 //! announced once the broker takes payloads again, so other replicas fetch it from the
 //! store.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -67,7 +68,7 @@ pub struct Outbox {
 }
 
 /// A payload for the broker: topic, bytes, and the sampled trace it belongs to.
-type Outgoing = (&'static str, Bytes, Option<Context>);
+type Outgoing = (Cow<'static, str>, Bytes, Option<Context>);
 
 /// The newest sequence number per room whose message could not be queued.
 #[derive(Debug, Clone, Default)]
@@ -106,7 +107,7 @@ impl Outbox {
     }
 
     /// Queues an event of `kind` in `room` from this node (with the trace it belongs to)
-    /// on the room-event topic. A posted message that does not fit becomes its room's
+    /// on the room's topic. A posted message that does not fit becomes its room's
     /// head, announced later.
     pub fn publish(&self, room: &str, kind: Kind, trace: Option<&Context>) {
         let mut event = events::event(&self.origin, room, kind);
@@ -118,7 +119,8 @@ impl Outbox {
             Some(Kind::Posted(message)) => Some(message.seq),
             _ => None,
         };
-        let queued = self.enqueue(events::TOPIC, events::encode(&event), trace.cloned());
+        let topic = Cow::Owned(events::room_topic(room));
+        let queued = self.queue(topic, events::encode(&event), trace.cloned());
         if let (false, Some(seq)) = (queued, posted) {
             self.missed.record(&event.room_id, seq);
         }
@@ -126,6 +128,10 @@ impl Outbox {
 
     /// Queues a payload for `topic`; false when the queue was full and it was dropped.
     pub fn enqueue(&self, topic: &'static str, payload: Bytes, trace: Option<Context>) -> bool {
+        self.queue(Cow::Borrowed(topic), payload, trace)
+    }
+
+    fn queue(&self, topic: Cow<'static, str>, payload: Bytes, trace: Option<Context>) -> bool {
         self.depth.inc();
         if self.sender.try_send((topic, payload, trace)).is_err() {
             self.depth.dec();
@@ -144,13 +150,13 @@ async fn forward(parts: OutboxParts, mut pending: mpsc::Receiver<Outgoing>, miss
     let mut failing = false;
     while let Some((topic, payload, trace)) = pending.recv().await {
         parts.depth.dec();
-        if !publish_until_sent(&parts, topic, &payload, trace, &mut failing).await {
+        if !publish_until_sent(&parts, &topic, &payload, trace, &mut failing).await {
             return;
         }
         for (room, seq) in missed.take() {
             let head = events::event(&parts.origin, &room, Kind::Head(pb::Head { seq }));
-            let payload = events::encode(&head);
-            if !publish_until_sent(&parts, events::TOPIC, &payload, None, &mut failing).await {
+            let (topic, payload) = (events::room_topic(&room), events::encode(&head));
+            if !publish_until_sent(&parts, &topic, &payload, None, &mut failing).await {
                 return;
             }
         }

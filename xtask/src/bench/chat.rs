@@ -95,10 +95,12 @@ pub fn run(
     args: &ChatArgs,
 ) -> anyhow::Result<()> {
     let mut all = Vec::new();
-    for &target in &args.targets {
+    for (i, &target) in args.targets.iter().enumerate() {
         let data = tempfile::tempdir()?;
         let server = start(root, servers, target, data.path())?;
-        let figures = runtime.block_on(measure(&server, target, args))?;
+        // Each run from its own source addresses (after 2 + 8·i).
+        let first_source = u8::try_from(2 + 8 * i)?;
+        let figures = runtime.block_on(measure(&server, target, args, first_source))?;
         print_target(&figures, args);
         all.push(figures);
     }
@@ -127,7 +129,12 @@ fn start(root: &Path, servers: &Servers, target: Target, data: &Path) -> anyhow:
     )?))
 }
 
-async fn measure(server: &Process, target: Target, args: &ChatArgs) -> anyhow::Result<Figures> {
+async fn measure(
+    server: &Process,
+    target: Target,
+    args: &ChatArgs,
+    first_source: u8,
+) -> anyhow::Result<Figures> {
     let people = match target {
         Target::Bare => people::unchecked(args.rooms, args.room_size),
         _ => people::make(&server.url(), args.rooms, args.room_size).await?,
@@ -136,7 +143,7 @@ async fn measure(server: &Process, target: Target, args: &ChatArgs) -> anyhow::R
     let ws = format!("{}/ws", server.url().replace("http://", "ws://"));
     let rss_before = server.rss_kib();
     let started = Instant::now();
-    let mut swarm = Swarm::start(&ws, members);
+    let mut swarm = Swarm::start(&ws, members, first_source);
     let (sockets, failed) = swarm.ready(swarm.len(), Duration::from_secs(30)).await;
     let connect = started.elapsed();
     let slow_closes = settle(&mut swarm, Duration::from_secs(2)).await;

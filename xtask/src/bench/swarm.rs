@@ -53,8 +53,10 @@ pub struct Swarm {
 }
 
 impl Swarm {
-    /// Starts one client per member against `url` (`ws://host:port/ws`), all at once.
-    pub fn start(url: &str, members: Vec<Member>) -> Self {
+    /// Starts one client per member against `url` (`ws://host:port/ws`), all at once,
+    /// from source addresses 127.0.0.`first_source` and up (a run's sockets linger in
+    /// TIME_WAIT: the next run uses other addresses, or it would run out of ports).
+    pub fn start(url: &str, members: Vec<Member>, first_source: u8) -> Self {
         let origin = Instant::now();
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let presence_frames = Arc::new(AtomicU64::new(0));
@@ -64,6 +66,7 @@ impl Swarm {
             commands.push(tx);
             let client = Client {
                 index,
+                first_source,
                 url: url.to_owned(),
                 member,
                 origin,
@@ -108,6 +111,7 @@ impl Swarm {
 
 struct Client {
     index: usize,
+    first_source: u8,
     url: String,
     member: Member,
     origin: Instant,
@@ -120,10 +124,8 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 impl Client {
-    /// Connects from 127.0.0.(1 + n / 20,000): one source address has about 28,000
-    /// ephemeral ports, so large runs spread over several. The first 20,000 let connect
-    /// choose the port (a port chosen by bind before connect was sometimes refused once,
-    /// costing a 1 s SYN retransmission).
+    /// Connects from 127.0.0.(first + n / 20,000): one source address has about 28,000
+    /// ephemeral ports, so large runs spread over several.
     async fn connect(&self) -> anyhow::Result<Socket> {
         let server: std::net::SocketAddr = self
             .url
@@ -131,10 +133,8 @@ impl Client {
             .trim_end_matches("/ws")
             .parse()?;
         let tcp = tokio::net::TcpSocket::new_v4()?;
-        if self.index >= 20_000 {
-            let source = [127, 0, 0, 1 + (self.index / 20_000) as u8];
-            tcp.bind(std::net::SocketAddr::from((source, 0)))?;
-        }
+        let source = [127, 0, 0, self.first_source + (self.index / 20_000) as u8];
+        tcp.bind(std::net::SocketAddr::from((source, 0)))?;
         let stream = tcp.connect(server).await?;
         stream.set_nodelay(true)?;
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()

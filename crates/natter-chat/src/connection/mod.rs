@@ -91,7 +91,7 @@ pub async fn serve<S: Socket>(chat: Chat, mut socket: S) {
         metrics.slow_consumers.inc();
     }
     for room in connection.subscriptions.keys() {
-        connection.chat.hub.unsubscribe(room, connection.id);
+        connection.chat.leave_room(room, connection.id);
         connection.chat.left(room, connection.user_id());
     }
     if let Some(claims) = &connection.user {
@@ -204,7 +204,7 @@ impl Connection {
             ClientFrame::Unsubscribe { room_id } => {
                 if self.subscriptions.remove(room_id.as_str()).is_some() {
                     self.chat.metrics.subscriptions.dec();
-                    self.chat.hub.unsubscribe(&room_id, self.id);
+                    self.chat.leave_room(&room_id, self.id);
                     self.chat.left(&room_id, self.user_id());
                 }
                 let reason = "requested".to_owned();
@@ -318,6 +318,8 @@ impl Connection {
         // the replay by sequence number; events of a room not (yet) subscribed are ignored.
         let listening = self.subscriptions.contains_key(room);
         self.chat.hub.subscribe(room, self.id, self.inbox.clone());
+        // Other replicas' events of the room reach this one before the store is read.
+        self.chat.listen(room).await;
         let start = match since {
             // The room's newest seq comes with the check, read from the store.
             None => (self.chat)
@@ -338,7 +340,7 @@ impl Connection {
             Ok(start) => start,
             Err(refusal) => {
                 if !listening {
-                    self.chat.hub.unsubscribe(room, self.id);
+                    self.chat.leave_room(room, self.id);
                 }
                 return self.send(socket, &error_frame(refusal, Some(room))).await;
             }
@@ -649,7 +651,7 @@ impl Connection {
             return Ok(());
         }
         self.chat.metrics.subscriptions.dec();
-        self.chat.hub.unsubscribe(room, self.id);
+        self.chat.leave_room(room, self.id);
         self.chat.left(room, self.user_id());
         self.send(
             socket,

@@ -3,6 +3,7 @@
 //! SQLite + memory.
 
 mod delivery;
+mod fanout;
 mod faults;
 mod grpc;
 mod harness;

@@ -240,11 +240,8 @@ async fn deleting_a_room_cascades_and_tells_live_subscribers(backend: Backend) {
         .await;
     assert_eq!(add.status, 204);
     say(&server, &bob, &room, "x").await;
-    let mut events = server
-        .broker
-        .subscribe(natter_core::events::TOPIC)
-        .await
-        .unwrap();
+    let topic = natter_core::events::room_topic(&room);
+    let mut events = server.broker.subscribe(&topic).await.unwrap();
     assert_eq!(
         server
             .call(
@@ -260,8 +257,8 @@ async fn deleting_a_room_cascades_and_tells_live_subscribers(backend: Backend) {
     let Some(Delivery::Message(payload)) = events.next().await else {
         panic!("no event")
     };
-    use natter_core::events::{Kind, TOPIC, decode, pb};
-    let event = decode(TOPIC, &payload).expect("a room event");
+    use natter_core::events::{Kind, decode, pb};
+    let event = decode(&topic, &payload).expect("a room event");
     assert_eq!(
         (event.room_id.as_str(), event.kind),
         (room.as_str(), Some(Kind::RoomDeleted(pb::RoomDeleted {})))

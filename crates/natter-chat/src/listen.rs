@@ -1,0 +1,89 @@
+//! Which rooms' events this replica receives from the broker: those it has local
+//! subscribers in, each on the room's own topic, so a replica's broker traffic follows the
+//! rooms it serves rather than every room. The first local subscription to a room adds
+//! the room's topic to the relay's topic set and waits until the broker delivers it —
+//! before the subscriber reads the store, so nothing committed in between goes unheard;
+//! when the last one leaves, the topic is removed. Adds and removes are applied one at a
+//! time, in order.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use natter_core::broker::Topics;
+use natter_core::events;
+
+use crate::service::Chat;
+
+/// The relay's topic set (none while it reconnects) and the rooms in it.
+#[derive(Debug, Default)]
+pub(crate) struct Listening {
+    topics: Option<Box<dyn Topics>>,
+    rooms: HashSet<Arc<str>>,
+}
+
+/// Shared by the relay and the connections; one change at a time.
+pub(crate) type Listener = Arc<tokio::sync::Mutex<Listening>>;
+
+impl Chat {
+    /// Receives `room`'s events from other replicas from now on. Without a broker
+    /// connection it returns at once: the relay listens to every subscribed room when it
+    /// reconnects, then catches them up from the store.
+    pub(crate) async fn listen(&self, room: &str) {
+        let mut listening = self.listener.lock().await;
+        if listening.rooms.contains(room) {
+            return;
+        }
+        let Some(topics) = &listening.topics else {
+            return;
+        };
+        match topics.add(&events::room_topic(room)).await {
+            Ok(()) => {
+                listening.rooms.insert(Arc::from(room));
+                self.metrics.listened_rooms.inc();
+            }
+            Err(error) => {
+                tracing::warn!(%error, "listening to a room failed; the relay reconnects")
+            }
+        }
+    }
+
+    /// Stops local subscription `id` to `room`; stops receiving the room's events when it
+    /// was the last.
+    pub(crate) fn leave_room(&self, room: &str, id: u64) {
+        self.hub.unsubscribe(room, id);
+        if self.hub.subscribers(room) > 0 {
+            return;
+        }
+        let chat = self.clone();
+        let room = room.to_owned();
+        tokio::spawn(async move {
+            let mut listening = chat.listener.lock().await;
+            // Someone may have subscribed again meanwhile.
+            if chat.hub.subscribers(&room) > 0 || !listening.rooms.remove(room.as_str()) {
+                return;
+            }
+            chat.metrics.listened_rooms.dec();
+            if let Some(topics) = &listening.topics {
+                let _ = topics.remove(&events::room_topic(&room)).await;
+            }
+        });
+    }
+
+    /// Makes `topics` (a new broker connection's) the relay's set, listening to every
+    /// room that has local subscribers.
+    pub(crate) async fn listen_all(&self, topics: Box<dyn Topics>) -> Result<(), String> {
+        let mut listening = self.listener.lock().await;
+        listening.topics = None;
+        listening.rooms.clear();
+        for room in self.hub.rooms() {
+            topics
+                .add(&events::room_topic(&room))
+                .await
+                .map_err(|e| e.to_string())?;
+            listening.rooms.insert(room);
+        }
+        listening.topics = Some(topics);
+        (self.metrics.listened_rooms).set(listening.rooms.len() as i64);
+        Ok(())
+    }
+}
