@@ -27,9 +27,13 @@ use crate::trace;
 /// Most messages replayed to a resuming subscriber; more are left to the history API.
 pub const REPLAY_LIMIT: u32 = 500;
 
-/// The chat service's state. Cheap to clone.
+/// The chat service. Cheap to clone: one pointer (each connection holds one).
 #[derive(Debug, Clone)]
-pub struct Chat {
+pub struct Chat(Arc<Shared>);
+
+/// What the chat service holds.
+#[derive(Debug)]
+pub struct Shared {
     pub(crate) store: Store,
     pub(crate) verifier: TokenVerifier,
     pub(crate) broker: Arc<dyn Broker>,
@@ -46,6 +50,16 @@ pub struct Chat {
     /// Memberships the messages' owner remembers; the relay forgets them on room events.
     pub(crate) memberships: Memberships,
     pub(crate) metrics: ChatMetrics,
+    /// Authentications and subscriptions being processed; more wait for a turn.
+    pub(crate) admission: tokio::sync::Semaphore,
+}
+
+impl std::ops::Deref for Chat {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 /// Per-connection limits.
@@ -71,6 +85,10 @@ pub struct Limits {
     /// Rooms with more users online than this are large: their subscribers get counts,
     /// not names, and no typing.
     pub presence_list_max: usize,
+    /// Authentications and subscriptions processed at once; more wait for a turn (a
+    /// reconnect storm queues here, not inside the store's and deny-list's timeouts, and
+    /// holds memory for this many requests only).
+    pub in_flight: usize,
 }
 
 impl Default for Limits {
@@ -85,6 +103,7 @@ impl Default for Limits {
             max_subscriptions: 1000,
             write_stall: std::time::Duration::from_secs(10),
             presence_list_max: 100,
+            in_flight: 64,
         }
     }
 }
@@ -105,7 +124,8 @@ impl Chat {
             dropped: metrics.outbox_dropped.clone(),
             ..OutboxParts::new(broker.clone(), "chat", shutdown.clone())
         });
-        Self {
+        Self(Arc::new(Shared {
+            admission: tokio::sync::Semaphore::new(limits.in_flight),
             messages: Messages::new(store.clone(), outbox).remembering(memberships.clone()),
             memberships,
             store,
@@ -119,7 +139,7 @@ impl Chat {
             presence: Presence::new(limits.presence_list_max),
             listener: Listener::default(),
             metrics,
-        }
+        }))
     }
 
     /// Adds this service's metrics to `metrics` (served at `/metrics`).

@@ -94,16 +94,22 @@ impl Swarm {
     }
 
     /// Waits until `n` clients reported `Ready` (or a pause of `patience` without any
-    /// report); returns how many were ready and how many failed.
+    /// report); returns how many were ready and how many failed, and prints the close
+    /// codes of those that were closed meanwhile.
     pub async fn ready(&mut self, n: usize, patience: Duration) -> (usize, usize) {
         let (mut ready, mut failed) = (0, 0);
+        let mut closes = std::collections::BTreeMap::<u16, usize>::new();
         while ready + failed < n {
             match tokio::time::timeout(patience, self.reports.recv()).await {
                 Ok(Some(Report::Ready(true))) => ready += 1,
                 Ok(Some(Report::Ready(false))) => failed += 1,
+                Ok(Some(Report::Closed(code))) => *closes.entry(code).or_default() += 1,
                 Ok(Some(_)) => {}
                 _ => break,
             }
+        }
+        if !closes.is_empty() {
+            println!("closed while subscribing (code: sockets): {closes:?}");
         }
         (ready, failed)
     }

@@ -245,17 +245,15 @@ impl Connection {
         socket: &mut S,
         token: &str,
     ) -> Result<(), Closing> {
-        let claims = self
-            .chat
-            .verifier
-            .verify(token)
-            .await
-            .map_err(|error| match error {
-                TokenError::Unavailable(_) => {
-                    Closing(close::TRY_AGAIN_LATER, "token check unavailable: retry")
-                }
-                _ => Closing(close::AUTH_FAILED, "invalid token"),
-            })?;
+        let turn = self.chat.admission.acquire().await;
+        let claims = self.chat.verifier.verify(token).await;
+        drop(turn);
+        let claims = claims.map_err(|error| match error {
+            TokenError::Unavailable(_) => {
+                Closing(close::TRY_AGAIN_LATER, "token check unavailable: retry")
+            }
+            _ => Closing(close::AUTH_FAILED, "invalid token"),
+        })?;
         if self.user.as_ref().is_some_and(|u| u.sub != claims.sub) {
             return Err(Closing(
                 close::AUTH_FAILED,
@@ -320,6 +318,7 @@ impl Connection {
         self.chat.hub.subscribe(room, self.id, self.inbox.clone());
         // Other replicas' events of the room reach this one before the store is read.
         self.chat.listen(room).await;
+        let turn = self.chat.admission.acquire().await;
         let start = match since {
             // The room's newest seq comes with the check, read from the store.
             None => (self.chat)
@@ -336,6 +335,7 @@ impl Connection {
                 Err(refusal) => Err(refusal),
             },
         };
+        drop(turn);
         let (messages, from_seq, truncated) = match start {
             Ok(start) => start,
             Err(refusal) => {
