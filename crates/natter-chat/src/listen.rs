@@ -6,8 +6,8 @@
 //! when the last one leaves, the topic is removed. Adds and removes are applied one at a
 //! time, in order.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use natter_core::broker::Topics;
 use natter_core::events;
@@ -23,6 +23,46 @@ pub(crate) struct Listening {
 
 /// Shared by the relay and the connections; one change at a time.
 pub(crate) type Listener = Arc<tokio::sync::Mutex<Listening>>;
+
+/// The newest sequence number known per listened room: read from the store when
+/// listening began, then advanced by every message and head this replica sees of it. A
+/// subscription without `since` starts after it without reading the store; a head that
+/// lags a message in flight only means the subscriber also gets that message.
+#[derive(Debug, Default)]
+pub(crate) struct Heads(Mutex<HashMap<Arc<str>, i64>>);
+
+impl Heads {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, i64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The newest known seq of `room`, if it is listened to.
+    pub(crate) fn get(&self, room: &str) -> Option<i64> {
+        self.lock().get(room).copied()
+    }
+
+    /// `room` has a message `seq` (ignored for rooms not listened to).
+    pub(crate) fn advance(&self, room: &str, seq: i64) {
+        if let Some(head) = self.lock().get_mut(room) {
+            *head = (*head).max(seq);
+        }
+    }
+
+    /// Starts following `room` from `seq`, read from the store.
+    pub(crate) fn start(&self, room: &str, seq: i64) {
+        let mut heads = self.lock();
+        let head = heads.entry(Arc::from(room)).or_insert(seq);
+        *head = (*head).max(seq);
+    }
+
+    fn stop(&self, room: &str) {
+        self.lock().remove(room);
+    }
+
+    fn clear(&self) {
+        self.lock().clear();
+    }
+}
 
 impl Chat {
     /// Receives `room`'s events from other replicas from now on. Without a broker
@@ -40,6 +80,11 @@ impl Chat {
             Ok(()) => {
                 listening.rooms.insert(Arc::from(room));
                 self.metrics.listened_rooms.inc();
+                if let Ok(heads) = self.store.room_heads(&[room]).await {
+                    for (room, seq) in heads {
+                        self.heads.start(&room, seq);
+                    }
+                }
             }
             Err(error) => {
                 tracing::warn!(%error, "listening to a room failed; the relay reconnects")
@@ -63,6 +108,7 @@ impl Chat {
                 return;
             }
             chat.metrics.listened_rooms.dec();
+            chat.heads.stop(&room);
             if let Some(topics) = &listening.topics {
                 let _ = topics.remove(&events::room_topic(&room)).await;
             }
@@ -75,6 +121,8 @@ impl Chat {
         let mut listening = self.listener.lock().await;
         listening.topics = None;
         listening.rooms.clear();
+        // Read again by the catch-up that follows.
+        self.heads.clear();
         for room in self.hub.rooms() {
             topics
                 .add(&events::room_topic(&room))

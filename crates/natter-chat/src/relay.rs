@@ -157,6 +157,7 @@ impl Chat {
             .await
             .map_err(|e| format!("reading room heads to catch up: {e}"))?;
         for (room, seq) in heads {
+            self.heads.start(&room, seq);
             let room_id = Arc::from(room.as_str());
             self.hub.dispatch(&room, Event::Head { room_id, seq });
         }
@@ -177,6 +178,7 @@ impl Chat {
         };
         let local = match event.kind {
             Some(Kind::Posted(message)) => {
+                self.heads.advance(&room_id, message.seq);
                 if message.created_at > 0 {
                     self.metrics.observe_relay(message.created_at);
                 }
@@ -204,10 +206,13 @@ impl Chat {
                     user_id: Arc::from(removed.user_id),
                 }
             }
-            Some(Kind::Head(head)) => Event::Head {
-                room_id: room_id.clone(),
-                seq: head.seq,
-            },
+            Some(Kind::Head(head)) => {
+                self.heads.advance(&room_id, head.seq);
+                Event::Head {
+                    room_id: room_id.clone(),
+                    seq: head.seq,
+                }
+            }
             None => return,
         };
         self.hub.dispatch(&room_id, local);

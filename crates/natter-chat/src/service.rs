@@ -18,7 +18,7 @@ use natter_core::token::TokenVerifier;
 
 use crate::error::ChatError;
 use crate::hub::{Event, Hub};
-use crate::listen::Listener;
+use crate::listen::{Heads, Listener};
 use crate::metrics::ChatMetrics;
 use crate::presence::Presence;
 use crate::protocol::ServerFrame;
@@ -50,6 +50,8 @@ pub struct Shared {
     /// Memberships the messages' owner remembers; the relay forgets them on room events.
     pub(crate) memberships: Memberships,
     pub(crate) metrics: ChatMetrics,
+    /// The newest seq of each listened room.
+    pub(crate) heads: Heads,
     /// Authentications and subscriptions being processed; more wait for a turn.
     pub(crate) admission: tokio::sync::Semaphore,
 }
@@ -138,6 +140,7 @@ impl Chat {
             relaying: tokio::sync::watch::Sender::new(false),
             presence: Presence::new(limits.presence_list_max),
             listener: Listener::default(),
+            heads: Heads::default(),
             metrics,
         }))
     }
@@ -180,6 +183,18 @@ impl Chat {
         action: Action,
     ) -> Result<RoomRecord, ChatError> {
         Ok(self.messages.authorized(user, room, action).await?)
+    }
+
+    /// Where a subscription of `user` to `room` without `since` starts: after the room's
+    /// newest message — without a store read when the membership and the head are known.
+    pub(crate) async fn start_of(&self, user: &str, room: &str) -> Result<i64, ChatError> {
+        let read = Action::ReadHistory;
+        if let Some(head) = self.heads.get(room)
+            && self.messages.remembered(user, room, read)
+        {
+            return Ok(head + 1);
+        }
+        Ok(self.checked_room(user, room, read).await?.last_seq + 1)
     }
 
     /// Stores a send through the messages' owner (which publishes it to the other
@@ -252,6 +267,7 @@ impl Chat {
             frame,
             trace: trace::sampled(),
         };
+        self.heads.advance(&message.room_id, message.seq);
         self.hub.dispatch(&message.room_id, event);
     }
 

@@ -136,18 +136,36 @@ impl Messages {
         Ok(found)
     }
 
+    /// Remembers every room `user` is a member of (at most `limit`), read in one query, so
+    /// that their subscriptions need no store read for authorization. Without
+    /// remembered memberships, it does nothing.
+    pub async fn remember_rooms_of(&self, user: &str, limit: u32) -> Result<()> {
+        let Some(memberships) = &self.memberships else {
+            return Ok(());
+        };
+        let epoch = memberships.epoch();
+        for (room, kind) in self.store.member_rooms(user, limit).await? {
+            memberships.remember(epoch, &room, kind, user);
+        }
+        Ok(())
+    }
+
     /// [`Messages::authorized`] without the room: what any member may do is decided
     /// from a remembered membership, without reading the store.
     pub async fn allowed(&self, user: &str, room: &str, action: Action) -> Result<()> {
-        let remembered = self
-            .memberships
-            .as_ref()
-            .and_then(|m| m.member_of(room, user));
-        let any_member = Viewer::SignedIn(Some(Role::Member));
-        if remembered.is_some_and(|kind| authorize(kind, any_member, action).is_ok()) {
+        if self.remembered(user, room, action) {
             return Ok(());
         }
         self.authorized(user, room, action).await.map(drop)
+    }
+
+    /// Whether a remembered membership of `user` in `room` allows `action` (what any
+    /// member may do); false when nothing is remembered.
+    pub fn remembered(&self, user: &str, room: &str, action: Action) -> bool {
+        let memberships = self.memberships.as_ref();
+        let remembered = memberships.and_then(|m| m.member_of(room, user));
+        let any_member = Viewer::SignedIn(Some(Role::Member));
+        remembered.is_some_and(|kind| authorize(kind, any_member, action).is_ok())
     }
 
     /// Stores a message (idempotent per client id) and publishes it to every replica;

@@ -247,6 +247,14 @@ impl Connection {
     ) -> Result<(), Closing> {
         let turn = self.chat.admission.acquire().await;
         let claims = self.chat.verifier.verify(token).await;
+        if let (Ok(claims), None) = (&claims, &self.user) {
+            // Every room of the user at once: their subscriptions need no access read.
+            let limit = u32::try_from(self.chat.limits.max_subscriptions).unwrap_or(u32::MAX);
+            let messages = &self.chat.messages;
+            if let Err(error) = messages.remember_rooms_of(&claims.sub, limit).await {
+                tracing::debug!(%error, "rooms not remembered; subscriptions read them");
+            }
+        }
         drop(turn);
         let claims = claims.map_err(|error| match error {
             TokenError::Unavailable(_) => {
@@ -321,10 +329,8 @@ impl Connection {
         let turn = self.chat.admission.acquire().await;
         let start = match since {
             // The room's newest seq comes with the check, read from the store.
-            None => (self.chat)
-                .checked_room(self.user_id(), room, Action::ReadHistory)
-                .await
-                .map(|found| (Vec::new(), found.last_seq + 1, false)),
+            None => (self.chat.start_of(self.user_id(), room).await)
+                .map(|from_seq| (Vec::new(), from_seq, false)),
             // A resume reads the messages anyway; a remembered membership suffices.
             Some(since) => match self
                 .chat

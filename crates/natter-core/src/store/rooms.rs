@@ -410,6 +410,28 @@ impl Store {
         Ok(paginate(rooms, limit, |r| r.room.id.clone()))
     }
 
+    /// The rooms `user` is a member of (at most `limit`) and their kinds: what a chat
+    /// connection may subscribe to, read once when it authenticates.
+    #[tracing::instrument(name = "db.member_rooms", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
+    pub async fn member_rooms(&self, user: &str, limit: u32) -> Result<Vec<(String, RoomKind)>> {
+        if !is_id(user) {
+            return Ok(Vec::new());
+        }
+        let sql = "SELECT m.room_id, r.kind FROM room_members m JOIN rooms r ON r.id = m.room_id \
+                   WHERE m.user_id = $1 LIMIT $2";
+        let rows: Vec<(String, String)> = sqlx::query_as(sql)
+            .bind(user)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|(room, kind)| {
+                let kind = RoomKind::parse(&kind).ok_or_else(|| corrupt("rooms.kind", &kind))?;
+                Ok((room, kind))
+            })
+            .collect()
+    }
+
     /// `user`'s role in `room`, if a member.
     #[tracing::instrument(name = "db.role", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn role(&self, room: &str, user: &str) -> Result<Option<Role>> {
