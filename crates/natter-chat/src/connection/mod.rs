@@ -59,6 +59,8 @@ struct Connection {
     typed: HashMap<Arc<str>, Instant>,
     /// Whether the client asked for `presence_changes` frames.
     presence_changes: bool,
+    /// When the access token in use expires.
+    expires: Option<Instant>,
 }
 
 /// Least time between two relayed `typing` frames of one connection in one room.
@@ -78,6 +80,7 @@ pub async fn serve<S: Socket>(chat: Chat, mut socket: S) {
         refused_in_row: 0,
         typed: HashMap::new(),
         presence_changes: false,
+        expires: None,
     };
     let metrics = connection.chat.metrics.clone();
     metrics.connections.inc();
@@ -129,13 +132,22 @@ impl Connection {
             Instant::now() + Duration::from_secs(self.chat.limits.auth_timeout_secs);
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         let mut last_heard = Instant::now();
+        // One timer and one overflow waiter for the connection's life, not one of each
+        // per frame (registering them costs a lock each, on every delivery).
+        let (mut expires, deadline) = (auth_deadline, tokio::time::sleep_until(auth_deadline));
+        let overflowed = overflow.happened();
+        tokio::pin!(deadline, overflowed);
         loop {
-            let expires = self.expiry().unwrap_or(auth_deadline);
+            let now_expires = self.expiry().unwrap_or(auth_deadline);
+            if now_expires != expires {
+                expires = now_expires;
+                deadline.as_mut().reset(expires);
+            }
             let outcome = tokio::select! {
                 biased;
                 _ = &mut stop => return Some(Closing(close::SERVICE_RESTART, "service restart")),
-                _ = overflow.happened() => return Some(Closing(close::SLOW_CONSUMER, "too slow: resume with since")),
-                _ = tokio::time::sleep_until(expires) => return Some(if self.user.is_some() {
+                _ = &mut overflowed => return Some(Closing(close::SLOW_CONSUMER, "too slow: resume with since")),
+                _ = &mut deadline => return Some(if self.user.is_some() {
                     Closing(close::TOKEN_EXPIRED, "token expired")
                 } else {
                     Closing(close::AUTH_TIMEOUT, "authenticate first")
@@ -169,12 +181,7 @@ impl Connection {
     }
 
     fn expiry(&self) -> Option<Instant> {
-        let claims = self.user.as_ref()?;
-        let left = claims
-            .exp
-            .saturating_sub(natter_core::time::now_secs())
-            .max(0);
-        Some(Instant::now() + Duration::from_secs(left as u64))
+        self.expires
     }
 
     async fn on_text<S: Socket>(&mut self, socket: &mut S, text: &str) -> Result<(), Closing> {
@@ -278,6 +285,8 @@ impl Connection {
             hub.leave_session(&previous.sid, self.id);
         }
         hub.enter_session(&claims.sid, self.id, self.inbox.clone());
+        let left = claims.exp.saturating_sub(natter_core::time::now_secs());
+        self.expires = Some(Instant::now() + Duration::from_secs(left.max(0) as u64));
         self.user = Some(claims);
         self.send(socket, &frame).await
     }
