@@ -64,11 +64,11 @@ impl std::fmt::Display for Target {
 }
 
 /// One rate step's outcome.
-struct Step {
+pub(super) struct Step {
     rate: u32,
-    expected: usize,
-    delivered: Vec<Duration>,
-    acks: Vec<Duration>,
+    pub(super) expected: usize,
+    pub(super) delivered: Vec<Duration>,
+    pub(super) acks: Vec<Duration>,
     usage: Usage,
 }
 
@@ -139,13 +139,16 @@ async fn measure(
 ) -> anyhow::Result<Figures> {
     let people = match target {
         Target::Bare => people::unchecked(args.rooms, args.room_size),
-        _ => people::make(&server.url(), args.rooms, args.room_size).await?,
+        _ => {
+            let url = server.url();
+            people::make(&url, &url, args.rooms, args.room_size).await?
+        }
     };
     let People { members, big_room } = people;
     let ws = format!("{}/ws", server.url().replace("http://", "ws://"));
     let rss_before = server.rss_kib();
     let started = Instant::now();
-    let mut swarm = Swarm::start(&ws, members, first_source);
+    let mut swarm = Swarm::start(&[ws], members, first_source);
     let (sockets, failed) = swarm.ready(swarm.len(), Duration::from_secs(30)).await;
     let connect = started.elapsed();
     let slow_closes = settle(&mut swarm, Duration::from_secs(2)).await;
@@ -198,7 +201,7 @@ async fn settle(swarm: &mut Swarm, pause: Duration) -> usize {
 /// Offers `rate` messages per second round-robin over `senders` for `duration`, then
 /// waits 2 s for the last deliveries. `expected` counts messages (the caller multiplies
 /// by the room size); the second value is slow-consumer closes.
-async fn send_at(
+pub(super) async fn send_at(
     swarm: &mut Swarm,
     usage: Usage,
     senders: &[usize],

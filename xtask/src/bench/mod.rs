@@ -5,6 +5,7 @@
 mod auth;
 mod bare;
 mod chat;
+mod fanout;
 mod history;
 mod load;
 mod people;
@@ -31,6 +32,9 @@ pub enum Bench {
     /// then one room of everyone; a bare broadcast server, Natter on SQLite and on
     /// PostgreSQL+Redis in the same run, printed as ratios.
     Chat(chat::ChatArgs),
+    /// Chat replicas in cluster mode (PostgreSQL, Redis): broker messages received and
+    /// CPU per delivered message per replica, with 1, 2 and 4 replicas.
+    Fanout(fanout::FanoutArgs),
     /// The bare broadcast server `bench chat` compares against (run by it).
     #[command(hide = true)]
     BareServer {
@@ -56,6 +60,7 @@ pub fn run(root: &Path, bench: Bench) -> anyhow::Result<()> {
         Bench::Auth(args) => auth::run(root, &servers, &runtime, &args),
         Bench::History(args) => history::run(root, &servers, &runtime, &args),
         Bench::Chat(args) => chat::run(root, &servers, &runtime, &args),
+        Bench::Fanout(args) => fanout::run(root, &servers, &runtime, &args),
         Bench::BareServer { .. } => unreachable!("served above"),
     }
 }
@@ -95,6 +100,7 @@ fn rerun_optimised(root: &Path) -> anyhow::Result<bool> {
 struct Natter {
     child: Child,
     port: u16,
+    http_port: u16,
     _data: tempfile::TempDir,
 }
 
@@ -109,20 +115,17 @@ impl Natter {
     ) -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
         let port = free_port()?;
+        let http_port = match subcommand {
+            "standalone" => port,
+            _ => free_port()?,
+        };
         let binary = root.join("target/release/natter");
         let configure = |command: &mut Command| {
             command
                 .env("NATTER_DATABASE_URL", &servers.database_url)
                 .env("NATTER_DATA_DIR", data.path())
                 .env("NATTER_GRPC_ADDR", format!("127.0.0.1:{port}"))
-                .env(
-                    "NATTER_HTTP_ADDR",
-                    if subcommand == "standalone" {
-                        format!("127.0.0.1:{port}")
-                    } else {
-                        "127.0.0.1:0".into()
-                    },
-                )
+                .env("NATTER_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
                 .env("NATTER_AUTH_LOGIN_LIMIT_PER_IP", "1000000")
                 .env("NATTER_AUTH_LOGIN_LIMIT_PER_USERNAME", "1000000")
                 .env("RUST_LOG", "warn")
@@ -143,6 +146,7 @@ impl Natter {
         let process = Self {
             child,
             port,
+            http_port,
             _data: data,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -161,6 +165,11 @@ impl Natter {
 
     fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Its HTTP (and WebSocket) address.
+    fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
     }
 }
 

@@ -24,9 +24,11 @@ pub struct People {
 }
 
 /// `rooms` rooms of `size` distinct users each (user `i` is in room `i % rooms`), and
-/// a big room of all of them.
-pub async fn make(url: &str, rooms: usize, size: usize) -> anyhow::Result<People> {
-    let channel = Channel::from_shared(url.to_owned())?.connect().await?;
+/// a big room of all of them, through the auth service at `auth` and the website at
+/// `website` (the same address in standalone mode).
+pub async fn make(auth: &str, website: &str, rooms: usize, size: usize) -> anyhow::Result<People> {
+    let channel = Channel::from_shared(auth.to_owned())?.connect().await?;
+    let sites = Channel::from_shared(website.to_owned())?.connect().await?;
     let tag = format!("{:x}", std::process::id() ^ super::unique());
     let tokens = futures::stream::iter(0..rooms * size)
         .map(|i| register(channel.clone(), format!("b{tag}u{i}")))
@@ -37,7 +39,7 @@ pub async fn make(url: &str, rooms: usize, size: usize) -> anyhow::Result<People
         .collect::<anyhow::Result<Vec<String>>>()?;
     let mut room_ids = Vec::with_capacity(rooms + 1);
     for owner in tokens.iter().take(rooms).chain(tokens.first()) {
-        room_ids.push(create_room(channel.clone(), owner).await?);
+        room_ids.push(create_room(sites.clone(), owner).await?);
     }
     let big_room = room_ids.pop().expect("the big room");
     let joins = tokens.iter().enumerate().flat_map(|(i, token)| {
@@ -46,7 +48,7 @@ pub async fn make(url: &str, rooms: usize, size: usize) -> anyhow::Result<People
         own.into_iter().chain(big)
     });
     let joined = futures::stream::iter(joins)
-        .map(|(token, room)| join(channel.clone(), token, room))
+        .map(|(token, room)| join(sites.clone(), token, room))
         .buffer_unordered(PARALLEL)
         .collect::<Vec<_>>()
         .await;
@@ -57,6 +59,7 @@ pub async fn make(url: &str, rooms: usize, size: usize) -> anyhow::Result<People
         .map(|(i, token)| Member {
             token,
             room: room_ids[i % rooms].clone(),
+            server: 0,
         })
         .collect();
     Ok(People { members, big_room })
@@ -68,6 +71,7 @@ pub fn unchecked(rooms: usize, size: usize) -> People {
         .map(|i| Member {
             token: format!("user-{i}"),
             room: format!("room-{}", i % rooms),
+            server: 0,
         })
         .collect();
     People {

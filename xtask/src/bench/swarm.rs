@@ -19,6 +19,8 @@ pub struct Member {
     pub token: String,
     /// The room it subscribes to first.
     pub room: String,
+    /// Which of the servers it connects to.
+    pub server: usize,
 }
 
 /// What the driver tells a client.
@@ -53,10 +55,11 @@ pub struct Swarm {
 }
 
 impl Swarm {
-    /// Starts one client per member against `url` (`ws://host:port/ws`), all at once,
-    /// from source addresses 127.0.0.`first_source` and up (a run's sockets linger in
-    /// TIME_WAIT: the next run uses other addresses, or it would run out of ports).
-    pub fn start(url: &str, members: Vec<Member>, first_source: u8) -> Self {
+    /// Starts one client per member against its server of `urls` (`ws://host:port/ws`),
+    /// all at once, from source addresses 127.0.0.`first_source` and up (a run's sockets
+    /// linger in TIME_WAIT: the next run uses other addresses, or it would run out of
+    /// ports).
+    pub fn start(urls: &[String], members: Vec<Member>, first_source: u8) -> Self {
         let origin = Instant::now();
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let presence_frames = Arc::new(AtomicU64::new(0));
@@ -67,7 +70,7 @@ impl Swarm {
             let client = Client {
                 index,
                 first_source,
-                url: url.to_owned(),
+                url: urls[member.server % urls.len()].clone(),
                 member,
                 origin,
                 commands: rx,
