@@ -46,7 +46,11 @@ pub fn run(
     runtime: &tokio::runtime::Runtime,
     args: &FanoutArgs,
 ) -> anyhow::Result<()> {
-    let quick = [("NATTER_AUTH_ARGON2_MEMORY_KIB", "256".to_owned())];
+    let redis = ("NATTER_REDIS_URL", servers.redis_url.clone());
+    let quick = [
+        ("NATTER_AUTH_ARGON2_MEMORY_KIB", "256".to_owned()),
+        redis.clone(),
+    ];
     let auth = Natter::start(root, servers, "auth", &quick)?;
     let to_auth = ("NATTER_AUTH_GRPC_URL", auth.url());
     let website = Natter::start(
@@ -55,6 +59,7 @@ pub fn run(
         "website",
         &[
             to_auth.clone(),
+            redis.clone(),
             ("NATTER_WEBSITE_WRITE_LIMIT", "1000000".to_owned()),
         ],
     )?;
