@@ -76,18 +76,18 @@ impl Chat {
         let Some(topics) = &listening.topics else {
             return;
         };
-        match topics.add(&events::room_topic(room)).await {
-            Ok(()) => {
-                listening.rooms.insert(Arc::from(room));
-                self.metrics.listened_rooms.inc();
-                if let Ok(heads) = self.store.room_heads(&[room]).await {
-                    for (room, seq) in heads {
-                        self.heads.start(&room, seq);
-                    }
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "listening to a room failed; the relay reconnects")
+        if let Err(error) = topics.add(&events::room_topic(room)).await {
+            tracing::warn!(%error, "listening to a room failed; the relay reconnects");
+            return;
+        }
+        listening.rooms.insert(Arc::from(room));
+        self.metrics.listened_rooms.inc();
+        // Read outside the lock: a slow store must not hold up other rooms' listening
+        // (a head set after the room was left again is only ever lower than the truth).
+        drop(listening);
+        if let Ok(heads) = self.store.room_heads(&[room]).await {
+            for (room, seq) in heads {
+                self.heads.start(&room, seq);
             }
         }
     }
