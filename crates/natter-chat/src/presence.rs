@@ -294,10 +294,11 @@ impl Presence {
     /// Counts one subscription of `user` to `room` on this replica less.
     pub fn leave(&self, room: &str, user: &str) {
         let mut state = self.lock();
-        let room_id = interned(&state.rooms, room);
-        let Some(entry) = state.rooms.get_mut(room) else {
+        let Some((room_id, _)) = state.rooms.get_key_value(room) else {
             return;
         };
+        let room_id = room_id.clone();
+        let entry = state.rooms.get_mut(room).expect("present");
         let Some(seen) = entry.users.get_mut(user).filter(|seen| seen.local > 0) else {
             return;
         };

@@ -218,16 +218,6 @@ impl Chat {
         self.hub.dispatch(&room_id, local);
     }
 
-    /// Counts a new subscription of `user` to `room` (handed out at the next flush).
-    pub(crate) fn joined(&self, room: &str, user: &str) {
-        self.presence.join(room, user);
-    }
-
-    /// Counts a subscription of `user` to `room` less.
-    pub(crate) fn left(&self, room: &str, user: &str) {
-        self.presence.leave(room, user);
-    }
-
     /// Every [`FLUSH_EVERY`] until shutdown, hands out presence and typing changes to
     /// local subscribers and announces this replica's own to the others; every
     /// [`SYNC_EVERY`] re-announces everyone it holds and forgets silent replicas' users.

@@ -125,11 +125,11 @@ impl Messages {
     /// messages asks first. Non-members of private rooms learn nothing.
     #[tracing::instrument(name = "room authorize", skip_all)]
     pub async fn authorized(&self, user: &str, room: &str, action: Action) -> Result<RoomRecord> {
-        let epoch = self.memberships.as_ref().map(Memberships::epoch);
+        let before_read = self.memberships.as_ref().map(|m| (m, m.epoch()));
         let Some((found, role)) = self.store.room_with_role(room, user).await? else {
             return Err(MessageError::RoomNotFound);
         };
-        if let (Some(memberships), Some(epoch), Some(_)) = (&self.memberships, epoch, role) {
+        if let (Some((memberships, epoch)), Some(_)) = (before_read, role) {
             memberships.remember(epoch, room, found.kind, user);
         }
         authorize(found.kind, Viewer::SignedIn(role), action)?;

@@ -85,6 +85,17 @@ impl Installation {
     }
 }
 
+impl Installation {
+    /// Auth, website and two chat replicas, as the operator runs them.
+    fn two_chat_replicas(&self) -> (Service, Service, Service, Service) {
+        let auth = self.start("auth", &[]);
+        let to_auth = [("NATTER_AUTH_GRPC_URL", auth.grpc.as_str())];
+        let website = self.start("website", &to_auth);
+        let (one, two) = (self.start("chat", &to_auth), self.start("chat", &to_auth));
+        (auth, website, one, two)
+    }
+}
+
 fn wait_ready(url: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -503,13 +514,7 @@ async fn a_message_posted_through_any_transport_reaches_every_replica_once_in_or
         PostMessageRequest, website_service_client::WebsiteServiceClient,
     };
     let installation = Installation::new().await;
-    let auth = installation.start("auth", &[]);
-    let to_auth = [("NATTER_AUTH_GRPC_URL", auth.grpc.as_str())];
-    let website = installation.start("website", &to_auth);
-    let (one, two) = (
-        installation.start("chat", &to_auth),
-        installation.start("chat", &to_auth),
-    );
+    let (auth, website, one, two) = installation.two_chat_replicas();
     let (token, room) = member_of_a_room(&auth, &website, "poster");
     let mut on_one = subscribed(&one, &token, &room).await;
     let mut on_two = subscribed(&two, &token, &room).await;
@@ -577,13 +582,7 @@ async fn a_message_posted_through_any_transport_reaches_every_replica_once_in_or
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_removed_on_the_website_loses_the_room_on_every_chat_replica() {
     let installation = Installation::new().await;
-    let auth = installation.start("auth", &[]);
-    let to_auth = [("NATTER_AUTH_GRPC_URL", auth.grpc.as_str())];
-    let website = installation.start("website", &to_auth);
-    let (one, two) = (
-        installation.start("chat", &to_auth),
-        installation.start("chat", &to_auth),
-    );
+    let (auth, website, one, two) = installation.two_chat_replicas();
     let (owner, room) = member_of_a_room(&auth, &website, "owner");
     let bob = sign_up(&auth, "bob")["access_token"]
         .as_str()

@@ -66,7 +66,10 @@ impl std::fmt::Display for Target {
 /// One rate step's outcome.
 pub(super) struct Step {
     rate: u32,
-    pub(super) expected: usize,
+    /// Messages sent.
+    pub(super) sent: usize,
+    /// Deliveries due: every member of the room, for every message.
+    expected: usize,
     pub(super) delivered: Vec<Duration>,
     pub(super) acks: Vec<Duration>,
     usage: Usage,
@@ -170,19 +173,20 @@ async fn measure(
         big_complete: 0,
         slow_closes,
     };
-    let senders: Vec<usize> = (0..args.senders.min(args.room_size))
-        .flat_map(|s| (0..args.rooms).map(move |r| s * args.rooms + r))
-        .collect();
+    let senders = senders(args.rooms, args.room_size, args.senders);
     let mut next_id = 0;
     for &rate in &args.rates {
         let duration = Duration::from_secs(args.duration);
         let usage = Usage::start(server.pid(), target == Target::Postgres);
-        let step = send_at(&mut swarm, usage, &senders, rate, duration, &mut next_id).await;
-        figures.slow_closes += step.1;
-        figures.steps.push(Step {
-            expected: step.0.expected * args.room_size,
-            ..step.0
-        });
+        let offer = Offer {
+            senders: &senders,
+            recipients: args.room_size,
+            rate,
+            duration,
+        };
+        let (step, closes) = send_at(&mut swarm, usage, offer, &mut next_id).await;
+        figures.slow_closes += closes;
+        figures.steps.push(step);
     }
     big_room_phase(&mut swarm, &mut figures, &big_room, args, next_id).await;
     Ok(figures)
@@ -198,17 +202,37 @@ async fn settle(swarm: &mut Swarm, pause: Duration) -> usize {
     closes
 }
 
-/// Offers `rate` messages per second round-robin over `senders` for `duration`, then
-/// waits 2 s for the last deliveries. `expected` counts messages (the caller multiplies
-/// by the room size); the second value is slow-consumer closes.
+/// Member `s * rooms + r` is room `r`'s sender `s`: the first `per_room` of each room.
+pub(super) fn senders(rooms: usize, room_size: usize, per_room: usize) -> Vec<usize> {
+    let per_room = per_room.min(room_size);
+    (0..per_room)
+        .flat_map(|s| (0..rooms).map(move |r| s * rooms + r))
+        .collect()
+}
+
+/// A load step: `rate` messages per second round-robin over `senders` for `duration`,
+/// each due to `recipients` members.
+pub(super) struct Offer<'a> {
+    pub(super) senders: &'a [usize],
+    pub(super) recipients: usize,
+    pub(super) rate: u32,
+    pub(super) duration: Duration,
+}
+
+/// Runs `offer`, then waits 2 s for the last deliveries; also returns the slow-consumer
+/// closes seen meanwhile.
 pub(super) async fn send_at(
     swarm: &mut Swarm,
     usage: Usage,
-    senders: &[usize],
-    rate: u32,
-    duration: Duration,
+    offer: Offer<'_>,
     next_id: &mut u64,
 ) -> (Step, usize) {
+    let Offer {
+        senders,
+        recipients,
+        rate,
+        duration,
+    } = offer;
     let first = *next_id;
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
     let (mut delivered, mut acks, mut closes) = (Vec::new(), Vec::new(), 0);
@@ -230,9 +254,11 @@ pub(super) async fn send_at(
             },
         }
     }
+    let sent = (*next_id - first) as usize;
     let step = Step {
         rate,
-        expected: (*next_id - first) as usize,
+        sent,
+        expected: sent * recipients,
         delivered,
         acks,
         usage: usage.stop(),
@@ -295,9 +321,13 @@ impl Step {
         self.delivered.len() as f64 / cpu.max(1e-9)
     }
 
+    /// Deliveries due that did not arrive.
+    pub(super) fn lost(&self) -> usize {
+        self.expected.saturating_sub(self.delivered.len())
+    }
+
     fn passes(&self) -> bool {
-        self.delivered.len() >= self.expected
-            && quantile_sorted(&self.delivered, 0.99) <= Duration::from_millis(100)
+        self.lost() == 0 && quantile_sorted(&self.delivered, 0.99) <= Duration::from_millis(100)
     }
 }
 
@@ -336,7 +366,7 @@ fn print_target(f: &Figures, args: &ChatArgs) {
             "{:>6} {:>10} {:>8} {:>7.1}ms {:>7.1}ms {:>7.1}ms {:>7.1}ms {:>8.2} {:>11.0} {:>11.0}",
             step.rate,
             step.delivered.len(),
-            step.expected.saturating_sub(step.delivered.len()),
+            step.lost(),
             ms(quantile(&sorted, 0.5)),
             ms(quantile(&sorted, 0.99)),
             ms(quantile(&acks, 0.5)),

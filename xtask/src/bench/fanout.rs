@@ -13,9 +13,10 @@ use std::time::Duration;
 use clap::Args;
 
 use super::Natter;
+use super::chat;
 use super::people;
 use super::swarm::{Member, Swarm};
-use super::usage::Usage;
+use super::usage::{self, Usage};
 use crate::servers::Servers;
 
 #[derive(Debug, Clone, Args)]
@@ -120,15 +121,15 @@ async fn measure(
     anyhow::ensure!(failed == 0, "{failed} of {} sockets failed", ready + failed);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before: Vec<Sample> = chats.iter().map(Sample::take).collect();
-    let senders: Vec<usize> = (0..args.senders.min(args.room_size))
-        .flat_map(|s| (0..args.rooms).map(move |r| s * args.rooms + r))
-        .collect();
+    let senders = chat::senders(args.rooms, args.room_size, args.senders);
+    let offer = chat::Offer {
+        senders: &senders,
+        recipients: args.room_size,
+        rate: args.rate,
+        duration: Duration::from_secs(args.duration),
+    };
     let usage = Usage::start(chats[0].pid(), false);
-    let duration = Duration::from_secs(args.duration);
-    let (step, _) =
-        super::chat::send_at(&mut swarm, usage, &senders, args.rate, duration, &mut 0).await;
-    let lost =
-        step.expected * args.room_size - step.delivered.len().min(step.expected * args.room_size);
+    let (step, _) = chat::send_at(&mut swarm, usage, offer, &mut 0).await;
     for (i, (chat, before)) in chats.iter().zip(&before).enumerate() {
         let after = Sample::take(chat);
         let deliveries = after.delivered - before.delivered;
@@ -145,10 +146,11 @@ async fn measure(
         );
     }
     println!(
-        "{:>8} {:>7} messages sent {}, deliveries lost {lost}",
+        "{:>8} {:>7} messages sent {}, deliveries lost {}",
         chats.len(),
         "all",
-        step.expected
+        step.sent,
+        step.lost()
     );
     Ok(())
 }
@@ -175,7 +177,7 @@ impl Sample {
             rooms: value("natter_chat_listened_rooms"),
             relayed: value("natter_chat_relay_events_total"),
             delivered: value("natter_chat_messages_delivered_total"),
-            cpu: Usage::start(chat.pid(), false).server,
+            cpu: usage::cpu_seconds(chat.pid()),
         }
     }
 }

@@ -48,7 +48,7 @@ impl Usage {
 }
 
 /// User + system CPU seconds of `pid` so far (its threads included).
-fn cpu_seconds(pid: u32) -> f64 {
+pub fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start at state (field 3).
     let Some((_, rest)) = stat.rsplit_once(')') else {

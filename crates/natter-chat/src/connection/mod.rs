@@ -95,7 +95,7 @@ pub async fn serve<S: Socket>(chat: Chat, mut socket: S) {
     }
     for room in connection.subscriptions.keys() {
         connection.chat.leave_room(room, connection.id);
-        connection.chat.left(room, connection.user_id());
+        connection.chat.presence.leave(room, connection.user_id());
     }
     if let Some(claims) = &connection.user {
         connection
@@ -138,7 +138,7 @@ impl Connection {
         let overflowed = overflow.happened();
         tokio::pin!(deadline, overflowed);
         loop {
-            let now_expires = self.expiry().unwrap_or(auth_deadline);
+            let now_expires = self.expires.unwrap_or(auth_deadline);
             if now_expires != expires {
                 expires = now_expires;
                 deadline.as_mut().reset(expires);
@@ -180,10 +180,6 @@ impl Connection {
         }
     }
 
-    fn expiry(&self) -> Option<Instant> {
-        self.expires
-    }
-
     async fn on_text<S: Socket>(&mut self, socket: &mut S, text: &str) -> Result<(), Closing> {
         let frame: ClientFrame = match serde_json::from_str(text) {
             Ok(frame) => frame,
@@ -212,7 +208,7 @@ impl Connection {
                 if self.subscriptions.remove(room_id.as_str()).is_some() {
                     self.chat.metrics.subscriptions.dec();
                     self.chat.leave_room(&room_id, self.id);
-                    self.chat.left(&room_id, self.user_id());
+                    self.chat.presence.leave(&room_id, self.user_id());
                 }
                 let reason = "requested".to_owned();
                 self.send(socket, &ServerFrame::Unsubscribed { room_id, reason })
@@ -337,18 +333,9 @@ impl Connection {
         self.chat.listen(room).await;
         let turn = self.chat.admission.acquire().await;
         let start = match since {
-            // The room's newest seq comes with the check, read from the store.
             None => (self.chat.start_of(self.user_id(), room).await)
                 .map(|from_seq| (Vec::new(), from_seq, false)),
-            // A resume reads the messages anyway; a remembered membership suffices.
-            Some(since) => match self
-                .chat
-                .check(self.user_id(), room, Action::ReadHistory)
-                .await
-            {
-                Ok(()) => self.replay(room, since).await,
-                Err(refusal) => Err(refusal),
-            },
+            Some(since) => self.replay(room, since).await,
         };
         drop(turn);
         let (messages, from_seq, truncated) = match start {
@@ -364,7 +351,7 @@ impl Connection {
         let next = messages.last().map_or(from_seq, |m| m.seq + 1);
         if self.subscriptions.insert(room_id, next).is_none() {
             self.chat.metrics.subscriptions.inc();
-            self.chat.joined(room, self.user_id());
+            self.chat.presence.join(room, self.user_id());
         }
         self.send(
             socket,
@@ -400,6 +387,10 @@ impl Connection {
         room: &str,
         since: i64,
     ) -> Result<(Vec<MessageRecord>, i64, bool), ChatError> {
+        // The messages are read anyway; a remembered membership suffices for the check.
+        self.chat
+            .check(self.user_id(), room, Action::ReadHistory)
+            .await?;
         let mut messages = self.chat.after(room, since, REPLAY_LIMIT + 1).await?;
         let truncated = messages.len() > REPLAY_LIMIT as usize;
         if truncated {
@@ -667,7 +658,7 @@ impl Connection {
         }
         self.chat.metrics.subscriptions.dec();
         self.chat.leave_room(room, self.id);
-        self.chat.left(room, self.user_id());
+        self.chat.presence.leave(room, self.user_id());
         self.send(
             socket,
             &ServerFrame::Unsubscribed {
