@@ -9,6 +9,8 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::time::Instant;
 
+use crate::sweep::Sweep;
+
 /// Default bound on connecting to Redis, and on waiting for one answer.
 pub const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -42,7 +44,23 @@ pub trait Kv: Send + Sync + std::fmt::Debug {
 /// In-process [`Kv`] for standalone mode and tests.
 #[derive(Debug, Default)]
 pub struct MemoryKv {
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<Entries>,
+}
+
+/// The entries, and when expired ones are next swept.
+#[derive(Debug)]
+struct Entries {
+    map: HashMap<String, Entry>,
+    sweep: Sweep,
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+            sweep: Sweep::above(MemoryKv::SWEEP_AT),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -76,23 +94,31 @@ pub async fn connect(
 }
 
 impl MemoryKv {
-    /// Entries beyond which expired ones are swept on write.
+    /// Entries below which expired ones are never swept.
     const SWEEP_AT: usize = 10_000;
 
-    fn with_entries<T>(&self, f: impl FnOnce(&mut HashMap<String, Entry>, Instant) -> T) -> T {
+    /// Runs `f` on the entries; `write`s sweep out expired ones when due (reads never
+    /// do: with 10,000 users' rate-limit windows live, each deny-list check swept them).
+    fn with_entries<T>(
+        &self,
+        write: bool,
+        f: impl FnOnce(&mut HashMap<String, Entry>, Instant) -> T,
+    ) -> T {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        if entries.len() >= Self::SWEEP_AT {
-            entries.retain(|_, e| e.expires_at > now);
+        if write && entries.sweep.due(entries.map.len()) {
+            entries.map.retain(|_, e| e.expires_at > now);
+            let left = entries.map.len();
+            entries.sweep.swept(left);
         }
-        f(&mut entries, now)
+        f(&mut entries.map, now)
     }
 }
 
 #[async_trait]
 impl Kv for MemoryKv {
     async fn set_flag(&self, key: &str, ttl: Duration) -> Result<(), KvError> {
-        self.with_entries(|entries, now| {
+        self.with_entries(true, |entries, now| {
             let expires_at = now + ttl;
             entries.insert(
                 key.into(),
@@ -106,14 +132,14 @@ impl Kv for MemoryKv {
     }
 
     async fn any_exists(&self, keys: &[String]) -> Result<bool, KvError> {
-        Ok(self.with_entries(|entries, now| {
+        Ok(self.with_entries(false, |entries, now| {
             keys.iter()
                 .any(|k| entries.get(k).is_some_and(|e| e.expires_at > now))
         }))
     }
 
     async fn hit(&self, key: &str, window: Duration) -> Result<Hit, KvError> {
-        Ok(self.with_entries(|entries, now| {
+        Ok(self.with_entries(true, |entries, now| {
             let entry = entries.entry(key.into()).or_insert(Entry {
                 count: 0,
                 expires_at: now + window,
@@ -283,5 +309,30 @@ mod tests {
         assert!(kv.any_exists(&["x".into(), "f".into()]).await.unwrap());
         tokio::time::advance(Duration::from_secs(6)).await;
         assert!(!kv.any_exists(&["f".into()]).await.unwrap());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn memory_sweeps_expired_entries_after_the_map_doubles() {
+        let kv = MemoryKv::default();
+        let size = || kv.entries.lock().unwrap().map.len();
+        for i in 0..MemoryKv::SWEEP_AT {
+            kv.set_flag(&format!("old{i}"), Duration::from_secs(5))
+                .await
+                .unwrap();
+        }
+        tokio::time::advance(Duration::from_secs(6)).await;
+        // The next write sweeps the expired ones; live ones stay.
+        kv.set_flag("live", Duration::from_secs(60)).await.unwrap();
+        assert_eq!(size(), 1);
+        for i in 0..MemoryKv::SWEEP_AT {
+            kv.set_flag(&format!("new{i}"), Duration::from_secs(60))
+                .await
+                .unwrap();
+        }
+        // The sweep at 10,000 live entries found nothing: the next is due at twice that.
+        assert!(kv.any_exists(&["live".into()]).await.unwrap());
+        assert_eq!(size(), MemoryKv::SWEEP_AT + 1);
+        let sweep = kv.entries.lock().unwrap().sweep;
+        assert!(!sweep.due(2 * MemoryKv::SWEEP_AT - 1) && sweep.due(2 * MemoryKv::SWEEP_AT));
     }
 }

@@ -16,6 +16,7 @@ pub mod secret;
 pub mod secrets;
 pub mod shutdown;
 pub mod store;
+pub mod sweep;
 pub mod telemetry;
 pub mod text;
 pub mod time;

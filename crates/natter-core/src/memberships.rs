@@ -12,10 +12,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::store::RoomKind;
+use crate::sweep::Sweep;
 
 /// How long a membership is trusted without being read again.
 pub const REMEMBER_FOR: Duration = Duration::from_secs(60);
-/// Entries beyond which expired ones are swept on the next insert.
+/// Entries below which expired ones are never swept (see [`Sweep`]).
 const SWEEP_ABOVE: usize = 4096;
 
 /// Remembered memberships. Cheap to clone; clones share the entries.
@@ -27,13 +28,26 @@ pub struct Memberships {
 /// Room → (its kind, member → until when the membership is trusted).
 type Rooms = HashMap<Arc<str>, (RoomKind, HashMap<Arc<str>, Instant>)>;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     rooms: Mutex<Rooms>,
     /// Bumped on every forget, so a read that raced with one is not remembered.
     epoch: AtomicU64,
     /// Entries held, for the sweep.
     len: AtomicU64,
+    /// When expired entries are next swept (under the `rooms` lock).
+    sweep: Mutex<Sweep>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self {
+            rooms: Mutex::default(),
+            epoch: AtomicU64::default(),
+            len: AtomicU64::default(),
+            sweep: Mutex::new(Sweep::above(SWEEP_ABOVE)),
+        }
+    }
 }
 
 /// A point before a membership read; see [`Memberships::remember`].
@@ -66,7 +80,8 @@ impl Memberships {
             return;
         }
         let now = Instant::now();
-        if self.inner.len.load(Ordering::Relaxed) > SWEEP_ABOVE as u64 {
+        let mut sweep = self.inner.sweep.lock().unwrap_or_else(|e| e.into_inner());
+        if sweep.due(self.inner.len.load(Ordering::Relaxed) as usize) {
             rooms.retain(|_, (_, members)| {
                 members.retain(|_, until| *until > now);
                 !members.is_empty()
@@ -76,6 +91,7 @@ impl Memberships {
                 .map(|(_, members)| members.len())
                 .sum::<usize>();
             self.inner.len.store(held as u64, Ordering::Relaxed);
+            sweep.swept(held);
         }
         let (_, members) = rooms
             .entry(Arc::from(room))
