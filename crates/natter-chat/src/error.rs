@@ -42,7 +42,10 @@ impl ChatError {
             Self::RateLimited => "rate_limited",
             Self::Message(error) => match error {
                 MessageError::Invalid { code, .. } => code,
-                MessageError::RoomNotFound | MessageError::MessageNotFound => "not_found",
+                MessageError::RoomNotFound
+                | MessageError::MessageNotFound
+                | MessageError::NoSuchMessage => "not_found",
+                MessageError::TooManyReactions => "too_many_reactions",
                 MessageError::Forbidden => "forbidden",
                 MessageError::Unavailable(_) => "unavailable",
                 MessageError::Internal(_) => "internal",
@@ -77,9 +80,10 @@ impl From<ChatError> for Status {
             }
             ChatError::Message(error) => match error {
                 MessageError::Invalid { .. } => Status::invalid_argument(message),
-                MessageError::RoomNotFound | MessageError::MessageNotFound => {
-                    Status::not_found(message)
-                }
+                MessageError::RoomNotFound
+                | MessageError::MessageNotFound
+                | MessageError::NoSuchMessage => Status::not_found(message),
+                MessageError::TooManyReactions => Status::failed_precondition(message),
                 MessageError::Forbidden => Status::permission_denied(message),
                 MessageError::Unavailable(_) => Status::unavailable(message),
                 MessageError::Internal(_) => Status::internal(message),

@@ -60,14 +60,14 @@ impl ChatService for ChatGrpc {
             after: req.after,
             limit: (req.limit != 0).then_some(req.limit),
         };
-        let messages = self
+        let page = self
             .chat
             .messages
             .history(&me.sub, &req.room_id, query)
             .await
             .map_err(ChatError::from)?;
         Ok(Response::new(pb::GetMessagesResponse {
-            messages: messages.iter().map(natter_core::events::message).collect(),
+            messages: page.to_wire(),
         }))
     }
 }

@@ -75,8 +75,25 @@ pub enum ClientFrame {
         /// The message.
         seq: i64,
     },
+    /// Add (or with `"add": false` remove) your emoji reaction to a message of a room you
+    /// may post in; the room's subscribers get a `reaction` frame.
+    React {
+        /// The room.
+        room_id: String,
+        /// The message.
+        seq: i64,
+        /// One Unicode emoji.
+        emoji: String,
+        /// Add (default) or remove.
+        #[serde(default = "yes")]
+        add: bool,
+    },
     /// Application-level heartbeat; answered with `pong`.
     Ping,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Frames the server sends.
@@ -177,6 +194,21 @@ pub enum ServerFrame {
         /// Whether it was deleted.
         deleted: bool,
     },
+    /// Someone added or removed a reaction to a message.
+    Reaction {
+        /// The room.
+        room_id: String,
+        /// The message.
+        seq: i64,
+        /// The emoji.
+        emoji: String,
+        /// Who reacted.
+        user_id: String,
+        /// Added (true) or removed.
+        added: bool,
+        /// How many people have reacted to the message with this emoji now.
+        count: i64,
+    },
     /// Who is online in a room now; sent right after `subscribed`.
     PresenceList {
         /// The room.
@@ -252,6 +284,18 @@ impl ServerFrame {
             body: message.body.clone(),
             edited_at: message.edited_at,
             deleted: message.deleted,
+        }
+    }
+
+    /// The `reaction` frame of a reaction change in `room`.
+    pub fn reaction(room: &str, reaction: &natter_core::events::pb::Reaction) -> Self {
+        Self::Reaction {
+            room_id: room.to_owned(),
+            seq: reaction.seq,
+            emoji: reaction.emoji.clone(),
+            user_id: reaction.user_id.clone(),
+            added: reaction.added,
+            count: reaction.count,
         }
     }
 

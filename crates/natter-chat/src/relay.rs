@@ -191,6 +191,7 @@ impl Chat {
                 }
             }
             Some(Kind::Updated(message)) => signal(ServerFrame::updated(&message)),
+            Some(Kind::Reacted(reaction)) => signal(ServerFrame::reaction(&room_id, &reaction)),
             Some(Kind::Typing(typing)) => {
                 self.presence.typing(&room_id, &typing.user_id);
                 return;

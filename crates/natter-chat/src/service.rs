@@ -223,6 +223,21 @@ impl Chat {
         Ok(())
     }
 
+    /// Adds or removes `user`'s reaction and tells the room's subscribers.
+    pub(crate) async fn react(
+        &self,
+        user: &str,
+        room: &str,
+        seq: i64,
+        emoji: &str,
+        add: bool,
+    ) -> Result<(), ChatError> {
+        let reaction = self.messages.react(user, room, seq, emoji, add).await?;
+        let frame = ServerFrame::reaction(room, &events::reaction(&reaction));
+        self.dispatch_signal(room, &frame);
+        Ok(())
+    }
+
     /// Moves `user`'s read marker; returns the marker in effect.
     pub(crate) async fn mark_read(
         &self,

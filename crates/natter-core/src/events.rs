@@ -41,7 +41,35 @@ pub fn message(record: &MessageRecord) -> pb::Message {
         created_at: record.created_at,
         edited_at: record.edited_at,
         deleted: record.is_deleted(),
+        reactions: Vec::new(),
     }
+}
+
+/// The wire shape of a reaction change.
+pub fn reaction(reaction: &crate::messaging::Reaction) -> pb::Reaction {
+    pb::Reaction {
+        seq: reaction.seq,
+        emoji: reaction.emoji.clone(),
+        user_id: reaction.user_id.clone(),
+        added: reaction.added,
+        count: reaction.count,
+    }
+}
+
+/// The reactions of `record` among `reactions` (a page's, as its reader sees them).
+pub fn reaction_counts(
+    record: &MessageRecord,
+    reactions: &[crate::store::ReactionCount],
+) -> Vec<pb::ReactionCount> {
+    reactions
+        .iter()
+        .filter(|r| r.seq == record.seq)
+        .map(|r| pb::ReactionCount {
+            emoji: r.emoji.clone(),
+            count: r.count,
+            me: r.me,
+        })
+        .collect()
 }
 
 /// An event of `kind` in `room`, published by `origin`.
@@ -99,6 +127,7 @@ fn legacy_message(payload: &[u8]) -> Option<pb::RoomEvent> {
         created_at: frame["created_at"].as_i64().unwrap_or(0),
         edited_at: frame["edited_at"].as_i64(),
         deleted: frame["deleted"].as_bool().unwrap_or(false),
+        reactions: Vec::new(),
     };
     let kind = match frame["type"].as_str()? {
         "message" => Kind::Posted(message()),
@@ -155,6 +184,7 @@ mod tests {
                 created_at: 1_700_000_000_000,
                 edited_at: None,
                 deleted: false,
+                reactions: Vec::new(),
             }),
         )
     }

@@ -9,7 +9,8 @@ use crate::memberships::Memberships;
 use crate::outbox::Outbox;
 use crate::policy::{Action, Denial, Viewer, authorize};
 use crate::store::{
-    HistoryOrder, MessageRecord, NewMessage, Posted, Role, RoomRecord, Store, StoreError,
+    HistoryOrder, MessageRecord, NewMessage, Posted, Reacted, ReactionChange, ReactionCount, Role,
+    RoomRecord, Store, StoreError,
 };
 use crate::text;
 use crate::time::now_ms;
@@ -34,6 +35,12 @@ pub enum MessageError {
     /// No such message of the caller's (or it is deleted).
     #[error("no such message of yours")]
     MessageNotFound,
+    /// No such message in the room (or it is deleted).
+    #[error("no such message")]
+    NoSuchMessage,
+    /// The message carries the most distinct reactions allowed.
+    #[error("this message has the most different reactions allowed (20)")]
+    TooManyReactions,
     /// The database could not be reached: retry later.
     #[error("temporarily unavailable, retry")]
     Unavailable(String),
@@ -71,6 +78,25 @@ pub struct Messages {
     /// Memberships remembered, when this owner hears of their end (the chat service's
     /// relay does); otherwise every check reads the store.
     memberships: Option<Memberships>,
+}
+
+/// Most distinct emoji one message may carry (as Slack and Discord, a bound on the row
+/// count and the space reactions take under a message).
+pub const MAX_DISTINCT_REACTIONS: i64 = 20;
+
+/// One reaction added or removed, as published to the room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaction {
+    /// The message.
+    pub seq: i64,
+    /// The emoji, fully qualified.
+    pub emoji: String,
+    /// Who reacted.
+    pub user_id: String,
+    /// Added (true) or removed.
+    pub added: bool,
+    /// The emoji's count on the message after the change.
+    pub count: i64,
 }
 
 /// Which page of a room's history to read.
@@ -224,13 +250,56 @@ impl Messages {
 }
 
 impl Messages {
-    /// A page of `room`'s history, if `user` may read it.
+    /// Adds (or removes) `user`'s reaction `emoji` to message `seq` of `room` and publishes
+    /// the change. Adding twice is adding once and removing what is not there changes
+    /// nothing: the count is the same, answered and published again.
+    pub async fn react(
+        &self,
+        user: &str,
+        room: &str,
+        seq: i64,
+        emoji: &str,
+        add: bool,
+    ) -> Result<Reaction> {
+        let emoji = text::emoji(emoji).ok_or(MessageError::Invalid {
+            code: "invalid_emoji",
+            message: text::EMOJI_RULE,
+        })?;
+        self.allowed(user, room, Action::Post).await?;
+        let change = ReactionChange {
+            room_id: room,
+            seq,
+            user_id: user,
+            emoji,
+            add,
+            max_distinct: MAX_DISTINCT_REACTIONS,
+            now: now_ms(),
+        };
+        let count = match self.store.react(change).await? {
+            Reacted::Count(count) => count,
+            Reacted::NoMessage => return Err(MessageError::NoSuchMessage),
+            Reacted::TooMany => return Err(MessageError::TooManyReactions),
+        };
+        let reaction = Reaction {
+            seq,
+            emoji: emoji.to_owned(),
+            user_id: user.to_owned(),
+            added: add,
+            count,
+        };
+        let kind = Kind::Reacted(events::reaction(&reaction));
+        self.outbox.publish(room, kind, None);
+        Ok(reaction)
+    }
+
+    /// A page of `room`'s history with its reactions as `user` sees them, if `user` may
+    /// read it.
     pub async fn history(
         &self,
         user: &str,
         room: &str,
         query: HistoryQuery,
-    ) -> Result<Vec<MessageRecord>> {
+    ) -> Result<HistoryPage> {
         let limit = match query.limit {
             None => 50,
             Some(n @ 1..=100) => n,
@@ -248,10 +317,41 @@ impl Messages {
             None => HistoryOrder::NewestFirst,
         };
         self.allowed(user, room, Action::ReadHistory).await?;
-        Ok(self
+        let messages = self
             .store
             .history(room, order, query.after, query.before, limit)
-            .await?)
+            .await?;
+        let seqs = messages.iter().map(|m| m.seq);
+        let reactions = match (seqs.clone().min(), seqs.max()) {
+            (Some(first), Some(last)) => self.store.reactions(room, first, last, user).await?,
+            _ => Vec::new(),
+        };
+        Ok(HistoryPage {
+            messages,
+            reactions,
+        })
+    }
+}
+
+/// A page of history, and the reactions on its messages as its reader sees them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryPage {
+    /// The messages, in the order asked for.
+    pub messages: Vec<MessageRecord>,
+    /// Their reactions, by seq.
+    pub reactions: Vec<ReactionCount>,
+}
+
+impl HistoryPage {
+    /// The messages in their wire shape, each with its reactions.
+    pub fn to_wire(&self) -> Vec<events::pb::Message> {
+        self.messages
+            .iter()
+            .map(|m| events::pb::Message {
+                reactions: events::reaction_counts(m, &self.reactions),
+                ..events::message(m)
+            })
+            .collect()
     }
 }
 

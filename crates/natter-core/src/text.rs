@@ -6,6 +6,15 @@ pub const MESSAGE_MAX: usize = 4000;
 /// What a message body must be, for error messages.
 pub const MESSAGE_RULE: &str = "message must be 1 to 4000 characters, not only white space, without control characters other than line breaks and tabs";
 
+/// What a reaction must be, for error messages.
+pub const EMOJI_RULE: &str = "emoji must be one Unicode emoji (Unicode 17.0)";
+
+/// The emoji `text` is, in its fully-qualified form (so "✌" and "✌️" are one reaction);
+/// `None` unless `text` is exactly one emoji of the Unicode emoji list ([`EMOJI_RULE`]).
+pub fn emoji(text: &str) -> Option<&'static str> {
+    emojis::get(text).map(emojis::Emoji::as_str)
+}
+
 /// What a client id must be, for error messages.
 pub const CLIENT_ID_RULE: &str = "client_id must be 1 to 64 printable ASCII characters";
 

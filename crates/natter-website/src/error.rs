@@ -73,7 +73,13 @@ impl From<MessageError> for WebsiteError {
         match error {
             MessageError::Invalid { code, message } => Self::invalid(code, message),
             MessageError::RoomNotFound => Self::NotFound("room"),
-            MessageError::MessageNotFound => Self::NotFound("message"),
+            MessageError::MessageNotFound | MessageError::NoSuchMessage => {
+                Self::NotFound("message")
+            }
+            MessageError::TooManyReactions => Self::Unmet {
+                code: "too_many_reactions",
+                message: "this message has the most different reactions allowed (20)",
+            },
             MessageError::Forbidden => Self::Forbidden("not allowed in this room"),
             MessageError::Unavailable(cause) => Self::Unavailable(cause),
             MessageError::Internal(cause) => Self::Internal(cause),

@@ -264,9 +264,9 @@ impl WebsiteService for WebsiteGrpc {
             after: req.after,
             limit: limit(req.limit),
         };
-        let messages = self.website.history(&me.sub, &req.room_id, query).await?;
+        let page = self.website.history(&me.sub, &req.room_id, query).await?;
         Ok(Response::new(pb::MessageList {
-            messages: messages.iter().map(natter_core::events::message).collect(),
+            messages: page.to_wire(),
         }))
     }
 
@@ -283,6 +283,24 @@ impl WebsiteService for WebsiteGrpc {
         Ok(Response::new(pb::PostMessageResponse {
             message: Some(natter_core::events::message(&stored)),
             created,
+        }))
+    }
+
+    async fn react(
+        &self,
+        request: Request<pb::ReactRequest>,
+    ) -> Reply<natter_core::events::pb::ReactionCount> {
+        let me = self.caller(&request).await?;
+        let req = request.into_inner();
+        let add = !req.remove;
+        let reaction = self
+            .website
+            .react(&me.sub, &req.room_id, req.seq, &req.emoji, add)
+            .await?;
+        Ok(Response::new(natter_core::events::pb::ReactionCount {
+            emoji: reaction.emoji,
+            count: reaction.count,
+            me: add,
         }))
     }
 

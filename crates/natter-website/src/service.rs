@@ -2,7 +2,7 @@
 //! reads or writes the store. Transport-agnostic.
 
 use natter_core::events::{Kind, pb};
-use natter_core::messaging::{HistoryQuery, Messages, Post};
+use natter_core::messaging::{HistoryPage, HistoryQuery, Messages, Post, Reaction};
 use natter_core::outbox::Outbox;
 use natter_core::store::{
     MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord, ProfileUpdate, Role, RoomKind,
@@ -254,13 +254,13 @@ impl Website {
         Ok(())
     }
 
-    /// A page of history.
+    /// A page of history, with its reactions as `user` sees them.
     pub async fn history(
         &self,
         user: &str,
         room_id: &str,
         query: HistoryQuery,
-    ) -> Result<Vec<MessageRecord>> {
+    ) -> Result<HistoryPage> {
         Ok(self.messages.history(user, room_id, query).await?)
     }
 
@@ -281,6 +281,19 @@ impl Website {
         };
         let posted = self.messages.post(post).await?;
         Ok((posted.message, posted.created))
+    }
+
+    /// Adds or removes `user`'s reaction to message `seq`.
+    pub async fn react(
+        &self,
+        user: &str,
+        room_id: &str,
+        seq: i64,
+        emoji: &str,
+        add: bool,
+    ) -> Result<Reaction> {
+        self.limiter.write(user).await?;
+        Ok(self.messages.react(user, room_id, seq, emoji, add).await?)
     }
 
     /// Public rooms, optionally filtered by a name substring.

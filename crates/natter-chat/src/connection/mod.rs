@@ -240,6 +240,12 @@ impl Connection {
                 self.update(socket, &room_id, seq, Some(&body)).await
             }
             ClientFrame::Delete { room_id, seq } => self.update(socket, &room_id, seq, None).await,
+            ClientFrame::React {
+                room_id,
+                seq,
+                emoji,
+                add,
+            } => self.react(socket, &room_id, seq, &emoji, add).await,
         }
     }
 
@@ -458,6 +464,25 @@ impl Connection {
         }
         let user = self.user_id().to_owned();
         match self.chat.update(&user, room, seq, body).await {
+            Ok(()) => Ok(()),
+            Err(refusal) => self.send(socket, &error_frame(refusal, Some(room))).await,
+        }
+    }
+
+    async fn react<S: Socket>(
+        &mut self,
+        socket: &mut S,
+        room: &str,
+        seq: i64,
+        emoji: &str,
+        add: bool,
+    ) -> Result<(), Closing> {
+        if !self.take_token() {
+            let refusal = error_frame(ChatError::RateLimited, Some(room));
+            return self.send(socket, &refusal).await;
+        }
+        let user = self.user_id().to_owned();
+        match self.chat.react(&user, room, seq, emoji, add).await {
             Ok(()) => Ok(()),
             Err(refusal) => self.send(socket, &error_frame(refusal, Some(room))).await,
         }

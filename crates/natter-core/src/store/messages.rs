@@ -199,8 +199,8 @@ impl Store {
         .await?)
     }
 
-    /// Deletes `sender`'s message `seq` (its text is erased, its place in the sequence
-    /// stays); `None` when there is no such live message of theirs.
+    /// Deletes `sender`'s message `seq` (its text and its reactions are erased, its place
+    /// in the sequence stays); `None` when there is no such live message of theirs.
     #[tracing::instrument(name = "db.delete_message", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
     pub async fn delete_message(
         &self,
@@ -209,7 +209,8 @@ impl Store {
         sender_id: &str,
         now: i64,
     ) -> Result<Option<MessageRecord>> {
-        Ok(sqlx::query_as(
+        let mut tx = self.writer.begin().await?;
+        let deleted: Option<MessageRecord> = sqlx::query_as(
             "UPDATE messages SET body = '', deleted_at = $1 \
              WHERE room_id = $2 AND seq = $3 AND sender_id = $4 AND deleted_at IS NULL \
              RETURNING room_id, seq, sender_id, client_id, body, created_at, edited_at, deleted_at",
@@ -218,8 +219,17 @@ impl Store {
         .bind(room_id)
         .bind(seq)
         .bind(sender_id)
-        .fetch_optional(&self.writer)
-        .await?)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if deleted.is_some() {
+            sqlx::query("DELETE FROM message_reactions WHERE room_id = $1 AND seq = $2")
+                .bind(room_id)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
     }
 
     /// Moves `user`'s read marker in `room` forward to `seq` (never back, never past the

@@ -6,6 +6,7 @@
 
 mod messages;
 mod profiles;
+mod reactions;
 mod rooms;
 mod sessions;
 mod users;
@@ -19,6 +20,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use messages::{HistoryOrder, MessageRecord, NewMessage, Posted};
 pub use profiles::{ProfileRecord, ProfileUpdate};
+pub use reactions::{Reacted, ReactionChange, ReactionCount};
 pub use rooms::{CURSOR_MAX, MemberRecord, MyRoom, Page, Role, RoomKind, RoomRecord, escape_like};
 pub use sessions::{NewSession, RotateRequest, Rotation, SessionRecord};
 pub use users::{NewUser, UserRecord};

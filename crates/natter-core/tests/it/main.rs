@@ -16,6 +16,7 @@ macro_rules! conformance {
 mod credentials;
 mod dynamic;
 mod kv;
+mod reactions;
 mod rooms;
 mod store;
 mod vault;

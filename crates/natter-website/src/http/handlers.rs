@@ -197,8 +197,52 @@ pub async fn history(
         after: q.after,
         limit: q.limit,
     };
-    let messages = w.history(&me.sub, &room, query).await?;
-    Ok(Json(messages.into_iter().map(message_json).collect()))
+    let page = w.history(&me.sub, &room, query).await?;
+    Ok(Json(history_json(page)))
+}
+
+#[utoipa::path(put, path = "/api/v1/rooms/{room}/messages/{seq}/reactions/{emoji}", tag = "messages",
+    params(("room" = String, Path, description = "Room id."), ("seq" = i64, Path, description = "The message's sequence number."), ("emoji" = String, Path, description = "One Unicode emoji (percent-encoded UTF-8).")),
+    description = "Add your reaction to a message (adding twice is adding once). Members who may post only; at most 20 different emoji per message. The room's WebSocket subscribers get a `reaction` frame.",
+    responses((status = 200, body = ReactionJson), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`too_many_reactions`"), (status = 422, body = ErrorBody, description = "`invalid_emoji`")))]
+pub async fn add_reaction(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Path((room, seq, emoji)): Path<(String, String, String)>,
+) -> Reply<ReactionJson> {
+    react(&w, &me.sub, &room, &seq, &emoji, true).await
+}
+
+#[utoipa::path(delete, path = "/api/v1/rooms/{room}/messages/{seq}/reactions/{emoji}", tag = "messages",
+    params(("room" = String, Path, description = "Room id."), ("seq" = i64, Path, description = "The message's sequence number."), ("emoji" = String, Path, description = "One Unicode emoji (percent-encoded UTF-8).")),
+    description = "Remove your reaction (removing what is not there changes nothing).",
+    responses((status = 200, body = ReactionJson), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody, description = "`invalid_emoji`")))]
+pub async fn remove_reaction(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Path((room, seq, emoji)): Path<(String, String, String)>,
+) -> Reply<ReactionJson> {
+    react(&w, &me.sub, &room, &seq, &emoji, false).await
+}
+
+/// A `seq` that is not a number names no message.
+async fn react(
+    w: &Website,
+    user: &str,
+    room: &str,
+    seq: &str,
+    emoji: &str,
+    add: bool,
+) -> Reply<ReactionJson> {
+    let seq: i64 = seq
+        .parse()
+        .map_err(|_| crate::WebsiteError::NotFound("message"))?;
+    let reaction = w.react(user, room, seq, emoji, add).await?;
+    Ok(Json(ReactionJson {
+        emoji: reaction.emoji,
+        count: reaction.count,
+        me: add,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/rooms/{room}/messages", tag = "messages", params(("room" = String, Path, description = "Room id.")), request_body = PostMessage,

@@ -1,5 +1,6 @@
 //! Request and response bodies of the JSON API, with their OpenAPI schemas.
 
+use natter_core::messaging::HistoryPage;
 use natter_core::store::{
     MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord, Role, RoomKind, RoomRecord,
 };
@@ -75,6 +76,20 @@ pub struct MessageJson {
     pub edited_at: Option<i64>,
     /// Whether the message was deleted.
     pub deleted: bool,
+    /// Emoji reactions as the caller sees them, in the order each emoji was first used
+    /// (in history pages; empty in other answers and once deleted).
+    pub reactions: Vec<ReactionJson>,
+}
+
+/// How many people reacted to a message with one emoji.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReactionJson {
+    /// The emoji (fully qualified).
+    pub emoji: String,
+    /// How many people reacted with it.
+    pub count: i64,
+    /// Whether the caller is one of them.
+    pub me: bool,
 }
 
 /// A user's public profile.
@@ -284,7 +299,33 @@ pub fn message_json(m: MessageRecord) -> MessageJson {
         client_id: m.client_id,
         created_at: m.created_at,
         edited_at: m.edited_at,
+        reactions: Vec::new(),
     }
+}
+
+/// The messages of a history page, each with its reactions.
+pub fn history_json(page: HistoryPage) -> Vec<MessageJson> {
+    let HistoryPage {
+        messages,
+        reactions,
+    } = page;
+    messages
+        .into_iter()
+        .map(|m| {
+            let mine = reactions.iter().filter(|r| r.seq == m.seq);
+            let reactions = mine
+                .map(|r| ReactionJson {
+                    emoji: r.emoji.clone(),
+                    count: r.count,
+                    me: r.me,
+                })
+                .collect();
+            MessageJson {
+                reactions,
+                ..message_json(m)
+            }
+        })
+        .collect()
 }
 
 pub fn profile_json(p: ProfileRecord) -> ProfileJson {

@@ -74,6 +74,7 @@ fn api_router() -> OpenApiRouter<Website> {
         .routes(routes!(set_role))
         .routes(routes!(transfer))
         .routes(routes!(history, post_message))
+        .routes(routes!(add_reaction, remove_reaction))
         .routes(routes!(open_direct))
         .routes(routes!(find_users))
         .routes(routes!(profile))
