@@ -33,6 +33,17 @@ pub struct MessageView {
     pub created_at: i64,
     pub edited: bool,
     pub deleted: bool,
+    /// Emoji reactions as the reader sees them.
+    pub reactions: Vec<ReactionView>,
+}
+
+/// One emoji's reactions under a message.
+#[derive(Debug, Clone)]
+pub struct ReactionView {
+    pub emoji: String,
+    pub count: i64,
+    /// Whether the reader reacted with it.
+    pub me: bool,
 }
 
 /// A member row.
@@ -90,6 +101,15 @@ impl MessageView {
             created_at: message.created_at,
             edited: message.edited_at.is_some(),
             deleted: message.deleted,
+            reactions: message
+                .reactions
+                .iter()
+                .map(|r| ReactionView {
+                    emoji: r.emoji.clone(),
+                    count: r.count,
+                    me: r.me,
+                })
+                .collect(),
         }
     }
 }

@@ -66,12 +66,85 @@ function startRoom(el) {
     const body = document.createElement("span");
     body.className = "body";
     body.textContent = m.body;
-    li.append(sender, time, " ", body);
+    const reactions = document.createElement("span");
+    reactions.className = "reactions";
+    li.append(sender, time, " ", body, reactions);
+    for (const r of m.reactions || []) setReaction(li, r.emoji, r.count, r.me);
     formatTimes(li);
     if (m.deleted) markDeleted(li);
     if (m.sender_id === me && m.seq && !m.deleted) addTools(li);
+    if (m.seq && !m.deleted) addReactTool(li);
     return li;
   }
+
+  // Reactions: one chip per emoji (count, pressed when the reader reacted); a click on a
+  // chip toggles the reader's own reaction, "+" offers a few common emoji.
+  const PALETTE = ["👍", "❤️", "😂", "🎉", "😮", "🙏"];
+
+  function setReaction(li, emoji, count, mine) {
+    const box = li.querySelector(".reactions");
+    let chip = [...box.children].find((c) => c.dataset.emoji === emoji);
+    if (count <= 0) {
+      if (chip) chip.remove();
+      return;
+    }
+    if (!chip) {
+      chip = document.createElement("button");
+      chip.type = "button";
+      chip.className = "reaction";
+      chip.dataset.emoji = emoji;
+      chip.setAttribute("aria-pressed", "false");
+      chip.append(emoji + " ", Object.assign(document.createElement("span"), { className: "count" }));
+      box.append(chip);
+    }
+    chip.querySelector(".count").textContent = count;
+    if (mine !== undefined) chip.setAttribute("aria-pressed", String(mine));
+    chip.setAttribute("aria-label", `${emoji} ${count}`);
+  }
+
+  function addReactTool(li) {
+    if (!composer || li.querySelector(".react")) return;
+    let tools = li.querySelector(".tools");
+    if (!tools) {
+      tools = Object.assign(document.createElement("span"), { className: "tools" });
+      li.prepend(tools);
+    }
+    const palette = Object.assign(document.createElement("span"), { className: "palette", hidden: true });
+    for (const emoji of PALETTE) {
+      const pick = Object.assign(document.createElement("button"), { type: "button", textContent: emoji });
+      pick.dataset.pick = emoji;
+      pick.setAttribute("aria-label", "react with " + emoji);
+      palette.append(pick);
+    }
+    const open = Object.assign(document.createElement("button"), { type: "button", className: "react", textContent: "+😀" });
+    open.setAttribute("aria-label", "add a reaction");
+    open.setAttribute("aria-expanded", "false");
+    open.addEventListener("click", () => {
+      palette.hidden = !palette.hidden;
+      open.setAttribute("aria-expanded", String(!palette.hidden));
+    });
+    tools.append(open, palette);
+  }
+
+  function react(li, emoji, add) {
+    send({ type: "react", room_id: room, seq: Number(li.dataset.seq), emoji, add });
+  }
+
+  list.addEventListener("click", (event) => {
+    const li = event.target.closest("li[data-seq]");
+    if (!li || !composer) return;
+    const chip = event.target.closest("button.reaction");
+    if (chip) react(li, chip.dataset.emoji, chip.getAttribute("aria-pressed") !== "true");
+    const pick = event.target.closest("button[data-pick]");
+    if (pick) {
+      // The palette's "❤️" and a chip of it are one reaction: the server answers with the
+      // fully-qualified form, which is how the chip is found again.
+      const chipOf = [...li.querySelectorAll("button.reaction")].find((c) => c.dataset.emoji === pick.dataset.pick);
+      react(li, pick.dataset.pick, !chipOf || chipOf.getAttribute("aria-pressed") !== "true");
+      pick.parentElement.hidden = true;
+      li.querySelector("button.react").setAttribute("aria-expanded", "false");
+    }
+  });
 
   function addTools(li) {
     const tools = document.createElement("span");
@@ -99,6 +172,8 @@ function startRoom(el) {
     li.querySelector(".body").textContent = "(deleted)";
     const tools = li.querySelector(".tools");
     if (tools) tools.remove();
+    const reactions = li.querySelector(".reactions");
+    if (reactions) reactions.replaceChildren();
   }
 
   function nearBottom() {
@@ -196,6 +271,11 @@ function startRoom(el) {
         }
         break;
       }
+      case "reaction": {
+        const li = list.querySelector(`li[data-seq="${f.seq}"]`);
+        if (li) setReaction(li, f.emoji, f.count, f.user_id === me ? f.added : undefined);
+        break;
+      }
       case "presence_list":
         online.clear();
         f.user_ids.forEach((id) => online.add(id));
@@ -269,6 +349,7 @@ function startRoom(el) {
   list.addEventListener("scroll", () => { if (list.scrollTop < 40) loadOlder(); });
 
   for (const li of list.querySelectorAll("li.mine[data-seq]:not(.deleted)")) addTools(li);
+  for (const li of list.querySelectorAll("li[data-seq]:not(.deleted)")) addReactTool(li);
   list.scrollTop = list.scrollHeight;
 
   if (composer) {

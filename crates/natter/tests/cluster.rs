@@ -625,3 +625,48 @@ async fn a_member_removed_on_the_website_loses_the_room_on_every_chat_replica() 
         assert_eq!(refusal["code"], "not_found", "{refusal}");
     }
 }
+
+/// Reactions go through the messages' owner whichever transport adds them: one added on
+/// the website's JSON API and one on a socket reach the subscribers of both chat replicas,
+/// and the history shows them as its reader sees them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reactions_from_any_transport_reach_every_replica_and_the_history() {
+    let installation = Installation::new().await;
+    let (auth, website, one, two) = installation.two_chat_replicas();
+    let (token, room) = member_of_a_room(&auth, &website, "reactor");
+    let messages = format!("/api/v1/rooms/{room}/messages");
+    let post = r#"{"client_id":"c1","body":"ship it?"}"#;
+    let posted = request(&website.http, "POST", &messages, Some(&token), Some(post));
+    assert!(posted.starts_with("HTTP/1.1 201"), "{posted}");
+    let mut on_one = subscribed(&one, &token, &room).await;
+    let mut on_two = subscribed(&two, &token, &room).await;
+
+    // 👍 percent-encoded in the path, on the website.
+    let thumbs = format!("{messages}/1/reactions/%F0%9F%91%8D");
+    let added = request(&website.http, "PUT", &thumbs, Some(&token), None);
+    assert!(added.starts_with("HTTP/1.1 200"), "{added}");
+    assert_eq!(body(&added), json!({"emoji": "👍", "count": 1, "me": true}));
+    // 🎉 on a socket of the second replica.
+    let react = json!({"type": "react", "room_id": room, "seq": 1, "emoji": "🎉"});
+    on_two.send(Message::text(react.to_string())).await.unwrap();
+    for socket in [&mut on_one, &mut on_two] {
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            let frame = next_frame(socket).await;
+            if frame["type"] == "reaction" {
+                seen.push((frame["emoji"].clone(), frame["count"].clone()));
+            }
+        }
+        assert_eq!(seen, [(json!("👍"), json!(1)), (json!("🎉"), json!(1))]);
+    }
+    let history = request(&website.http, "GET", &messages, Some(&token), None);
+    let reactions = body(&history)[0]["reactions"].clone();
+    assert_eq!(
+        reactions,
+        json!([{"emoji": "👍", "count": 1, "me": true}, {"emoji": "🎉", "count": 1, "me": true}])
+    );
+    let bad = format!("{messages}/1/reactions/nope");
+    let refused = request(&website.http, "PUT", &bad, Some(&token), None);
+    assert!(refused.starts_with("HTTP/1.1 422"), "{refused}");
+    assert_eq!(body(&refused)["error"]["code"], "invalid_emoji");
+}

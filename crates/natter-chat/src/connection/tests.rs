@@ -128,6 +128,12 @@ impl Setup {
         (id, token)
     }
 
+    /// A new group room of `owner`'s.
+    async fn group(&self, owner: &str) -> String {
+        let room = self.store.create_room(RoomKind::Group, "g", owner).await;
+        room.unwrap().id
+    }
+
     /// A connection being served; its `hello` already read.
     async fn connect(&self) -> Client {
         let (says, incoming) = mpsc::unbounded();
@@ -188,12 +194,7 @@ async fn bad_frames_are_answered_and_binary_ones_close() {
 async fn a_send_is_acknowledged_then_delivered_and_a_gap_is_filled_first() {
     let setup = Setup::new().await;
     let (alice, token) = setup.user("alice", "s1").await;
-    let room = setup
-        .store
-        .create_room(RoomKind::Group, "g", &alice)
-        .await
-        .unwrap()
-        .id;
+    let room = setup.group(&alice).await;
     let mut client = setup.signed_in(&token).await;
     client
         .say(json!({"type": "subscribe", "room_id": room}))
@@ -224,6 +225,66 @@ async fn a_send_is_acknowledged_then_delivered_and_a_gap_is_filled_first() {
             (json!("message"), json!(2)),
         ]
     );
+}
+
+#[tokio::test]
+async fn reactions_reach_every_subscriber_and_strangers_learn_nothing() {
+    let setup = Setup::new().await;
+    let (alice, alice_token) = setup.user("alice", "s1").await;
+    let (bob, bob_token) = setup.user("bob", "s2").await;
+    let (_, carol_token) = setup.user("carol", "s3").await;
+    let room = setup.group(&alice).await;
+    setup
+        .store
+        .add_member(&room, &bob, natter_core::store::Role::Member)
+        .await
+        .unwrap();
+    let first = NewMessage {
+        room_id: &room,
+        sender_id: &alice,
+        client_id: "c1",
+        body: "lunch?",
+        now: 1,
+    };
+    setup.store.post_message(first).await.unwrap();
+    let (mut a, mut b) = (
+        setup.signed_in(&alice_token).await,
+        setup.signed_in(&bob_token).await,
+    );
+    for client in [&mut a, &mut b] {
+        client
+            .say(json!({"type": "subscribe", "room_id": room, "since": 1}))
+            .await;
+        assert_eq!(client.next().await["type"], "subscribed");
+    }
+    let react = |emoji: &str, add: bool| json!({"type": "react", "room_id": room, "seq": 1, "emoji": emoji, "add": add});
+    b.say(react("👍", true)).await;
+    let expected = json!({"type": "reaction", "room_id": room, "seq": 1, "emoji": "👍",
+        "user_id": bob, "added": true, "count": 1});
+    assert_eq!(a.next().await, expected);
+    assert_eq!(b.next().await, expected);
+    // One emoji however it is written: "✌" is stored as its fully-qualified "✌️".
+    a.say(json!({"type": "react", "room_id": room, "seq": 1, "emoji": "✌"}))
+        .await;
+    assert_eq!(b.next().await["emoji"], "✌\u{fe0f}");
+    assert_eq!(a.next().await["emoji"], "✌\u{fe0f}");
+    b.say(react("👍", false)).await;
+    let removed = a.next().await;
+    assert_eq!(b.next().await, removed);
+    assert_eq!(
+        (removed["added"].clone(), removed["count"].clone()),
+        (json!(false), json!(0))
+    );
+    b.say(react("not an emoji", true)).await;
+    assert_eq!(b.next().await["code"], "invalid_emoji");
+    b.say(json!({"type": "react", "room_id": room, "seq": 99, "emoji": "👍"}))
+        .await;
+    assert_eq!(b.next().await["code"], "not_found", "no such message");
+    let mut c = setup.signed_in(&carol_token).await;
+    c.say(react("👍", true)).await;
+    assert_eq!(c.next().await["code"], "not_found", "not a member");
+    a.say(json!({"type": "ping"})).await;
+    assert_eq!(a.next().await["type"], "pong", "nothing reached the room");
 }
 
 #[tokio::test]

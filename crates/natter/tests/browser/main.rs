@@ -128,6 +128,28 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
         "alice"
     );
 
+    // Reactions, live both ways: Bob picks 👍 under the first message, Alice adds hers
+    // with the chip, Bob takes his back; a reload shows Alice's as hers.
+    let first = "#messages li[data-seq='1']";
+    bob.click(&format!("{first} button.react")).await;
+    bob.click(&format!("{first} button[data-pick='👍']")).await;
+    let chip = |count: u32, pressed: bool| {
+        format!(
+            "(c => c && c.querySelector('.count').textContent === '{count}' \
+             && c.getAttribute('aria-pressed') === '{pressed}')\
+             (document.querySelector(\"{first} button.reaction[data-emoji='👍']\"))"
+        )
+    };
+    alice.wait_for("bob's 👍", &chip(1, false)).await;
+    alice.click(&format!("{first} button.reaction")).await;
+    alice.wait_for("two 👍, one mine", &chip(2, true)).await;
+    bob.wait_for("two 👍, one bob's", &chip(2, true)).await;
+    bob.click(&format!("{first} button.reaction")).await;
+    bob.wait_for("bob's 👍 taken back", &chip(1, false)).await;
+    alice.wait_for("alice's 👍 left", &chip(1, true)).await;
+    alice.refresh().await;
+    alice.wait_for("rendered as alice's", &chip(1, true)).await;
+
     // A message made of markup is shown as text and runs nothing.
     let payload = "<img src=x onerror=\"window.pwned=1\"><script>window.pwned=2</script>";
     alice.fill("#body", payload).await;
