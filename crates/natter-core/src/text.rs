@@ -15,6 +15,16 @@ pub fn emoji(text: &str) -> Option<&'static str> {
     emojis::get(text).map(emojis::Emoji::as_str)
 }
 
+/// Every emoji [`emoji`] answers with, skin tones included (for API documents).
+pub fn all_emoji() -> impl Iterator<Item = &'static str> {
+    emojis::iter().flat_map(|base| {
+        let toned = base.skin_tones().into_iter().flatten();
+        std::iter::once(base)
+            .chain(toned.skip(1))
+            .map(emojis::Emoji::as_str)
+    })
+}
+
 /// What a client id must be, for error messages.
 pub const CLIENT_ID_RULE: &str = "client_id must be 1 to 64 printable ASCII characters";
 

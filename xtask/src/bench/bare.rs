@@ -1,7 +1,8 @@
 //! The reference `bench chat` measures Natter against: a bare WebSocket broadcast server
 //! (tokio-tungstenite, no storage, no presence, no authentication) that speaks enough of
 //! docs/protocol.md for the same clients — `auth`, `subscribe`, `unsubscribe`, `send`
-//! answered with `ack` and a `message` to every subscriber of the room — with the same
+//! answered with `ack` and a `message` to every subscriber of the room, `react` answered
+//! with a `reaction` (count of the in-memory set) to every subscriber — with the same
 //! bounded per-connection queue (256 frames, close 4008 when full). It runs as its own
 //! process (`cargo xtask bench bare-server`) so it competes for the cores as Natter does.
 
@@ -31,9 +32,13 @@ struct Outbox {
 /// Room → its last sequence number, and connection id → its queue.
 type Subscribers = HashMap<String, (i64, HashMap<u64, Outbox>)>;
 
+/// (room, seq, emoji) → who reacted.
+type Reactions = HashMap<(String, i64, String), std::collections::HashSet<String>>;
+
 #[derive(Default)]
 struct Rooms {
     rooms: Mutex<Subscribers>,
+    reactions: Mutex<Reactions>,
     next_id: AtomicU64,
 }
 
@@ -75,6 +80,8 @@ async fn connection(stream: tokio::net::TcpStream, rooms: Arc<Rooms>) {
         return;
     }
     let mut joined: Vec<String> = Vec::new();
+    // The token names the user (there is no authentication).
+    let mut user = String::new();
     loop {
         if outbox.slow.load(Ordering::Relaxed) {
             break;
@@ -83,7 +90,8 @@ async fn connection(stream: tokio::net::TcpStream, rooms: Arc<Rooms>) {
             frame = frames.next() => {
                 let Some(Ok(frame)) = frame else { break };
                 let Message::Text(text) = frame else { continue };
-                let Some(reply) = rooms.handle(id, &outbox, &mut joined, &text) else { continue };
+                let connection = Connection { id, outbox: &outbox, joined: &mut joined, user: &mut user };
+                let Some(reply) = rooms.handle(connection, &text) else { continue };
                 if sink.send(Message::text(reply)).await.is_err() {
                     break;
                 }
@@ -106,19 +114,30 @@ async fn connection(stream: tokio::net::TcpStream, rooms: Arc<Rooms>) {
     }
 }
 
+/// One connection's state, as a frame needs it.
+struct Connection<'a> {
+    id: u64,
+    outbox: &'a Outbox,
+    joined: &'a mut Vec<String>,
+    user: &'a mut String,
+}
+
 impl Rooms {
     /// Answers one client frame (the answer, if any, goes to that client directly).
-    fn handle(
-        &self,
-        id: u64,
-        outbox: &Outbox,
-        joined: &mut Vec<String>,
-        text: &str,
-    ) -> Option<String> {
+    fn handle(&self, connection: Connection<'_>, text: &str) -> Option<String> {
+        let Connection {
+            id,
+            outbox,
+            joined,
+            user,
+        } = connection;
         let frame: Value = serde_json::from_str(text).ok()?;
         let room = frame["room_id"].as_str().unwrap_or_default().to_owned();
         match frame["type"].as_str()? {
-            "auth" => Some(r#"{"type":"authenticated","user_id":"u","expires_at":0}"#.into()),
+            "auth" => {
+                *user = frame["token"].as_str().unwrap_or_default().to_owned();
+                Some(r#"{"type":"authenticated","user_id":"u","expires_at":0}"#.into())
+            }
             "ping" => Some(r#"{"type":"pong"}"#.into()),
             "subscribe" => {
                 let mut rooms = self.lock();
@@ -140,7 +159,38 @@ impl Rooms {
                 ))
             }
             "send" => Some(self.broadcast(&room, &frame)),
+            "react" => {
+                self.react(&room, &frame, user);
+                None
+            }
             _ => None,
+        }
+    }
+
+    /// Adds `user`'s reaction and queues the `reaction` frame for every subscriber.
+    fn react(&self, room: &str, frame: &Value, user: &str) {
+        let seq = frame["seq"].as_i64().unwrap_or_default();
+        let emoji = frame["emoji"].as_str().unwrap_or_default().to_owned();
+        let mut reactions = self.reactions.lock().unwrap_or_else(|e| e.into_inner());
+        let who = reactions
+            .entry((room.to_owned(), seq, emoji.clone()))
+            .or_default();
+        who.insert(user.to_owned());
+        let reaction = Utf8Bytes::from(format!(
+            r#"{{"type":"reaction","room_id":{},"seq":{seq},"emoji":{},"user_id":{},"added":true,"count":{}}}"#,
+            quoted(room),
+            quoted(&emoji),
+            quoted(user),
+            who.len()
+        ));
+        drop(reactions);
+        self.queue(room, &reaction);
+    }
+
+    /// Queues `frame` for every subscriber of `room`.
+    fn queue(&self, room: &str, frame: &Utf8Bytes) {
+        if let Some((_, members)) = self.lock().get(room) {
+            queue_to(members, frame);
         }
     }
 
@@ -157,11 +207,7 @@ impl Rooms {
             r#"{{"type":"message","room_id":{},"seq":{seq},"sender_id":"u","client_id":{client_id},"body":{body},"created_at":0}}"#,
             quoted(room)
         ));
-        for member in members.values() {
-            if member.queue.try_send(message.clone()).is_err() {
-                member.slow.store(true, Ordering::Relaxed);
-            }
-        }
+        queue_to(members, &message);
         format!(
             r#"{{"type":"ack","room_id":{},"client_id":{client_id},"seq":{seq},"duplicate":false}}"#,
             quoted(room)
@@ -179,6 +225,15 @@ impl Rooms {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Subscribers> {
         self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Queues `frame` for each of `members`; a full queue marks its connection too slow.
+fn queue_to(members: &HashMap<u64, Outbox>, frame: &Utf8Bytes) {
+    for member in members.values() {
+        if member.queue.try_send(frame.clone()).is_err() {
+            member.slow.store(true, Ordering::Relaxed);
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 
 use super::people::{self, People};
+use super::reactions::{self, Burst};
 use super::swarm::{Command, Report, Swarm};
 use super::usage::{Usage, quantile};
 use super::{Natter, Process};
@@ -89,6 +90,8 @@ struct Figures {
     last_member: Vec<Duration>,
     big_complete: usize,
     slow_closes: usize,
+    /// Every member of one room reacting to one message at once.
+    burst: Burst,
 }
 
 pub fn run(
@@ -172,6 +175,7 @@ async fn measure(
         last_member: Vec::new(),
         big_complete: 0,
         slow_closes,
+        burst: Burst::default(),
     };
     let senders = senders(args.rooms, args.room_size, args.senders);
     let mut next_id = 0;
@@ -188,6 +192,8 @@ async fn measure(
         figures.slow_closes += closes;
         figures.steps.push(step);
     }
+    // Room 0 has had messages since the first step: its members react to the first.
+    figures.burst = reactions::burst(&mut swarm, args.rooms, 0, 1).await;
     big_room_phase(&mut swarm, &mut figures, &big_room, args, next_id).await;
     Ok(figures)
 }
@@ -389,6 +395,17 @@ fn print_target(f: &Figures, args: &ChatArgs) {
         args.big_room_messages,
         f.slow_closes
     );
+    let b = &f.burst;
+    println!(
+        "{} members react to one message at once: {} of {} reaction frames, p50 {:.1}ms p99 {:.1}ms last {:.1}ms; counts not seen exactly once by everyone: {}",
+        b.members,
+        b.frames.len(),
+        b.expected(),
+        ms(quantile(&b.frames, 0.5)),
+        ms(quantile(&b.frames, 0.99)),
+        ms(b.frames.last().copied().unwrap_or_default()),
+        b.wrong_counts()
+    );
 }
 
 /// One figure of every target, with its ratio to the first (the bare server).
@@ -430,6 +447,8 @@ fn print_comparison(all: &[Figures]) {
     row("one room of all: move", &|f| f.big_move.as_secs_f64(), " s");
     let last = |f: &Figures| ms(quantile_sorted(&f.last_member, 0.99));
     row("one room of all: last member p99", &last, " ms");
+    let reaction = |f: &Figures| ms(quantile(&f.burst.frames, 0.99));
+    row("reaction burst: frame p99", &reaction, " ms");
 }
 
 fn highest(f: &Figures) -> u32 {

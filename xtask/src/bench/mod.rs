@@ -9,6 +9,7 @@ mod fanout;
 mod history;
 mod load;
 mod people;
+mod reactions;
 mod spans;
 mod swarm;
 mod usage;

@@ -30,6 +30,8 @@ pub enum Command {
     Send(u64),
     /// Leave the current room for this one.
     Move(String),
+    /// React with 👍 to message `seq` of the current room.
+    React(i64),
 }
 
 /// What clients report.
@@ -43,6 +45,8 @@ pub enum Report {
     Acked(Duration),
     /// The server closed the connection with this code.
     Closed(u16),
+    /// A `reaction` frame with this count arrived this long after its burst started.
+    Reaction(i64, Duration),
 }
 
 /// Running clients.
@@ -52,6 +56,8 @@ pub struct Swarm {
     pub reports: mpsc::UnboundedReceiver<Report>,
     /// Presence and typing frames received.
     pub presence_frames: Arc<AtomicU64>,
+    /// `reaction` frames are timed from this instant, once set.
+    pub burst: Burst,
 }
 
 impl Swarm {
@@ -63,6 +69,7 @@ impl Swarm {
         let origin = Instant::now();
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let presence_frames = Arc::new(AtomicU64::new(0));
+        let burst = Burst::default();
         let mut commands = Vec::with_capacity(members.len());
         for (index, member) in members.into_iter().enumerate() {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -76,6 +83,7 @@ impl Swarm {
                 commands: rx,
                 reports: reports_tx.clone(),
                 presence_frames: presence_frames.clone(),
+                burst: burst.clone(),
             };
             tokio::spawn(client.run());
         }
@@ -83,6 +91,7 @@ impl Swarm {
             commands,
             reports,
             presence_frames,
+            burst,
         }
     }
 
@@ -127,7 +136,11 @@ struct Client {
     commands: mpsc::UnboundedReceiver<Command>,
     reports: mpsc::UnboundedSender<Report>,
     presence_frames: Arc<AtomicU64>,
+    burst: Burst,
 }
+
+/// When the reaction burst being timed started (set before any member reacts).
+pub type Burst = Arc<std::sync::Mutex<Option<Instant>>>;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -206,6 +219,9 @@ impl Client {
                             let now = self.now();
                             vec![json!({"type": "send", "room_id": room, "client_id": format!("{id}-{now}"), "body": format!("b={id}:{now}")})]
                         }
+                        Some(Command::React(seq)) => {
+                            vec![json!({"type": "react", "room_id": room, "seq": seq, "emoji": "👍"})]
+                        }
                         Some(Command::Move(to)) => {
                             waiting = true;
                             let from = std::mem::replace(&mut room, to);
@@ -238,6 +254,12 @@ impl Client {
             }
         } else if text.starts_with(r#"{"type":"subscribed""#) {
             return true;
+        } else if text.starts_with(r#"{"type":"reaction""#)
+            && let Some(start) = *self.burst.lock().unwrap_or_else(|e| e.into_inner())
+        {
+            let frame: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+            let count = frame["count"].as_i64().unwrap_or(-1);
+            let _ = self.reports.send(Report::Reaction(count, start.elapsed()));
         } else if text.starts_with(r#"{"type":"presence"#)
             || text.starts_with(r#"{"type":"typing""#)
         {

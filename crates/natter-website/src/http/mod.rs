@@ -58,7 +58,28 @@ fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let rate_limited = |method: &str, _: &str| method != "get";
     ErrorResponses { rate_limited }.modify(&mut document);
     links::add(&mut document);
+    emoji_parameters(&mut document);
     document
+}
+
+/// Path parameters named `emoji` take one of the `Emoji` schema's values (utoipa's
+/// parameter tuples cannot name a schema function).
+fn emoji_parameters(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Ref, RefOr, schema::Schema};
+    let components = document.components.get_or_insert_with(Default::default);
+    let emoji = Schema::Object(schemas::emoji());
+    components.schemas.insert("Emoji".into(), RefOr::T(emoji));
+    for item in document.paths.paths.values_mut() {
+        for (_, operation) in natter_core::http::operations(item) {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if let RefOr::T(parameter) = parameter
+                    && parameter.name == "emoji"
+                {
+                    parameter.schema = Some(Ref::from_schema_name("Emoji").into());
+                }
+            }
+        }
+    }
 }
 
 fn api_router() -> OpenApiRouter<Website> {

@@ -44,6 +44,16 @@ pub fn user_prefix() -> Object {
         .build()
 }
 
+/// A reaction: one emoji of the Unicode list (`natter_core::text::emoji`), fully
+/// qualified (the unqualified forms are accepted too, as the same reaction).
+pub fn emoji() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(text::all_emoji()))
+        .description(Some(text::EMOJI_RULE))
+        .build()
+}
+
 /// A message body (`natter_core::text::is_message_body`).
 pub fn message_body() -> Object {
     text(text::MESSAGE_MAX)

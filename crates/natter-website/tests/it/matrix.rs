@@ -1,7 +1,7 @@
 //! The authorization matrix over HTTP: room kind × viewer × action, each cell on a fresh
 //! room, compared with the expected status.
 
-use natter_core::store::{Backend, Role, RoomKind};
+use natter_core::store::{Backend, NewMessage, Role, RoomKind};
 use serde_json::json;
 
 use natter_proto::website::v1 as pb;
@@ -21,10 +21,11 @@ enum Viewer {
     Owner,
 }
 
-const ACTIONS: [&str; 7] = [
+const ACTIONS: [&str; 8] = [
     "read room",
     "read history",
     "post",
+    "react",
     "add member",
     "remove member",
     "delete",
@@ -36,12 +37,12 @@ fn expected(kind: RoomKind, viewer: Viewer) -> Option<&'static str> {
     use RoomKind::*;
     use Viewer::*;
     Some(match (kind, viewer) {
-        (_, SignedOut) => "UUUUUUU",
-        (Public, Stranger) => "AAFFFFF",
-        (Group | Direct, Stranger) => "NNNNNNN",
-        (Public | Group | Direct, Member) => "AAAFFFF",
-        (Public | Group, Admin) => "AAAAAFA",
-        (Public | Group, Owner) => "AAAAAAA",
+        (_, SignedOut) => "UUUUUUUU",
+        (Public, Stranger) => "AAFFFFFF",
+        (Group | Direct, Stranger) => "NNNNNNNN",
+        (Public | Group | Direct, Member) => "AAAAFFFF",
+        (Public | Group, Admin) => "AAAAAAFA",
+        (Public | Group, Owner) => "AAAAAAAA",
         (Direct, Admin | Owner) => return None,
     })
 }
@@ -70,6 +71,15 @@ async fn setup(server: &Server, kind: RoomKind, viewer: Viewer) -> Cell {
             room
         }
     };
+    // Message 1, for reactions.
+    let first = NewMessage {
+        room_id: &room,
+        sender_id: &owner.id,
+        client_id: "first",
+        body: "hello",
+        now: 1,
+    };
+    store.post_message(first).await.unwrap();
     let viewer = match viewer {
         Viewer::SignedOut => None,
         Viewer::Owner => Some(owner),
@@ -104,6 +114,11 @@ async fn attempt(server: &Server, cell: &Cell, action: &str) -> u16 {
             "POST",
             format!("/api/v1/rooms/{room}/messages"),
             Some(json!({"client_id": "m1", "body": "hi"})),
+        ),
+        "react" => (
+            "PUT",
+            format!("/api/v1/rooms/{room}/messages/1/reactions/%F0%9F%91%8D"),
+            None,
         ),
         "add member" => (
             "POST",
@@ -156,6 +171,18 @@ async fn attempt_grpc(client: &WebsiteClient, cell: &Cell, action: &str) -> char
             };
             client
                 .post_message(authed(message, token.as_deref()))
+                .await
+                .map(drop)
+        }
+        "react" => {
+            let message = pb::ReactRequest {
+                room_id: room_id.clone(),
+                seq: 1,
+                emoji: "👍".into(),
+                remove: false,
+            };
+            client
+                .react(authed(message, token.as_deref()))
                 .await
                 .map(drop)
         }

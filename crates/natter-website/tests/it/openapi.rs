@@ -26,6 +26,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/rooms/{room}/owner"),
     ("get", "/api/v1/rooms/{room}/messages"),
     ("post", "/api/v1/rooms/{room}/messages"),
+    (
+        "put",
+        "/api/v1/rooms/{room}/messages/{seq}/reactions/{emoji}",
+    ),
+    (
+        "delete",
+        "/api/v1/rooms/{room}/messages/{seq}/reactions/{emoji}",
+    ),
     ("put", "/api/v1/direct/{user}"),
     ("get", "/api/v1/users"),
     ("get", "/api/v1/users/{user}"),
