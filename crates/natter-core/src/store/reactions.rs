@@ -53,8 +53,11 @@ impl Store {
     pub async fn react(&self, change: ReactionChange<'_>) -> Result<Reacted> {
         let mut tx = self.writer.begin().await?;
         // The message row is locked (PostgreSQL; SQLite has one writer), so reactions to
-        // it apply one after the other and each count includes every earlier one.
-        let live_message = match self.backend {
+        // it apply one after the other and each count includes every earlier one. The
+        // counts are read by a statement after the lock is held: one statement that both
+        // waited for the lock and counted would count from its snapshot taken before the
+        // wait, missing the change it waited for.
+        let lock = match self.backend {
             Backend::Postgres => {
                 "SELECT seq FROM messages WHERE room_id = $1 AND seq = $2 \
                  AND deleted_at IS NULL FOR UPDATE"
@@ -63,7 +66,7 @@ impl Store {
                 "SELECT seq FROM messages WHERE room_id = $1 AND seq = $2 AND deleted_at IS NULL"
             }
         };
-        let live: Option<(i64,)> = sqlx::query_as(live_message)
+        let live: Option<(i64,)> = sqlx::query_as(lock)
             .bind(change.room_id)
             .bind(change.seq)
             .fetch_optional(&mut *tx)
@@ -71,60 +74,46 @@ impl Store {
         if live.is_none() {
             return Ok(Reacted::NoMessage);
         }
-        if change.add {
-            let (others,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(DISTINCT emoji) FROM message_reactions \
-                 WHERE room_id = $1 AND seq = $2 AND emoji <> $3",
-            )
-            .bind(change.room_id)
-            .bind(change.seq)
-            .bind(change.emoji)
-            .fetch_one(&mut *tx)
-            .await?;
-            let (mine,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM message_reactions \
-                 WHERE room_id = $1 AND seq = $2 AND emoji = $3",
-            )
-            .bind(change.room_id)
-            .bind(change.seq)
-            .bind(change.emoji)
-            .fetch_one(&mut *tx)
-            .await?;
-            if mine == 0 && others >= change.max_distinct {
-                return Ok(Reacted::TooMany);
-            }
-            sqlx::query(
-                "INSERT INTO message_reactions (room_id, seq, user_id, emoji, created_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            )
-            .bind(change.room_id)
-            .bind(change.seq)
-            .bind(change.user_id)
-            .bind(change.emoji)
-            .bind(change.now)
-            .execute(&mut *tx)
-            .await?;
-        } else {
-            sqlx::query(
-                "DELETE FROM message_reactions \
-                 WHERE room_id = $1 AND seq = $2 AND emoji = $3 AND user_id = $4",
-            )
-            .bind(change.room_id)
-            .bind(change.seq)
-            .bind(change.emoji)
-            .bind(change.user_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let (count,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM message_reactions WHERE room_id = $1 AND seq = $2 AND emoji = $3",
+        // Other emoji on the message, and this one's count, in one read.
+        let (others, before): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(DISTINCT CASE WHEN emoji <> $3 THEN emoji END), \
+               CAST(COALESCE(SUM(CASE WHEN emoji = $3 THEN 1 ELSE 0 END), 0) AS BIGINT) \
+             FROM message_reactions WHERE room_id = $1 AND seq = $2",
         )
         .bind(change.room_id)
         .bind(change.seq)
         .bind(change.emoji)
         .fetch_one(&mut *tx)
         .await?;
+        if change.add && before == 0 && others >= change.max_distinct {
+            return Ok(Reacted::TooMany);
+        }
+        let write = match change.add {
+            true => sqlx::query(
+                "INSERT INTO message_reactions (room_id, seq, emoji, user_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            ),
+            false => sqlx::query(
+                "DELETE FROM message_reactions \
+                 WHERE room_id = $1 AND seq = $2 AND emoji = $3 AND user_id = $4",
+            ),
+        };
+        let write = write
+            .bind(change.room_id)
+            .bind(change.seq)
+            .bind(change.emoji)
+            .bind(change.user_id);
+        let write = match change.add {
+            true => write.bind(change.now),
+            false => write,
+        };
+        let changed = write.execute(&mut *tx).await?.rows_affected() as i64;
         tx.commit().await?;
+        let count = if change.add {
+            before + changed
+        } else {
+            before - changed
+        };
         Ok(Reacted::Count(count))
     }
 
