@@ -46,6 +46,7 @@ impl ChatError {
                 | MessageError::MessageNotFound
                 | MessageError::NoSuchMessage => "not_found",
                 MessageError::TooManyReactions => "too_many_reactions",
+                MessageError::NoReplyTarget => "invalid_reply_to",
                 MessageError::Forbidden => "forbidden",
                 MessageError::Unavailable(_) => "unavailable",
                 MessageError::Internal(_) => "internal",
@@ -83,7 +84,9 @@ impl From<ChatError> for Status {
                 MessageError::RoomNotFound
                 | MessageError::MessageNotFound
                 | MessageError::NoSuchMessage => Status::not_found(message),
-                MessageError::TooManyReactions => Status::failed_precondition(message),
+                MessageError::TooManyReactions | MessageError::NoReplyTarget => {
+                    Status::failed_precondition(message)
+                }
                 MessageError::Forbidden => Status::permission_denied(message),
                 MessageError::Unavailable(_) => Status::unavailable(message),
                 MessageError::Internal(_) => Status::internal(message),

@@ -41,6 +41,7 @@ impl ChatService for ChatGrpc {
             room: &req.room_id,
             client_id: &req.client_id,
             body: &req.body,
+            reply_to: req.reply_to,
         };
         let posted = self.chat.send(post).await?;
         Ok(Response::new(pb::SaveMessageResponse {

@@ -40,6 +40,9 @@ pub enum ClientFrame {
         client_id: String,
         /// 1–4000 characters.
         body: String,
+        /// The seq of the message of the room this one answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<i64>,
         /// Optional W3C trace context: the send's spans (and every delivery's) join it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         traceparent: Option<String>,
@@ -145,6 +148,9 @@ pub enum ServerFrame {
         body: String,
         /// Unix milliseconds.
         created_at: i64,
+        /// The seq of the message of the room this one answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<i64>,
     },
     /// The send with `client_id` is stored with `seq`.
     Ack {
@@ -329,6 +335,7 @@ mod tests {
                 room_id: "r".into(),
                 client_id: "c".into(),
                 body: "hi".into(),
+                reply_to: None,
                 traceparent: None,
                 tracestate: None,
             }

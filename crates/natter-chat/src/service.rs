@@ -324,5 +324,6 @@ pub(crate) fn message_frame(message: &pb::Message) -> ServerFrame {
         client_id: message.client_id.clone(),
         body: message.body.clone(),
         created_at: message.created_at,
+        reply_to: message.reply_to,
     }
 }

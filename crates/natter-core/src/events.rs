@@ -41,6 +41,7 @@ pub fn message(record: &MessageRecord) -> pb::Message {
         created_at: record.created_at,
         edited_at: record.edited_at,
         deleted: record.is_deleted(),
+        reply_to: record.reply_to,
         reactions: Vec::new(),
     }
 }
@@ -127,6 +128,7 @@ fn legacy_message(payload: &[u8]) -> Option<pb::RoomEvent> {
         created_at: frame["created_at"].as_i64().unwrap_or(0),
         edited_at: frame["edited_at"].as_i64(),
         deleted: frame["deleted"].as_bool().unwrap_or(false),
+        reply_to: None,
         reactions: Vec::new(),
     };
     let kind = match frame["type"].as_str()? {
@@ -184,6 +186,7 @@ mod tests {
                 created_at: 1_700_000_000_000,
                 edited_at: None,
                 deleted: false,
+                reply_to: None,
                 reactions: Vec::new(),
             }),
         )

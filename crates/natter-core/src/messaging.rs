@@ -38,6 +38,9 @@ pub enum MessageError {
     /// No such message in the room (or it is deleted).
     #[error("no such message")]
     NoSuchMessage,
+    /// The room has no message with the seq a reply names.
+    #[error("{}", text::REPLY_RULE)]
+    NoReplyTarget,
     /// The message carries the most distinct reactions allowed.
     #[error("this message has the most different reactions allowed (20)")]
     TooManyReactions,
@@ -121,6 +124,8 @@ pub struct Post<'a> {
     pub client_id: &'a str,
     /// The text.
     pub body: &'a str,
+    /// The seq of the message of the room this one answers.
+    pub reply_to: Option<i64>,
 }
 
 impl Messages {
@@ -205,11 +210,17 @@ impl Messages {
         }
         check_body(post.body)?;
         self.allowed(post.user, post.room, Action::Post).await?;
+        if let Some(original) = post.reply_to
+            && !self.store.message_exists(post.room, original).await?
+        {
+            return Err(MessageError::NoReplyTarget);
+        }
         let new = NewMessage {
             room_id: post.room,
             sender_id: post.user,
             client_id: post.client_id,
             body: post.body,
+            reply_to: post.reply_to,
             now: now_ms(),
         };
         let posted = self.store.post_message(new).await?;

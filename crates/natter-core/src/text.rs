@@ -6,6 +6,9 @@ pub const MESSAGE_MAX: usize = 4000;
 /// What a message body must be, for error messages.
 pub const MESSAGE_RULE: &str = "message must be 1 to 4000 characters, not only white space, without control characters other than line breaks and tabs";
 
+/// What a reply must answer, for error messages.
+pub const REPLY_RULE: &str = "reply_to must be the seq of a message of this room";
+
 /// What a reaction must be, for error messages.
 pub const EMOJI_RULE: &str = "emoji must be one Unicode emoji (Unicode 17.0)";
 

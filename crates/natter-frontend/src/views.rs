@@ -35,6 +35,8 @@ pub struct MessageView {
     pub deleted: bool,
     /// Emoji reactions as the reader sees them.
     pub reactions: Vec<ReactionView>,
+    /// The seq of the message this one answers.
+    pub reply_to: Option<i64>,
 }
 
 /// One emoji's reactions under a message.
@@ -101,6 +103,7 @@ impl MessageView {
             created_at: message.created_at,
             edited: message.edited_at.is_some(),
             deleted: message.deleted,
+            reply_to: message.reply_to,
             reactions: message
                 .reactions
                 .iter()

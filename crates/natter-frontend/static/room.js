@@ -26,6 +26,8 @@ function startRoom(el) {
   const onlineEl = document.getElementById("online");
   const composer = document.getElementById("composer");
   const input = document.getElementById("body");
+  const replyingEl = document.getElementById("replying");
+  let replyTo = null; // seq the next send answers
 
   let lastSeq = Number(el.dataset.lastSeq || 0);
   let firstSeq = firstShownSeq();
@@ -68,7 +70,14 @@ function startRoom(el) {
     body.textContent = m.body;
     const reactions = document.createElement("span");
     reactions.className = "reactions";
-    li.append(sender, time, " ", body, reactions);
+    li.append(sender, time, " ");
+    if (m.reply_to) {
+      const quote = Object.assign(document.createElement("a"), { className: "quote", href: "#" });
+      quote.dataset.replyTo = m.reply_to;
+      li.append(quote);
+      fillQuote(quote);
+    }
+    li.append(body, reactions);
     for (const r of m.reactions || []) setReaction(li, r.emoji, r.count, r.me);
     formatTimes(li);
     if (m.deleted) markDeleted(li);
@@ -102,6 +111,52 @@ function startRoom(el) {
     chip.setAttribute("aria-label", `${emoji} ${count}`);
   }
 
+  // Replies: a quote of the message answered (its sender and first words), which jumps
+  // to it — loading older history until it is on the page — or says it was deleted.
+  function original(seq) {
+    return list.querySelector(`li[data-seq="${seq}"]`);
+  }
+
+  function excerpt(li) {
+    const text = li.querySelector(".body").textContent;
+    return `${li.querySelector(".sender").textContent}: ${text.length > 80 ? text.slice(0, 80) + "…" : text}`;
+  }
+
+  function fillQuote(quote) {
+    const li = original(quote.dataset.replyTo);
+    quote.classList.toggle("gone", !!li && li.classList.contains("deleted"));
+    quote.textContent = "↩ " + (!li ? "an earlier message" : li.classList.contains("deleted") ? "a deleted message" : excerpt(li));
+  }
+
+  function refreshQuotes(seq) {
+    for (const quote of list.querySelectorAll(`a.quote[data-reply-to="${seq}"]`)) fillQuote(quote);
+  }
+
+  async function jumpTo(seq) {
+    // Older pages until the original is on the page (a scroll may be loading one already).
+    for (let tries = 0; !original(seq) && firstSeq > 1 && tries < 100; tries++) {
+      if (loadingOlder) await new Promise((done) => setTimeout(done, 100));
+      else await loadOlder();
+    }
+    const li = original(seq);
+    if (!li) return;
+    li.scrollIntoView({ block: "center" });
+    li.classList.add("flash");
+    setTimeout(() => li.classList.remove("flash"), 1500);
+  }
+
+  function startReply(li) {
+    replyTo = Number(li.dataset.seq);
+    document.getElementById("replying-to").textContent = "Replying to " + excerpt(li);
+    replyingEl.hidden = false;
+    input.focus();
+  }
+
+  function endReply() {
+    replyTo = null;
+    if (replyingEl) replyingEl.hidden = true;
+  }
+
   function addReactTool(li) {
     if (!composer || li.querySelector(".react")) return;
     let tools = li.querySelector(".tools");
@@ -123,7 +178,9 @@ function startRoom(el) {
       palette.hidden = !palette.hidden;
       open.setAttribute("aria-expanded", String(!palette.hidden));
     });
-    tools.append(open, palette);
+    const reply = Object.assign(document.createElement("button"), { type: "button", className: "reply", textContent: "reply" });
+    reply.addEventListener("click", () => startReply(li));
+    tools.append(reply, open, palette);
   }
 
   function react(li, emoji, add) {
@@ -131,6 +188,12 @@ function startRoom(el) {
   }
 
   list.addEventListener("click", (event) => {
+    const quote = event.target.closest("a.quote");
+    if (quote) {
+      event.preventDefault();
+      jumpTo(Number(quote.dataset.replyTo));
+      return;
+    }
     const li = event.target.closest("li[data-seq]");
     if (!li || !composer) return;
     const chip = event.target.closest("button.reaction");
@@ -251,7 +314,7 @@ function startRoom(el) {
       case "subscribed":
         setState("live", "live");
         if (f.truncated) fillGap(lastSeq, f.from_seq);
-        for (const [clientId, p] of pending) send({ type: "send", room_id: room, client_id: clientId, body: p.body });
+        for (const [clientId, p] of pending) send({ type: "send", room_id: room, client_id: clientId, body: p.body, reply_to: p.reply_to });
         break;
       case "message":
         append(f);
@@ -267,8 +330,9 @@ function startRoom(el) {
         if (f.deleted) markDeleted(li);
         else {
           li.querySelector(".body").textContent = f.body;
-          if (!li.querySelector(".edited")) li.append(Object.assign(document.createElement("span"), { className: "edited", textContent: " (edited)" }));
+          if (!li.querySelector(".edited")) li.querySelector(".body").after(Object.assign(document.createElement("span"), { className: "edited", textContent: " (edited)" }));
         }
+        refreshQuotes(f.seq);
         break;
       }
       case "reaction": {
@@ -343,6 +407,7 @@ function startRoom(el) {
     }
     firstSeq = firstShownSeq();
     list.scrollTop = list.scrollHeight - height;
+    for (const quote of list.querySelectorAll("a.quote")) fillQuote(quote);
     loadingOlder = older.length === 0 && firstSeq > 1 ? true : false;
   }
 
@@ -350,6 +415,9 @@ function startRoom(el) {
 
   for (const li of list.querySelectorAll("li.mine[data-seq]:not(.deleted)")) addTools(li);
   for (const li of list.querySelectorAll("li[data-seq]:not(.deleted)")) addReactTool(li);
+  for (const quote of list.querySelectorAll("a.quote")) fillQuote(quote);
+  const cancelReply = document.getElementById("cancel-reply");
+  if (cancelReply) cancelReply.addEventListener("click", endReply);
   list.scrollTop = list.scrollHeight;
 
   if (composer) {
@@ -358,13 +426,15 @@ function startRoom(el) {
       const body = input.value.trim();
       if (!body) return;
       const clientId = crypto.randomUUID();
-      const li = messageItem({ sender_id: me, body, client_id: clientId });
+      const reply_to = replyTo || undefined;
+      const li = messageItem({ sender_id: me, body, client_id: clientId, reply_to });
       li.classList.add("pending");
       list.append(li);
       list.scrollTop = list.scrollHeight;
-      pending.set(clientId, { body, li });
-      send({ type: "send", room_id: room, client_id: clientId, body });
+      pending.set(clientId, { body, li, reply_to });
+      send({ type: "send", room_id: room, client_id: clientId, body, reply_to });
       input.value = "";
+      endReply();
     });
     input.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey) {

@@ -76,6 +76,10 @@ impl From<MessageError> for WebsiteError {
             MessageError::MessageNotFound | MessageError::NoSuchMessage => {
                 Self::NotFound("message")
             }
+            MessageError::NoReplyTarget => Self::Unmet {
+                code: "invalid_reply_to",
+                message: natter_core::text::REPLY_RULE,
+            },
             MessageError::TooManyReactions => Self::Unmet {
                 code: "too_many_reactions",
                 message: "this message has the most different reactions allowed (20)",

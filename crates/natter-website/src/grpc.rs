@@ -276,10 +276,14 @@ impl WebsiteService for WebsiteGrpc {
     ) -> Reply<pb::PostMessageResponse> {
         let me = self.caller(&request).await?;
         let req = request.into_inner();
-        let (stored, created) = self
-            .website
-            .post(&me.sub, &req.room_id, &req.client_id, &req.body)
-            .await?;
+        let post = natter_core::messaging::Post {
+            user: &me.sub,
+            room: &req.room_id,
+            client_id: &req.client_id,
+            body: &req.body,
+            reply_to: req.reply_to,
+        };
+        let (stored, created) = self.website.post(post).await?;
         Ok(Response::new(pb::PostMessageResponse {
             message: Some(natter_core::events::message(&stored)),
             created,

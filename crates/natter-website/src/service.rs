@@ -265,20 +265,8 @@ impl Website {
     }
 
     /// Stores a message (idempotent per client id).
-    pub async fn post(
-        &self,
-        user: &str,
-        room_id: &str,
-        client_id: &str,
-        body: &str,
-    ) -> Result<(MessageRecord, bool)> {
-        self.limiter.write(user).await?;
-        let post = Post {
-            user,
-            room: room_id,
-            client_id,
-            body,
-        };
+    pub async fn post(&self, post: Post<'_>) -> Result<(MessageRecord, bool)> {
+        self.limiter.write(post.user).await?;
         let posted = self.messages.post(post).await?;
         Ok((posted.message, posted.created))
     }

@@ -536,6 +536,7 @@ async fn a_message_posted_through_any_transport_reaches_every_replica_once_in_or
         room_id: room.clone(),
         client_id: "grpc-1".into(),
         body: "through website gRPC".into(),
+        reply_to: None,
     };
     website_grpc
         .post_message(authed(post, &token))
@@ -547,6 +548,7 @@ async fn a_message_posted_through_any_transport_reaches_every_replica_once_in_or
         room_id: room.clone(),
         client_id: "grpc-2".into(),
         body: "through chat gRPC".into(),
+        reply_to: None,
     };
     chat_grpc.save_message(authed(save, &token)).await.unwrap();
     // 4: a WebSocket send on the second replica.

@@ -218,14 +218,20 @@ impl Connection {
                 room_id,
                 client_id,
                 body,
+                reply_to,
                 traceparent,
                 tracestate,
             } => {
                 let parent = trace::from_w3c(traceparent.as_deref(), tracestate.as_deref());
                 let span = trace::span("send", "server", "natter", parent);
-                self.send_message(socket, &room_id, &client_id, &body)
-                    .instrument(span)
-                    .await
+                let post = Post {
+                    user: "",
+                    room: &room_id,
+                    client_id: &client_id,
+                    body: &body,
+                    reply_to,
+                };
+                self.send_message(socket, post).instrument(span).await
             }
             ClientFrame::Typing { room_id } => self.typing(&room_id).await,
             ClientFrame::Read { room_id, seq } => {
@@ -406,13 +412,15 @@ impl Connection {
         Ok((messages, from_seq, truncated))
     }
 
+    /// Stores `post` as this connection's user (its `user` is ignored) and acknowledges it.
     async fn send_message<S: Socket>(
         &mut self,
         socket: &mut S,
-        room: &str,
-        client_id: &str,
-        body: &str,
+        post: Post<'_>,
     ) -> Result<(), Closing> {
+        let Post {
+            room, client_id, ..
+        } = post;
         if !self.take_token() {
             self.refused_in_row += 1;
             if self.refused_in_row > self.chat.limits.abuse_after {
@@ -425,9 +433,7 @@ impl Connection {
         let user = self.user_id().to_owned();
         let post = Post {
             user: &user,
-            room,
-            client_id,
-            body,
+            ..post
         };
         match self.chat.send(post).await {
             Ok(Posted { message, created }) => {

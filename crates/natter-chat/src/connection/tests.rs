@@ -128,6 +128,18 @@ impl Setup {
         (id, token)
     }
 
+    /// A new user `name` with a group room of theirs, connected and subscribed to it.
+    async fn in_own_group(&self, name: &str) -> (String, String, Client) {
+        let (user, token) = self.user(name, "s1").await;
+        let room = self.group(&user).await;
+        let mut client = self.signed_in(&token).await;
+        client
+            .say(json!({"type": "subscribe", "room_id": room}))
+            .await;
+        assert_eq!(client.next().await["type"], "subscribed");
+        (user, room, client)
+    }
+
     /// A new group room of `owner`'s.
     async fn group(&self, owner: &str) -> String {
         let room = self.store.create_room(RoomKind::Group, "g", owner).await;
@@ -193,19 +205,14 @@ async fn bad_frames_are_answered_and_binary_ones_close() {
 #[tokio::test]
 async fn a_send_is_acknowledged_then_delivered_and_a_gap_is_filled_first() {
     let setup = Setup::new().await;
-    let (alice, token) = setup.user("alice", "s1").await;
-    let room = setup.group(&alice).await;
-    let mut client = setup.signed_in(&token).await;
-    client
-        .say(json!({"type": "subscribe", "room_id": room}))
-        .await;
-    assert_eq!(client.next().await["type"], "subscribed");
+    let (alice, room, mut client) = setup.in_own_group("alice").await;
     // Stored without being announced (as if its broker frame were lost).
     let lost = NewMessage {
         room_id: &room,
         sender_id: &alice,
         client_id: "lost",
         body: "unannounced",
+        reply_to: None,
         now: 1,
     };
     setup.store.post_message(lost).await.unwrap();
@@ -228,6 +235,30 @@ async fn a_send_is_acknowledged_then_delivered_and_a_gap_is_filled_first() {
 }
 
 #[tokio::test]
+async fn a_reply_names_the_message_it_answers_which_must_exist() {
+    let setup = Setup::new().await;
+    let (_, room, mut client) = setup.in_own_group("alice").await;
+    let send = |client_id: &str, reply_to: Option<i64>| json!({"type": "send", "room_id": room, "client_id": client_id, "body": "x", "reply_to": reply_to});
+    client.say(send("c0", Some(1))).await;
+    let refusal = client.next().await;
+    assert_eq!(
+        (refusal["code"].clone(), refusal["about"].clone()),
+        (json!("invalid_reply_to"), json!("c0"))
+    );
+    client.say(send("c1", None)).await;
+    assert_eq!(client.next().await["type"], "ack");
+    let first = client.next().await;
+    assert!(first.get("reply_to").is_none(), "absent, not null: {first}");
+    client.say(send("c2", Some(1))).await;
+    assert_eq!(client.next().await["seq"], 2);
+    let reply = client.next().await;
+    assert_eq!(
+        (reply["type"].clone(), reply["reply_to"].clone()),
+        (json!("message"), json!(1))
+    );
+}
+
+#[tokio::test]
 async fn reactions_reach_every_subscriber_and_strangers_learn_nothing() {
     let setup = Setup::new().await;
     let (alice, alice_token) = setup.user("alice", "s1").await;
@@ -244,6 +275,7 @@ async fn reactions_reach_every_subscriber_and_strangers_learn_nothing() {
         sender_id: &alice,
         client_id: "c1",
         body: "lunch?",
+        reply_to: None,
         now: 1,
     };
     setup.store.post_message(first).await.unwrap();

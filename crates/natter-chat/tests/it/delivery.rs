@@ -116,6 +116,7 @@ async fn a_gap_larger_than_the_bound_is_flagged(backend: Backend) {
             sender_id: &alice.id,
             client_id: &format!("c{i}"),
             body: "x",
+            reply_to: None,
             now: 1,
         };
         cluster.store.post_message(new).await.unwrap();

@@ -72,6 +72,7 @@ async fn store_without_fan_out(store: &Store, room: &str, user: &User, client_id
         sender_id: &user.id,
         client_id,
         body: "fanned out to nobody",
+        reply_to: None,
         now: now_ms(),
     };
     store.post_message(new).await.unwrap().message.seq

@@ -32,6 +32,7 @@ async fn saved_messages_are_delivered_live_and_read_back(backend: Backend) {
         room_id: room.clone(),
         client_id: "tool-1".into(),
         body: "from a tool".into(),
+        reply_to: None,
     };
     let first = client
         .save_message(authed(save(), &alice))

@@ -14,6 +14,8 @@ pub struct NewMessage<'a> {
     pub client_id: &'a str,
     /// The text.
     pub body: &'a str,
+    /// The seq of the message of the room this one answers.
+    pub reply_to: Option<i64>,
     /// Unix milliseconds.
     pub now: i64,
 }
@@ -37,6 +39,8 @@ pub struct MessageRecord {
     pub edited_at: Option<i64>,
     /// Unix milliseconds, when deleted.
     pub deleted_at: Option<i64>,
+    /// The seq of the message of the room this one answers.
+    pub reply_to: Option<i64>,
 }
 
 impl MessageRecord {
@@ -110,6 +114,7 @@ impl Store {
             created_at: new.now,
             edited_at: None,
             deleted_at: None,
+            reply_to: new.reply_to,
         })
     }
 
@@ -120,14 +125,15 @@ impl Store {
         let inserted: Option<(i64,)> = sqlx::query_as(
             "WITH next AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 \
              RETURNING last_seq) \
-             INSERT INTO messages (room_id, seq, sender_id, client_id, body, created_at) \
-             SELECT $1, next.last_seq, $2, $3, $4, $5 FROM next RETURNING seq",
+             INSERT INTO messages (room_id, seq, sender_id, client_id, body, created_at, reply_to) \
+             SELECT $1, next.last_seq, $2, $3, $4, $5, CAST($6 AS BIGINT) FROM next RETURNING seq",
         )
         .bind(new.room_id)
         .bind(new.sender_id)
         .bind(new.client_id)
         .bind(new.body)
         .bind(new.now)
+        .bind(new.reply_to)
         .fetch_optional(&self.writer)
         .await
         .map_err(super::map_conflict)?;
@@ -147,8 +153,8 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO messages (room_id, seq, sender_id, client_id, body, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO messages (room_id, seq, sender_id, client_id, body, created_at, reply_to) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(new.room_id)
         .bind(seq)
@@ -156,6 +162,7 @@ impl Store {
         .bind(new.client_id)
         .bind(new.body)
         .bind(new.now)
+        .bind(new.reply_to)
         .execute(&mut *tx)
         .await
         .map_err(super::map_conflict)?;
@@ -165,13 +172,26 @@ impl Store {
 
     async fn message_by_client_id(&self, new: &NewMessage<'_>) -> Result<Option<MessageRecord>> {
         let sql = "SELECT room_id, seq, sender_id, client_id, body, created_at, edited_at, \
-                   deleted_at FROM messages WHERE room_id = $1 AND sender_id = $2 AND client_id = $3";
+                   deleted_at, reply_to FROM messages \
+                   WHERE room_id = $1 AND sender_id = $2 AND client_id = $3";
         Ok(sqlx::query_as(sql)
             .bind(new.room_id)
             .bind(new.sender_id)
             .bind(new.client_id)
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    /// Whether `room` has a message `seq` (deleted or not): what a reply may answer.
+    #[tracing::instrument(name = "db.message_exists", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
+    pub async fn message_exists(&self, room_id: &str, seq: i64) -> Result<bool> {
+        let found: Option<(i64,)> =
+            sqlx::query_as("SELECT seq FROM messages WHERE room_id = $1 AND seq = $2")
+                .bind(room_id)
+                .bind(seq)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
     }
 
     /// Replaces the text of `sender`'s message `seq`; `None` when there is no such live
@@ -188,7 +208,8 @@ impl Store {
         Ok(sqlx::query_as(
             "UPDATE messages SET body = $1, edited_at = $2 \
              WHERE room_id = $3 AND seq = $4 AND sender_id = $5 AND deleted_at IS NULL \
-             RETURNING room_id, seq, sender_id, client_id, body, created_at, edited_at, deleted_at",
+             RETURNING room_id, seq, sender_id, client_id, body, created_at, edited_at, deleted_at, \
+             reply_to",
         )
         .bind(body)
         .bind(now)
@@ -213,7 +234,8 @@ impl Store {
         let deleted: Option<MessageRecord> = sqlx::query_as(
             "UPDATE messages SET body = '', deleted_at = $1 \
              WHERE room_id = $2 AND seq = $3 AND sender_id = $4 AND deleted_at IS NULL \
-             RETURNING room_id, seq, sender_id, client_id, body, created_at, edited_at, deleted_at",
+             RETURNING room_id, seq, sender_id, client_id, body, created_at, edited_at, deleted_at, \
+             reply_to",
         )
         .bind(now)
         .bind(room_id)
@@ -270,12 +292,12 @@ impl Store {
         let sql = match order {
             HistoryOrder::NewestFirst => {
                 "SELECT room_id, seq, sender_id, client_id, body, created_at, edited_at, \
-                 deleted_at FROM messages WHERE room_id = $1 AND seq > $2 AND seq < $3 \
+                 deleted_at, reply_to FROM messages WHERE room_id = $1 AND seq > $2 AND seq < $3 \
                  ORDER BY seq DESC LIMIT $4"
             }
             HistoryOrder::OldestFirst => {
                 "SELECT room_id, seq, sender_id, client_id, body, created_at, edited_at, \
-                 deleted_at FROM messages WHERE room_id = $1 AND seq > $2 AND seq < $3 \
+                 deleted_at, reply_to FROM messages WHERE room_id = $1 AND seq > $2 AND seq < $3 \
                  ORDER BY seq ASC LIMIT $4"
             }
         };

@@ -31,6 +31,7 @@ async fn room_with_message(store: &Store, owner: &str) -> (String, i64) {
         sender_id: owner,
         client_id: "c1",
         body: "hello",
+        reply_to: None,
         now: 1,
     };
     let seq = store.post_message(new).await.unwrap().message.seq;

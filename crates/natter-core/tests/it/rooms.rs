@@ -22,6 +22,7 @@ async fn post(store: &Store, room: &str, sender: &str, client_id: &str) -> i64 {
         sender_id: sender,
         client_id,
         body: "hello",
+        reply_to: None,
         now: 1,
     };
     store.post_message(new).await.unwrap().message.seq
@@ -449,7 +450,43 @@ async fn read_markers_only_move_forward_and_stop_at_the_newest(backend: Backend)
     );
 }
 
+async fn replies_keep_the_seq_they_answer(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "alice").await;
+    let room = t.store.create_room(RoomKind::Group, "g", &alice).await;
+    let room = room.unwrap().id;
+    let first = post(&t.store, &room, &alice, "c1").await;
+    let reply = NewMessage {
+        room_id: &room,
+        sender_id: &alice,
+        client_id: "c2",
+        body: "answer",
+        reply_to: Some(first),
+        now: 2,
+    };
+    let stored = t.store.post_message(reply).await.unwrap().message;
+    assert_eq!((stored.seq, stored.reply_to), (first + 1, Some(first)));
+    let page = t
+        .store
+        .history(&room, HistoryOrder::OldestFirst, None, None, 10)
+        .await
+        .unwrap();
+    let replies: Vec<_> = page.iter().map(|m| m.reply_to).collect();
+    assert_eq!(replies, [None, Some(first)]);
+    assert!(t.store.message_exists(&room, first).await.unwrap());
+    t.store
+        .delete_message(&room, first, &alice, 3)
+        .await
+        .unwrap();
+    assert!(
+        t.store.message_exists(&room, first).await.unwrap(),
+        "a deleted message can still be answered (shown as deleted)"
+    );
+    assert!(!t.store.message_exists(&room, first + 5).await.unwrap());
+}
+
 conformance!(
+    replies_keep_the_seq_they_answer,
     messages_are_edited_and_deleted_by_their_sender_only,
     read_markers_only_move_forward_and_stop_at_the_newest,
     public_names_are_unique_case_insensitively,

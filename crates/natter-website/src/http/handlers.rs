@@ -247,14 +247,21 @@ async fn react(
 
 #[utoipa::path(post, path = "/api/v1/rooms/{room}/messages", tag = "messages", params(("room" = String, Path, description = "Room id.")), request_body = PostMessage,
     description = "Store a message. 201 when stored, 200 when a send with the same client_id was stored before.",
-    responses((status = 201, body = MessageJson), (status = 200, body = MessageJson), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 201, body = MessageJson), (status = 200, body = MessageJson), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`invalid_reply_to`: the room has no message with that seq")))]
 pub async fn post_message(
     State(w): State<Website>,
     Caller(me): Caller,
     Path(room): Path<String>,
     JsonBody(body): JsonBody<PostMessage>,
 ) -> Result<Response, ApiError> {
-    let (message, created) = w.post(&me.sub, &room, &body.client_id, &body.body).await?;
+    let post = natter_core::messaging::Post {
+        user: &me.sub,
+        room: &room,
+        client_id: &body.client_id,
+        body: &body.body,
+        reply_to: body.reply_to,
+    };
+    let (message, created) = w.post(post).await?;
     let status = if created {
         StatusCode::CREATED
     } else {

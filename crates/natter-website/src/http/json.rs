@@ -76,6 +76,8 @@ pub struct MessageJson {
     pub edited_at: Option<i64>,
     /// Whether the message was deleted.
     pub deleted: bool,
+    /// The seq of the message of the room this one answers.
+    pub reply_to: Option<i64>,
     /// Emoji reactions as the caller sees them, in the order each emoji was first used
     /// (in history pages; empty in other answers and once deleted).
     pub reactions: Vec<ReactionJson>,
@@ -171,6 +173,27 @@ pub struct PostMessage {
     /// The text.
     #[schema(schema_with = schemas::message_body)]
     pub body: String,
+    /// The seq of the message of the room this one answers (409 `invalid_reply_to` when
+    /// the room has no such message).
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 1)]
+    pub reply_to: Option<i64>,
+}
+
+/// A JSON integer as JSON Schema counts them: `6` and `6.0` alike (what a client whose
+/// numbers are floats writes for a whole number).
+fn whole_number<'de, D: serde::Deserializer<'de>>(input: D) -> Result<Option<i64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(input)? else {
+        return Ok(None);
+    };
+    let whole = number
+        .as_f64()
+        .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18);
+    number
+        .as_i64()
+        .or(whole.map(|f| f as i64))
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom("expected a whole number"))
 }
 
 /// Replace the caller's profile fields.
@@ -299,6 +322,7 @@ pub fn message_json(m: MessageRecord) -> MessageJson {
         client_id: m.client_id,
         created_at: m.created_at,
         edited_at: m.edited_at,
+        reply_to: m.reply_to,
         reactions: Vec::new(),
     }
 }

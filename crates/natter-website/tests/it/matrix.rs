@@ -77,6 +77,7 @@ async fn setup(server: &Server, kind: RoomKind, viewer: Viewer) -> Cell {
         sender_id: &owner.id,
         client_id: "first",
         body: "hello",
+        reply_to: None,
         now: 1,
     };
     store.post_message(first).await.unwrap();
@@ -168,6 +169,7 @@ async fn attempt_grpc(client: &WebsiteClient, cell: &Cell, action: &str) -> char
                 room_id: room_id.clone(),
                 client_id: "m1".into(),
                 body: "hi".into(),
+                reply_to: None,
             };
             client
                 .post_message(authed(message, token.as_deref()))

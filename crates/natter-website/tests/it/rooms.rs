@@ -146,6 +146,37 @@ async fn sends_are_idempotent_per_client_id(backend: Backend) {
     assert_eq!(seqs(&history.body), [1]);
 }
 
+async fn replies_name_a_message_of_the_room(backend: Backend) {
+    let server = Server::start(backend).await;
+    let alice = server.user("alice").await;
+    let name = format!("replies {}", uuid::Uuid::new_v4());
+    let room = create(&server, &alice, "public", &name).await;
+    say(&server, &alice, &room, "first").await;
+    let messages = format!("/api/v1/rooms/{room}/messages");
+    let post = |client_id: &str, reply_to: i64| {
+        let body = json!({"client_id": client_id, "body": "re", "reply_to": reply_to});
+        server.call(Some(&alice), "POST", &messages, Some(body))
+    };
+    let reply = post("r1", 1).await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    assert_eq!(
+        (reply.body["seq"].clone(), reply.body["reply_to"].clone()),
+        (json!(2), json!(1))
+    );
+    let refused = post("r2", 7).await;
+    assert_eq!(refused.status, 409);
+    assert_eq!(refused.body["error"]["code"], "invalid_reply_to");
+    let history = server.call(Some(&alice), "GET", &messages, None).await;
+    let replies: Vec<Value> = history
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["reply_to"].clone())
+        .collect();
+    assert_eq!(replies, [json!(1), Value::Null], "newest first");
+}
+
 async fn public_rooms_are_joined_and_left(backend: Backend) {
     let server = Server::start(backend).await;
     let (alice, bob) = (server.user("alice").await, server.user("bob").await);
@@ -509,6 +540,7 @@ crate::per_backend!(
     writes_are_rate_limited_per_user,
     history_pages_have_no_gaps_or_duplicates_while_messages_arrive,
     sends_are_idempotent_per_client_id,
+    replies_name_a_message_of_the_room,
     public_rooms_are_joined_and_left,
     deleting_a_room_cascades_and_tells_live_subscribers,
     direct_rooms_are_unique_per_pair,

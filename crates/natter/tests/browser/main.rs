@@ -150,6 +150,29 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
     alice.refresh().await;
     alice.wait_for("rendered as alice's", &chip(1, true)).await;
 
+    // Bob answers Alice's "how are you?" (message 3): both see the quote, which jumps to
+    // the original; once Alice deletes it (below) the quote says so.
+    alice
+        .wait_for(
+            "live again",
+            "document.getElementById('room').dataset.state === 'live'",
+        )
+        .await;
+    bob.click("#messages li[data-seq='3'] button.reply").await;
+    bob.fill("#body", "fine, thanks").await;
+    bob.press_enter("#body").await;
+    let quoted = "[...document.querySelectorAll('#messages a.quote')]\
+        .some(q => q.textContent === '↩ alice: how are you?')";
+    alice.wait_for("the reply's quote", quoted).await;
+    bob.wait_for("the reply's quote", quoted).await;
+    alice.click("#messages a.quote").await;
+    alice
+        .wait_for(
+            "the jump to the original",
+            "document.querySelector(\"#messages li[data-seq='3']\").classList.contains('flash')",
+        )
+        .await;
+
     // A message made of markup is shown as text and runs nothing.
     let payload = "<img src=x onerror=\"window.pwned=1\"><script>window.pwned=2</script>";
     alice.fill("#body", payload).await;
@@ -193,6 +216,11 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
     bob.wait_for(
         "the deletion",
         "document.querySelectorAll('#messages li.deleted').length === 1",
+    )
+    .await;
+    bob.wait_for(
+        "the reply's quote of a deleted message",
+        "document.querySelector('#messages a.quote').textContent === '↩ a deleted message'",
     )
     .await;
     std::fs::write(output_dir().join("room.png"), alice.screenshot().await).unwrap();
