@@ -166,6 +166,14 @@ async fn replies_name_a_message_of_the_room(backend: Backend) {
     let refused = post("r2", 7).await;
     assert_eq!(refused.status, 409);
     assert_eq!(refused.body["error"]["code"], "invalid_reply_to");
+    // JSON Schema's integers: 1.0 is 1; a whole number past i64 names no message.
+    for (reply_to, status) in [(json!(1.0), 201), (json!(1e19), 409), (json!(1.5), 422)] {
+        let body = json!({"client_id": format!("w{status}"), "body": "re", "reply_to": reply_to});
+        let answer = server
+            .call(Some(&alice), "POST", &messages, Some(body))
+            .await;
+        assert_eq!(answer.status, status, "{reply_to}: {:?}", answer.body);
+    }
     let history = server.call(Some(&alice), "GET", &messages, None).await;
     let replies: Vec<Value> = history
         .body
@@ -174,7 +182,7 @@ async fn replies_name_a_message_of_the_room(backend: Backend) {
         .iter()
         .map(|m| m["reply_to"].clone())
         .collect();
-    assert_eq!(replies, [json!(1), Value::Null], "newest first");
+    assert_eq!(replies, [json!(1), json!(1), Value::Null], "newest first");
 }
 
 async fn public_rooms_are_joined_and_left(backend: Backend) {
