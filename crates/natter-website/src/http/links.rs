@@ -1,6 +1,6 @@
 //! OpenAPI links: which answers name a room or a user that other operations take, so
 //! that clients (and stateful API testers) can follow them: create a room, then read,
-//! join, post to, leave and delete it.
+//! join, post to, leave and delete it; post a message, then react to it.
 
 use natter_core::http::operations;
 use serde_json::Value;
@@ -48,8 +48,31 @@ const WITH_USER_BODY: &[&str] = &["add_member", "transfer"];
 const ON_USER: &[&str] = &["profile", "open_direct"];
 const ON_MEMBER: &[&str] = &["remove_member", "set_role"];
 
-/// Adds the links of [`SOURCES`] to `document`.
+/// Operations on a message, linked from the answer that stored it (room and seq).
+const ON_MESSAGE: &[&str] = &["add_reaction", "remove_reaction"];
+
+/// Adds the links of [`SOURCES`], and from a stored message to [`ON_MESSAGE`], to
+/// `document`.
 pub fn add(document: &mut OpenApi) {
+    add_from_sources(document);
+    let Some(operation) = operation_mut(document, "post_message") else {
+        return;
+    };
+    let Some(RefOr::T(stored)) = operation.responses.responses.get_mut("201") else {
+        return;
+    };
+    for target in ON_MESSAGE {
+        let link = LinkBuilder::new()
+            .operation_id(*target)
+            .parameter("room", Value::from("$request.path.room"))
+            .parameter("seq", Value::from("$response.body#/seq"));
+        stored
+            .links
+            .insert((*target).to_owned(), link.build().into());
+    }
+}
+
+fn add_from_sources(document: &mut OpenApi) {
     for (source, status, room, user) in SOURCES {
         let mut targets: Vec<(&str, Vec<(&str, &str)>)> = Vec::new();
         if let Some(room) = room {

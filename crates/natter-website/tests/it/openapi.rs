@@ -93,6 +93,16 @@ async fn openapi_document_lists_every_route(backend: Backend) {
     }
     let scheme = &document.body["components"]["securitySchemes"]["bearer"];
     assert_eq!(scheme["scheme"], "bearer");
+    // A stored message links to reacting to it (stateful testers follow it).
+    let stored =
+        &document.body["paths"]["/api/v1/rooms/{room}/messages"]["post"]["responses"]["201"];
+    let react = &stored["links"]["add_reaction"]["parameters"];
+    assert_eq!(react["seq"], "$response.body#/seq", "{stored}");
+    let emoji = &document.body["components"]["schemas"]["Emoji"]["enum"];
+    assert!(
+        emoji.as_array().unwrap().iter().any(|e| e == "👍🏽"),
+        "skin tones listed"
+    );
 }
 
 async fn swagger_ui_is_served_offline(backend: Backend) {
