@@ -57,22 +57,6 @@ pub fn reaction(reaction: &crate::messaging::Reaction) -> pb::Reaction {
     }
 }
 
-/// The reactions of `record` among `reactions` (a page's, as its reader sees them).
-pub fn reaction_counts(
-    record: &MessageRecord,
-    reactions: &[crate::store::ReactionCount],
-) -> Vec<pb::ReactionCount> {
-    reactions
-        .iter()
-        .filter(|r| r.seq == record.seq)
-        .map(|r| pb::ReactionCount {
-            emoji: r.emoji.clone(),
-            count: r.count,
-            me: r.me,
-        })
-        .collect()
-}
-
 /// An event of `kind` in `room`, published by `origin`.
 pub fn event(origin: &str, room: &str, kind: Kind) -> pb::RoomEvent {
     pb::RoomEvent {

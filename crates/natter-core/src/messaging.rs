@@ -349,17 +349,32 @@ impl Messages {
 pub struct HistoryPage {
     /// The messages, in the order asked for.
     pub messages: Vec<MessageRecord>,
-    /// Their reactions, by seq.
+    /// Their reactions, ordered by seq (see [`HistoryPage::reactions_on`]).
     pub reactions: Vec<ReactionCount>,
 }
 
 impl HistoryPage {
+    /// The reactions on message `seq` (the page's are ordered by seq).
+    pub fn reactions_on(&self, seq: i64) -> impl Iterator<Item = &ReactionCount> {
+        let first = self.reactions.partition_point(|r| r.seq < seq);
+        self.reactions[first..]
+            .iter()
+            .take_while(move |r| r.seq == seq)
+    }
+
     /// The messages in their wire shape, each with its reactions.
     pub fn to_wire(&self) -> Vec<events::pb::Message> {
         self.messages
             .iter()
             .map(|m| events::pb::Message {
-                reactions: events::reaction_counts(m, &self.reactions),
+                reactions: self
+                    .reactions_on(m.seq)
+                    .map(|r| events::pb::ReactionCount {
+                        emoji: r.emoji.clone(),
+                        count: r.count,
+                        me: r.me,
+                    })
+                    .collect(),
                 ..events::message(m)
             })
             .collect()

@@ -63,6 +63,14 @@ struct Connection {
     expires: Option<Instant>,
 }
 
+/// A change to an existing message a client asks for.
+enum Change<'a> {
+    /// New text (`Some`) or deletion.
+    Text { seq: i64, body: Option<&'a str> },
+    /// A reaction added or removed.
+    React { seq: i64, emoji: &'a str, add: bool },
+}
+
 /// Least time between two relayed `typing` frames of one connection in one room.
 const TYPING_EVERY: Duration = Duration::from_secs(3);
 
@@ -243,15 +251,33 @@ impl Connection {
                 self.send(socket, &frame).await
             }
             ClientFrame::Edit { room_id, seq, body } => {
-                self.update(socket, &room_id, seq, Some(&body)).await
+                self.change(
+                    socket,
+                    &room_id,
+                    Change::Text {
+                        seq,
+                        body: Some(&body),
+                    },
+                )
+                .await
             }
-            ClientFrame::Delete { room_id, seq } => self.update(socket, &room_id, seq, None).await,
+            ClientFrame::Delete { room_id, seq } => {
+                self.change(socket, &room_id, Change::Text { seq, body: None })
+                    .await
+            }
             ClientFrame::React {
                 room_id,
                 seq,
                 emoji,
                 add,
-            } => self.react(socket, &room_id, seq, &emoji, add).await,
+            } => {
+                let react = Change::React {
+                    seq,
+                    emoji: &emoji,
+                    add,
+                };
+                self.change(socket, &room_id, react).await
+            }
         }
     }
 
@@ -457,38 +483,26 @@ impl Connection {
         }
     }
 
-    async fn update<S: Socket>(
+    /// A change to a message of `room` (edit, deletion, reaction), rate-limited like
+    /// sends: success is heard as the room's update frame, a refusal is answered.
+    async fn change<S: Socket>(
         &mut self,
         socket: &mut S,
         room: &str,
-        seq: i64,
-        body: Option<&str>,
+        change: Change<'_>,
     ) -> Result<(), Closing> {
         if !self.take_token() {
             let refusal = error_frame(ChatError::RateLimited, Some(room));
             return self.send(socket, &refusal).await;
         }
         let user = self.user_id().to_owned();
-        match self.chat.update(&user, room, seq, body).await {
-            Ok(()) => Ok(()),
-            Err(refusal) => self.send(socket, &error_frame(refusal, Some(room))).await,
-        }
-    }
-
-    async fn react<S: Socket>(
-        &mut self,
-        socket: &mut S,
-        room: &str,
-        seq: i64,
-        emoji: &str,
-        add: bool,
-    ) -> Result<(), Closing> {
-        if !self.take_token() {
-            let refusal = error_frame(ChatError::RateLimited, Some(room));
-            return self.send(socket, &refusal).await;
-        }
-        let user = self.user_id().to_owned();
-        match self.chat.react(&user, room, seq, emoji, add).await {
+        let done = match change {
+            Change::Text { seq, body } => self.chat.update(&user, room, seq, body).await,
+            Change::React { seq, emoji, add } => {
+                self.chat.react(&user, room, seq, emoji, add).await
+            }
+        };
+        match done {
             Ok(()) => Ok(()),
             Err(refusal) => self.send(socket, &error_frame(refusal, Some(room))).await,
         }

@@ -13,6 +13,16 @@ macro_rules! conformance {
     };
 }
 
+/// A registered user's id.
+async fn user(store: &natter_core::store::Store, name: &str) -> String {
+    let new = natter_core::store::NewUser {
+        username: name,
+        email: None,
+        password_hash: "$argon2id$x",
+    };
+    store.create_user(new).await.unwrap().id
+}
+
 mod credentials;
 mod dynamic;
 mod kv;

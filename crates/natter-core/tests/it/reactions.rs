@@ -6,18 +6,11 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use natter_core::store::{
-    Backend, NewMessage, NewUser, Reacted, ReactionChange, ReactionCount, RoomKind, Store,
+    Backend, NewMessage, Reacted, ReactionChange, ReactionCount, RoomKind, Store,
 };
 use natter_testkit::store;
 
-async fn user(store: &Store, name: &str) -> String {
-    let new = NewUser {
-        username: name,
-        email: None,
-        password_hash: "$argon2id$x",
-    };
-    store.create_user(new).await.unwrap().id
-}
+use crate::user;
 
 /// A group room of `owner` with one message in it: (room, seq).
 async fn room_with_message(store: &Store, owner: &str) -> (String, i64) {

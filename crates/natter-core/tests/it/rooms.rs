@@ -7,14 +7,7 @@ use natter_core::store::{
 };
 use natter_testkit::store;
 
-async fn user(store: &Store, name: &str) -> String {
-    let new = NewUser {
-        username: name,
-        email: None,
-        password_hash: "$argon2id$x",
-    };
-    store.create_user(new).await.unwrap().id
-}
+use crate::user;
 
 async fn post(store: &Store, room: &str, sender: &str, client_id: &str) -> i64 {
     let new = NewMessage {

@@ -2,7 +2,8 @@
 
 use natter_core::messaging::HistoryPage;
 use natter_core::store::{
-    MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord, Role, RoomKind, RoomRecord,
+    MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord, ReactionCount, Role, RoomKind,
+    RoomRecord,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -329,27 +330,23 @@ pub fn message_json(m: MessageRecord) -> MessageJson {
 
 /// The messages of a history page, each with its reactions.
 pub fn history_json(page: HistoryPage) -> Vec<MessageJson> {
-    let HistoryPage {
-        messages,
-        reactions,
-    } = page;
-    messages
-        .into_iter()
-        .map(|m| {
-            let mine = reactions.iter().filter(|r| r.seq == m.seq);
-            let reactions = mine
-                .map(|r| ReactionJson {
-                    emoji: r.emoji.clone(),
-                    count: r.count,
-                    me: r.me,
-                })
-                .collect();
-            MessageJson {
-                reactions,
-                ..message_json(m)
-            }
+    let reactions: Vec<Vec<ReactionJson>> = (page.messages.iter())
+        .map(|m| page.reactions_on(m.seq).map(reaction_json).collect())
+        .collect();
+    (page.messages.into_iter().zip(reactions))
+        .map(|(m, reactions)| MessageJson {
+            reactions,
+            ..message_json(m)
         })
         .collect()
+}
+
+fn reaction_json(r: &ReactionCount) -> ReactionJson {
+    ReactionJson {
+        emoji: r.emoji.clone(),
+        count: r.count,
+        me: r.me,
+    }
 }
 
 pub fn profile_json(p: ProfileRecord) -> ProfileJson {
