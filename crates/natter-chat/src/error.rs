@@ -45,9 +45,9 @@ impl ChatError {
                 MessageError::RoomNotFound
                 | MessageError::MessageNotFound
                 | MessageError::NoSuchMessage => "not_found",
-                MessageError::TooManyReactions => "too_many_reactions",
-                MessageError::NoReplyTarget => "invalid_reply_to",
-                MessageError::Forbidden => "forbidden",
+                MessageError::Unmet { code, .. } => code,
+                MessageError::RateLimited(_) => "rate_limited",
+                MessageError::Forbidden(_) => "forbidden",
                 MessageError::Unavailable(_) => "unavailable",
                 MessageError::Internal(_) => "internal",
             },
@@ -84,10 +84,9 @@ impl From<ChatError> for Status {
                 MessageError::RoomNotFound
                 | MessageError::MessageNotFound
                 | MessageError::NoSuchMessage => Status::not_found(message),
-                MessageError::TooManyReactions | MessageError::NoReplyTarget => {
-                    Status::failed_precondition(message)
-                }
-                MessageError::Forbidden => Status::permission_denied(message),
+                MessageError::Unmet { .. } => Status::failed_precondition(message),
+                MessageError::RateLimited(_) => Status::resource_exhausted(message),
+                MessageError::Forbidden(_) => Status::permission_denied(message),
                 MessageError::Unavailable(_) => Status::unavailable(message),
                 MessageError::Internal(_) => Status::internal(message),
             },

@@ -91,12 +91,48 @@ pub enum ClientFrame {
         #[serde(default = "yes")]
         add: bool,
     },
+    /// Pin (or with `"pinned": false` unpin) a message; owners and admins (both people
+    /// of a direct room). The room's subscribers get a `message_updated` frame.
+    Pin {
+        /// The room.
+        room_id: String,
+        /// The message.
+        seq: i64,
+        /// Pin (default) or unpin.
+        #[serde(default = "yes")]
+        pinned: bool,
+    },
     /// Application-level heartbeat; answered with `pong`.
     Ping,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
+/// A member a message mentions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mention {
+    /// The member.
+    pub user_id: String,
+    /// Their username.
+    pub username: String,
+}
+
+impl Mention {
+    /// The mentions of a message.
+    pub fn all(mentions: &[natter_core::events::pb::Mention]) -> Vec<Self> {
+        (mentions.iter())
+            .map(|m| Self {
+                user_id: m.user_id.clone(),
+                username: m.username.clone(),
+            })
+            .collect()
+    }
 }
 
 /// Frames the server sends.
@@ -151,6 +187,14 @@ pub enum ServerFrame {
         /// The seq of the message of the room this one answers.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<i64>,
+        /// The text rendered to safe HTML (docs/protocol.md, "Message text").
+        html: String,
+        /// The members the text mentions.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<Mention>,
+        /// The text mentions everyone in the room.
+        #[serde(default, skip_serializing_if = "is_false")]
+        mentions_room: bool,
     },
     /// The send with `client_id` is stored with `seq`.
     Ack {
@@ -187,7 +231,8 @@ pub enum ServerFrame {
         /// Highest sequence number read.
         seq: i64,
     },
-    /// A delivered message was edited or deleted.
+    /// A delivered message was edited, deleted, pinned or unpinned: the message as it
+    /// now is.
     MessageUpdated {
         /// The room.
         room_id: String,
@@ -199,6 +244,17 @@ pub enum ServerFrame {
         edited_at: Option<i64>,
         /// Whether it was deleted.
         deleted: bool,
+        /// The text rendered to safe HTML (empty when deleted).
+        html: String,
+        /// The members the text mentions.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<Mention>,
+        /// Unix milliseconds, when pinned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pinned_at: Option<i64>,
+        /// Who pinned it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pinned_by: Option<String>,
     },
     /// Someone added or removed a reaction to a message.
     Reaction {
@@ -290,6 +346,10 @@ impl ServerFrame {
             body: message.body.clone(),
             edited_at: message.edited_at,
             deleted: message.deleted,
+            html: message.html.clone(),
+            mentions: Mention::all(&message.mentions),
+            pinned_at: message.pinned_at,
+            pinned_by: message.pinned_by.clone(),
         }
     }
 

@@ -21,7 +21,7 @@ use crate::hub::{Event, Hub};
 use crate::listen::{Heads, Listener};
 use crate::metrics::ChatMetrics;
 use crate::presence::Presence;
-use crate::protocol::ServerFrame;
+use crate::protocol::{Mention, ServerFrame};
 use crate::trace;
 
 /// Most messages replayed to a resuming subscriber; more are left to the history API.
@@ -238,6 +238,20 @@ impl Chat {
         Ok(())
     }
 
+    /// Pins or unpins a message and tells the room's subscribers.
+    pub(crate) async fn pin(
+        &self,
+        user: &str,
+        room: &str,
+        seq: i64,
+        pin: bool,
+    ) -> Result<(), ChatError> {
+        let message = self.messages.pin(user, room, seq, pin).await?;
+        let frame = ServerFrame::updated(&events::message(&message));
+        self.dispatch_signal(room, &frame);
+        Ok(())
+    }
+
     /// Moves `user`'s read marker; returns the marker in effect.
     pub(crate) async fn mark_read(
         &self,
@@ -325,5 +339,8 @@ pub(crate) fn message_frame(message: &pb::Message) -> ServerFrame {
         body: message.body.clone(),
         created_at: message.created_at,
         reply_to: message.reply_to,
+        html: message.html.clone(),
+        mentions: Mention::all(&message.mentions),
+        mentions_room: message.mentions_room,
     }
 }

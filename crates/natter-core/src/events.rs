@@ -13,6 +13,7 @@ use serde_json::Value;
 pub use natter_proto::common::v1 as pb;
 pub use pb::room_event::Kind;
 
+use crate::markdown;
 use crate::store::MessageRecord;
 
 /// The topic every room event was published on until events went to each room's own
@@ -29,9 +30,15 @@ pub const LEGACY_MESSAGES_TOPIC: &str = "natter.messages";
 /// The previous release's topic of room life-cycle events (JSON), still read.
 pub const LEGACY_ROOMS_TOPIC: &str = "natter.rooms";
 
-/// The wire shape of a stored message: the one mapping every service uses (gRPC
-/// answers, the event envelope).
+/// The wire shape of a stored message, its text rendered: the one mapping every service
+/// uses (gRPC answers, the event envelope, JSON).
 pub fn message(record: &MessageRecord) -> pb::Message {
+    let mentions: Vec<pb::Mention> = (record.mentioned())
+        .map(|(user_id, username)| pb::Mention {
+            user_id: user_id.into(),
+            username: username.into(),
+        })
+        .collect();
     pb::Message {
         room_id: record.room_id.clone(),
         seq: record.seq,
@@ -43,6 +50,33 @@ pub fn message(record: &MessageRecord) -> pb::Message {
         deleted: record.is_deleted(),
         reply_to: record.reply_to,
         reactions: Vec::new(),
+        html: html(record.visible_body(), &mentions, record.mentions_room()),
+        mentions,
+        mentions_room: record.mentions_room(),
+        pinned_at: record.pinned_at,
+        pinned_by: record.pinned_by.clone(),
+    }
+}
+
+/// `body` rendered, its `@names` of `mentions` (and `@room` when `everyone`) marked.
+pub fn html(body: &str, mentions: &[pb::Mention], everyone: bool) -> String {
+    if body.is_empty() {
+        return String::new();
+    }
+    markdown::render(body, &|name| match name {
+        markdown::ROOM_MENTION if everyone => Some(markdown::ROOM_MENTION.to_owned()),
+        _ => (mentions.iter())
+            .find(|m| m.username == name)
+            .map(|m| m.user_id.clone()),
+    })
+}
+
+/// The wire shape of an earlier text of a message.
+pub fn edit(record: &crate::store::EditRecord) -> pb::Edit {
+    pb::Edit {
+        html: html(&record.body, &[], false),
+        body: record.body.clone(),
+        written_at: record.written_at,
     }
 }
 
@@ -77,12 +111,18 @@ pub fn encode(event: &pb::RoomEvent) -> Bytes {
 /// [`TOPIC`]), or the previous release's formats on the legacy topics. `None` for
 /// anything unreadable or of a kind this release does not know.
 pub fn decode(topic: &str, payload: &[u8]) -> Option<pb::RoomEvent> {
-    let event = match topic {
+    let mut event = match topic {
         _ if topic.starts_with(TOPIC) => pb::RoomEvent::decode(payload).ok()?,
         LEGACY_MESSAGES_TOPIC => legacy_message(payload)?,
         LEGACY_ROOMS_TOPIC => legacy_room(payload)?,
         _ => return None,
     };
+    // The previous release sends no rendered text: render it here, once per event.
+    if let Some(Kind::Posted(message) | Kind::Updated(message)) = &mut event.kind
+        && message.html.is_empty()
+    {
+        message.html = html(&message.body, &message.mentions, message.mentions_room);
+    }
     event.kind.is_some().then_some(event)
 }
 
@@ -112,8 +152,7 @@ fn legacy_message(payload: &[u8]) -> Option<pb::RoomEvent> {
         created_at: frame["created_at"].as_i64().unwrap_or(0),
         edited_at: frame["edited_at"].as_i64(),
         deleted: frame["deleted"].as_bool().unwrap_or(false),
-        reply_to: None,
-        reactions: Vec::new(),
+        ..pb::Message::default()
     };
     let kind = match frame["type"].as_str()? {
         "message" => Kind::Posted(message()),
@@ -170,8 +209,7 @@ mod tests {
                 created_at: 1_700_000_000_000,
                 edited_at: None,
                 deleted: false,
-                reply_to: None,
-                reactions: Vec::new(),
+                ..pb::Message::default()
             }),
         )
     }
@@ -181,17 +219,27 @@ mod tests {
     const POSTED_V1: &[u8] =
         b"\n\x02n1\x12\x02r1R\x19\n\x02r1\x10\x03\x1a\x02u1\"\x02c1*\x02hi0\x80\xd0\x95\xff\xbc1";
 
+    /// What a replica of this release makes of [`posted`]: its text rendered.
+    fn rendered() -> pb::RoomEvent {
+        let mut event = posted();
+        if let Some(Kind::Posted(message)) = &mut event.kind {
+            message.html = "<p>hi</p>\n".into();
+        }
+        event
+    }
+
     #[test]
     fn the_envelope_decodes_as_it_always_did_and_round_trips() {
         assert_eq!(encode(&posted()).as_ref(), POSTED_V1);
-        assert_eq!(decode(TOPIC, POSTED_V1), Some(posted()));
+        assert_eq!(decode(TOPIC, POSTED_V1), Some(rendered()));
+        assert_eq!(decode(TOPIC, &encode(&rendered())), Some(rendered()));
     }
 
     #[test]
     fn unknown_fields_are_ignored_and_unknown_kinds_skipped() {
         let mut with_future_field = POSTED_V1.to_vec();
         with_future_field.extend_from_slice(b"\xa2\x06\x03new"); // field 100, a string
-        assert_eq!(decode(TOPIC, &with_future_field), Some(posted()));
+        assert_eq!(decode(TOPIC, &with_future_field), Some(rendered()));
         let future_kind = b"\n\x02n1\x12\x02r1\xfa\x06\x00"; // kind 111, empty
         assert_eq!(decode(TOPIC, future_kind), None);
     }
@@ -201,7 +249,7 @@ mod tests {
         let message = "n1\nr1\n3\n1700000000000\n-\n-\n{\"type\":\"message\",\"room_id\":\"r1\",\"seq\":3,\"sender_id\":\"u1\",\"client_id\":\"c1\",\"body\":\"hi\",\"created_at\":1700000000000}";
         assert_eq!(
             decode(LEGACY_MESSAGES_TOPIC, message.as_bytes()),
-            Some(posted())
+            Some(rendered())
         );
         let typing =
             "n2\nr1\n0\n0\n-\n-\n{\"type\":\"typing\",\"room_id\":\"r1\",\"user_id\":\"u9\"}";

@@ -8,6 +8,7 @@ pub mod events;
 pub mod grpc;
 pub mod http;
 pub mod kv;
+pub mod markdown;
 pub mod memberships;
 pub mod messaging;
 pub mod outbox;

@@ -27,6 +27,11 @@ pub enum Action {
     Leave,
     /// Change roles or hand over ownership.
     ManageRoles,
+    /// Pin or unpin a message (owners and admins; both people of a direct room).
+    Pin,
+    /// Mention everyone in the room with `@room` (owners and admins; both people of a
+    /// direct room).
+    MentionRoom,
 }
 
 /// Who is asking, relative to the room.
@@ -65,6 +70,7 @@ pub fn authorize(kind: RoomKind, viewer: Viewer, action: Action) -> Result<(), D
         Action::AddMember | Action::RemoveMember => kind != RoomKind::Direct && role >= Role::Admin,
         Action::Rename => kind != RoomKind::Direct && role >= Role::Admin,
         Action::Delete | Action::ManageRoles => kind != RoomKind::Direct && role == Role::Owner,
+        Action::Pin | Action::MentionRoom => kind == RoomKind::Direct || role >= Role::Admin,
     };
     if allowed {
         Ok(())
@@ -116,7 +122,7 @@ mod tests {
     use super::*;
     use Action::*;
 
-    const ACTIONS: [Action; 7] = [
+    const ACTIONS: [Action; 9] = [
         ReadRoom,
         ReadHistory,
         Post,
@@ -124,6 +130,8 @@ mod tests {
         RemoveMember,
         Delete,
         Rename,
+        Pin,
+        MentionRoom,
     ];
 
     /// Expected outcome per action in [`ACTIONS`] order: `A` allow, `F` 403, `N` 404, `U` 401.
@@ -131,13 +139,13 @@ mod tests {
         use RoomKind::*;
         use Viewer::*;
         match (kind, viewer) {
-            (_, SignedOut) => "UUUUUUU",
-            (Public, SignedIn(None)) => "AAFFFFF",
-            (Public | Group, SignedIn(Some(Role::Member))) => "AAAFFFF",
-            (Public | Group, SignedIn(Some(Role::Admin))) => "AAAAAFA",
-            (Public | Group, SignedIn(Some(Role::Owner))) => "AAAAAAA",
-            (Group | Direct, SignedIn(None)) => "NNNNNNN",
-            (Direct, SignedIn(Some(_))) => "AAAFFFF",
+            (_, SignedOut) => "UUUUUUUUU",
+            (Public, SignedIn(None)) => "AAFFFFFFF",
+            (Public | Group, SignedIn(Some(Role::Member))) => "AAAFFFFFF",
+            (Public | Group, SignedIn(Some(Role::Admin))) => "AAAAAFAAA",
+            (Public | Group, SignedIn(Some(Role::Owner))) => "AAAAAAAAA",
+            (Group | Direct, SignedIn(None)) => "NNNNNNNNN",
+            (Direct, SignedIn(Some(_))) => "AAAFFFFAA",
         }
     }
 

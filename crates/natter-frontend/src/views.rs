@@ -28,8 +28,11 @@ pub struct RoomView {
 pub struct MessageView {
     pub seq: i64,
     pub sender: String,
+    pub sender_id: String,
     pub mine: bool,
-    pub body: String,
+    /// The text as the server rendered it: safe HTML (an allow-list cleaned it).
+    pub html: String,
+    pub pinned: bool,
     pub created_at: i64,
     pub edited: bool,
     pub deleted: bool,
@@ -98,8 +101,10 @@ impl MessageView {
         Self {
             seq: message.seq,
             sender: name_of(sender_id),
+            sender_id: sender_id.to_owned(),
             mine: sender_id == me,
-            body: message.body.clone(),
+            html: message.html.clone(),
+            pinned: message.pinned_at.is_some(),
             created_at: message.created_at,
             edited: message.edited_at.is_some(),
             deleted: message.deleted,
@@ -179,6 +184,8 @@ pub struct RoomPage {
     pub me: String,
     pub joined: bool,
     pub manage: bool,
+    /// May pin messages and mention @room (owners and admins; both people of a DM).
+    pub can_pin: bool,
     pub last_seq: i64,
 }
 

@@ -1,5 +1,8 @@
 // Natter room page: live messages over the WebSocket protocol (docs/protocol.md).
-// Everything user-supplied goes into the page as text (textContent), never as HTML.
+// Everything user-supplied goes into the page as text (textContent), never as HTML —
+// except a message's `html`, which the server renders from its Markdown subset and cleans
+// with an allow-list (docs/protocol.md, "Message text"); the page's CSP forbids inline
+// script besides.
 "use strict";
 
 // Times in the viewer's locale (every page with <time data-ms>).
@@ -27,6 +30,9 @@ function startRoom(el) {
   const composer = document.getElementById("composer");
   const input = document.getElementById("body");
   const replyingEl = document.getElementById("replying");
+  const canPin = el.dataset.canPin === "true";
+  const pinList = document.getElementById("pin-list");
+  const suggestEl = document.getElementById("mention-suggest");
   let replyTo = null; // seq the next send answers
 
   let lastSeq = Number(el.dataset.lastSeq || 0);
@@ -60,14 +66,15 @@ function startRoom(el) {
     const li = document.createElement("li");
     li.className = "message" + (m.sender_id === me ? " mine" : "");
     if (m.seq) li.dataset.seq = m.seq;
+    if (m.sender_id) li.dataset.sender = m.sender_id;
     const sender = document.createElement("span");
     sender.className = "sender";
     sender.textContent = nameOf(m.sender_id);
     const time = document.createElement("time");
     time.dataset.ms = m.created_at || Date.now();
-    const body = document.createElement("span");
+    const body = document.createElement("div");
     body.className = "body";
-    body.textContent = m.body;
+    showBody(body, m);
     const reactions = document.createElement("span");
     reactions.className = "reactions";
     li.append(sender, time, " ");
@@ -80,10 +87,99 @@ function startRoom(el) {
     li.append(body, reactions);
     for (const r of m.reactions || []) setReaction(li, r.emoji, r.count, r.me);
     formatTimes(li);
+    if (m.edited_at) markEdited(li);
+    setPinned(li, !!m.pinned_at);
+    markMentions(li);
     if (m.deleted) markDeleted(li);
     if (m.sender_id === me && m.seq && !m.deleted) addTools(li);
     if (m.seq && !m.deleted) addReactTool(li);
     return li;
+  }
+
+  // The text as the server rendered it; a pending send shows its source text until then.
+  function showBody(body, m) {
+    if (m.html) body.innerHTML = m.html;
+    else body.textContent = m.body;
+  }
+
+  // Mentions of the reader (by name, or @room) are highlighted.
+  function markMentions(li) {
+    const mine = [...li.querySelectorAll(".body .mention")].filter((s) => s.dataset.userId === me || s.dataset.userId === "room");
+    for (const span of mine) span.classList.add("me");
+    li.classList.toggle("mentions-me", mine.length > 0);
+  }
+
+  // "(edited)" opens the earlier texts, oldest first, with the time each was written.
+  function markEdited(li) {
+    if (li.querySelector("button.edited")) return;
+    const old = li.querySelector("span.edited");
+    const button = Object.assign(document.createElement("button"), { type: "button", className: "edited", textContent: "(edited)" });
+    button.setAttribute("aria-expanded", "false");
+    button.setAttribute("aria-label", "show earlier versions");
+    if (old) old.replaceWith(button);
+    else li.querySelector(".body").after(button);
+  }
+
+  async function toggleEdits(li, button) {
+    const shown = li.querySelector("ol.edits");
+    if (shown) {
+      shown.remove();
+      button.setAttribute("aria-expanded", "false");
+      return;
+    }
+    const reply = await api(`messages/${li.dataset.seq}/edits`);
+    if (!reply.ok) return;
+    const edits = Object.assign(document.createElement("ol"), { className: "edits" });
+    edits.setAttribute("aria-label", "earlier versions");
+    for (const e of await reply.json()) {
+      const item = document.createElement("li");
+      const time = document.createElement("time");
+      time.dataset.ms = e.written_at;
+      const text = Object.assign(document.createElement("div"), { className: "body" });
+      showBody(text, e);
+      item.append(time, text);
+      edits.append(item);
+    }
+    formatTimes(edits);
+    button.setAttribute("aria-expanded", "true");
+    li.querySelector(".reactions").before(edits);
+  }
+
+  // Pins: a marker on the message, its pin/unpin tool (owners and admins), and the
+  // room's list of pinned messages, kept live from message_updated frames.
+  function setPinned(li, pinned) {
+    li.classList.toggle("pinned", pinned);
+    const tool = li.querySelector("button.pin");
+    if (tool) tool.textContent = pinned ? "unpin" : "pin";
+  }
+
+  function showPin(m) {
+    if (!pinList) return;
+    const old = pinList.querySelector(`li[data-seq="${m.seq}"]`);
+    if (!m.pinned_at || m.deleted) {
+      if (old) old.remove();
+    } else {
+      const item = old || document.createElement("li");
+      item.dataset.seq = m.seq;
+      const link = Object.assign(document.createElement("a"), { href: "#", className: "pin-link" });
+      link.textContent = `${nameOf(m.sender_id)}: ${m.body.length > 80 ? m.body.slice(0, 80) + "…" : m.body}`;
+      item.replaceChildren(link);
+      if (!old) pinList.prepend(item);
+    }
+    document.getElementById("pin-count").textContent = pinList.children.length;
+  }
+
+  async function loadPins() {
+    const reply = await api("pins");
+    if (!reply.ok) return;
+    pinList.replaceChildren();
+    for (const m of (await reply.json()).reverse()) showPin(m);
+  }
+
+  async function api(path) {
+    return fetch(`/api/v1/rooms/${encodeURIComponent(room)}/${path}`, {
+      headers: { Authorization: "Bearer " + (token || (await fetchToken())) },
+    });
   }
 
   // Reactions: one chip per emoji (count, pressed when the reader reacted); a click on a
@@ -181,6 +277,12 @@ function startRoom(el) {
     const reply = Object.assign(document.createElement("button"), { type: "button", className: "reply", textContent: "reply" });
     reply.addEventListener("click", () => startReply(li));
     tools.append(reply, open, palette);
+    if (canPin) {
+      const pin = Object.assign(document.createElement("button"), { type: "button", className: "pin" });
+      pin.addEventListener("click", () => send({ type: "pin", room_id: room, seq: Number(li.dataset.seq), pinned: !li.classList.contains("pinned") }));
+      tools.append(pin);
+      setPinned(li, li.classList.contains("pinned"));
+    }
   }
 
   function react(li, emoji, add) {
@@ -194,7 +296,9 @@ function startRoom(el) {
       jumpTo(Number(quote.dataset.replyTo));
       return;
     }
-    const li = event.target.closest("li[data-seq]");
+    const li = event.target.closest("li.message[data-seq]");
+    const edited = event.target.closest("button.edited");
+    if (li && edited) toggleEdits(li, edited);
     if (!li || !composer) return;
     const chip = event.target.closest("button.reaction");
     if (chip) react(li, chip.dataset.emoji, chip.getAttribute("aria-pressed") !== "true");
@@ -233,6 +337,8 @@ function startRoom(el) {
   function markDeleted(li) {
     li.classList.add("deleted");
     li.querySelector(".body").textContent = "(deleted)";
+    for (const gone of li.querySelectorAll(".edited, ol.edits")) gone.remove();
+    setPinned(li, false);
     const tools = li.querySelector(".tools");
     if (tools) tools.remove();
     const reactions = li.querySelector(".reactions");
@@ -327,10 +433,15 @@ function startRoom(el) {
       case "message_updated": {
         const li = list.querySelector(`li[data-seq="${f.seq}"]`);
         if (!li) break;
+        showPin({ ...f, sender_id: li.dataset.sender });
         if (f.deleted) markDeleted(li);
         else {
-          li.querySelector(".body").textContent = f.body;
-          if (!li.querySelector(".edited")) li.querySelector(".body").after(Object.assign(document.createElement("span"), { className: "edited", textContent: " (edited)" }));
+          showBody(li.querySelector(".body"), f);
+          if (f.edited_at) markEdited(li);
+          const versions = li.querySelector("ol.edits");
+          if (versions) versions.remove();
+          setPinned(li, !!f.pinned_at);
+          markMentions(li);
         }
         refreshQuotes(f.seq);
         break;
@@ -383,9 +494,7 @@ function startRoom(el) {
   }
 
   async function history(params) {
-    const reply = await fetch(`/api/v1/rooms/${encodeURIComponent(room)}/messages?${params}`, {
-      headers: { Authorization: "Bearer " + (token || (await fetchToken())) },
-    });
+    const reply = await api(`messages?${params}`);
     if (!reply.ok) return [];
     const data = await reply.json();
     return data.messages || data;
@@ -416,6 +525,16 @@ function startRoom(el) {
   for (const li of list.querySelectorAll("li.mine[data-seq]:not(.deleted)")) addTools(li);
   for (const li of list.querySelectorAll("li[data-seq]:not(.deleted)")) addReactTool(li);
   for (const quote of list.querySelectorAll("a.quote")) fillQuote(quote);
+  for (const li of list.querySelectorAll("li[data-seq]")) markMentions(li);
+  if (pinList) {
+    loadPins();
+    pinList.addEventListener("click", (event) => {
+      const item = event.target.closest("li[data-seq]");
+      if (!item) return;
+      event.preventDefault();
+      jumpTo(Number(item.dataset.seq));
+    });
+  }
   const cancelReply = document.getElementById("cancel-reply");
   if (cancelReply) cancelReply.addEventListener("click", endReply);
   list.scrollTop = list.scrollHeight;
@@ -437,6 +556,13 @@ function startRoom(el) {
       endReply();
     });
     input.addEventListener("keydown", (event) => {
+      const first = suggestEl.hidden ? null : suggestEl.querySelector("button[data-name]");
+      if (first && (event.key === "Tab" || event.key === "Enter") && !event.shiftKey) {
+        event.preventDefault();
+        completeMention(first.dataset.name);
+        return;
+      }
+      if (event.key === "Escape") suggestEl.hidden = true;
       if (event.key === "Enter" && !event.shiftKey) {
         event.preventDefault();
         composer.requestSubmit();
@@ -445,7 +571,44 @@ function startRoom(el) {
     input.addEventListener("input", () => {
       const now = Date.now();
       if (now - lastTyping > 3000 && send({ type: "typing", room_id: room })) lastTyping = now;
+      suggestMentions();
     });
+    suggestEl.addEventListener("click", (event) => {
+      const pick = event.target.closest("button[data-name]");
+      if (pick) completeMention(pick.dataset.name);
+    });
+  }
+
+  // "@" completes from the room's members (and @room for those who may use it).
+  function mentionPrefix() {
+    const before = input.value.slice(0, input.selectionStart);
+    const found = /(^|[^\w])@([a-z0-9_.-]*)$/i.exec(before);
+    return found ? found[2].toLowerCase() : null;
+  }
+
+  function suggestMentions() {
+    const prefix = mentionPrefix();
+    const everyone = el.dataset.canMentionRoom === "true" ? ["room"] : [];
+    const matches = prefix === null ? [] : [...everyone, ...Object.values(names).sort()]
+      .filter((name) => name.startsWith(prefix))
+      .slice(0, 6);
+    suggestEl.replaceChildren(...matches.map((name) => {
+      const option = Object.assign(document.createElement("button"), { type: "button", textContent: "@" + name });
+      option.dataset.name = name;
+      option.setAttribute("role", "option");
+      return option;
+    }));
+    suggestEl.hidden = matches.length === 0;
+  }
+
+  function completeMention(name) {
+    const caret = input.selectionStart;
+    const start = input.value.slice(0, caret).lastIndexOf("@");
+    input.value = input.value.slice(0, start) + "@" + name + " " + input.value.slice(caret);
+    const at = start + name.length + 2;
+    input.setSelectionRange(at, at);
+    suggestEl.hidden = true;
+    input.focus();
   }
 
   connect();

@@ -76,15 +76,9 @@ impl From<MessageError> for WebsiteError {
             MessageError::MessageNotFound | MessageError::NoSuchMessage => {
                 Self::NotFound("message")
             }
-            MessageError::NoReplyTarget => Self::Unmet {
-                code: "invalid_reply_to",
-                message: natter_core::text::REPLY_RULE,
-            },
-            MessageError::TooManyReactions => Self::Unmet {
-                code: "too_many_reactions",
-                message: "this message has the most different reactions allowed (20)",
-            },
-            MessageError::Forbidden => Self::Forbidden("not allowed in this room"),
+            MessageError::Unmet { code, message } => Self::Unmet { code, message },
+            MessageError::RateLimited(seconds) => Self::RateLimited(seconds),
+            MessageError::Forbidden(message) => Self::Forbidden(message),
             MessageError::Unavailable(cause) => Self::Unavailable(cause),
             MessageError::Internal(cause) => Self::Internal(cause),
         }

@@ -308,6 +308,32 @@ impl WebsiteService for WebsiteGrpc {
         }))
     }
 
+    async fn get_edits(&self, request: Request<pb::MessageRequest>) -> Reply<pb::EditList> {
+        let me = self.caller(&request).await?;
+        let req = request.into_inner();
+        let edits = self.website.edits(&me.sub, &req.room_id, req.seq).await?;
+        Ok(Response::new(pb::EditList {
+            edits: edits.iter().map(natter_core::events::edit).collect(),
+        }))
+    }
+
+    async fn pin(&self, request: Request<pb::PinRequest>) -> Reply<natter_core::events::pb::Message> {
+        let me = self.caller(&request).await?;
+        let req = request.into_inner();
+        let pinned = (self.website)
+            .pin(&me.sub, &req.room_id, req.seq, !req.unpin)
+            .await?;
+        Ok(Response::new(natter_core::events::message(&pinned)))
+    }
+
+    async fn list_pins(&self, request: Request<pb::RoomRequest>) -> Reply<pb::MessageList> {
+        let me = self.caller(&request).await?;
+        let pins = self.website.pins(&me.sub, &request.get_ref().room_id).await?;
+        Ok(Response::new(pb::MessageList {
+            messages: pins.iter().map(natter_core::events::message).collect(),
+        }))
+    }
+
     async fn get_profile(&self, request: Request<pb::ProfileRequest>) -> Reply<pb::Profile> {
         let me = self.caller(&request).await?;
         let id = non_empty(&request.get_ref().user_id)

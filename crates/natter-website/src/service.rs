@@ -5,6 +5,7 @@ use natter_core::events::{Kind, pb};
 use natter_core::messaging::{HistoryPage, HistoryQuery, Messages, Post, Reaction};
 use natter_core::outbox::Outbox;
 use natter_core::store::{
+    EditRecord,
     MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord, ProfileUpdate, Role, RoomKind,
     RoomRecord, Store, StoreError,
 };
@@ -282,6 +283,22 @@ impl Website {
     ) -> Result<Reaction> {
         self.limiter.write(user).await?;
         Ok(self.messages.react(user, room_id, seq, emoji, add).await?)
+    }
+
+    /// Pins (or unpins) message `seq`; owners and admins.
+    pub async fn pin(&self, user: &str, room_id: &str, seq: i64, pin: bool) -> Result<MessageRecord> {
+        self.limiter.write(user).await?;
+        Ok(self.messages.pin(user, room_id, seq, pin).await?)
+    }
+
+    /// The room's pinned messages, most recently pinned first.
+    pub async fn pins(&self, user: &str, room_id: &str) -> Result<Vec<MessageRecord>> {
+        Ok(self.messages.pins(user, room_id).await?)
+    }
+
+    /// The earlier texts of message `seq`, oldest first.
+    pub async fn edits(&self, user: &str, room_id: &str, seq: i64) -> Result<Vec<EditRecord>> {
+        Ok(self.messages.edits(user, room_id, seq).await?)
     }
 
     /// Public rooms, optionally filtered by a name substring.

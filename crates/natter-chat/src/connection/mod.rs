@@ -69,6 +69,8 @@ enum Change<'a> {
     Text { seq: i64, body: Option<&'a str> },
     /// A reaction added or removed.
     React { seq: i64, emoji: &'a str, add: bool },
+    /// Pinned or unpinned.
+    Pin { seq: i64, pin: bool },
 }
 
 /// Least time between two relayed `typing` frames of one connection in one room.
@@ -278,6 +280,14 @@ impl Connection {
                 };
                 self.change(socket, &room_id, react).await
             }
+            ClientFrame::Pin {
+                room_id,
+                seq,
+                pinned,
+            } => {
+                let pin = Change::Pin { seq, pin: pinned };
+                self.change(socket, &room_id, pin).await
+            }
         }
     }
 
@@ -483,7 +493,7 @@ impl Connection {
         }
     }
 
-    /// A change to a message of `room` (edit, deletion, reaction), rate-limited like
+    /// A change to a message of `room` (edit, deletion, reaction, pin), rate-limited like
     /// sends: success is heard as the room's update frame, a refusal is answered.
     async fn change<S: Socket>(
         &mut self,
@@ -501,6 +511,7 @@ impl Connection {
             Change::React { seq, emoji, add } => {
                 self.chat.react(&user, room, seq, emoji, add).await
             }
+            Change::Pin { seq, pin } => self.chat.pin(&user, room, seq, pin).await,
         };
         match done {
             Ok(()) => Ok(()),

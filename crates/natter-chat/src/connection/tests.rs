@@ -213,6 +213,8 @@ async fn a_send_is_acknowledged_then_delivered_and_a_gap_is_filled_first() {
         client_id: "lost",
         body: "unannounced",
         reply_to: None,
+        mentions: &[],
+        mentions_room: false,
         now: 1,
     };
     setup.store.post_message(lost).await.unwrap();
@@ -276,6 +278,8 @@ async fn reactions_reach_every_subscriber_and_strangers_learn_nothing() {
         client_id: "c1",
         body: "lunch?",
         reply_to: None,
+        mentions: &[],
+        mentions_room: false,
         now: 1,
     };
     setup.store.post_message(first).await.unwrap();

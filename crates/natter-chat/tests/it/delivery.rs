@@ -117,6 +117,8 @@ async fn a_gap_larger_than_the_bound_is_flagged(backend: Backend) {
             client_id: &format!("c{i}"),
             body: "x",
             reply_to: None,
+            mentions: &[],
+            mentions_room: false,
             now: 1,
         };
         cluster.store.post_message(new).await.unwrap();

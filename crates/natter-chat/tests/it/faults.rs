@@ -73,6 +73,8 @@ async fn store_without_fan_out(store: &Store, room: &str, user: &User, client_id
         client_id,
         body: "fanned out to nobody",
         reply_to: None,
+        mentions: &[],
+        mentions_room: false,
         now: now_ms(),
     };
     store.post_message(new).await.unwrap().message.seq

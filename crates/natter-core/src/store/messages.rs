@@ -3,6 +3,15 @@
 
 use super::{Backend, Result, Store, StoreError};
 
+/// The columns of a [`MessageRecord`], for `SELECT` and `RETURNING` lists.
+macro_rules! message_columns {
+    () => {
+        "room_id, seq, sender_id, client_id, body, created_at, edited_at, deleted_at, \
+         reply_to, mentions, room_mentioned_at, pinned_at, pinned_by"
+    };
+}
+pub(crate) use message_columns;
+
 /// A message to store.
 #[derive(Debug, Clone, Copy)]
 pub struct NewMessage<'a> {
@@ -16,6 +25,10 @@ pub struct NewMessage<'a> {
     pub body: &'a str,
     /// The seq of the message of the room this one answers.
     pub reply_to: Option<i64>,
+    /// The members the text mentions, as `(user id, username)`.
+    pub mentions: &'a [(String, String)],
+    /// The text mentions @room.
+    pub mentions_room: bool,
     /// Unix milliseconds.
     pub now: i64,
 }
@@ -41,9 +54,30 @@ pub struct MessageRecord {
     pub deleted_at: Option<i64>,
     /// The seq of the message of the room this one answers.
     pub reply_to: Option<i64>,
+    /// The members the text mentions: `user_id:username` pairs separated by spaces
+    /// (see [`MessageRecord::mentioned`]).
+    pub mentions: String,
+    /// Unix milliseconds: when the message, which mentions @room, was sent.
+    pub room_mentioned_at: Option<i64>,
+    /// Unix milliseconds, when pinned.
+    pub pinned_at: Option<i64>,
+    /// Who pinned it.
+    pub pinned_by: Option<String>,
 }
 
 impl MessageRecord {
+    /// Whether the text mentions @room.
+    pub fn mentions_room(&self) -> bool {
+        self.room_mentioned_at.is_some()
+    }
+
+    /// The members the text mentions, as `(user id, username)`.
+    pub fn mentioned(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.mentions
+            .split(' ')
+            .filter_map(|pair| pair.split_once(':'))
+    }
+
     /// Whether the message was deleted.
     pub fn is_deleted(&self) -> bool {
         self.deleted_at.is_some()
@@ -115,6 +149,10 @@ impl Store {
             edited_at: None,
             deleted_at: None,
             reply_to: new.reply_to,
+            mentions: mentions_column(new.mentions),
+            room_mentioned_at: new.mentions_room.then_some(new.now),
+            pinned_at: None,
+            pinned_by: None,
         })
     }
 
@@ -122,11 +160,18 @@ impl Store {
     /// the room's row is locked for that statement and its commit only (one round trip),
     /// not across a transaction's four; a unique-violation rolls the increment back.
     async fn insert_message_pg(&self, new: &NewMessage<'_>) -> Result<i64> {
+        let mentioned: Vec<&str> = new.mentions.iter().map(|(id, _)| id.as_str()).collect();
+        // The pool is sqlx's `Any`, which binds no arrays: ids go as one spaced string.
         let inserted: Option<(i64,)> = sqlx::query_as(
             "WITH next AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 \
-             RETURNING last_seq) \
-             INSERT INTO messages (room_id, seq, sender_id, client_id, body, created_at, reply_to) \
-             SELECT $1, next.last_seq, $2, $3, $4, $5, CAST($6 AS BIGINT) FROM next RETURNING seq",
+             RETURNING last_seq), \
+             message AS (INSERT INTO messages (room_id, seq, sender_id, client_id, body, \
+             created_at, reply_to, mentions, room_mentioned_at) \
+             SELECT $1, next.last_seq, $2, $3, $4, $5, CAST($6 AS BIGINT), $7, $8 FROM next \
+             RETURNING seq), \
+             mentioned AS (INSERT INTO message_mentions (room_id, seq, user_id) \
+             SELECT $1, message.seq, m FROM message, unnest(string_to_array($9, ' ')) AS m) \
+             SELECT seq FROM message",
         )
         .bind(new.room_id)
         .bind(new.sender_id)
@@ -134,6 +179,9 @@ impl Store {
         .bind(new.body)
         .bind(new.now)
         .bind(new.reply_to)
+        .bind(mentions_column(new.mentions))
+        .bind(new.mentions_room.then_some(new.now))
+        .bind(mentioned.join(" "))
         .fetch_optional(&self.writer)
         .await
         .map_err(super::map_conflict)?;
@@ -153,8 +201,8 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO messages (room_id, seq, sender_id, client_id, body, created_at, reply_to) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO messages (room_id, seq, sender_id, client_id, body, created_at, \
+             reply_to, mentions, room_mentioned_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(new.room_id)
         .bind(seq)
@@ -163,17 +211,23 @@ impl Store {
         .bind(new.body)
         .bind(new.now)
         .bind(new.reply_to)
+        .bind(mentions_column(new.mentions))
+        .bind(new.mentions_room.then_some(new.now))
         .execute(&mut *tx)
         .await
         .map_err(super::map_conflict)?;
+        insert_mentions(&mut tx, new.room_id, seq, new.mentions).await?;
         tx.commit().await?;
         Ok(seq)
     }
 
-    async fn message_by_client_id(&self, new: &NewMessage<'_>) -> Result<Option<MessageRecord>> {
-        let sql = "SELECT room_id, seq, sender_id, client_id, body, created_at, edited_at, \
-                   deleted_at, reply_to FROM messages \
-                   WHERE room_id = $1 AND sender_id = $2 AND client_id = $3";
+    /// The message an earlier send with the same client id stored.
+    pub(crate) async fn message_by_client_id(&self, new: &NewMessage<'_>) -> Result<Option<MessageRecord>> {
+        let sql = concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE room_id = $1 AND sender_id = $2 AND client_id = $3"
+        );
         Ok(sqlx::query_as(sql)
             .bind(new.room_id)
             .bind(new.sender_id)
@@ -192,66 +246,6 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(found.is_some())
-    }
-
-    /// Replaces the text of `sender`'s message `seq`; `None` when there is no such live
-    /// message of theirs.
-    #[tracing::instrument(name = "db.edit_message", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
-    pub async fn edit_message(
-        &self,
-        room_id: &str,
-        seq: i64,
-        sender_id: &str,
-        body: &str,
-        now: i64,
-    ) -> Result<Option<MessageRecord>> {
-        Ok(sqlx::query_as(
-            "UPDATE messages SET body = $1, edited_at = $2 \
-             WHERE room_id = $3 AND seq = $4 AND sender_id = $5 AND deleted_at IS NULL \
-             RETURNING room_id, seq, sender_id, client_id, body, created_at, edited_at, deleted_at, \
-             reply_to",
-        )
-        .bind(body)
-        .bind(now)
-        .bind(room_id)
-        .bind(seq)
-        .bind(sender_id)
-        .fetch_optional(&self.writer)
-        .await?)
-    }
-
-    /// Deletes `sender`'s message `seq` (its text and its reactions are erased, its place
-    /// in the sequence stays); `None` when there is no such live message of theirs.
-    #[tracing::instrument(name = "db.delete_message", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
-    pub async fn delete_message(
-        &self,
-        room_id: &str,
-        seq: i64,
-        sender_id: &str,
-        now: i64,
-    ) -> Result<Option<MessageRecord>> {
-        let mut tx = self.writer.begin().await?;
-        let deleted: Option<MessageRecord> = sqlx::query_as(
-            "UPDATE messages SET body = '', deleted_at = $1 \
-             WHERE room_id = $2 AND seq = $3 AND sender_id = $4 AND deleted_at IS NULL \
-             RETURNING room_id, seq, sender_id, client_id, body, created_at, edited_at, deleted_at, \
-             reply_to",
-        )
-        .bind(now)
-        .bind(room_id)
-        .bind(seq)
-        .bind(sender_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if deleted.is_some() {
-            sqlx::query("DELETE FROM message_reactions WHERE room_id = $1 AND seq = $2")
-                .bind(room_id)
-                .bind(seq)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(deleted)
     }
 
     /// Moves `user`'s read marker in `room` forward to `seq` (never back, never past the
@@ -290,16 +284,18 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<MessageRecord>> {
         let sql = match order {
-            HistoryOrder::NewestFirst => {
-                "SELECT room_id, seq, sender_id, client_id, body, created_at, edited_at, \
-                 deleted_at, reply_to FROM messages WHERE room_id = $1 AND seq > $2 AND seq < $3 \
+            HistoryOrder::NewestFirst => concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE room_id = $1 AND seq > $2 AND seq < $3 \
                  ORDER BY seq DESC LIMIT $4"
-            }
-            HistoryOrder::OldestFirst => {
-                "SELECT room_id, seq, sender_id, client_id, body, created_at, edited_at, \
-                 deleted_at, reply_to FROM messages WHERE room_id = $1 AND seq > $2 AND seq < $3 \
+            ),
+            HistoryOrder::OldestFirst => concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE room_id = $1 AND seq > $2 AND seq < $3 \
                  ORDER BY seq ASC LIMIT $4"
-            }
+            ),
         };
         Ok(sqlx::query_as(sql)
             .bind(room_id)
@@ -309,4 +305,28 @@ impl Store {
             .fetch_all(&self.pool)
             .await?)
     }
+}
+
+/// One `message_mentions` row per mentioned member.
+pub(super) async fn insert_mentions(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    room_id: &str,
+    seq: i64,
+    mentions: &[(String, String)],
+) -> Result<()> {
+    for (user_id, _) in mentions {
+        sqlx::query("INSERT INTO message_mentions (room_id, seq, user_id) VALUES ($1, $2, $3)")
+            .bind(room_id)
+            .bind(seq)
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// [`MessageRecord::mentions`] of `(user id, username)` pairs.
+pub(super) fn mentions_column(mentions: &[(String, String)]) -> String {
+    let pairs: Vec<String> = mentions.iter().map(|(id, name)| format!("{id}:{name}")).collect();
+    pairs.join(" ")
 }

@@ -4,6 +4,8 @@
 //! Queries are written once in the SQL both databases share: `$n` parameters, `RETURNING`,
 //! `ON CONFLICT`, instants as Unix milliseconds (BIGINT), ids as UUID text.
 
+mod edits;
+mod mentions;
 mod messages;
 mod profiles;
 mod reactions;
@@ -18,6 +20,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub use edits::{Edit, EditRecord, Pinned};
 pub use messages::{HistoryOrder, MessageRecord, NewMessage, Posted};
 pub use profiles::{ProfileRecord, ProfileUpdate};
 pub use reactions::{Reacted, ReactionChange, ReactionCount};

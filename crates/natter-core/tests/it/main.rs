@@ -27,6 +27,7 @@ mod credentials;
 mod dynamic;
 mod kv;
 mod reactions;
+mod rich;
 mod rooms;
 mod store;
 mod vault;

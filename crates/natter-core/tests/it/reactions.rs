@@ -25,6 +25,8 @@ async fn room_with_message(store: &Store, owner: &str) -> (String, i64) {
         client_id: "c1",
         body: "hello",
         reply_to: None,
+        mentions: &[],
+        mentions_room: false,
         now: 1,
     };
     let seq = store.post_message(new).await.unwrap().message.seq;

@@ -10,7 +10,7 @@ use natter_core::store::Role;
 use super::json::*;
 use crate::{HistoryQuery, Website};
 
-type Reply<T> = Result<Json<T>, ApiError>;
+pub(super) type Reply<T> = Result<Json<T>, ApiError>;
 
 #[utoipa::path(get, path = "/api/v1/rooms", tag = "rooms", params(ListQuery),
     description = "Public rooms by name, optionally filtered by a name substring.",
@@ -201,50 +201,6 @@ pub async fn history(
     Ok(Json(history_json(page)))
 }
 
-#[utoipa::path(put, path = "/api/v1/rooms/{room}/messages/{seq}/reactions/{emoji}", tag = "messages",
-    params(("room" = String, Path, description = "Room id."), ("seq" = i64, Path, description = "The message's sequence number."), ("emoji" = String, Path, description = "One Unicode emoji (percent-encoded UTF-8).")),
-    description = "Add your reaction to a message (adding twice is adding once). Members who may post only; at most 20 different emoji per message. The room's WebSocket subscribers get a `reaction` frame.",
-    responses((status = 200, body = ReactionJson), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`too_many_reactions`"), (status = 422, body = ErrorBody, description = "`invalid_emoji`")))]
-pub async fn add_reaction(
-    State(w): State<Website>,
-    Caller(me): Caller,
-    Path((room, seq, emoji)): Path<(String, String, String)>,
-) -> Reply<ReactionJson> {
-    react(&w, &me.sub, &room, &seq, &emoji, true).await
-}
-
-#[utoipa::path(delete, path = "/api/v1/rooms/{room}/messages/{seq}/reactions/{emoji}", tag = "messages",
-    params(("room" = String, Path, description = "Room id."), ("seq" = i64, Path, description = "The message's sequence number."), ("emoji" = String, Path, description = "One Unicode emoji (percent-encoded UTF-8).")),
-    description = "Remove your reaction (removing what is not there changes nothing).",
-    responses((status = 200, body = ReactionJson), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody, description = "`invalid_emoji`")))]
-pub async fn remove_reaction(
-    State(w): State<Website>,
-    Caller(me): Caller,
-    Path((room, seq, emoji)): Path<(String, String, String)>,
-) -> Reply<ReactionJson> {
-    react(&w, &me.sub, &room, &seq, &emoji, false).await
-}
-
-/// A `seq` that is not a number names no message.
-async fn react(
-    w: &Website,
-    user: &str,
-    room: &str,
-    seq: &str,
-    emoji: &str,
-    add: bool,
-) -> Reply<ReactionJson> {
-    let seq: i64 = seq
-        .parse()
-        .map_err(|_| crate::WebsiteError::NotFound("message"))?;
-    let reaction = w.react(user, room, seq, emoji, add).await?;
-    Ok(Json(ReactionJson {
-        emoji: reaction.emoji,
-        count: reaction.count,
-        me: add,
-    }))
-}
-
 #[utoipa::path(post, path = "/api/v1/rooms/{room}/messages", tag = "messages", params(("room" = String, Path, description = "Room id.")), request_body = PostMessage,
     description = "Store a message. 201 when stored, 200 when a send with the same client_id was stored before.",
     responses((status = 201, body = MessageJson), (status = 200, body = MessageJson), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`invalid_reply_to`: the room has no message with that seq")))]
@@ -267,7 +223,7 @@ pub async fn post_message(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(message_json(message))).into_response())
+    Ok((status, Json(message_json(&message))).into_response())
 }
 
 #[utoipa::path(put, path = "/api/v1/direct/{user}", tag = "rooms", params(("user" = String, Path, description = "User id.")),

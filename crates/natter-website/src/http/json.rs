@@ -1,8 +1,9 @@
 //! Request and response bodies of the JSON API, with their OpenAPI schemas.
 
+use natter_core::events;
 use natter_core::messaging::HistoryPage;
 use natter_core::store::{
-    MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord, ReactionCount, Role, RoomKind,
+    EditRecord, MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord, ReactionCount, Role, RoomKind,
     RoomRecord,
 };
 use serde::{Deserialize, Serialize};
@@ -82,6 +83,36 @@ pub struct MessageJson {
     /// Emoji reactions as the caller sees them, in the order each emoji was first used
     /// (in history pages; empty in other answers and once deleted).
     pub reactions: Vec<ReactionJson>,
+    /// The text rendered from its Markdown subset to safe HTML (empty once deleted).
+    pub html: String,
+    /// The members the text mentions.
+    pub mentions: Vec<MentionJson>,
+    /// Whether the text mentions everyone in the room (`@room`).
+    pub mentions_room: bool,
+    /// Unix milliseconds, when pinned.
+    pub pinned_at: Option<i64>,
+    /// Who pinned it.
+    pub pinned_by: Option<String>,
+}
+
+/// A member a message mentions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MentionJson {
+    /// User id.
+    pub user_id: String,
+    /// Username.
+    pub username: String,
+}
+
+/// An earlier text of an edited message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EditJson {
+    /// The text.
+    pub body: String,
+    /// The text rendered as a message's `html` is.
+    pub html: String,
+    /// Unix milliseconds: when this text was written (sent, or by the edit that wrote it).
+    pub written_at: i64,
 }
 
 /// How many people reacted to a message with one emoji.
@@ -313,10 +344,11 @@ pub fn member_json(m: MemberRecord) -> MemberJson {
     }
 }
 
-pub fn message_json(m: MessageRecord) -> MessageJson {
+pub fn message_json(m: &MessageRecord) -> MessageJson {
+    let m = events::message(m);
     MessageJson {
-        body: m.visible_body().to_owned(),
-        deleted: m.is_deleted(),
+        body: m.body,
+        deleted: m.deleted,
         room_id: m.room_id,
         seq: m.seq,
         sender_id: m.sender_id,
@@ -325,6 +357,25 @@ pub fn message_json(m: MessageRecord) -> MessageJson {
         edited_at: m.edited_at,
         reply_to: m.reply_to,
         reactions: Vec::new(),
+        html: m.html,
+        mentions: (m.mentions.into_iter())
+            .map(|m| MentionJson {
+                user_id: m.user_id,
+                username: m.username,
+            })
+            .collect(),
+        mentions_room: m.mentions_room,
+        pinned_at: m.pinned_at,
+        pinned_by: m.pinned_by,
+    }
+}
+
+pub fn edit_json(e: &EditRecord) -> EditJson {
+    let e = events::edit(e);
+    EditJson {
+        body: e.body,
+        html: e.html,
+        written_at: e.written_at,
     }
 }
 
@@ -333,7 +384,7 @@ pub fn history_json(page: HistoryPage) -> Vec<MessageJson> {
     let reactions: Vec<Vec<ReactionJson>> = (page.messages.iter())
         .map(|m| page.reactions_on(m.seq).map(reaction_json).collect())
         .collect();
-    (page.messages.into_iter().zip(reactions))
+    (page.messages.iter().zip(reactions))
         .map(|(m, reactions)| MessageJson {
             reactions,
             ..message_json(m)

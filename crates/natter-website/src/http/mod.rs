@@ -5,6 +5,7 @@
 mod handlers;
 mod json;
 mod links;
+mod rich;
 mod schemas;
 
 use axum::Router;
@@ -84,6 +85,7 @@ fn emoji_parameters(document: &mut utoipa::openapi::OpenApi) {
 
 fn api_router() -> OpenApiRouter<Website> {
     use handlers::*;
+    use rich::*;
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(public_rooms, create_room))
         .routes(routes!(my_rooms))
@@ -96,6 +98,9 @@ fn api_router() -> OpenApiRouter<Website> {
         .routes(routes!(transfer))
         .routes(routes!(history, post_message))
         .routes(routes!(add_reaction, remove_reaction))
+        .routes(routes!(pin, unpin))
+        .routes(routes!(pins))
+        .routes(routes!(edits))
         .routes(routes!(open_direct))
         .routes(routes!(find_users))
         .routes(routes!(profile))

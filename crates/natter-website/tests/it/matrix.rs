@@ -78,6 +78,8 @@ async fn setup(server: &Server, kind: RoomKind, viewer: Viewer) -> Cell {
         client_id: "first",
         body: "hello",
         reply_to: None,
+        mentions: &[],
+        mentions_room: false,
         now: 1,
     };
     store.post_message(first).await.unwrap();

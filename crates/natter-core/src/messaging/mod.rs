@@ -9,8 +9,8 @@ use crate::memberships::Memberships;
 use crate::outbox::Outbox;
 use crate::policy::{Action, Denial, Viewer, authorize};
 use crate::store::{
-    HistoryOrder, MessageRecord, NewMessage, Posted, Reacted, ReactionChange, ReactionCount, Role,
-    RoomRecord, Store, StoreError,
+    Edit, HistoryOrder, MessageRecord, NewMessage, Posted, ReactionCount, Role, RoomRecord, Store,
+    StoreError,
 };
 use crate::text;
 use crate::time::now_ms;
@@ -29,21 +29,28 @@ pub enum MessageError {
     /// No such room, or the caller may not know of it.
     #[error("room not found")]
     RoomNotFound,
-    /// The caller may see the room but not do this (a public room they did not join).
-    #[error("not allowed in this room")]
-    Forbidden,
+    /// The caller may see the room but not do this (a public room they did not join, or
+    /// a power owners and admins have).
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// No such message of the caller's (or it is deleted).
     #[error("no such message of yours")]
     MessageNotFound,
     /// No such message in the room (or it is deleted).
     #[error("no such message")]
     NoSuchMessage,
-    /// The room has no message with the seq a reply names.
-    #[error("{}", text::REPLY_RULE)]
-    NoReplyTarget,
-    /// The message carries the most distinct reactions allowed.
-    #[error("this message has the most different reactions allowed (20)")]
-    TooManyReactions,
+    /// The room's state rules the request out (a reply to no message, one reaction or
+    /// pin too many).
+    #[error("{message}")]
+    Unmet {
+        /// Stable code: `invalid_reply_to`, `too_many_reactions` or `too_many_pins`.
+        code: &'static str,
+        /// What the rule is.
+        message: &'static str,
+    },
+    /// Done too often (`@room`): retry after the given seconds.
+    #[error("too many requests, retry in {0} s")]
+    RateLimited(u64),
     /// The database could not be reached: retry later.
     #[error("temporarily unavailable, retry")]
     Unavailable(String),
@@ -67,7 +74,7 @@ impl From<StoreError> for MessageError {
 impl From<Denial> for MessageError {
     fn from(denial: Denial) -> Self {
         match denial {
-            Denial::Forbidden => Self::Forbidden,
+            Denial::Forbidden => Self::Forbidden("not allowed in this room"),
             Denial::NotFound | Denial::Unauthenticated => Self::RoomNotFound,
         }
     }
@@ -81,25 +88,6 @@ pub struct Messages {
     /// Memberships remembered, when this owner hears of their end (the chat service's
     /// relay does); otherwise every check reads the store.
     memberships: Option<Memberships>,
-}
-
-/// Most distinct emoji one message may carry (as Slack and Discord, a bound on the row
-/// count and the space reactions take under a message).
-pub const MAX_DISTINCT_REACTIONS: i64 = 20;
-
-/// One reaction added or removed, as published to the room.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reaction {
-    /// The message.
-    pub seq: i64,
-    /// The emoji, fully qualified.
-    pub emoji: String,
-    /// Who reacted.
-    pub user_id: String,
-    /// Added (true) or removed.
-    pub added: bool,
-    /// The emoji's count on the message after the change.
-    pub count: i64,
 }
 
 /// Which page of a room's history to read.
@@ -213,16 +201,25 @@ impl Messages {
         if let Some(original) = post.reply_to
             && !self.store.message_exists(post.room, original).await?
         {
-            return Err(MessageError::NoReplyTarget);
+            return Err(MessageError::Unmet {
+                code: "invalid_reply_to",
+                message: text::REPLY_RULE,
+            });
         }
+        let (mentions, mentions_room) = self.mentions(post.room, post.body).await?;
         let new = NewMessage {
             room_id: post.room,
             sender_id: post.user,
             client_id: post.client_id,
             body: post.body,
             reply_to: post.reply_to,
+            mentions: &mentions,
+            mentions_room,
             now: now_ms(),
         };
+        if mentions_room && let Some(stored) = self.room_mention(&new).await? {
+            return Ok(stored);
+        }
         let posted = self.store.post_message(new).await?;
         if posted.created {
             let kind = Kind::Posted(events::message(&posted.message));
@@ -247,9 +244,16 @@ impl Messages {
         self.allowed(user, room, Action::Post).await?;
         let updated = match body {
             Some(body) => {
-                self.store
-                    .edit_message(room, seq, user, body, now_ms())
-                    .await
+                let (mentions, _) = self.mentions(room, body).await?;
+                let edit = Edit {
+                    room_id: room,
+                    seq,
+                    sender_id: user,
+                    body,
+                    mentions: &mentions,
+                    now: now_ms(),
+                };
+                self.store.edit_message(edit).await
             }
             None => self.store.delete_message(room, seq, user, now_ms()).await,
         };
@@ -261,48 +265,6 @@ impl Messages {
 }
 
 impl Messages {
-    /// Adds (or removes) `user`'s reaction `emoji` to message `seq` of `room` and publishes
-    /// the change. Adding twice is adding once and removing what is not there changes
-    /// nothing: the count is the same, answered and published again.
-    pub async fn react(
-        &self,
-        user: &str,
-        room: &str,
-        seq: i64,
-        emoji: &str,
-        add: bool,
-    ) -> Result<Reaction> {
-        let emoji = text::emoji(emoji).ok_or(MessageError::Invalid {
-            code: "invalid_emoji",
-            message: text::EMOJI_RULE,
-        })?;
-        self.allowed(user, room, Action::Post).await?;
-        let change = ReactionChange {
-            room_id: room,
-            seq,
-            user_id: user,
-            emoji,
-            add,
-            max_distinct: MAX_DISTINCT_REACTIONS,
-            now: now_ms(),
-        };
-        let count = match self.store.react(change).await? {
-            Reacted::Count(count) => count,
-            Reacted::NoMessage => return Err(MessageError::NoSuchMessage),
-            Reacted::TooMany => return Err(MessageError::TooManyReactions),
-        };
-        let reaction = Reaction {
-            seq,
-            emoji: emoji.to_owned(),
-            user_id: user.to_owned(),
-            added: add,
-            count,
-        };
-        let kind = Kind::Reacted(events::reaction(&reaction));
-        self.outbox.publish(room, kind, None);
-        Ok(reaction)
-    }
-
     /// A page of `room`'s history with its reactions as `user` sees them, if `user` may
     /// read it.
     pub async fn history(
@@ -380,6 +342,10 @@ impl HistoryPage {
             .collect()
     }
 }
+
+mod rich;
+
+pub use rich::{MAX_DISTINCT_REACTIONS, MAX_PINS, ROOM_MENTION_INTERVAL_SECS, Reaction};
 
 fn check_body(body: &str) -> Result<()> {
     match text::is_message_body(body) {
