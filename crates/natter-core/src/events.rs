@@ -223,7 +223,7 @@ mod tests {
     fn rendered() -> pb::RoomEvent {
         let mut event = posted();
         if let Some(Kind::Posted(message)) = &mut event.kind {
-            message.html = "<p>hi</p>\n".into();
+            message.html = "<p>hi</p>".into();
         }
         event
     }

@@ -30,7 +30,10 @@ pub fn render(text: &str, mentioned: &dyn Fn(&str) -> Option<String>) -> String 
     }
     let mut raw = String::with_capacity(text.len() * 2);
     html::push_html(&mut raw, events.into_iter());
-    SANITIZER.clean(&raw).to_string()
+    // No line break after the last block: the page's text is the message's.
+    let mut html = SANITIZER.clean(&raw).to_string();
+    html.truncate(html.trim_end().len());
+    html
 }
 
 /// The lower-cased names `text` mentions as `@name` outside code and links, each once,

@@ -30,6 +30,8 @@ pub struct MessageView {
     pub sender: String,
     pub sender_id: String,
     pub mine: bool,
+    /// The source text (what an edit starts from).
+    pub body: String,
     /// The text as the server rendered it: safe HTML (an allow-list cleaned it).
     pub html: String,
     pub pinned: bool,
@@ -103,6 +105,7 @@ impl MessageView {
             sender: name_of(sender_id),
             sender_id: sender_id.to_owned(),
             mine: sender_id == me,
+            body: message.body.clone(),
             html: message.html.clone(),
             pinned: message.pinned_at.is_some(),
             created_at: message.created_at,

@@ -67,6 +67,7 @@ function startRoom(el) {
     li.className = "message" + (m.sender_id === me ? " mine" : "");
     if (m.seq) li.dataset.seq = m.seq;
     if (m.sender_id) li.dataset.sender = m.sender_id;
+    li.dataset.body = m.body;
     const sender = document.createElement("span");
     sender.className = "sender";
     sender.textContent = nameOf(m.sender_id);
@@ -214,7 +215,7 @@ function startRoom(el) {
   }
 
   function excerpt(li) {
-    const text = li.querySelector(".body").textContent;
+    const text = li.dataset.body || li.querySelector(".body").textContent;
     return `${li.querySelector(".sender").textContent}: ${text.length > 80 ? text.slice(0, 80) + "…" : text}`;
   }
 
@@ -320,7 +321,7 @@ function startRoom(el) {
     edit.type = "button";
     edit.textContent = "edit";
     edit.addEventListener("click", () => {
-      const current = li.querySelector(".body").textContent;
+      const current = li.dataset.body;
       const next = window.prompt("Edit message", current);
       if (next && next !== current) send({ type: "edit", room_id: room, seq: Number(li.dataset.seq), body: next });
     });
@@ -337,6 +338,7 @@ function startRoom(el) {
   function markDeleted(li) {
     li.classList.add("deleted");
     li.querySelector(".body").textContent = "(deleted)";
+    li.dataset.body = "";
     for (const gone of li.querySelectorAll(".edited, ol.edits")) gone.remove();
     setPinned(li, false);
     const tools = li.querySelector(".tools");
@@ -437,6 +439,7 @@ function startRoom(el) {
         if (f.deleted) markDeleted(li);
         else {
           showBody(li.querySelector(".body"), f);
+          li.dataset.body = f.body;
           if (f.edited_at) markEdited(li);
           const versions = li.querySelector("ol.edits");
           if (versions) versions.remove();

@@ -8,18 +8,18 @@ fn plain(text: &str) -> String {
 
 #[test]
 fn the_subset_renders() {
-    assert_eq!(plain("**bold** and _em_"), "<p><strong>bold</strong> and <em>em</em></p>\n");
-    assert_eq!(plain("`a < b`"), "<p><code>a &lt; b</code></p>\n");
-    assert_eq!(plain("~~gone~~"), "<p><del>gone</del></p>\n");
+    assert_eq!(plain("**bold** and _em_"), "<p><strong>bold</strong> and <em>em</em></p>");
+    assert_eq!(plain("`a < b`"), "<p><code>a &lt; b</code></p>");
+    assert_eq!(plain("~~gone~~"), "<p><del>gone</del></p>");
     assert_eq!(
         plain("```\nfn main() {}\n```"),
-        "<pre><code>fn main() {}\n</code></pre>\n"
+        "<pre><code>fn main() {}\n</code></pre>"
     );
-    assert_eq!(plain("> quoted"), "<blockquote>\n<p>quoted</p>\n</blockquote>\n");
-    assert_eq!(plain("- a\n- b"), "<ul>\n<li>a</li>\n<li>b</li>\n</ul>\n");
-    assert_eq!(plain("3. c"), "<ol start=\"3\">\n<li>c</li>\n</ol>\n");
-    assert_eq!(plain("one\ntwo"), "<p>one<br>\ntwo</p>\n");
-    assert_eq!(plain("# Title"), "<p>Title</p>\n");
+    assert_eq!(plain("> quoted"), "<blockquote>\n<p>quoted</p>\n</blockquote>");
+    assert_eq!(plain("- a\n- b"), "<ul>\n<li>a</li>\n<li>b</li>\n</ul>");
+    assert_eq!(plain("3. c"), "<ol start=\"3\">\n<li>c</li>\n</ol>");
+    assert_eq!(plain("one\ntwo"), "<p>one<br>\ntwo</p>");
+    assert_eq!(plain("# Title"), "<p>Title</p>");
 }
 
 #[test]
@@ -27,18 +27,18 @@ fn links_are_absolute_and_marked_as_user_content() {
     let rel = r#"rel="noopener nofollow ugc""#;
     assert_eq!(
         plain("[docs](https://natter.example/docs)"),
-        format!("<p><a href=\"https://natter.example/docs\" {rel}>docs</a></p>\n")
+        format!("<p><a href=\"https://natter.example/docs\" {rel}>docs</a></p>")
     );
     assert_eq!(
         plain("see https://natter.example/a_b?c=1."),
-        format!("<p>see <a href=\"https://natter.example/a_b?c=1\" {rel}>https://natter.example/a_b?c=1</a>.</p>\n")
+        format!("<p>see <a href=\"https://natter.example/a_b?c=1\" {rel}>https://natter.example/a_b?c=1</a>.</p>")
     );
     // Relative links could reach the app's own endpoints: they lose their target.
-    assert_eq!(plain("[out](/logout)"), format!("<p><a {rel}>out</a></p>\n"));
+    assert_eq!(plain("[out](/logout)"), format!("<p><a {rel}>out</a></p>"));
     // An image is never fetched: it becomes a link to it.
     assert_eq!(
         plain("![cat](https://img.example/cat.png)"),
-        format!("<p><a href=\"https://img.example/cat.png\" {rel}>cat</a></p>\n")
+        format!("<p><a href=\"https://img.example/cat.png\" {rel}>cat</a></p>")
     );
 }
 
@@ -49,7 +49,7 @@ fn mentions_are_found_outside_code_and_marked_when_known() {
     let known = |name: &str| (name == "bob").then(|| "u-1".to_owned());
     assert_eq!(
         render("hi @Bob, @carol", &known),
-        "<p>hi <span class=\"mention\" data-user-id=\"u-1\">@Bob</span>, @carol</p>\n"
+        "<p>hi <span class=\"mention\" data-user-id=\"u-1\">@Bob</span>, @carol</p>"
     );
     let many: String = (0..80).map(|i| format!("@user{i} ")).collect();
     assert_eq!(mentions(&many).len(), MAX_MENTIONS);

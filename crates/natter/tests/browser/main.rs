@@ -173,6 +173,75 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
         )
         .await;
 
+    // Markdown: emphasis, code and a bare URL become markup, the link marked as user
+    // content.
+    alice
+        .fill("#body", "**bold** and `code` at https://natter.example/x")
+        .await;
+    alice.press_enter("#body").await;
+    let rendered = "!!document.querySelector(\"#messages strong\") \
+        && document.querySelector('#messages .body code').textContent === 'code' \
+        && document.querySelector(\"#messages a[href='https://natter.example/x']\").rel \
+           === 'noopener nofollow ugc'";
+    bob.wait_for("the message rendered", rendered).await;
+
+    // Mentions: Bob completes "@al" from the members, Alice sees herself mentioned.
+    bob.fill("#body", "@al").await;
+    bob.wait_for(
+        "the suggestion",
+        "document.querySelector('#mention-suggest button')?.textContent === '@alice'",
+    )
+    .await;
+    bob.click("#mention-suggest button").await;
+    bob.eval("document.getElementById('body').value += 'have a look'; return null")
+        .await;
+    bob.press_enter("#body").await;
+    let mentioned = "[...document.querySelectorAll('#messages li.mentions-me .mention.me')]\
+        .some(m => m.textContent === '@alice')";
+    alice.wait_for("alice mentioned", mentioned).await;
+
+    // Pins: Bob (an admin) pins the first message; Alice sees it marked and listed, live.
+    bob.click(&format!("{first} button.pin")).await;
+    let pinned = format!(
+        "document.querySelector(\"{first}\").classList.contains('pinned') \
+         && document.getElementById('pin-count').textContent === '1' \
+         && document.querySelector('#pin-list li').textContent === 'alice: hello bob'"
+    );
+    alice.wait_for("the pin", &pinned).await;
+
+    // An XSS corpus through the whole path: sent, delivered live, rendered on the
+    // server after a reload; nothing dangerous reaches either page.
+    for attack in [
+        "[x](javascript:alert(1))",
+        "<a href=\"javascript:window.pwned=3\">x</a>",
+        "![x](javascript:window.pwned=4)",
+        "[y](data:text/html,<script>window.pwned=5</script>)",
+        "<svg onload=window.pwned=6>",
+        "<iframe src=//evil.example></iframe>",
+        "[z](JaVaScRiPt:window.pwned=7)",
+        "&lt;script&gt;window.pwned=8&lt;/script&gt;",
+    ] {
+        alice.fill("#body", attack).await;
+        alice.press_enter("#body").await;
+    }
+    let inert = "return (() => { const all = [...document.querySelectorAll('#messages *')]; \
+        return all.every(e => [...e.attributes].every(a => !a.name.startsWith('on'))) \
+        && all.every(e => !['IMG', 'SVG', 'SCRIPT', 'IFRAME', 'STYLE'].includes(e.tagName.toUpperCase())) \
+        && [...document.querySelectorAll('#messages a[href]')].every(a => /^https?:/.test(a.href)) \
+        && window.pwned === undefined; })()";
+    let corpus_in = "document.querySelectorAll('#messages li:not(.pending)').length >= 14";
+    bob.wait_for("the corpus, delivered", corpus_in).await;
+    assert_eq!(bob.eval(inert).await, json!(true), "live");
+    bob.refresh().await;
+    bob.wait_for("the corpus, rendered by the server", corpus_in)
+        .await;
+    assert_eq!(bob.eval(inert).await, json!(true), "server-rendered");
+    bob.wait_for(
+        "live again",
+        "document.getElementById('room').dataset.state === 'live'",
+    )
+    .await;
+
     // A message made of markup is shown as text and runs nothing.
     let payload = "<img src=x onerror=\"window.pwned=1\"><script>window.pwned=2</script>";
     alice.fill("#body", payload).await;
@@ -207,6 +276,13 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
     bob.wait_for(
         "the edit",
         "document.querySelector('#messages li .body').textContent === 'hello bob (edited text)'",
+    )
+    .await;
+    // "(edited)" opens the earlier text.
+    bob.click("#messages li:nth-child(1) button.edited").await;
+    bob.wait_for(
+        "the earlier version",
+        "document.querySelector('#messages li ol.edits .body')?.textContent === 'hello bob'",
     )
     .await;
     alice
