@@ -317,7 +317,10 @@ impl WebsiteService for WebsiteGrpc {
         }))
     }
 
-    async fn pin(&self, request: Request<pb::PinRequest>) -> Reply<natter_core::events::pb::Message> {
+    async fn pin(
+        &self,
+        request: Request<pb::PinRequest>,
+    ) -> Reply<natter_core::events::pb::Message> {
         let me = self.caller(&request).await?;
         let req = request.into_inner();
         let pinned = (self.website)
@@ -328,7 +331,10 @@ impl WebsiteService for WebsiteGrpc {
 
     async fn list_pins(&self, request: Request<pb::RoomRequest>) -> Reply<pb::MessageList> {
         let me = self.caller(&request).await?;
-        let pins = self.website.pins(&me.sub, &request.get_ref().room_id).await?;
+        let pins = self
+            .website
+            .pins(&me.sub, &request.get_ref().room_id)
+            .await?;
         Ok(Response::new(pb::MessageList {
             messages: pins.iter().map(natter_core::events::message).collect(),
         }))

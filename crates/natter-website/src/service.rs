@@ -5,9 +5,8 @@ use natter_core::events::{Kind, pb};
 use natter_core::messaging::{HistoryPage, HistoryQuery, Messages, Post, Reaction};
 use natter_core::outbox::Outbox;
 use natter_core::store::{
-    EditRecord,
-    MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord, ProfileUpdate, Role, RoomKind,
-    RoomRecord, Store, StoreError,
+    EditRecord, MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord, ProfileUpdate, Role,
+    RoomKind, RoomRecord, Store, StoreError,
 };
 use natter_core::token::TokenVerifier;
 
@@ -286,7 +285,13 @@ impl Website {
     }
 
     /// Pins (or unpins) message `seq`; owners and admins.
-    pub async fn pin(&self, user: &str, room_id: &str, seq: i64, pin: bool) -> Result<MessageRecord> {
+    pub async fn pin(
+        &self,
+        user: &str,
+        room_id: &str,
+        seq: i64,
+        pin: bool,
+    ) -> Result<MessageRecord> {
         self.limiter.write(user).await?;
         Ok(self.messages.pin(user, room_id, seq, pin).await?)
     }

@@ -759,4 +759,6 @@ async fn write<S: Socket>(
 }
 
 #[cfg(test)]
+mod rich_tests;
+#[cfg(test)]
 mod tests;

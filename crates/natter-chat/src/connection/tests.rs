@@ -57,19 +57,19 @@ impl Sink<Message> for Duplex {
 }
 
 /// The client's end of one connection.
-struct Client {
+pub(super) struct Client {
     says: mpsc::UnboundedSender<Result<Message, axum::Error>>,
     hears: mpsc::UnboundedReceiver<Message>,
 }
 
 impl Client {
-    async fn say(&mut self, frame: Value) {
+    pub(super) async fn say(&mut self, frame: Value) {
         let text = Message::Text(frame.to_string().into());
         self.says.send(Ok(text)).await.unwrap();
     }
 
     /// The next text frame as JSON, skipping presence; `{"close": code}` for a close.
-    async fn next(&mut self) -> Value {
+    pub(super) async fn next(&mut self) -> Value {
         loop {
             let message = tokio::time::timeout(Duration::from_secs(5), self.hears.next())
                 .await
@@ -88,16 +88,16 @@ impl Client {
 }
 
 /// A chat service over a fresh SQLite store, and a signer for its users' tokens.
-struct Setup {
+pub(super) struct Setup {
     chat: Chat,
-    store: Store,
+    pub(super) store: Store,
     signer: TokenSigner,
     _stop: ShutdownTrigger,
     _dir: natter_testkit::TestStore,
 }
 
 impl Setup {
-    async fn new() -> Self {
+    pub(super) async fn new() -> Self {
         let test_store = natter_testkit::store(Backend::Sqlite).await;
         let keys = KeySet::generate(natter_core::time::now_secs());
         let denylist = Denylist::new(Arc::new(MemoryKv::default()));
@@ -116,7 +116,7 @@ impl Setup {
     }
 
     /// A registered user: id and access token (session `sid`).
-    async fn user(&self, name: &str, sid: &str) -> (String, String) {
+    pub(super) async fn user(&self, name: &str, sid: &str) -> (String, String) {
         let new = NewUser {
             username: name,
             email: None,
@@ -129,7 +129,7 @@ impl Setup {
     }
 
     /// A new user `name` with a group room of theirs, connected and subscribed to it.
-    async fn in_own_group(&self, name: &str) -> (String, String, Client) {
+    pub(super) async fn in_own_group(&self, name: &str) -> (String, String, Client) {
         let (user, token) = self.user(name, "s1").await;
         let room = self.group(&user).await;
         let mut client = self.signed_in(&token).await;
@@ -141,13 +141,13 @@ impl Setup {
     }
 
     /// A new group room of `owner`'s.
-    async fn group(&self, owner: &str) -> String {
+    pub(super) async fn group(&self, owner: &str) -> String {
         let room = self.store.create_room(RoomKind::Group, "g", owner).await;
         room.unwrap().id
     }
 
     /// A connection being served; its `hello` already read.
-    async fn connect(&self) -> Client {
+    pub(super) async fn connect(&self) -> Client {
         let (says, incoming) = mpsc::unbounded();
         let (outgoing, hears) = mpsc::unbounded();
         tokio::spawn(super::serve(
@@ -159,7 +159,7 @@ impl Setup {
         client
     }
 
-    async fn signed_in(&self, token: &str) -> Client {
+    pub(super) async fn signed_in(&self, token: &str) -> Client {
         let mut client = self.connect().await;
         client.say(json!({"type": "auth", "token": token})).await;
         assert_eq!(client.next().await["type"], "authenticated");

@@ -8,14 +8,20 @@ fn plain(text: &str) -> String {
 
 #[test]
 fn the_subset_renders() {
-    assert_eq!(plain("**bold** and _em_"), "<p><strong>bold</strong> and <em>em</em></p>");
+    assert_eq!(
+        plain("**bold** and _em_"),
+        "<p><strong>bold</strong> and <em>em</em></p>"
+    );
     assert_eq!(plain("`a < b`"), "<p><code>a &lt; b</code></p>");
     assert_eq!(plain("~~gone~~"), "<p><del>gone</del></p>");
     assert_eq!(
         plain("```\nfn main() {}\n```"),
         "<pre><code>fn main() {}\n</code></pre>"
     );
-    assert_eq!(plain("> quoted"), "<blockquote>\n<p>quoted</p>\n</blockquote>");
+    assert_eq!(
+        plain("> quoted"),
+        "<blockquote>\n<p>quoted</p>\n</blockquote>"
+    );
     assert_eq!(plain("- a\n- b"), "<ul>\n<li>a</li>\n<li>b</li>\n</ul>");
     assert_eq!(plain("3. c"), "<ol start=\"3\">\n<li>c</li>\n</ol>");
     assert_eq!(plain("one\ntwo"), "<p>one<br>\ntwo</p>");
@@ -31,7 +37,9 @@ fn links_are_absolute_and_marked_as_user_content() {
     );
     assert_eq!(
         plain("see https://natter.example/a_b?c=1."),
-        format!("<p>see <a href=\"https://natter.example/a_b?c=1\" {rel}>https://natter.example/a_b?c=1</a>.</p>")
+        format!(
+            "<p>see <a href=\"https://natter.example/a_b?c=1\" {rel}>https://natter.example/a_b?c=1</a>.</p>"
+        )
     );
     // Relative links could reach the app's own endpoints: they lose their target.
     assert_eq!(plain("[out](/logout)"), format!("<p><a {rel}>out</a></p>"));
@@ -96,8 +104,20 @@ const XSS: &[&str] = &[
 #[test]
 fn the_xss_corpus_comes_out_inert() {
     let allowed = [
-        "p", "br", "em", "strong", "del", "code", "pre", "blockquote", "ul", "ol", "li", "a",
-        "span", "hr",
+        "p",
+        "br",
+        "em",
+        "strong",
+        "del",
+        "code",
+        "pre",
+        "blockquote",
+        "ul",
+        "ol",
+        "li",
+        "a",
+        "span",
+        "hr",
     ];
     for attack in XSS {
         let html = render(attack, &|_| Some("u-1".into()));
@@ -124,5 +144,7 @@ fn the_xss_corpus_comes_out_inert() {
 /// The insides of every `<…>` of `html`: text never holds a raw `<` (it is escaped),
 /// and attribute values this renderer keeps hold no space except in `rel`.
 fn tags(html: &str) -> impl Iterator<Item = &str> {
-    html.split('<').skip(1).map(|part| part.split('>').next().unwrap_or(part))
+    html.split('<')
+        .skip(1)
+        .map(|part| part.split('>').next().unwrap_or(part))
 }

@@ -72,11 +72,11 @@ impl Store {
             Backend::Sqlite => current_text!(),
         };
         let current: Option<(String, i64)> = sqlx::query_as(current)
-        .bind(room_id)
-        .bind(seq)
-        .bind(sender_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+            .bind(room_id)
+            .bind(seq)
+            .bind(sender_id)
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some((previous, written_at)) = current else {
             return Ok(None);
         };
@@ -145,10 +145,10 @@ impl Store {
                 "DELETE FROM message_mentions WHERE room_id = $1 AND seq = $2",
             ] {
                 sqlx::query(erase)
-                .bind(room_id)
-                .bind(seq)
-                .execute(&mut *tx)
-                .await?;
+                    .bind(room_id)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
             }
         }
         tx.commit().await?;

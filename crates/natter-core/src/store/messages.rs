@@ -222,7 +222,10 @@ impl Store {
     }
 
     /// The message an earlier send with the same client id stored.
-    pub(crate) async fn message_by_client_id(&self, new: &NewMessage<'_>) -> Result<Option<MessageRecord>> {
+    pub(crate) async fn message_by_client_id(
+        &self,
+        new: &NewMessage<'_>,
+    ) -> Result<Option<MessageRecord>> {
         let sql = concat!(
             "SELECT ",
             message_columns!(),
@@ -327,6 +330,9 @@ pub(super) async fn insert_mentions(
 
 /// [`MessageRecord::mentions`] of `(user id, username)` pairs.
 pub(super) fn mentions_column(mentions: &[(String, String)]) -> String {
-    let pairs: Vec<String> = mentions.iter().map(|(id, name)| format!("{id}:{name}")).collect();
+    let pairs: Vec<String> = mentions
+        .iter()
+        .map(|(id, name)| format!("{id}:{name}"))
+        .collect();
     pairs.join(" ")
 }

@@ -99,7 +99,7 @@ async fn mentions_resolve_to_members_and_are_stored(backend: Backend) {
         .history(&room, HistoryOrder::NewestFirst, None, None, 1)
         .await
         .unwrap();
-    assert_eq!(read, [sent.clone()]);
+    assert_eq!(read, std::slice::from_ref(&sent));
     let mentioned: Vec<_> = read[0].mentioned().collect();
     assert_eq!(mentioned, [(bob.as_str(), "bob")]);
     let mut rewrite = edit(&room, sent.seq, &alice, "hi @alice", 2);
@@ -107,7 +107,11 @@ async fn mentions_resolve_to_members_and_are_stored(backend: Backend) {
     rewrite.mentions = &alice_only;
     let edited = t.store.edit_message(rewrite).await.unwrap().unwrap();
     let mentioned: Vec<_> = edited.mentioned().collect();
-    assert_eq!(mentioned, [(alice.as_str(), "alice")], "an edit re-mentions");
+    assert_eq!(
+        mentioned,
+        [(alice.as_str(), "alice")],
+        "an edit re-mentions"
+    );
     assert_eq!(t.store.last_room_mention(&room).await.unwrap(), None);
     send(&t.store, &room, &alice, 7, &[], true).await;
     assert_eq!(t.store.last_room_mention(&room).await.unwrap(), Some(7));
@@ -126,23 +130,63 @@ async fn pins_keep_their_first_pinner_and_are_bounded(backend: Backend) {
         Pinned::Message(message) => (message.pinned_at, message.pinned_by),
         other => panic!("not pinned: {other:?}"),
     };
-    let first = t.store.pin(&room, seqs[0], Some(&alice), 2, 10).await.unwrap();
+    let first = t
+        .store
+        .pin(&room, seqs[0], Some(&alice), 2, 10)
+        .await
+        .unwrap();
     assert_eq!(pinned(first), (Some(10), Some(alice.clone())));
-    let again = t.store.pin(&room, seqs[0], Some(&bob), 2, 11).await.unwrap();
-    assert_eq!(pinned(again), (Some(10), Some(alice.clone())), "first pin kept");
-    t.store.pin(&room, seqs[1], Some(&bob), 2, 12).await.unwrap();
-    let third = t.store.pin(&room, seqs[2], Some(&bob), 2, 13).await.unwrap();
+    let again = t
+        .store
+        .pin(&room, seqs[0], Some(&bob), 2, 11)
+        .await
+        .unwrap();
+    assert_eq!(
+        pinned(again),
+        (Some(10), Some(alice.clone())),
+        "first pin kept"
+    );
+    t.store
+        .pin(&room, seqs[1], Some(&bob), 2, 12)
+        .await
+        .unwrap();
+    let third = t
+        .store
+        .pin(&room, seqs[2], Some(&bob), 2, 13)
+        .await
+        .unwrap();
     assert_eq!(third, Pinned::TooMany);
-    let order: Vec<i64> = t.store.pins(&room).await.unwrap().iter().map(|m| m.seq).collect();
+    let order: Vec<i64> = t
+        .store
+        .pins(&room)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
     assert_eq!(order, [seqs[1], seqs[0]], "latest pin first");
     let unpinned = t.store.pin(&room, seqs[1], None, 2, 14).await.unwrap();
     assert_eq!(pinned(unpinned), (None, None));
-    let third = t.store.pin(&room, seqs[2], Some(&bob), 2, 15).await.unwrap();
+    let third = t
+        .store
+        .pin(&room, seqs[2], Some(&bob), 2, 15)
+        .await
+        .unwrap();
     assert_eq!(pinned(third), (Some(15), Some(bob.clone())));
     let missing = t.store.pin(&room, 99, Some(&bob), 2, 16).await.unwrap();
     assert_eq!(missing, Pinned::NoMessage);
-    t.store.delete_message(&room, seqs[2], &alice, 17).await.unwrap();
-    let order: Vec<i64> = t.store.pins(&room).await.unwrap().iter().map(|m| m.seq).collect();
+    t.store
+        .delete_message(&room, seqs[2], &alice, 17)
+        .await
+        .unwrap();
+    let order: Vec<i64> = t
+        .store
+        .pins(&room)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
     assert_eq!(order, [seqs[0]], "a deleted message is no longer pinned");
 }
 

@@ -89,7 +89,8 @@ pub async fn show(
         joined,
         manage: matches!(room.my_role(), Role::Owner | Role::Admin),
         can_pin: joined
-            && (room.kind() == RoomKind::Direct || matches!(room.my_role(), Role::Owner | Role::Admin)),
+            && (room.kind() == RoomKind::Direct
+                || matches!(room.my_role(), Role::Owner | Role::Admin)),
         last_seq: room.last_seq,
     };
     Ok(render(&page))

@@ -3,8 +3,8 @@
 use natter_core::events;
 use natter_core::messaging::HistoryPage;
 use natter_core::store::{
-    EditRecord, MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord, ReactionCount, Role, RoomKind,
-    RoomRecord,
+    EditRecord, MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord, ReactionCount, Role,
+    RoomKind, RoomRecord,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

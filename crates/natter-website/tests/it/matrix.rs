@@ -21,7 +21,7 @@ enum Viewer {
     Owner,
 }
 
-const ACTIONS: [&str; 8] = [
+const ACTIONS: [&str; 11] = [
     "read room",
     "read history",
     "post",
@@ -30,6 +30,9 @@ const ACTIONS: [&str; 8] = [
     "remove member",
     "delete",
     "rename",
+    "pin",
+    "list pins",
+    "read edits",
 ];
 
 /// Expected per action (ACTIONS order): A = 2xx, F = 403, N = 404, U = 401.
@@ -37,12 +40,14 @@ fn expected(kind: RoomKind, viewer: Viewer) -> Option<&'static str> {
     use RoomKind::*;
     use Viewer::*;
     Some(match (kind, viewer) {
-        (_, SignedOut) => "UUUUUUUU",
-        (Public, Stranger) => "AAFFFFFF",
-        (Group | Direct, Stranger) => "NNNNNNNN",
-        (Public | Group | Direct, Member) => "AAAAFFFF",
-        (Public | Group, Admin) => "AAAAAAFA",
-        (Public | Group, Owner) => "AAAAAAAA",
+        (_, SignedOut) => "UUUUUUUUUUU",
+        (Public, Stranger) => "AAFFFFFFFAA",
+        (Group | Direct, Stranger) => "NNNNNNNNNNN",
+        (Public | Group, Member) => "AAAAFFFFFAA",
+        // Both people of a direct room pin.
+        (Direct, Member) => "AAAAFFFFAAA",
+        (Public | Group, Admin) => "AAAAAAFAAAA",
+        (Public | Group, Owner) => "AAAAAAAAAAA",
         (Direct, Admin | Owner) => return None,
     })
 }
@@ -134,6 +139,13 @@ async fn attempt(server: &Server, cell: &Cell, action: &str) -> u16 {
             None,
         ),
         "delete" => ("DELETE", format!("/api/v1/rooms/{room}"), None),
+        "pin" => ("PUT", format!("/api/v1/rooms/{room}/pins/1"), None),
+        "list pins" => ("GET", format!("/api/v1/rooms/{room}/pins"), None),
+        "read edits" => (
+            "GET",
+            format!("/api/v1/rooms/{room}/messages/1/edits"),
+            None,
+        ),
         "rename" => (
             "PATCH",
             format!("/api/v1/rooms/{room}"),
@@ -187,6 +199,31 @@ async fn attempt_grpc(client: &WebsiteClient, cell: &Cell, action: &str) -> char
             };
             client
                 .react(authed(message, token.as_deref()))
+                .await
+                .map(drop)
+        }
+        "pin" => {
+            let message = pb::PinRequest {
+                room_id: room_id.clone(),
+                seq: 1,
+                unpin: false,
+            };
+            client
+                .pin(authed(message, token.as_deref()))
+                .await
+                .map(drop)
+        }
+        "list pins" => client
+            .list_pins(authed(room(), token.as_deref()))
+            .await
+            .map(drop),
+        "read edits" => {
+            let message = pb::MessageRequest {
+                room_id: room_id.clone(),
+                seq: 1,
+            };
+            client
+                .get_edits(authed(message, token.as_deref()))
                 .await
                 .map(drop)
         }

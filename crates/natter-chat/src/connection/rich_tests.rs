@@ -1,0 +1,116 @@
+//! Rich messages over the socket: rendered text and mentions in `message` frames, the
+//! `@room` rules, and pins heard by every subscriber.
+
+use natter_core::store::Role;
+use serde_json::{Value, json};
+
+use super::tests::{Client, Setup};
+
+/// Alice's group with Bob in it, both connected and subscribed: (room, alice, bob, a, b).
+async fn alice_and_bob(setup: &Setup) -> (String, String, String, Client, Client) {
+    let (alice, alice_token) = setup.user("alice", "s1").await;
+    let (bob, bob_token) = setup.user("bob", "s2").await;
+    setup.user("carol", "s3").await;
+    let room = setup.group(&alice).await;
+    setup
+        .store
+        .add_member(&room, &bob, Role::Member)
+        .await
+        .unwrap();
+    let mut a = setup.signed_in(&alice_token).await;
+    let mut b = setup.signed_in(&bob_token).await;
+    for client in [&mut a, &mut b] {
+        client
+            .say(json!({"type": "subscribe", "room_id": room}))
+            .await;
+        assert_eq!(client.next().await["type"], "subscribed");
+    }
+    (room, alice, bob, a, b)
+}
+
+fn send(room: &str, client_id: &str, body: &str) -> Value {
+    json!({"type": "send", "room_id": room, "client_id": client_id, "body": body})
+}
+
+#[tokio::test]
+async fn messages_carry_their_rendered_text_and_the_members_they_mention() {
+    let setup = Setup::new().await;
+    let (room, alice, _, mut a, mut b) = alice_and_bob(&setup).await;
+    b.say(send(&room, "c1", "hi @Alice and @carol, **now**"))
+        .await;
+    assert_eq!(b.next().await["type"], "ack");
+    let message = a.next().await;
+    assert_eq!(
+        message["mentions"],
+        json!([{"user_id": alice, "username": "alice"}]),
+        "carol is no member: not mentioned"
+    );
+    let html = format!(
+        "<p>hi <span class=\"mention\" data-user-id=\"{alice}\">@Alice</span> and @carol, \
+         <strong>now</strong></p>"
+    );
+    assert_eq!(message["html"], html);
+    assert!(message.get("mentions_room").is_none(), "absent when false");
+}
+
+#[tokio::test]
+async fn only_owners_and_admins_mention_the_room_and_not_too_often() {
+    let setup = Setup::new().await;
+    let (room, _, _, mut a, mut b) = alice_and_bob(&setup).await;
+    b.say(send(&room, "b1", "@room lunch")).await;
+    let refusal = b.next().await;
+    assert_eq!(
+        (refusal["code"].clone(), refusal["message"].clone()),
+        (
+            json!("forbidden"),
+            json!("only owners and admins may mention @room")
+        )
+    );
+    a.say(send(&room, "a1", "@room lunch")).await;
+    assert_eq!(a.next().await["type"], "ack");
+    let message = b.next().await;
+    assert_eq!(message["mentions_room"], true);
+    assert!(
+        message["html"]
+            .as_str()
+            .unwrap()
+            .contains("data-user-id=\"room\"")
+    );
+    a.next().await;
+    a.say(send(&room, "a2", "@room again")).await;
+    assert_eq!(a.next().await["code"], "rate_limited");
+    a.say(send(&room, "a1", "@room lunch")).await;
+    let retry = a.next().await;
+    assert_eq!(
+        (retry["type"].clone(), retry["duplicate"].clone()),
+        (json!("ack"), json!(true))
+    );
+}
+
+#[tokio::test]
+async fn owners_pin_and_every_subscriber_hears_it() {
+    let setup = Setup::new().await;
+    let (room, alice, _, mut a, mut b) = alice_and_bob(&setup).await;
+    a.say(send(&room, "a1", "the decision")).await;
+    assert_eq!(a.next().await["type"], "ack");
+    a.next().await;
+    b.next().await;
+    let pin = |pinned: bool| json!({"type": "pin", "room_id": room, "seq": 1, "pinned": pinned});
+    b.say(pin(true)).await;
+    let refusal = b.next().await;
+    assert_eq!(refusal["message"], "only owners and admins may pin");
+    a.say(pin(true)).await;
+    for client in [&mut a, &mut b] {
+        let updated = client.next().await;
+        assert_eq!(updated["type"], "message_updated");
+        assert_eq!(updated["pinned_by"], json!(alice));
+        assert!(updated["pinned_at"].is_i64());
+    }
+    a.say(pin(false)).await;
+    let unpinned = b.next().await;
+    assert!(unpinned.get("pinned_at").is_none(), "{unpinned}");
+    assert_eq!(a.next().await, unpinned);
+    a.say(json!({"type": "pin", "room_id": room, "seq": 9}))
+        .await;
+    assert_eq!(a.next().await["code"], "not_found");
+}
