@@ -42,6 +42,8 @@ impl ChatService for ChatGrpc {
             client_id: &req.client_id,
             body: &req.body,
             reply_to: req.reply_to,
+            thread_root: req.thread_root,
+            also_to_room: req.also_to_room,
         };
         let posted = self.chat.send(post).await?;
         Ok(Response::new(pb::SaveMessageResponse {
@@ -56,11 +58,7 @@ impl ChatService for ChatGrpc {
     ) -> Result<Response<pb::GetMessagesResponse>, Status> {
         let me = self.caller(&request).await?;
         let req = request.into_inner();
-        let query = HistoryQuery {
-            before: req.before,
-            after: req.after,
-            limit: (req.limit != 0).then_some(req.limit),
-        };
+        let query = HistoryQuery::of(&req);
         let page = self
             .chat
             .messages

@@ -43,6 +43,12 @@ pub enum ClientFrame {
         /// The seq of the message of the room this one answers.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<i64>,
+        /// The root of the thread this message goes to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread_root: Option<i64>,
+        /// A thread message also shown in the room's timeline.
+        #[serde(default)]
+        also_to_room: bool,
         /// Optional W3C trace context: the send's spans (and every delivery's) join it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         traceparent: Option<String>,
@@ -123,6 +129,28 @@ pub struct Mention {
     pub username: String,
 }
 
+/// A thread as its root shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Thread {
+    /// How many replies.
+    pub replies: i64,
+    /// Unix milliseconds of the last reply.
+    pub last_reply_at: i64,
+    /// Who took part (user ids), the starter first; at most 20.
+    pub participants: Vec<String>,
+}
+
+impl Thread {
+    /// The summary of a root, if it has replies.
+    pub fn of(message: &natter_core::events::pb::Message) -> Option<Self> {
+        message.thread.as_ref().map(|t| Self {
+            replies: t.replies,
+            last_reply_at: t.last_reply_at,
+            participants: t.participants.clone(),
+        })
+    }
+}
+
 impl Mention {
     /// The mentions of a message.
     pub fn all(mentions: &[natter_core::events::pb::Mention]) -> Vec<Self> {
@@ -195,6 +223,15 @@ pub enum ServerFrame {
         /// The text mentions everyone in the room.
         #[serde(default, skip_serializing_if = "is_false")]
         mentions_room: bool,
+        /// The root of the thread this message is in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread_root: Option<i64>,
+        /// A thread message also shown in the room's timeline.
+        #[serde(default, skip_serializing_if = "is_false")]
+        also_to_room: bool,
+        /// On a thread's root: the thread's summary.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread: Option<Thread>,
     },
     /// The send with `client_id` is stored with `seq`.
     Ack {
@@ -255,6 +292,9 @@ pub enum ServerFrame {
         /// Who pinned it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pinned_by: Option<String>,
+        /// On a thread's root: the thread's summary.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread: Option<Thread>,
     },
     /// Someone added or removed a reaction to a message.
     Reaction {
@@ -350,6 +390,7 @@ impl ServerFrame {
             mentions: Mention::all(&message.mentions),
             pinned_at: message.pinned_at,
             pinned_by: message.pinned_by.clone(),
+            thread: Thread::of(message),
         }
     }
 
@@ -396,6 +437,8 @@ mod tests {
                 client_id: "c".into(),
                 body: "hi".into(),
                 reply_to: None,
+                thread_root: None,
+                also_to_room: false,
                 traceparent: None,
                 tracestate: None,
             }

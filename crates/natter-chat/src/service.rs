@@ -21,7 +21,7 @@ use crate::hub::{Event, Hub};
 use crate::listen::{Heads, Listener};
 use crate::metrics::ChatMetrics;
 use crate::presence::Presence;
-use crate::protocol::{Mention, ServerFrame};
+use crate::protocol::{Mention, ServerFrame, Thread};
 use crate::trace;
 
 /// Most messages replayed to a resuming subscriber; more are left to the history API.
@@ -205,6 +205,10 @@ impl Chat {
         if posted.created {
             self.deliver_locally(&posted.message);
         }
+        if let Some(root) = &posted.root {
+            let frame = ServerFrame::updated(&events::message(root));
+            self.dispatch_signal(&root.room_id, &frame);
+        }
         Ok(posted)
     }
 
@@ -342,5 +346,8 @@ pub(crate) fn message_frame(message: &pb::Message) -> ServerFrame {
         html: message.html.clone(),
         mentions: Mention::all(&message.mentions),
         mentions_room: message.mentions_room,
+        thread_root: message.thread_root,
+        also_to_room: message.also_to_room,
+        thread: Thread::of(message),
     }
 }

@@ -55,6 +55,13 @@ pub fn message(record: &MessageRecord) -> pb::Message {
         mentions_room: record.mentions_room(),
         pinned_at: record.pinned_at,
         pinned_by: record.pinned_by.clone(),
+        thread_root: record.thread_root,
+        also_to_room: record.also_to_room(),
+        thread: (record.thread_replies > 0).then(|| pb::ThreadSummary {
+            replies: record.thread_replies,
+            last_reply_at: record.thread_last_at.unwrap_or_default(),
+            participants: record.participants().map(str::to_owned).collect(),
+        }),
     }
 }
 

@@ -9,6 +9,10 @@ pub const MESSAGE_RULE: &str = "message must be 1 to 4000 characters, not only w
 /// What a reply must answer, for error messages.
 pub const REPLY_RULE: &str = "reply_to must be the seq of a message of this room";
 
+/// What a thread message must name, for error messages.
+pub const THREAD_RULE: &str =
+    "thread_root must be the seq of a message of this room that is not in a thread";
+
 /// What a reaction must be, for error messages.
 pub const EMOJI_RULE: &str = "emoji must be one Unicode emoji (Unicode 17.0)";
 

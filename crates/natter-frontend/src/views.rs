@@ -35,6 +35,10 @@ pub struct MessageView {
     /// The text as the server rendered it: safe HTML (an allow-list cleaned it).
     pub html: String,
     pub pinned: bool,
+    /// The root of the thread it is in (a thread message also sent to the room).
+    pub thread_root: Option<i64>,
+    /// On a thread's root: how many replies.
+    pub thread_replies: i64,
     pub created_at: i64,
     pub edited: bool,
     pub deleted: bool,
@@ -108,6 +112,8 @@ impl MessageView {
             body: message.body.clone(),
             html: message.html.clone(),
             pinned: message.pinned_at.is_some(),
+            thread_root: message.thread_root,
+            thread_replies: message.thread.as_ref().map_or(0, |t| t.replies),
             created_at: message.created_at,
             edited: message.edited_at.is_some(),
             deleted: message.deleted,

@@ -33,6 +33,10 @@ function startRoom(el) {
   const canPin = el.dataset.canPin === "true";
   const pinList = document.getElementById("pin-list");
   const suggestEl = document.getElementById("mention-suggest");
+  const threadPanel = document.getElementById("thread-panel");
+  const threadList = document.getElementById("thread-messages");
+  const threadInput = document.getElementById("thread-body");
+  let openRoot = null; // the root of the thread open beside the room
   let replyTo = null; // seq the next send answers
 
   let lastSeq = Number(el.dataset.lastSeq || 0);
@@ -86,6 +90,8 @@ function startRoom(el) {
       fillQuote(quote);
     }
     li.append(body, reactions);
+    setThread(li, m.thread);
+    if (m.thread_root) li.dataset.threadRoot = m.thread_root;
     for (const r of m.reactions || []) setReaction(li, r.emoji, r.count, r.me);
     formatTimes(li);
     if (m.edited_at) markEdited(li);
@@ -144,6 +150,50 @@ function startRoom(el) {
     formatTimes(edits);
     button.setAttribute("aria-expanded", "true");
     li.querySelector(".reactions").before(edits);
+  }
+
+  // Threads: a root shows its summary, which opens the thread in a panel beside the
+  // room; the panel lists the thread's messages, live, and has its own composer.
+  function setThread(li, thread) {
+    let summary = li.querySelector("button.thread-summary");
+    if (!thread || !thread.replies) return;
+    if (!summary) {
+      summary = Object.assign(document.createElement("button"), { type: "button", className: "thread-summary" });
+      li.querySelector(".reactions").before(summary);
+    }
+    const when = new Date(thread.last_reply_at).toLocaleTimeString();
+    summary.textContent = `💬 ${thread.replies} ${thread.replies === 1 ? "reply" : "replies"} · ${thread.participants.map(nameOf).join(", ")} · last ${when}`;
+  }
+
+  async function openThread(seq) {
+    const root = original(seq);
+    openRoot = seq;
+    threadPanel.hidden = false;
+    document.getElementById("thread-root").textContent = root ? excerpt(root) : "";
+    threadList.replaceChildren();
+    const reply = await api(`messages?thread=${seq}&after=0&limit=100`);
+    if (!reply.ok || openRoot !== seq) return;
+    for (const m of await reply.json()) {
+      if (!threadList.querySelector(`li[data-seq="${m.seq}"]`)) threadList.append(messageItem(m));
+    }
+    threadList.scrollTop = threadList.scrollHeight;
+    const last = threadList.lastElementChild;
+    if (last) readThread(Number(last.dataset.seq));
+    if (threadInput) threadInput.focus();
+  }
+
+  function closeThread() {
+    openRoot = null;
+    threadPanel.hidden = true;
+  }
+
+  function readThread(seq) {
+    if (!openRoot || !token) return;
+    fetch(`/api/v1/rooms/${encodeURIComponent(room)}/threads/${openRoot}/read`, {
+      method: "PUT",
+      headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
+      body: JSON.stringify({ seq }),
+    });
   }
 
   // Pins: a marker on the message, its pin/unpin tool (owners and admins), and the
@@ -278,6 +328,11 @@ function startRoom(el) {
     const reply = Object.assign(document.createElement("button"), { type: "button", className: "reply", textContent: "reply" });
     reply.addEventListener("click", () => startReply(li));
     tools.append(reply, open, palette);
+    if (!li.dataset.threadRoot) {
+      const thread = Object.assign(document.createElement("button"), { type: "button", className: "thread", textContent: "thread" });
+      thread.addEventListener("click", () => openThread(Number(li.dataset.seq)));
+      tools.append(thread);
+    }
     if (canPin) {
       const pin = Object.assign(document.createElement("button"), { type: "button", className: "pin" });
       pin.addEventListener("click", () => send({ type: "pin", room_id: room, seq: Number(li.dataset.seq), pinned: !li.classList.contains("pinned") }));
@@ -300,6 +355,7 @@ function startRoom(el) {
     const li = event.target.closest("li.message[data-seq]");
     const edited = event.target.closest("button.edited");
     if (li && edited) toggleEdits(li, edited);
+    if (li && event.target.closest("button.thread-summary")) openThread(Number(li.dataset.seq));
     if (!li || !composer) return;
     const chip = event.target.closest("button.reaction");
     if (chip) react(li, chip.dataset.emoji, chip.getAttribute("aria-pressed") !== "true");
@@ -351,19 +407,28 @@ function startRoom(el) {
     return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
   }
 
+  // A message goes to the room's timeline unless it is thread-only, and to the open
+  // thread when it is one of its messages; every seq counts for resuming.
   function append(m) {
-    if (m.seq <= lastSeq && list.querySelector(`li[data-seq="${m.seq}"]`)) return;
     const stick = nearBottom();
     const mine = m.sender_id === me && pending.get(m.client_id);
-    const li = messageItem(m);
-    if (mine) {
-      mine.li.replaceWith(li);
-      pending.delete(m.client_id);
-    } else {
-      list.append(li);
-    }
+    if (mine) pending.delete(m.client_id);
+    const place = (target, shown) => {
+      if (!shown || !target || target.querySelector(`li[data-seq="${m.seq}"]`)) return;
+      const li = messageItem(m);
+      if (mine && mine.li.parentElement === target) mine.li.replaceWith(li);
+      else target.append(li);
+    };
+    const inThread = !!m.thread_root && m.thread_root === openRoot;
+    place(list, !m.thread_root || m.also_to_room);
+    place(threadList, inThread);
+    if (mine && mine.li.isConnected && mine.li.classList.contains("pending")) mine.li.remove();
     lastSeq = Math.max(lastSeq, m.seq);
     if (stick || mine) list.scrollTop = list.scrollHeight;
+    if (inThread) {
+      threadList.scrollTop = threadList.scrollHeight;
+      readThread(m.seq);
+    }
     send({ type: "read", room_id: room, seq: lastSeq });
   }
 
@@ -422,7 +487,7 @@ function startRoom(el) {
       case "subscribed":
         setState("live", "live");
         if (f.truncated) fillGap(lastSeq, f.from_seq);
-        for (const [clientId, p] of pending) send({ type: "send", room_id: room, client_id: clientId, body: p.body, reply_to: p.reply_to });
+        for (const [clientId, p] of pending) send({ type: "send", room_id: room, client_id: clientId, body: p.body, reply_to: p.reply_to, thread_root: p.thread_root, also_to_room: p.also_to_room });
         break;
       case "message":
         append(f);
@@ -432,28 +497,13 @@ function startRoom(el) {
         if (p) p.li.classList.remove("pending");
         break;
       }
-      case "message_updated": {
-        const li = list.querySelector(`li[data-seq="${f.seq}"]`);
-        if (!li) break;
-        showPin({ ...f, sender_id: li.dataset.sender });
-        if (f.deleted) markDeleted(li);
-        else {
-          showBody(li.querySelector(".body"), f);
-          li.dataset.body = f.body;
-          if (f.edited_at) markEdited(li);
-          const versions = li.querySelector("ol.edits");
-          if (versions) versions.remove();
-          setPinned(li, !!f.pinned_at);
-          markMentions(li);
-        }
+      case "message_updated":
+        for (const li of shownAs(f.seq)) updated(li, f);
         refreshQuotes(f.seq);
         break;
-      }
-      case "reaction": {
-        const li = list.querySelector(`li[data-seq="${f.seq}"]`);
-        if (li) setReaction(li, f.emoji, f.count, f.user_id === me ? f.added : undefined);
+      case "reaction":
+        for (const li of shownAs(f.seq)) setReaction(li, f.emoji, f.count, f.user_id === me ? f.added : undefined);
         break;
-      }
       case "presence_list":
         online.clear();
         f.user_ids.forEach((id) => online.add(id));
@@ -476,6 +526,24 @@ function startRoom(el) {
         }
         break;
     }
+  }
+
+  // A message may be on the page twice: in the timeline and in the open thread.
+  function shownAs(seq) {
+    return document.querySelectorAll(`li.message[data-seq="${seq}"]`);
+  }
+
+  function updated(li, f) {
+    showPin({ ...f, sender_id: li.dataset.sender });
+    setThread(li, f.thread);
+    if (f.deleted) return markDeleted(li);
+    showBody(li.querySelector(".body"), f);
+    li.dataset.body = f.body;
+    if (f.edited_at) markEdited(li);
+    const versions = li.querySelector("ol.edits");
+    if (versions) versions.remove();
+    setPinned(li, !!f.pinned_at);
+    markMentions(li);
   }
 
   function showOnline() {
@@ -541,6 +609,39 @@ function startRoom(el) {
   const cancelReply = document.getElementById("cancel-reply");
   if (cancelReply) cancelReply.addEventListener("click", endReply);
   list.scrollTop = list.scrollHeight;
+
+  if (threadPanel) {
+    document.getElementById("close-thread").addEventListener("click", closeThread);
+    threadList.addEventListener("click", (event) => {
+      const li = event.target.closest("li.message[data-seq]");
+      const chip = event.target.closest("button.reaction");
+      if (li && chip) react(li, chip.dataset.emoji, chip.getAttribute("aria-pressed") !== "true");
+    });
+  }
+  const threadComposer = document.getElementById("thread-composer");
+  if (threadComposer) {
+    threadComposer.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const body = threadInput.value.trim();
+      if (!body || !openRoot) return;
+      const clientId = crypto.randomUUID();
+      const also_to_room = document.getElementById("also-to-room").checked;
+      const p = { body, thread_root: openRoot, also_to_room };
+      p.li = messageItem({ sender_id: me, body, client_id: clientId, thread_root: openRoot });
+      p.li.classList.add("pending");
+      threadList.append(p.li);
+      threadList.scrollTop = threadList.scrollHeight;
+      pending.set(clientId, p);
+      send({ type: "send", room_id: room, client_id: clientId, body, thread_root: openRoot, also_to_room });
+      threadInput.value = "";
+    });
+    threadInput.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        threadComposer.requestSubmit();
+      }
+    });
+  }
 
   if (composer) {
     composer.addEventListener("submit", (event) => {

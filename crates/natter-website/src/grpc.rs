@@ -259,11 +259,7 @@ impl WebsiteService for WebsiteGrpc {
     ) -> Reply<pb::MessageList> {
         let me = self.caller(&request).await?;
         let req = request.into_inner();
-        let query = HistoryQuery {
-            before: req.before,
-            after: req.after,
-            limit: limit(req.limit),
-        };
+        let query = HistoryQuery::of(&req);
         let page = self.website.history(&me.sub, &req.room_id, query).await?;
         Ok(Response::new(pb::MessageList {
             messages: page.to_wire(),
@@ -282,6 +278,8 @@ impl WebsiteService for WebsiteGrpc {
             client_id: &req.client_id,
             body: &req.body,
             reply_to: req.reply_to,
+            thread_root: req.thread_root,
+            also_to_room: req.also_to_room,
         };
         let (stored, created) = self.website.post(post).await?;
         Ok(Response::new(pb::PostMessageResponse {
@@ -338,6 +336,36 @@ impl WebsiteService for WebsiteGrpc {
         Ok(Response::new(pb::MessageList {
             messages: pins.iter().map(natter_core::events::message).collect(),
         }))
+    }
+
+    async fn list_threads(
+        &self,
+        request: Request<pb::ListThreadsRequest>,
+    ) -> Reply<pb::ThreadList> {
+        let me = self.caller(&request).await?;
+        let threads = self
+            .website
+            .threads(&me.sub, limit(request.get_ref().limit));
+        let threads = threads.await?.into_iter().map(|t| pb::FollowedThread {
+            room_id: t.room_id,
+            root_seq: t.root_seq,
+            root_body: t.root_body,
+            replies: t.replies,
+            last_reply_at: t.last_reply_at,
+            unread: t.unread,
+        });
+        Ok(Response::new(pb::ThreadList {
+            threads: threads.collect(),
+        }))
+    }
+
+    async fn read_thread(&self, request: Request<pb::ReadThreadRequest>) -> Reply<pb::Empty> {
+        let me = self.caller(&request).await?;
+        let req = request.into_inner();
+        (self.website)
+            .read_thread(&me.sub, &req.room_id, req.root_seq, req.seq)
+            .await?;
+        Ok(Response::new(pb::Empty {}))
     }
 
     async fn get_profile(&self, request: Request<pb::ProfileRequest>) -> Reply<pb::Profile> {

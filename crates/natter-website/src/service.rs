@@ -5,8 +5,8 @@ use natter_core::events::{Kind, pb};
 use natter_core::messaging::{HistoryPage, HistoryQuery, Messages, Post, Reaction};
 use natter_core::outbox::Outbox;
 use natter_core::store::{
-    EditRecord, MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord, ProfileUpdate, Role,
-    RoomKind, RoomRecord, Store, StoreError,
+    EditRecord, FollowedThread, MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord,
+    ProfileUpdate, Role, RoomKind, RoomRecord, Store, StoreError,
 };
 use natter_core::token::TokenVerifier;
 
@@ -299,6 +299,17 @@ impl Website {
     /// The room's pinned messages, most recently pinned first.
     pub async fn pins(&self, user: &str, room_id: &str) -> Result<Vec<MessageRecord>> {
         Ok(self.messages.pins(user, room_id).await?)
+    }
+
+    /// The threads `user` follows, most recently active first.
+    pub async fn threads(&self, user: &str, limit: Option<u32>) -> Result<Vec<FollowedThread>> {
+        let limit = validate::limit(limit)?;
+        Ok(self.messages.followed_threads(user, limit).await?)
+    }
+
+    /// Moves `user`'s read marker in the thread of `root`.
+    pub async fn read_thread(&self, user: &str, room_id: &str, root: i64, seq: i64) -> Result<()> {
+        Ok(self.messages.read_thread(user, room_id, root, seq).await?)
     }
 
     /// The earlier texts of message `seq`, oldest first.

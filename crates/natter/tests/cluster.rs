@@ -235,7 +235,16 @@ async fn every_service_counts_what_it_serves() {
             break;
         }
     }
-    let text = metrics(&chat.http);
+    // The delivery is counted once its write completes, which may be just after the
+    // client read it.
+    let mut text = metrics(&chat.http);
+    for _ in 0..100 {
+        if value(&text, "natter_chat_messages_delivered_total") == 1.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        text = metrics(&chat.http);
+    }
     assert_eq!(value(&text, "natter_chat_connections"), 1.0, "{text}");
     assert_eq!(value(&text, "natter_chat_subscriptions"), 1.0);
     assert_eq!(value(&text, "natter_chat_messages_received_total"), 1.0);
@@ -536,7 +545,7 @@ async fn a_message_posted_through_any_transport_reaches_every_replica_once_in_or
         room_id: room.clone(),
         client_id: "grpc-1".into(),
         body: "through website gRPC".into(),
-        reply_to: None,
+        ..Default::default()
     };
     website_grpc
         .post_message(authed(post, &token))
@@ -548,7 +557,7 @@ async fn a_message_posted_through_any_transport_reaches_every_replica_once_in_or
         room_id: room.clone(),
         client_id: "grpc-2".into(),
         body: "through chat gRPC".into(),
-        reply_to: None,
+        ..Default::default()
     };
     chat_grpc.save_message(authed(save, &token)).await.unwrap();
     // 4: a WebSocket send on the second replica.

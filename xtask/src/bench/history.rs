@@ -141,6 +141,7 @@ async fn drive(url: String, token: &str, args: &HistoryArgs) -> anyhow::Result<(
                     before,
                     after,
                     limit: 50,
+                    thread: None,
                 },
                 &token,
             );

@@ -229,6 +229,8 @@ impl Connection {
                 client_id,
                 body,
                 reply_to,
+                thread_root,
+                also_to_room,
                 traceparent,
                 tracestate,
             } => {
@@ -240,6 +242,8 @@ impl Connection {
                     client_id: &client_id,
                     body: &body,
                     reply_to,
+                    thread_root,
+                    also_to_room,
                 };
                 self.send_message(socket, post).instrument(span).await
             }
@@ -472,7 +476,9 @@ impl Connection {
             ..post
         };
         match self.chat.send(post).await {
-            Ok(Posted { message, created }) => {
+            Ok(Posted {
+                message, created, ..
+            }) => {
                 let counter = match created {
                     true => &self.chat.metrics.received,
                     false => &self.chat.metrics.duplicates,

@@ -215,6 +215,8 @@ async fn a_send_is_acknowledged_then_delivered_and_a_gap_is_filled_first() {
         reply_to: None,
         mentions: &[],
         mentions_room: false,
+        thread_root: None,
+        also_to_room: false,
         now: 1,
     };
     setup.store.post_message(lost).await.unwrap();
@@ -280,6 +282,8 @@ async fn reactions_reach_every_subscriber_and_strangers_learn_nothing() {
         reply_to: None,
         mentions: &[],
         mentions_room: false,
+        thread_root: None,
+        also_to_room: false,
         now: 1,
     };
     setup.store.post_message(first).await.unwrap();

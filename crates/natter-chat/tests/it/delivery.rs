@@ -119,6 +119,8 @@ async fn a_gap_larger_than_the_bound_is_flagged(backend: Backend) {
             reply_to: None,
             mentions: &[],
             mentions_room: false,
+            thread_root: None,
+            also_to_room: false,
             now: 1,
         };
         cluster.store.post_message(new).await.unwrap();

@@ -75,6 +75,8 @@ async fn store_without_fan_out(store: &Store, room: &str, user: &User, client_id
         reply_to: None,
         mentions: &[],
         mentions_room: false,
+        thread_root: None,
+        also_to_room: false,
         now: now_ms(),
     };
     store.post_message(new).await.unwrap().message.seq

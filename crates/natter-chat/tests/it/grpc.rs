@@ -32,7 +32,7 @@ async fn saved_messages_are_delivered_live_and_read_back(backend: Backend) {
         room_id: room.clone(),
         client_id: "tool-1".into(),
         body: "from a tool".into(),
-        reply_to: None,
+        ..Default::default()
     };
     let first = client
         .save_message(authed(save(), &alice))
@@ -57,6 +57,7 @@ async fn saved_messages_are_delivered_live_and_read_back(backend: Backend) {
     let read = natter_proto::common::v1::HistoryRequest {
         room_id: room.clone(),
         before: None,
+        thread: None,
         after: Some(0),
         limit: 0,
     };

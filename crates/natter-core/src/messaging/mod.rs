@@ -10,7 +10,7 @@ use crate::outbox::Outbox;
 use crate::policy::{Action, Denial, Viewer, authorize};
 use crate::store::{
     Edit, HistoryOrder, MessageRecord, NewMessage, Posted, ReactionCount, Role, RoomRecord, Store,
-    StoreError,
+    StoreError, Timeline,
 };
 use crate::text;
 use crate::time::now_ms;
@@ -99,6 +99,8 @@ pub struct HistoryQuery {
     pub after: Option<i64>,
     /// Page size, 1–100 (default 50).
     pub limit: Option<u32>,
+    /// The messages of the thread of this root instead of the room's timeline.
+    pub thread: Option<i64>,
 }
 
 /// A new message as a transport received it.
@@ -114,6 +116,37 @@ pub struct Post<'a> {
     pub body: &'a str,
     /// The seq of the message of the room this one answers.
     pub reply_to: Option<i64>,
+    /// The root of the thread this message goes to.
+    pub thread_root: Option<i64>,
+    /// A thread message also shown in the room's timeline.
+    pub also_to_room: bool,
+}
+
+impl HistoryQuery {
+    /// The query of a gRPC history request (a `limit` of 0 is the default).
+    pub fn of(request: &events::pb::HistoryRequest) -> Self {
+        Self {
+            before: request.before,
+            after: request.after,
+            limit: (request.limit != 0).then_some(request.limit),
+            thread: request.thread,
+        }
+    }
+}
+
+impl<'a> Post<'a> {
+    /// A plain message: no reply, not in a thread.
+    pub fn new(user: &'a str, room: &'a str, client_id: &'a str, body: &'a str) -> Self {
+        Self {
+            user,
+            room,
+            client_id,
+            body,
+            reply_to: None,
+            thread_root: None,
+            also_to_room: false,
+        }
+    }
 }
 
 impl Messages {
@@ -206,6 +239,14 @@ impl Messages {
                 message: text::REPLY_RULE,
             });
         }
+        if let Some(root) = post.thread_root
+            && self.store.can_root_thread(post.room, root).await? != Some(true)
+        {
+            return Err(MessageError::Unmet {
+                code: "invalid_thread_root",
+                message: text::THREAD_RULE,
+            });
+        }
         let (mentions, mentions_room) = self.mentions(post.room, post.body).await?;
         let new = NewMessage {
             room_id: post.room,
@@ -215,6 +256,8 @@ impl Messages {
             reply_to: post.reply_to,
             mentions: &mentions,
             mentions_room,
+            thread_root: post.thread_root,
+            also_to_room: post.also_to_room && post.thread_root.is_some(),
             now: now_ms(),
         };
         if mentions_room && let Some(stored) = self.room_mention(&new).await? {
@@ -225,6 +268,10 @@ impl Messages {
             let kind = Kind::Posted(events::message(&posted.message));
             let trace = crate::telemetry::sampled();
             self.outbox.publish(post.room, kind, trace.as_ref());
+            if let Some(root) = &posted.root {
+                self.outbox
+                    .publish(post.room, Kind::Updated(events::message(root)), None);
+            }
         }
         Ok(posted)
     }
@@ -290,10 +337,12 @@ impl Messages {
             None => HistoryOrder::NewestFirst,
         };
         self.allowed(user, room, Action::ReadHistory).await?;
-        let messages = self
-            .store
-            .history(room, order, query.after, query.before, limit)
-            .await?;
+        let timeline = match query.thread {
+            Some(root) => Timeline::Thread(root),
+            None => Timeline::Room,
+        };
+        let range = (query.after, query.before, limit);
+        let messages = (self.store.timeline(room, timeline, order, range)).await?;
         let seqs = messages.iter().map(|m| m.seq);
         let reactions = match (seqs.clone().min(), seqs.max()) {
             (Some(first), Some(last)) => self.store.reactions(room, first, last, user).await?,

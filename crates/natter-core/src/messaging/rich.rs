@@ -7,7 +7,7 @@ use crate::events::{self, Kind};
 use crate::markdown::{self, ROOM_MENTION};
 use crate::policy::Action;
 use crate::store::{
-    EditRecord, MessageRecord, NewMessage, Pinned, Posted, Reacted, ReactionChange,
+    EditRecord, FollowedThread, MessageRecord, NewMessage, Pinned, Posted, Reacted, ReactionChange,
 };
 use crate::text;
 use crate::time::now_ms;
@@ -123,7 +123,12 @@ impl Messages {
         }
         if let Some(message) = self.store.message_by_client_id(new).await? {
             let created = false;
-            return Ok(Some(Posted { message, created }));
+            let root = None;
+            return Ok(Some(Posted {
+                message,
+                created,
+                root,
+            }));
         }
         Err(MessageError::RateLimited((wait as u64).div_ceil(1000)))
     }
@@ -163,5 +168,21 @@ impl Messages {
     pub async fn edits(&self, user: &str, room: &str, seq: i64) -> Result<Vec<EditRecord>> {
         self.allowed(user, room, Action::ReadHistory).await?;
         Ok(self.store.edits(room, seq).await?)
+    }
+
+    /// The threads `user` follows, in rooms they are still a member of, most recently
+    /// active first, with what is unread in each (at most `limit`).
+    pub async fn followed_threads(&self, user: &str, limit: u32) -> Result<Vec<FollowedThread>> {
+        Ok(self.store.followed_threads(user, limit).await?)
+    }
+
+    /// Moves `user`'s read marker in the thread of `root` forward to `seq`; a thread
+    /// they do not follow is not found.
+    pub async fn read_thread(&self, user: &str, room: &str, root: i64, seq: i64) -> Result<()> {
+        self.allowed(user, room, Action::ReadHistory).await?;
+        match self.store.read_thread(user, room, root, seq).await? {
+            true => Ok(()),
+            false => Err(MessageError::NoSuchMessage),
+        }
     }
 }

@@ -7,7 +7,8 @@ use super::{Backend, Result, Store, StoreError};
 macro_rules! message_columns {
     () => {
         "room_id, seq, sender_id, client_id, body, created_at, edited_at, deleted_at, \
-         reply_to, mentions, room_mentioned_at, pinned_at, pinned_by"
+         reply_to, mentions, room_mentioned_at, pinned_at, pinned_by, thread_root, also_to_room, \
+         thread_replies, thread_last_at, thread_participants"
     };
 }
 pub(crate) use message_columns;
@@ -29,6 +30,11 @@ pub struct NewMessage<'a> {
     pub mentions: &'a [(String, String)],
     /// The text mentions @room.
     pub mentions_room: bool,
+    /// The root of the thread this message is in (validated by the caller: a message of
+    /// the room that is not in a thread).
+    pub thread_root: Option<i64>,
+    /// A thread message also shown in the room's timeline.
+    pub also_to_room: bool,
     /// Unix milliseconds.
     pub now: i64,
 }
@@ -63,9 +69,33 @@ pub struct MessageRecord {
     pub pinned_at: Option<i64>,
     /// Who pinned it.
     pub pinned_by: Option<String>,
+    /// The root of the thread this message is in.
+    pub thread_root: Option<i64>,
+    /// 1 when a thread message is also shown in the room's timeline (see
+    /// [`MessageRecord::also_to_room`]).
+    pub(crate) also_to_room: i64,
+    /// On a thread's root: how many replies it has.
+    pub thread_replies: i64,
+    /// On a thread's root: Unix milliseconds of the last reply.
+    pub thread_last_at: Option<i64>,
+    /// On a thread's root: who took part (the first [`super::threads::MAX_PARTICIPANTS`]
+    /// user ids, separated by spaces; see [`MessageRecord::participants`]).
+    pub thread_participants: String,
 }
 
 impl MessageRecord {
+    /// Whether a thread message is also shown in the room's timeline.
+    pub fn also_to_room(&self) -> bool {
+        self.also_to_room != 0
+    }
+
+    /// On a thread's root: who took part, starter first.
+    pub fn participants(&self) -> impl Iterator<Item = &str> {
+        self.thread_participants
+            .split(' ')
+            .filter(|id| !id.is_empty())
+    }
+
     /// Whether the text mentions @room.
     pub fn mentions_room(&self) -> bool {
         self.room_mentioned_at.is_some()
@@ -96,6 +126,8 @@ pub struct Posted {
     pub message: MessageRecord,
     /// False when this was a retry of an earlier send with the same client id.
     pub created: bool,
+    /// For a new thread message: the thread's root as the message left it (its summary).
+    pub root: Option<MessageRecord>,
 }
 
 /// Which end of the history a page starts from.
@@ -116,9 +148,10 @@ impl Store {
         // increment included) rolls back, and the stored message is read instead. The
         // common first attempt costs no extra read.
         match self.insert_message(&new).await {
-            Ok(message) => Ok(Posted {
+            Ok((message, root)) => Ok(Posted {
                 message,
                 created: true,
+                root,
             }),
             Err(StoreError::Conflict(_)) => {
                 let message = self
@@ -128,18 +161,40 @@ impl Store {
                 Ok(Posted {
                     message,
                     created: false,
+                    root: None,
                 })
             }
             Err(other) => Err(other),
         }
     }
 
-    async fn insert_message(&self, new: &NewMessage<'_>) -> Result<MessageRecord> {
-        let seq = match self.backend {
-            Backend::Postgres => self.insert_message_pg(new).await?,
-            Backend::Sqlite => self.insert_message_sqlite(new).await?,
+    async fn insert_message(
+        &self,
+        new: &NewMessage<'_>,
+    ) -> Result<(MessageRecord, Option<MessageRecord>)> {
+        let (seq, root) = match (self.backend, new.thread_root) {
+            (Backend::Postgres, None) => (insert_message_pg(&self.writer, new).await?, None),
+            (Backend::Postgres, Some(root)) => {
+                // The root's summary first, the seq last: the room's row is locked for
+                // the final statement and the commit only, as for any send.
+                let mut tx = self.writer.begin().await?;
+                let root = self.thread_reply(&mut tx, new, root).await?;
+                let seq = insert_message_pg(&mut *tx, new).await?;
+                tx.commit().await?;
+                (seq, Some(root))
+            }
+            (Backend::Sqlite, root) => {
+                let mut tx = self.writer.begin().await?;
+                let root = match root {
+                    Some(root) => Some(self.thread_reply(&mut tx, new, root).await?),
+                    None => None,
+                };
+                let seq = insert_message_sqlite(&mut tx, new).await?;
+                tx.commit().await?;
+                (seq, root)
+            }
         };
-        Ok(MessageRecord {
+        let message = MessageRecord {
             room_id: new.room_id.into(),
             seq,
             sender_id: Some(new.sender_id.into()),
@@ -153,72 +208,13 @@ impl Store {
             room_mentioned_at: new.mentions_room.then_some(new.now),
             pinned_at: None,
             pinned_by: None,
-        })
-    }
-
-    /// PostgreSQL: the sequence is taken and the message inserted in one statement, so
-    /// the room's row is locked for that statement and its commit only (one round trip),
-    /// not across a transaction's four; a unique-violation rolls the increment back.
-    async fn insert_message_pg(&self, new: &NewMessage<'_>) -> Result<i64> {
-        let mentioned: Vec<&str> = new.mentions.iter().map(|(id, _)| id.as_str()).collect();
-        // The pool is sqlx's `Any`, which binds no arrays: ids go as one spaced string.
-        let inserted: Option<(i64,)> = sqlx::query_as(
-            "WITH next AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 \
-             RETURNING last_seq), \
-             message AS (INSERT INTO messages (room_id, seq, sender_id, client_id, body, \
-             created_at, reply_to, mentions, room_mentioned_at) \
-             SELECT $1, next.last_seq, $2, $3, $4, $5, CAST($6 AS BIGINT), $7, $8 FROM next \
-             RETURNING seq), \
-             mentioned AS (INSERT INTO message_mentions (room_id, seq, user_id) \
-             SELECT $1, message.seq, m FROM message, unnest(string_to_array($9, ' ')) AS m) \
-             SELECT seq FROM message",
-        )
-        .bind(new.room_id)
-        .bind(new.sender_id)
-        .bind(new.client_id)
-        .bind(new.body)
-        .bind(new.now)
-        .bind(new.reply_to)
-        .bind(mentions_column(new.mentions))
-        .bind(new.mentions_room.then_some(new.now))
-        .bind(mentioned.join(" "))
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(super::map_conflict)?;
-        inserted
-            .map(|(seq,)| seq)
-            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
-    }
-
-    /// SQLite (whose CTEs cannot update): increment and insert in one transaction, on
-    /// the one writer connection.
-    async fn insert_message_sqlite(&self, new: &NewMessage<'_>) -> Result<i64> {
-        let mut tx = self.writer.begin().await?;
-        let (seq,): (i64,) = sqlx::query_as(
-            "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
-        )
-        .bind(new.room_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO messages (room_id, seq, sender_id, client_id, body, created_at, \
-             reply_to, mentions, room_mentioned_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(new.room_id)
-        .bind(seq)
-        .bind(new.sender_id)
-        .bind(new.client_id)
-        .bind(new.body)
-        .bind(new.now)
-        .bind(new.reply_to)
-        .bind(mentions_column(new.mentions))
-        .bind(new.mentions_room.then_some(new.now))
-        .execute(&mut *tx)
-        .await
-        .map_err(super::map_conflict)?;
-        insert_mentions(&mut tx, new.room_id, seq, new.mentions).await?;
-        tx.commit().await?;
-        Ok(seq)
+            thread_root: new.thread_root,
+            also_to_room: i64::from(new.also_to_room),
+            thread_replies: 0,
+            thread_last_at: None,
+            thread_participants: String::new(),
+        };
+        Ok((message, root))
     }
 
     /// The message an earlier send with the same client id stored.
@@ -276,8 +272,8 @@ impl Store {
     }
 
     /// A page of a room's history: up to `limit` messages with sequence numbers strictly
-    /// between `after` and `before` (each unbounded when absent), newest or oldest first.
-    #[tracing::instrument(name = "db.history", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
+    /// between `after` and `before` (each unbounded when absent), newest or oldest first;
+    /// every message, thread messages included (what a resume replays).
     pub async fn history(
         &self,
         room_id: &str,
@@ -286,28 +282,71 @@ impl Store {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<MessageRecord>> {
-        let sql = match order {
-            HistoryOrder::NewestFirst => concat!(
-                "SELECT ",
-                message_columns!(),
-                " FROM messages WHERE room_id = $1 AND seq > $2 AND seq < $3 \
-                 ORDER BY seq DESC LIMIT $4"
-            ),
-            HistoryOrder::OldestFirst => concat!(
-                "SELECT ",
-                message_columns!(),
-                " FROM messages WHERE room_id = $1 AND seq > $2 AND seq < $3 \
-                 ORDER BY seq ASC LIMIT $4"
-            ),
+        let range = (after, before, limit);
+        self.timeline(room_id, Timeline::Everything, order, range)
+            .await
+    }
+
+    /// [`Store::history`] of one timeline: the room's, or a thread's. `range` is
+    /// `(after, before, limit)`.
+    #[tracing::instrument(name = "db.history", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
+    pub async fn timeline(
+        &self,
+        room_id: &str,
+        timeline: Timeline,
+        order: HistoryOrder,
+        (after, before, limit): (Option<i64>, Option<i64>, u32),
+    ) -> Result<Vec<MessageRecord>> {
+        macro_rules! page {
+            ($only:literal, $order:literal) => {
+                concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE room_id = $1 AND seq > $2 AND seq < $3",
+                    $only,
+                    " ORDER BY seq ",
+                    $order,
+                    " LIMIT $4"
+                )
+            };
+        }
+        let sql = match (timeline, order) {
+            (Timeline::Everything, HistoryOrder::NewestFirst) => page!("", "DESC"),
+            (Timeline::Everything, HistoryOrder::OldestFirst) => page!("", "ASC"),
+            (Timeline::Room, HistoryOrder::NewestFirst) => {
+                page!(" AND (thread_root IS NULL OR also_to_room = 1)", "DESC")
+            }
+            (Timeline::Room, HistoryOrder::OldestFirst) => {
+                page!(" AND (thread_root IS NULL OR also_to_room = 1)", "ASC")
+            }
+            (Timeline::Thread(_), HistoryOrder::NewestFirst) => {
+                page!(" AND thread_root = $5", "DESC")
+            }
+            (Timeline::Thread(_), HistoryOrder::OldestFirst) => {
+                page!(" AND thread_root = $5", "ASC")
+            }
         };
-        Ok(sqlx::query_as(sql)
+        let mut query = sqlx::query_as(sql)
             .bind(room_id)
             .bind(after.unwrap_or(i64::MIN))
             .bind(before.unwrap_or(i64::MAX))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?)
+            .bind(i64::from(limit));
+        if let Timeline::Thread(root) = timeline {
+            query = query.bind(root);
+        }
+        Ok(query.fetch_all(&self.pool).await?)
     }
+}
+
+/// Which of a room's messages a page holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timeline {
+    /// All of them, thread messages included.
+    Everything,
+    /// The room's timeline: no thread messages but those also sent to the room.
+    Room,
+    /// The messages of the thread of this root (the root itself not included).
+    Thread(i64),
 }
 
 /// One `message_mentions` row per mentioned member.
@@ -335,4 +374,77 @@ pub(super) fn mentions_column(mentions: &[(String, String)]) -> String {
         .map(|(id, name)| format!("{id}:{name}"))
         .collect();
     pairs.join(" ")
+}
+
+/// PostgreSQL: the sequence is taken and the message inserted in one statement, so
+/// the room's row is locked for that statement and its commit only (one round trip),
+/// not across a transaction's four; a unique-violation rolls the increment back.
+async fn insert_message_pg<'c, E>(executor: E, new: &NewMessage<'_>) -> Result<i64>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let mentioned: Vec<&str> = new.mentions.iter().map(|(id, _)| id.as_str()).collect();
+    // The pool is sqlx's `Any`, which binds no arrays: ids go as one spaced string.
+    let inserted: Option<(i64,)> = sqlx::query_as(
+        "WITH next AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 \
+             RETURNING last_seq), \
+             message AS (INSERT INTO messages (room_id, seq, sender_id, client_id, body, \
+             created_at, reply_to, mentions, room_mentioned_at, thread_root, also_to_room) \
+             SELECT $1, next.last_seq, $2, $3, $4, $5, CAST($6 AS BIGINT), $7, \
+             CAST($8 AS BIGINT), CAST($10 AS BIGINT), $11 FROM next RETURNING seq), \
+             mentioned AS (INSERT INTO message_mentions (room_id, seq, user_id) \
+             SELECT $1, message.seq, m FROM message, unnest(string_to_array($9, ' ')) AS m) \
+             SELECT seq FROM message",
+    )
+    .bind(new.room_id)
+    .bind(new.sender_id)
+    .bind(new.client_id)
+    .bind(new.body)
+    .bind(new.now)
+    .bind(new.reply_to)
+    .bind(mentions_column(new.mentions))
+    .bind(new.mentions_room.then_some(new.now))
+    .bind(mentioned.join(" "))
+    .bind(new.thread_root)
+    .bind(i64::from(new.also_to_room))
+    .fetch_optional(executor)
+    .await
+    .map_err(super::map_conflict)?;
+    inserted
+        .map(|(seq,)| seq)
+        .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+}
+
+/// SQLite (whose CTEs cannot update): increment and insert in the caller's transaction,
+/// on the one writer connection.
+async fn insert_message_sqlite(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    new: &NewMessage<'_>,
+) -> Result<i64> {
+    let (seq,): (i64,) =
+        sqlx::query_as("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
+            .bind(new.room_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    sqlx::query(
+        "INSERT INTO messages (room_id, seq, sender_id, client_id, body, created_at, \
+             reply_to, mentions, room_mentioned_at, thread_root, also_to_room) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(new.room_id)
+    .bind(seq)
+    .bind(new.sender_id)
+    .bind(new.client_id)
+    .bind(new.body)
+    .bind(new.now)
+    .bind(new.reply_to)
+    .bind(mentions_column(new.mentions))
+    .bind(new.mentions_room.then_some(new.now))
+    .bind(new.thread_root)
+    .bind(i64::from(new.also_to_room))
+    .execute(&mut **tx)
+    .await
+    .map_err(super::map_conflict)?;
+    insert_mentions(tx, new.room_id, seq, new.mentions).await?;
+    Ok(seq)
 }

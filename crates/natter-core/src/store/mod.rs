@@ -11,6 +11,7 @@ mod profiles;
 mod reactions;
 mod rooms;
 mod sessions;
+mod threads;
 mod users;
 
 use std::str::FromStr;
@@ -21,11 +22,12 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use edits::{Edit, EditRecord, Pinned};
-pub use messages::{HistoryOrder, MessageRecord, NewMessage, Posted};
+pub use messages::{HistoryOrder, MessageRecord, NewMessage, Posted, Timeline};
 pub use profiles::{ProfileRecord, ProfileUpdate};
 pub use reactions::{Reacted, ReactionChange, ReactionCount};
 pub use rooms::{CURSOR_MAX, MemberRecord, MyRoom, Page, Role, RoomKind, RoomRecord, escape_like};
 pub use sessions::{NewSession, RotateRequest, Rotation, SessionRecord};
+pub use threads::{FollowedThread, MAX_PARTICIPANTS};
 pub use users::{NewUser, UserRecord};
 
 /// Which database the store talks to.

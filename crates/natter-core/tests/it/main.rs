@@ -30,4 +30,5 @@ mod reactions;
 mod rich;
 mod rooms;
 mod store;
+mod threads;
 mod vault;

@@ -27,6 +27,8 @@ async fn room_with_message(store: &Store, owner: &str) -> (String, i64) {
         reply_to: None,
         mentions: &[],
         mentions_room: false,
+        thread_root: None,
+        also_to_room: false,
         now: 1,
     };
     let seq = store.post_message(new).await.unwrap().message.seq;

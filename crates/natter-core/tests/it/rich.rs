@@ -28,6 +28,8 @@ async fn send(
         reply_to: None,
         mentions,
         mentions_room,
+        thread_root: None,
+        also_to_room: false,
         now,
     };
     store.post_message(new).await.unwrap().message

@@ -18,6 +18,8 @@ async fn post(store: &Store, room: &str, sender: &str, client_id: &str) -> i64 {
         reply_to: None,
         mentions: &[],
         mentions_room: false,
+        thread_root: None,
+        also_to_room: false,
         now: 1,
     };
     store.post_message(new).await.unwrap().message.seq
@@ -418,6 +420,8 @@ async fn replies_keep_the_seq_they_answer(backend: Backend) {
         reply_to: Some(first),
         mentions: &[],
         mentions_room: false,
+        thread_root: None,
+        also_to_room: false,
         now: 2,
     };
     let stored = t.store.post_message(reply).await.unwrap().message;

@@ -57,6 +57,7 @@ pub async fn show(
         before: None,
         after: None,
         limit: FIRST_PAGE,
+        thread: None,
     };
     let messages = match website.get_history(authed(&session, history)).await {
         Ok(list) => list.into_inner().messages,

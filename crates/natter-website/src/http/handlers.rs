@@ -196,6 +196,7 @@ pub async fn history(
         before: q.before,
         after: q.after,
         limit: q.limit,
+        thread: q.thread,
     };
     let page = w.history(&me.sub, &room, query).await?;
     Ok(Json(history_json(page)))
@@ -203,7 +204,7 @@ pub async fn history(
 
 #[utoipa::path(post, path = "/api/v1/rooms/{room}/messages", tag = "messages", params(("room" = String, Path, description = "Room id.")), request_body = PostMessage,
     description = "Store a message. 201 when stored, 200 when a send with the same client_id was stored before.",
-    responses((status = 201, body = MessageJson), (status = 200, body = MessageJson), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`invalid_reply_to`: the room has no message with that seq")))]
+    responses((status = 201, body = MessageJson), (status = 200, body = MessageJson), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`invalid_reply_to`: the room has no message with that seq; `invalid_thread_root`: no message of the room outside a thread has that seq")))]
 pub async fn post_message(
     State(w): State<Website>,
     Caller(me): Caller,
@@ -216,6 +217,8 @@ pub async fn post_message(
         client_id: &body.client_id,
         body: &body.body,
         reply_to: body.reply_to,
+        thread_root: body.thread_root,
+        also_to_room: body.also_to_room,
     };
     let (message, created) = w.post(post).await?;
     let status = if created {

@@ -3,8 +3,8 @@
 use natter_core::events;
 use natter_core::messaging::HistoryPage;
 use natter_core::store::{
-    EditRecord, MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord, ReactionCount, Role,
-    RoomKind, RoomRecord,
+    EditRecord, FollowedThread, MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord,
+    ReactionCount, Role, RoomKind, RoomRecord,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -93,6 +93,23 @@ pub struct MessageJson {
     pub pinned_at: Option<i64>,
     /// Who pinned it.
     pub pinned_by: Option<String>,
+    /// The root of the thread this message is in.
+    pub thread_root: Option<i64>,
+    /// A thread message also shown in the room's timeline.
+    pub also_to_room: bool,
+    /// On a thread's root: the thread's summary.
+    pub thread: Option<ThreadJson>,
+}
+
+/// A thread as its root shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThreadJson {
+    /// How many replies.
+    pub replies: i64,
+    /// Unix milliseconds of the last reply.
+    pub last_reply_at: i64,
+    /// Who took part (user ids), the starter first; at most 20.
+    pub participants: Vec<String>,
 }
 
 /// A member a message mentions.
@@ -102,6 +119,31 @@ pub struct MentionJson {
     pub user_id: String,
     /// Username.
     pub username: String,
+}
+
+/// A thread the caller follows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FollowedThreadJson {
+    /// Room id.
+    pub room_id: String,
+    /// The thread's root.
+    pub root_seq: i64,
+    /// The root's text (empty once deleted).
+    pub root_body: String,
+    /// How many replies.
+    pub replies: i64,
+    /// Unix milliseconds of the last reply.
+    pub last_reply_at: Option<i64>,
+    /// Replies by others after the caller's read marker in the thread.
+    pub unread: i64,
+}
+
+/// How far the caller has read a thread.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadRead {
+    /// The highest seq of the thread read.
+    pub seq: i64,
 }
 
 /// An earlier text of an edited message.
@@ -210,6 +252,14 @@ pub struct PostMessage {
     #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1)]
     pub reply_to: Option<i64>,
+    /// The root of the thread this message goes to: a message of the room that is not
+    /// in a thread (409 `invalid_thread_root` otherwise).
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 1)]
+    pub thread_root: Option<i64>,
+    /// A thread message also shown in the room's timeline.
+    #[serde(default)]
+    pub also_to_room: bool,
 }
 
 /// A JSON integer as JSON Schema counts them: `6` and `6.0` alike (what a client whose
@@ -276,6 +326,16 @@ pub struct MineQuery {
 }
 
 /// History paging parameters.
+/// A page size alone.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LimitQuery {
+    /// Page size, default 50.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -288,6 +348,9 @@ pub struct HistoryParams {
     /// Page size, default 50.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// The messages of the thread of this root (the root not included) instead of the
+    /// room's timeline, which holds no thread messages but those also sent to the room.
+    pub thread: Option<i64>,
 }
 
 /// User look-up parameters.
@@ -367,6 +430,24 @@ pub fn message_json(m: &MessageRecord) -> MessageJson {
         mentions_room: m.mentions_room,
         pinned_at: m.pinned_at,
         pinned_by: m.pinned_by,
+        thread_root: m.thread_root,
+        also_to_room: m.also_to_room,
+        thread: m.thread.map(|t| ThreadJson {
+            replies: t.replies,
+            last_reply_at: t.last_reply_at,
+            participants: t.participants,
+        }),
+    }
+}
+
+pub fn followed_thread_json(t: FollowedThread) -> FollowedThreadJson {
+    FollowedThreadJson {
+        room_id: t.room_id,
+        root_seq: t.root_seq,
+        root_body: t.root_body,
+        replies: t.replies,
+        last_reply_at: t.last_reply_at,
+        unread: t.unread,
     }
 }
 

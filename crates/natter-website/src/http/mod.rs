@@ -101,6 +101,8 @@ fn api_router() -> OpenApiRouter<Website> {
         .routes(routes!(pin, unpin))
         .routes(routes!(pins))
         .routes(routes!(edits))
+        .routes(routes!(threads))
+        .routes(routes!(read_thread))
         .routes(routes!(open_direct))
         .routes(routes!(find_users))
         .routes(routes!(profile))

@@ -3,7 +3,8 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use natter_core::http::{Caller, ErrorBody};
+use axum::http::StatusCode;
+use natter_core::http::{ApiError, Caller, ErrorBody, JsonBody, QueryParams};
 
 use super::handlers::Reply;
 use super::json::*;
@@ -99,6 +100,36 @@ pub async fn edits(
 ) -> Reply<Vec<EditJson>> {
     let edits = w.edits(&me.sub, &room, message_seq(&seq)?).await?;
     Ok(Json(edits.iter().map(edit_json).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v1/threads", tag = "messages", params(LimitQuery),
+    description = "The threads you follow — you started, replied in or were mentioned in them — in rooms you are a member of, most recently active first, with the replies by others you have not read.",
+    responses((status = 200, body = Vec<FollowedThreadJson>), (status = 422, body = ErrorBody)))]
+pub async fn threads(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    QueryParams(q): QueryParams<LimitQuery>,
+) -> Reply<Vec<FollowedThreadJson>> {
+    let threads = w.threads(&me.sub, q.limit).await?;
+    Ok(Json(
+        threads.into_iter().map(followed_thread_json).collect(),
+    ))
+}
+
+#[utoipa::path(put, path = "/api/v1/rooms/{room}/threads/{root}/read", tag = "messages",
+    params(("room" = String, Path, description = "Room id."), ("root" = i64, Path, description = "The thread's root.")),
+    request_body = ThreadRead,
+    description = "Move your read marker in a thread you follow forward (never back).",
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody, description = "No such room, or a thread you do not follow")))]
+pub async fn read_thread(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Path((room, root)): Path<(String, String)>,
+    JsonBody(body): JsonBody<ThreadRead>,
+) -> Result<StatusCode, ApiError> {
+    w.read_thread(&me.sub, &room, message_seq(&root)?, body.seq)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A `seq` that is not a number names no message.

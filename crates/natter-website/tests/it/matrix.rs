@@ -85,6 +85,8 @@ async fn setup(server: &Server, kind: RoomKind, viewer: Viewer) -> Cell {
         reply_to: None,
         mentions: &[],
         mentions_room: false,
+        thread_root: None,
+        also_to_room: false,
         now: 1,
     };
     store.post_message(first).await.unwrap();
@@ -183,7 +185,7 @@ async fn attempt_grpc(client: &WebsiteClient, cell: &Cell, action: &str) -> char
                 room_id: room_id.clone(),
                 client_id: "m1".into(),
                 body: "hi".into(),
-                reply_to: None,
+                ..Default::default()
             };
             client
                 .post_message(authed(message, token.as_deref()))

@@ -38,6 +38,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/rooms/{room}/pins/{seq}"),
     ("delete", "/api/v1/rooms/{room}/pins/{seq}"),
     ("get", "/api/v1/rooms/{room}/pins"),
+    ("get", "/api/v1/threads"),
+    ("put", "/api/v1/rooms/{room}/threads/{root}/read"),
     ("put", "/api/v1/direct/{user}"),
     ("get", "/api/v1/users"),
     ("get", "/api/v1/users/{user}"),

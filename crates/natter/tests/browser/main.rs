@@ -242,6 +242,58 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
     )
     .await;
 
+    // Threads: Alice starts one on Bob's "hi alice"; Bob sees the summary live, opens
+    // the thread beside the room and answers, also to the room.
+    let second = "#messages li[data-seq='2']";
+    alice.click(&format!("{second} button.thread")).await;
+    alice
+        .wait_for(
+            "the thread open",
+            "!document.getElementById('thread-panel').hidden",
+        )
+        .await;
+    alice.fill("#thread-body", "in the thread").await;
+    alice.press_enter("#thread-body").await;
+    bob.wait_for(
+        "the root's summary",
+        &format!(
+            "document.querySelector(\"{second} button.thread-summary\")?.textContent.startsWith('💬 1 reply')"
+        ),
+    )
+    .await;
+    bob.click(&format!("{second} button.thread-summary")).await;
+    let in_panel = |text: &str| {
+        format!(
+            "[...document.querySelectorAll('#thread-messages li:not(.pending) .body')]\
+             .some(e => e.textContent === '{text}')"
+        )
+    };
+    bob.wait_for("the thread's reply", &in_panel("in the thread"))
+        .await;
+    bob.click("#also-to-room").await;
+    bob.fill("#thread-body", "back to you").await;
+    bob.press_enter("#thread-body").await;
+    alice
+        .wait_for("bob's answer in the thread", &in_panel("back to you"))
+        .await;
+    let in_room = |text: &str| {
+        format!(
+            "[...document.querySelectorAll('#messages .body')].some(e => e.textContent === '{text}')"
+        )
+    };
+    alice
+        .wait_for("the answer also in the room", &in_room("back to you"))
+        .await;
+    assert_eq!(
+        alice
+            .eval(&format!("return {}", in_room("in the thread")))
+            .await,
+        json!(false),
+        "a thread-only reply stays out of the room's timeline"
+    );
+    std::fs::write(output_dir().join("thread.png"), alice.screenshot().await).unwrap();
+    alice.click("#close-thread").await;
+
     // A message made of markup is shown as text and runs nothing.
     let payload = "<img src=x onerror=\"window.pwned=1\"><script>window.pwned=2</script>";
     alice.fill("#body", payload).await;

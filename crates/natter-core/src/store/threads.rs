@@ -1,0 +1,139 @@
+//! Threads: a reply's effect on its root (the summary: reply count, last reply time,
+//! participants) and on who follows the thread, written in the reply's own transaction
+//! with the root's row locked, so concurrent replies never lose a count; and the threads
+//! a user follows, with what is unread in each.
+
+use super::messages::{NewMessage, message_columns};
+use super::{Backend, MessageRecord, Result, Store, StoreError};
+
+/// Most participants a root lists (the starter and the first repliers).
+pub const MAX_PARTICIPANTS: usize = 20;
+
+/// A thread a user follows.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FollowedThread {
+    /// The room.
+    pub room_id: String,
+    /// The thread's root.
+    pub root_seq: i64,
+    /// The root's text (empty once deleted).
+    pub root_body: String,
+    /// How many replies the thread has.
+    pub replies: i64,
+    /// Unix milliseconds of the last reply.
+    pub last_reply_at: Option<i64>,
+    /// Replies by others after the follower's read marker in the thread.
+    pub unread: i64,
+}
+
+impl Store {
+    /// Whether `seq` of `room` can start or hold a thread: `Some(true)` for a message
+    /// that is in no thread, `Some(false)` for a thread message, `None` for no message.
+    #[tracing::instrument(name = "db.thread_root", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
+    pub async fn can_root_thread(&self, room: &str, seq: i64) -> Result<Option<bool>> {
+        let row: Option<(Option<i64>,)> =
+            sqlx::query_as("SELECT thread_root FROM messages WHERE room_id = $1 AND seq = $2")
+                .bind(room)
+                .bind(seq)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(root,)| root.is_none()))
+    }
+
+    /// In a reply's transaction: locks the root, adds the reply to its summary and its
+    /// sender, the root's author and the people it mentions to the followers; returns the
+    /// root as the reply leaves it.
+    pub(super) async fn thread_reply(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        new: &NewMessage<'_>,
+        root: i64,
+    ) -> Result<MessageRecord> {
+        let lock = match self.backend {
+            Backend::Postgres => {
+                "SELECT sender_id, thread_participants FROM messages \
+                 WHERE room_id = $1 AND seq = $2 FOR UPDATE"
+            }
+            Backend::Sqlite => {
+                "SELECT sender_id, thread_participants FROM messages \
+                 WHERE room_id = $1 AND seq = $2"
+            }
+        };
+        let (starter, participants): (Option<String>, String) = sqlx::query_as(lock)
+            .bind(new.room_id)
+            .bind(root)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+        let mut joined: Vec<&str> = participants.split(' ').filter(|p| !p.is_empty()).collect();
+        for who in starter.as_deref().into_iter().chain([new.sender_id]) {
+            if joined.len() < MAX_PARTICIPANTS && !joined.contains(&who) {
+                joined.push(who);
+            }
+        }
+        let updated: MessageRecord = sqlx::query_as(concat!(
+            "UPDATE messages SET thread_replies = thread_replies + 1, thread_last_at = $3, \
+             thread_participants = $4 WHERE room_id = $1 AND seq = $2 RETURNING ",
+            message_columns!()
+        ))
+        .bind(new.room_id)
+        .bind(root)
+        .bind(new.now)
+        .bind(joined.join(" "))
+        .fetch_one(&mut **tx)
+        .await?;
+        let mentioned = new.mentions.iter().map(|(id, _)| id.as_str());
+        let followers = starter.as_deref().into_iter().chain([new.sender_id]);
+        for user in followers.chain(mentioned) {
+            sqlx::query(
+                "INSERT INTO thread_follows (user_id, room_id, root_seq) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(user)
+            .bind(new.room_id)
+            .bind(root)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(updated)
+    }
+
+    /// The threads `user` follows in rooms they are still a member of, most recently
+    /// active first, at most `limit`.
+    #[tracing::instrument(name = "db.followed_threads", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
+    pub async fn followed_threads(&self, user: &str, limit: u32) -> Result<Vec<FollowedThread>> {
+        Ok(sqlx::query_as(
+            "SELECT f.room_id, f.root_seq, m.body AS root_body, m.thread_replies AS replies, \
+             m.thread_last_at AS last_reply_at, \
+             (SELECT COUNT(*) FROM messages r WHERE r.room_id = f.room_id \
+              AND r.thread_root = f.root_seq AND r.seq > f.read_seq \
+              AND (r.sender_id IS NULL OR r.sender_id <> f.user_id)) AS unread \
+             FROM thread_follows f \
+             JOIN messages m ON m.room_id = f.room_id AND m.seq = f.root_seq \
+             JOIN room_members rm ON rm.room_id = f.room_id AND rm.user_id = f.user_id \
+             WHERE f.user_id = $1 \
+             ORDER BY m.thread_last_at DESC, f.room_id, f.root_seq LIMIT $2",
+        )
+        .bind(user)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Moves `user`'s read marker in the thread of `root` forward to `seq`; false when
+    /// they do not follow it.
+    #[tracing::instrument(name = "db.read_thread", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
+    pub async fn read_thread(&self, user: &str, room: &str, root: i64, seq: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE thread_follows SET read_seq = CASE WHEN read_seq < $4 THEN $4 ELSE read_seq END \
+             WHERE user_id = $1 AND room_id = $2 AND root_seq = $3",
+        )
+        .bind(user)
+        .bind(room)
+        .bind(root)
+        .bind(seq)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
