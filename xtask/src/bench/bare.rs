@@ -1,7 +1,8 @@
 //! The reference `bench chat` measures Natter against: a bare WebSocket broadcast server
 //! (tokio-tungstenite, no storage, no presence, no authentication) that speaks enough of
 //! docs/protocol.md for the same clients — `auth`, `subscribe`, `unsubscribe`, `send`
-//! answered with `ack` and a `message` to every subscriber of the room, `react` answered
+//! answered with `ack` and a `message` to every subscriber of the room (a thread reply
+//! also with the root's `message_updated`, its in-memory reply count), `react` answered
 //! with a `reaction` (count of the in-memory set) to every subscriber — with the same
 //! bounded per-connection queue (256 frames, close 4008 when full). It runs as its own
 //! process (`cargo xtask bench bare-server`) so it competes for the cores as Natter does.
@@ -39,6 +40,8 @@ type Reactions = HashMap<(String, i64, String), std::collections::HashSet<String
 struct Rooms {
     rooms: Mutex<Subscribers>,
     reactions: Mutex<Reactions>,
+    /// (room, root) → replies in its thread.
+    threads: Mutex<HashMap<(String, i64), i64>>,
     next_id: AtomicU64,
 }
 
@@ -158,7 +161,13 @@ impl Rooms {
                     quoted(&room)
                 ))
             }
-            "send" => Some(self.broadcast(&room, &frame)),
+            "send" => {
+                let ack = self.broadcast(&room, &frame);
+                if let Some(root) = frame["thread_root"].as_i64() {
+                    self.thread_reply(&room, root);
+                }
+                Some(ack)
+            }
             "react" => {
                 self.react(&room, &frame, user);
                 None
@@ -185,6 +194,20 @@ impl Rooms {
         ));
         drop(reactions);
         self.queue(room, &reaction);
+    }
+
+    /// Counts a reply in the thread of `root` and queues the root's `message_updated`
+    /// for every subscriber.
+    fn thread_reply(&self, room: &str, root: i64) {
+        let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        let replies = threads.entry((room.to_owned(), root)).or_default();
+        *replies += 1;
+        let updated = Utf8Bytes::from(format!(
+            r#"{{"type":"message_updated","room_id":{},"seq":{root},"body":"","html":"","edited_at":null,"deleted":false,"thread":{{"replies":{replies},"last_reply_at":0,"participants":[]}}}}"#,
+            quoted(room)
+        ));
+        drop(threads);
+        self.queue(room, &updated);
     }
 
     /// Queues `frame` for every subscriber of `room`.

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 
+use super::bursts::{self, Burst};
 use super::people::{self, People};
-use super::reactions::{self, Burst};
 use super::swarm::{Command, Report, Swarm};
 use super::usage::{Usage, quantile};
 use super::{Natter, Process};
@@ -92,6 +92,8 @@ struct Figures {
     slow_closes: usize,
     /// Every member of one room reacting to one message at once.
     burst: Burst,
+    /// Every member of one room replying in one message's thread at once.
+    thread_burst: Burst,
 }
 
 pub fn run(
@@ -176,6 +178,7 @@ async fn measure(
         big_complete: 0,
         slow_closes,
         burst: Burst::default(),
+        thread_burst: Burst::default(),
     };
     let senders = senders(args.rooms, args.room_size, args.senders);
     let mut next_id = 0;
@@ -193,7 +196,9 @@ async fn measure(
         figures.steps.push(step);
     }
     // Room 0 has had messages since the first step: its members react to the first.
-    figures.burst = reactions::burst(&mut swarm, args.rooms, 0, 1).await;
+    figures.burst = bursts::burst(&mut swarm, (args.rooms, 0), Command::React, 1).await;
+    figures.thread_burst =
+        bursts::burst(&mut swarm, (args.rooms, 0), Command::ThreadReply, 1).await;
     big_room_phase(&mut swarm, &mut figures, &big_room, args, next_id).await;
     Ok(figures)
 }
@@ -395,17 +400,21 @@ fn print_target(f: &Figures, args: &ChatArgs) {
         args.big_room_messages,
         f.slow_closes
     );
-    let b = &f.burst;
-    println!(
-        "{} members react to one message at once: {} of {} reaction frames, p50 {:.1}ms p99 {:.1}ms last {:.1}ms; counts not seen exactly once by everyone: {}",
-        b.members,
-        b.frames.len(),
-        b.expected(),
-        ms(quantile(&b.frames, 0.5)),
-        ms(quantile(&b.frames, 0.99)),
-        ms(b.frames.last().copied().unwrap_or_default()),
-        b.wrong_counts()
-    );
+    for (b, what) in [
+        (&f.burst, "react to one message at once: reaction"),
+        (&f.thread_burst, "reply in one thread at once: root update"),
+    ] {
+        println!(
+            "{} members {what} frames {} of {}, p50 {:.1}ms p99 {:.1}ms last {:.1}ms; counts not seen exactly once by everyone: {}",
+            b.members,
+            b.frames.len(),
+            b.expected(),
+            ms(quantile(&b.frames, 0.5)),
+            ms(quantile(&b.frames, 0.99)),
+            ms(b.frames.last().copied().unwrap_or_default()),
+            b.wrong_counts()
+        );
+    }
 }
 
 /// One figure of every target, with its ratio to the first (the bare server).
@@ -449,6 +458,8 @@ fn print_comparison(all: &[Figures]) {
     row("one room of all: last member p99", &last, " ms");
     let reaction = |f: &Figures| ms(quantile(&f.burst.frames, 0.99));
     row("reaction burst: frame p99", &reaction, " ms");
+    let thread = |f: &Figures| ms(quantile(&f.thread_burst.frames, 0.99));
+    row("thread burst: root update p99", &thread, " ms");
 }
 
 fn highest(f: &Figures) -> u32 {

@@ -4,12 +4,12 @@
 
 mod auth;
 mod bare;
+mod bursts;
 mod chat;
 mod fanout;
 mod history;
 mod load;
 mod people;
-mod reactions;
 mod spans;
 mod swarm;
 mod usage;

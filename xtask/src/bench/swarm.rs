@@ -32,6 +32,8 @@ pub enum Command {
     Move(String),
     /// React with 👍 to message `seq` of the current room.
     React(i64),
+    /// Reply in the thread of message `seq` of the current room.
+    ThreadReply(i64),
 }
 
 /// What clients report.
@@ -45,8 +47,9 @@ pub enum Report {
     Acked(Duration),
     /// The server closed the connection with this code.
     Closed(u16),
-    /// A `reaction` frame with this count arrived this long after its burst started.
-    Reaction(i64, Duration),
+    /// An update frame with this count (a `reaction`'s, or the thread reply count of a
+    /// root's `message_updated`) arrived this long after its burst started.
+    Update(i64, Duration),
 }
 
 /// Running clients.
@@ -139,7 +142,7 @@ struct Client {
     burst: Burst,
 }
 
-/// When the reaction burst being timed started (set before any member reacts).
+/// When the burst being timed started (set before any member acts).
 pub type Burst = Arc<std::sync::Mutex<Option<Instant>>>;
 
 type Socket =
@@ -222,6 +225,10 @@ impl Client {
                         Some(Command::React(seq)) => {
                             vec![json!({"type": "react", "room_id": room, "seq": seq, "emoji": "👍"})]
                         }
+                        Some(Command::ThreadReply(root)) => {
+                            let client_id = format!("thread-{}", self.now());
+                            vec![json!({"type": "send", "room_id": room, "client_id": client_id, "body": "in the thread", "thread_root": root})]
+                        }
                         Some(Command::Move(to)) => {
                             waiting = true;
                             let from = std::mem::replace(&mut room, to);
@@ -254,12 +261,15 @@ impl Client {
             }
         } else if text.starts_with(r#"{"type":"subscribed""#) {
             return true;
-        } else if text.starts_with(r#"{"type":"reaction""#)
+        } else if (text.starts_with(r#"{"type":"reaction""#)
+            || text.starts_with(r#"{"type":"message_updated""#))
             && let Some(start) = *self.burst.lock().unwrap_or_else(|e| e.into_inner())
         {
             let frame: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-            let count = frame["count"].as_i64().unwrap_or(-1);
-            let _ = self.reports.send(Report::Reaction(count, start.elapsed()));
+            let count = (frame["count"].as_i64())
+                .or(frame["thread"]["replies"].as_i64())
+                .unwrap_or(-1);
+            let _ = self.reports.send(Report::Update(count, start.elapsed()));
         } else if text.starts_with(r#"{"type":"presence"#)
             || text.starts_with(r#"{"type":"typing""#)
         {

@@ -114,3 +114,45 @@ async fn owners_pin_and_every_subscriber_hears_it() {
         .await;
     assert_eq!(a.next().await["code"], "not_found");
 }
+
+#[tokio::test]
+async fn thread_replies_are_sequenced_and_update_their_root() {
+    let setup = Setup::new().await;
+    let (room, alice, bob, mut a, mut b) = alice_and_bob(&setup).await;
+    a.say(send(&room, "a1", "shall we?")).await;
+    assert_eq!(a.next().await["type"], "ack");
+    a.next().await;
+    b.next().await;
+    let reply = |client_id: &str, root: i64| {
+        json!({"type": "send", "room_id": room,
+        "client_id": client_id, "body": "yes", "thread_root": root})
+    };
+    b.say(reply("b1", 1)).await;
+    assert_eq!(b.next().await["seq"], 2, "the room's next seq");
+    for client in [&mut a, &mut b] {
+        let message = client.next().await;
+        assert_eq!(
+            (message["seq"].clone(), message["thread_root"].clone()),
+            (json!(2), json!(1))
+        );
+        let root = client.next().await;
+        assert_eq!(
+            (root["type"].clone(), root["seq"].clone()),
+            (json!("message_updated"), json!(1))
+        );
+        assert_eq!(root["thread"]["replies"], 1);
+        assert_eq!(root["thread"]["participants"], json!([alice, bob]));
+    }
+    b.say(reply("b2", 2)).await;
+    assert_eq!(
+        b.next().await["code"],
+        "invalid_thread_root",
+        "no thread in a thread"
+    );
+    b.say(reply("b3", 9)).await;
+    assert_eq!(
+        b.next().await["code"],
+        "invalid_thread_root",
+        "no such message"
+    );
+}
