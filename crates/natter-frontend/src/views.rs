@@ -2,7 +2,7 @@
 
 use askama::Template;
 use natter_proto::common::v1::Message;
-use natter_proto::website::v1::{Member, Profile, Role, Room, RoomKind};
+use natter_proto::website::v1::{FollowedThread, Member, Profile, Role, Room, RoomKind};
 
 /// What every page's navigation needs.
 #[derive(Debug, Clone, Default)]
@@ -147,6 +147,39 @@ impl MemberView {
 pub struct Home {
     pub nav: Nav,
     pub rooms: Vec<RoomView>,
+    /// Threads the user follows, most recently active first.
+    pub threads: Vec<ThreadView>,
+}
+
+/// A followed thread on the home page.
+#[derive(Debug, Clone)]
+pub struct ThreadView {
+    pub room_id: String,
+    pub root_seq: i64,
+    /// The room's name as the room list shows it.
+    pub room: String,
+    /// The start of the root's text.
+    pub excerpt: String,
+    pub replies: i64,
+    pub unread: i64,
+}
+
+impl ThreadView {
+    /// `thread`, in the room named `room`.
+    pub fn of(thread: &FollowedThread, room: &str) -> Self {
+        let mut excerpt: String = thread.root_body.chars().take(80).collect();
+        if excerpt.len() < thread.root_body.len() {
+            excerpt.push('…');
+        }
+        Self {
+            room_id: thread.room_id.clone(),
+            root_seq: thread.root_seq,
+            room: room.to_owned(),
+            excerpt,
+            replies: thread.replies,
+            unread: thread.unread,
+        }
+    }
 }
 
 #[derive(Template)]

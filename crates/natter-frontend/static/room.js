@@ -606,6 +606,9 @@ function startRoom(el) {
       jumpTo(Number(item.dataset.seq));
     });
   }
+  // A link to a thread (from the home page's followed threads) opens it.
+  const linked = /^#thread-(\d+)$/.exec(location.hash);
+  if (linked && threadPanel) openThread(Number(linked[1]));
   const cancelReply = document.getElementById("cancel-reply");
   if (cancelReply) cancelReply.addEventListener("click", endReply);
   list.scrollTop = list.scrollHeight;

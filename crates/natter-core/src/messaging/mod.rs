@@ -39,11 +39,12 @@ pub enum MessageError {
     /// No such message in the room (or it is deleted).
     #[error("no such message")]
     NoSuchMessage,
-    /// The room's state rules the request out (a reply to no message, one reaction or
-    /// pin too many).
+    /// The room's state rules the request out (a reply to no message, a thread under no
+    /// root, one reaction or pin too many).
     #[error("{message}")]
     Unmet {
-        /// Stable code: `invalid_reply_to`, `too_many_reactions` or `too_many_pins`.
+        /// Stable code: `invalid_reply_to`, `invalid_thread_root`, `too_many_reactions`
+        /// or `too_many_pins`.
         code: &'static str,
         /// What the rule is.
         message: &'static str,
@@ -130,21 +131,6 @@ impl HistoryQuery {
             after: request.after,
             limit: (request.limit != 0).then_some(request.limit),
             thread: request.thread,
-        }
-    }
-}
-
-impl<'a> Post<'a> {
-    /// A plain message: no reply, not in a thread.
-    pub fn new(user: &'a str, room: &'a str, client_id: &'a str, body: &'a str) -> Self {
-        Self {
-            user,
-            room,
-            client_id,
-            body,
-            reply_to: None,
-            thread_root: None,
-            also_to_room: false,
         }
     }
 }

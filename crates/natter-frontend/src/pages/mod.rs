@@ -13,12 +13,12 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use natter_proto::website::v1::{ListRoomsRequest, RoomKind, RoomRequest};
+use natter_proto::website::v1::{ListRoomsRequest, ListThreadsRequest, RoomKind, RoomRequest};
 use tonic::Code;
 
 use crate::Frontend;
 use crate::session::{MaybeUser, Session, same_token};
-use crate::views::{ErrorPage, Home, Nav, RoomView};
+use crate::views::{ErrorPage, Home, Nav, RoomView, ThreadView};
 
 /// A page or a redirect, or an error page.
 pub type Page = Result<Response, PageError>;
@@ -143,6 +143,7 @@ pub async fn home(State(frontend): State<Frontend>, MaybeUser(session): MaybeUse
         return Ok(render(&Home {
             nav: nav(None),
             rooms: Vec::new(),
+            threads: Vec::new(),
         }));
     };
     let request = ListRoomsRequest {
@@ -165,9 +166,24 @@ pub async fn home(State(frontend): State<Frontend>, MaybeUser(session): MaybeUse
         };
         rooms.push(RoomView::of(room, other.as_deref()));
     }
+    let threads = frontend
+        .website()
+        .list_threads(authed(&session, ListThreadsRequest { limit: 20 }))
+        .await
+        .map_err(|s| service_error(Some(&session), s))?
+        .into_inner()
+        .threads;
+    let room_name = |id: &str| {
+        let room = rooms.iter().find(|r| r.id == id);
+        room.map_or_else(|| "a room".to_owned(), |r| r.name.clone())
+    };
+    let threads = (threads.iter())
+        .map(|t| ThreadView::of(t, &room_name(&t.room_id)))
+        .collect();
     Ok(render(&Home {
         nav: nav(Some(&session)),
         rooms,
+        threads,
     }))
 }
 

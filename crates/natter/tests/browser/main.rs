@@ -292,6 +292,18 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
         "a thread-only reply stays out of the room's timeline"
     );
     std::fs::write(output_dir().join("thread.png"), alice.screenshot().await).unwrap();
+    // The home page lists the threads Alice follows (she replied); the link opens it.
+    alice.goto("/").await;
+    alice.click("#my-threads a").await;
+    alice
+        .wait_for("the thread, opened from its link", &in_panel("back to you"))
+        .await;
+    alice
+        .wait_for(
+            "live",
+            "document.getElementById('room').dataset.state === 'live'",
+        )
+        .await;
     alice.click("#close-thread").await;
 
     // A message made of markup is shown as text and runs nothing.
