@@ -201,9 +201,9 @@ impl Chat {
     /// replicas), then delivers it to this replica's subscribers; returns the stored
     /// message and whether it was new. Nothing is acknowledged that was not committed.
     pub(crate) async fn send(&self, post: Post<'_>) -> Result<Posted, ChatError> {
-        let posted = self.messages.post(post).await?;
-        if posted.created {
-            self.deliver_locally(&posted.message);
+        let (posted, wire) = self.messages.post_wire(post).await?;
+        if let Some(wire) = wire {
+            self.deliver_locally(&posted.message, &wire);
         }
         if let Some(root) = &posted.root {
             let frame = ServerFrame::updated(&events::message(root));
@@ -291,8 +291,8 @@ impl Chat {
 
     /// Delivers a stored message to this replica's subscribers at once (the owner has
     /// queued it for the others; a broker outage leaves local delivery working).
-    fn deliver_locally(&self, message: &MessageRecord) {
-        let frame = Utf8Bytes::from(message_frame(&events::message(message)).encode());
+    fn deliver_locally(&self, message: &MessageRecord, wire: &pb::Message) {
+        let frame = Utf8Bytes::from(message_frame(wire).encode());
         let event = Event::Message {
             room_id: Arc::from(message.room_id.as_str()),
             seq: message.seq,

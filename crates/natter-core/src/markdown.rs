@@ -23,6 +23,9 @@ pub const ROOM_MENTION: &str = "room";
 /// `text` as safe HTML; each `@name` whose lower-cased name `mentioned` answers with a
 /// user id becomes `<span class="mention" data-user-id="…">`.
 pub fn render(text: &str, mentioned: &dyn Fn(&str) -> Option<String>) -> String {
+    if is_plain(text) {
+        return format!("<p>{text}</p>");
+    }
     let mut events = Vec::new();
     let mut context = Context::default();
     for event in TextMergeStream::new(Parser::new_ext(text, OPTIONS)) {
@@ -57,6 +60,25 @@ pub fn mentions(text: &str) -> Vec<String> {
         }
     }
     names
+}
+
+/// Whether `text` renders as one paragraph of itself, so that neither parser nor
+/// sanitizer need see it (most chat lines): one line, no leading or trailing space, not
+/// starting with a digit (a numbered list), no ASCII punctuation that Markdown, HTML or
+/// a mention gives meaning to, no URL, no white space but the space (a non-breaking space
+/// is written as an entity). `tests::plain_text_renders_as_the_full_path_would` checks
+/// that the full path agrees.
+fn is_plain(text: &str) -> bool {
+    let starts_plain = text
+        .chars()
+        .next()
+        .is_some_and(|c| !c.is_ascii_digit() && !c.is_whitespace());
+    let plain_char = |c: char| match c {
+        ' ' => true,
+        c if c.is_ascii() => c.is_ascii_alphanumeric() || ",.;:?!'\"()/%$=".contains(c),
+        c => !c.is_whitespace() && !c.is_control(),
+    };
+    starts_plain && !text.ends_with(' ') && text.chars().all(plain_char) && !text.contains("://")
 }
 
 /// CommonMark plus strikethrough; no tables, footnotes or math.

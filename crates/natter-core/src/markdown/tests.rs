@@ -63,6 +63,49 @@ fn mentions_are_found_outside_code_and_marked_when_known() {
     assert_eq!(mentions(&many).len(), MAX_MENTIONS);
 }
 
+#[test]
+fn plain_text_renders_as_the_full_path_would() {
+    let samples = [
+        "hello bob",
+        "ok, see you at 5.",
+        "b=17:1733100000",
+        "what?! (really) 100% $5 / \"quoted\" 'single'",
+        "Привет, как дела?",
+        "émoji 👍 and — dashes… «quotes»",
+        "a  double  space",
+        "x.",
+        "=",
+        "!",
+        "(",
+    ];
+    for text in samples {
+        assert!(is_plain(text), "{text:?} takes the fast path");
+        let mut full = Vec::new();
+        let mut context = Context::default();
+        for event in TextMergeStream::new(Parser::new_ext(text, OPTIONS)) {
+            context.push(event, &mut full, &|_| None);
+        }
+        let mut raw = String::new();
+        html::push_html(&mut raw, full.into_iter());
+        let mut slow = SANITIZER.clean(&raw).to_string();
+        slow.truncate(slow.trim_end().len());
+        assert_eq!(plain(text), slow, "{text:?}");
+    }
+    for text in [
+        "1. one",
+        " indented",
+        "trailing ",
+        "a\nb",
+        "@bob",
+        "see https://x.example",
+        "a\u{a0}b",
+        "a & b",
+        "<b>",
+    ] {
+        assert!(!is_plain(text), "{text:?} takes the full path");
+    }
+}
+
 /// What a sender may try: whatever it is, the output has no script, no event handler,
 /// no dangerous URL and no element outside the allow-list.
 const XSS: &[&str] = &[

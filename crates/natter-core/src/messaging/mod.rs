@@ -209,6 +209,12 @@ impl Messages {
     /// Stores a message (idempotent per client id) and publishes it to every replica;
     /// nothing is acknowledged that was not committed. `created` is false for a retry.
     pub async fn post(&self, post: Post<'_>) -> Result<Posted> {
+        Ok(self.post_wire(post).await?.0)
+    }
+
+    /// [`Messages::post`], with a new message in its wire shape as published (its text
+    /// rendered once, for whoever delivers it too).
+    pub async fn post_wire(&self, post: Post<'_>) -> Result<(Posted, Option<events::pb::Message>)> {
         if !text::is_client_id(post.client_id) {
             return Err(MessageError::Invalid {
                 code: "invalid_client_id",
@@ -247,19 +253,20 @@ impl Messages {
             now: now_ms(),
         };
         if mentions_room && let Some(stored) = self.room_mention(&new).await? {
-            return Ok(stored);
+            return Ok((stored, None));
         }
         let posted = self.store.post_message(new).await?;
-        if posted.created {
-            let kind = Kind::Posted(events::message(&posted.message));
-            let trace = crate::telemetry::sampled();
-            self.outbox.publish(post.room, kind, trace.as_ref());
-            if let Some(root) = &posted.root {
-                self.outbox
-                    .publish(post.room, Kind::Updated(events::message(root)), None);
-            }
+        if !posted.created {
+            return Ok((posted, None));
         }
-        Ok(posted)
+        let wire = events::message(&posted.message);
+        let trace = crate::telemetry::sampled();
+        (self.outbox).publish(post.room, Kind::Posted(wire.clone()), trace.as_ref());
+        if let Some(root) = &posted.root {
+            let kind = Kind::Updated(events::message(root));
+            self.outbox.publish(post.room, kind, None);
+        }
+        Ok((posted, Some(wire)))
     }
 
     /// Replaces the text of `user`'s message `seq` (`body` given) or deletes it, and

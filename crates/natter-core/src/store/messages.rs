@@ -383,33 +383,48 @@ async fn insert_message_pg<'c, E>(executor: E, new: &NewMessage<'_>) -> Result<i
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
-    let mentioned: Vec<&str> = new.mentions.iter().map(|(id, _)| id.as_str()).collect();
-    // The pool is sqlx's `Any`, which binds no arrays: ids go as one spaced string.
-    let inserted: Option<(i64,)> = sqlx::query_as(
-        "WITH next AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 \
-             RETURNING last_seq), \
-             message AS (INSERT INTO messages (room_id, seq, sender_id, client_id, body, \
-             created_at, reply_to, mentions, room_mentioned_at, thread_root, also_to_room) \
-             SELECT $1, next.last_seq, $2, $3, $4, $5, CAST($6 AS BIGINT), $7, \
-             CAST($8 AS BIGINT), CAST($10 AS BIGINT), $11 FROM next RETURNING seq), \
-             mentioned AS (INSERT INTO message_mentions (room_id, seq, user_id) \
-             SELECT $1, message.seq, m FROM message, unnest(string_to_array($9, ' ')) AS m) \
-             SELECT seq FROM message",
-    )
-    .bind(new.room_id)
-    .bind(new.sender_id)
-    .bind(new.client_id)
-    .bind(new.body)
-    .bind(new.now)
-    .bind(new.reply_to)
-    .bind(mentions_column(new.mentions))
-    .bind(new.mentions_room.then_some(new.now))
-    .bind(mentioned.join(" "))
-    .bind(new.thread_root)
-    .bind(i64::from(new.also_to_room))
-    .fetch_optional(executor)
-    .await
-    .map_err(super::map_conflict)?;
+    macro_rules! insert {
+        ($mentioned:literal) => {
+            concat!(
+                "WITH next AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 \
+                 RETURNING last_seq), \
+                 message AS (INSERT INTO messages (room_id, seq, sender_id, client_id, body, \
+                 created_at, reply_to, mentions, room_mentioned_at, thread_root, also_to_room) \
+                 SELECT $1, next.last_seq, $2, $3, $4, $5, CAST($6 AS BIGINT), $7, \
+                 CAST($8 AS BIGINT), CAST($9 AS BIGINT), $10 FROM next RETURNING seq)",
+                $mentioned,
+                " SELECT seq FROM message"
+            )
+        };
+    }
+    // Most messages mention nobody: their statement has no mention rows to write. The
+    // pool is sqlx's `Any`, which binds no arrays: mentioned ids go as one spaced string.
+    let sql = match new.mentions.is_empty() {
+        true => insert!(""),
+        false => insert!(
+            ", mentioned AS (INSERT INTO message_mentions (room_id, seq, user_id) \
+             SELECT $1, message.seq, m FROM message, unnest(string_to_array($11, ' ')) AS m)"
+        ),
+    };
+    let mut query = sqlx::query_as(sql)
+        .bind(new.room_id)
+        .bind(new.sender_id)
+        .bind(new.client_id)
+        .bind(new.body)
+        .bind(new.now)
+        .bind(new.reply_to)
+        .bind(mentions_column(new.mentions))
+        .bind(new.mentions_room.then_some(new.now))
+        .bind(new.thread_root)
+        .bind(i64::from(new.also_to_room));
+    if !new.mentions.is_empty() {
+        let ids: Vec<&str> = new.mentions.iter().map(|(id, _)| id.as_str()).collect();
+        query = query.bind(ids.join(" "));
+    }
+    let inserted: Option<(i64,)> = query
+        .fetch_optional(executor)
+        .await
+        .map_err(super::map_conflict)?;
     inserted
         .map(|(seq,)| seq)
         .ok_or(StoreError::Database(sqlx::Error::RowNotFound))

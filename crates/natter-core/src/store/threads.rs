@@ -4,7 +4,7 @@
 //! a user follows, with what is unread in each.
 
 use super::messages::{NewMessage, message_columns};
-use super::{Backend, MessageRecord, Result, Store, StoreError};
+use super::{MessageRecord, Result, Store, StoreError};
 
 /// Most participants a root lists (the starter and the first repliers).
 pub const MAX_PARTICIPANTS: usize = 20;
@@ -40,61 +40,55 @@ impl Store {
         Ok(row.map(|(root,)| root.is_none()))
     }
 
-    /// In a reply's transaction: locks the root, adds the reply to its summary and its
-    /// sender, the root's author and the people it mentions to the followers; returns the
-    /// root as the reply leaves it.
+    /// In a reply's transaction: adds the reply to its root's summary (the update locks
+    /// the root's row, so concurrent replies count one after the other) and its sender,
+    /// the root's author and the people it mentions to the followers; returns the root as
+    /// the reply leaves it. Two or three statements, whatever the number of followers.
     pub(super) async fn thread_reply(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         new: &NewMessage<'_>,
         root: i64,
     ) -> Result<MessageRecord> {
-        let lock = match self.backend {
-            Backend::Postgres => {
-                "SELECT sender_id, thread_participants FROM messages \
-                 WHERE room_id = $1 AND seq = $2 FOR UPDATE"
-            }
-            Backend::Sqlite => {
-                "SELECT sender_id, thread_participants FROM messages \
-                 WHERE room_id = $1 AND seq = $2"
-            }
-        };
-        let (starter, participants): (Option<String>, String) = sqlx::query_as(lock)
-            .bind(new.room_id)
-            .bind(root)
-            .fetch_optional(&mut **tx)
-            .await?
-            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
-        let mut joined: Vec<&str> = participants.split(' ').filter(|p| !p.is_empty()).collect();
-        for who in starter.as_deref().into_iter().chain([new.sender_id]) {
-            if joined.len() < MAX_PARTICIPANTS && !joined.contains(&who) {
-                joined.push(who);
-            }
-        }
-        let updated: MessageRecord = sqlx::query_as(concat!(
-            "UPDATE messages SET thread_replies = thread_replies + 1, thread_last_at = $3, \
-             thread_participants = $4 WHERE room_id = $1 AND seq = $2 RETURNING ",
+        let mut updated: MessageRecord = sqlx::query_as(concat!(
+            "UPDATE messages SET thread_replies = thread_replies + 1, thread_last_at = $3 \
+             WHERE room_id = $1 AND seq = $2 RETURNING ",
             message_columns!()
         ))
         .bind(new.room_id)
         .bind(root)
         .bind(new.now)
-        .bind(joined.join(" "))
-        .fetch_one(&mut **tx)
-        .await?;
-        let mentioned = new.mentions.iter().map(|(id, _)| id.as_str());
-        let followers = starter.as_deref().into_iter().chain([new.sender_id]);
-        for user in followers.chain(mentioned) {
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+        let starter = updated.sender_id.clone();
+        let mut joined: Vec<&str> = updated.participants().collect();
+        let before = joined.len();
+        for who in starter.as_deref().into_iter().chain([new.sender_id]) {
+            if joined.len() < MAX_PARTICIPANTS && !joined.contains(&who) {
+                joined.push(who);
+            }
+        }
+        if joined.len() > before {
+            let participants = joined.join(" ");
             sqlx::query(
-                "INSERT INTO thread_follows (user_id, room_id, root_seq) VALUES ($1, $2, $3) \
-                 ON CONFLICT DO NOTHING",
+                "UPDATE messages SET thread_participants = $3 WHERE room_id = $1 AND seq = $2",
             )
-            .bind(user)
             .bind(new.room_id)
             .bind(root)
+            .bind(&participants)
             .execute(&mut **tx)
             .await?;
+            updated.thread_participants = participants;
         }
+        let mentioned = new.mentions.iter().map(|(id, _)| id.as_str());
+        let mut followers: Vec<&str> = (starter.as_deref().into_iter())
+            .chain([new.sender_id])
+            .chain(mentioned)
+            .collect();
+        followers.sort_unstable();
+        followers.dedup();
+        follow(tx, new.room_id, root, &followers).await?;
         Ok(updated)
     }
 
@@ -136,4 +130,29 @@ impl Store {
         .await?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+/// Makes `users` follow the thread of `root` (those who already do stay as they are), in
+/// one statement.
+async fn follow(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    room: &str,
+    root: i64,
+    users: &[&str],
+) -> Result<()> {
+    let rows: Vec<String> = (0..users.len())
+        .map(|i| format!("(${}, $1, $2)", i + 3))
+        .collect();
+    // Only numbered placeholders are formatted into the statement.
+    let sql = format!(
+        "INSERT INTO thread_follows (user_id, room_id, root_seq) VALUES {} \
+         ON CONFLICT DO NOTHING",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(room).bind(root);
+    for user in users {
+        query = query.bind(*user);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
 }
