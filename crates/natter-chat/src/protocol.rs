@@ -215,7 +215,9 @@ pub enum ServerFrame {
         /// The seq of the message of the room this one answers.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<i64>,
-        /// The text rendered to safe HTML (docs/protocol.md, "Message text").
+        /// The text rendered to safe HTML (docs/protocol.md, "Message text"); absent
+        /// for plain text, shown as it is.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         html: String,
         /// The members the text mentions.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -281,7 +283,8 @@ pub enum ServerFrame {
         edited_at: Option<i64>,
         /// Whether it was deleted.
         deleted: bool,
-        /// The text rendered to safe HTML (empty when deleted).
+        /// The text rendered to safe HTML; absent for plain text and when deleted.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         html: String,
         /// The members the text mentions.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]

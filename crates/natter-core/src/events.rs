@@ -65,17 +65,16 @@ pub fn message(record: &MessageRecord) -> pb::Message {
     }
 }
 
-/// `body` rendered, its `@names` of `mentions` (and `@room` when `everyone`) marked.
+/// `body` rendered, its `@names` of `mentions` (and `@room` when `everyone`) marked;
+/// empty for plain text (one paragraph of itself: shown as text) and for no text.
 pub fn html(body: &str, mentions: &[pb::Mention], everyone: bool) -> String {
-    if body.is_empty() {
-        return String::new();
-    }
-    markdown::render(body, &|name| match name {
+    let mentioned = |name: &str| match name {
         markdown::ROOM_MENTION if everyone => Some(markdown::ROOM_MENTION.to_owned()),
         _ => (mentions.iter())
             .find(|m| m.username == name)
             .map(|m| m.user_id.clone()),
-    })
+    };
+    markdown::formatted(body, &mentioned).unwrap_or_default()
 }
 
 /// The wire shape of an earlier text of a message.
@@ -226,27 +225,30 @@ mod tests {
     const POSTED_V1: &[u8] =
         b"\n\x02n1\x12\x02r1R\x19\n\x02r1\x10\x03\x1a\x02u1\"\x02c1*\x02hi0\x80\xd0\x95\xff\xbc1";
 
-    /// What a replica of this release makes of [`posted`]: its text rendered.
-    fn rendered() -> pb::RoomEvent {
-        let mut event = posted();
-        if let Some(Kind::Posted(message)) = &mut event.kind {
-            message.html = "<p>hi</p>".into();
-        }
-        event
-    }
-
     #[test]
     fn the_envelope_decodes_as_it_always_did_and_round_trips() {
         assert_eq!(encode(&posted()).as_ref(), POSTED_V1);
-        assert_eq!(decode(TOPIC, POSTED_V1), Some(rendered()));
-        assert_eq!(decode(TOPIC, &encode(&rendered())), Some(rendered()));
+        assert_eq!(decode(TOPIC, POSTED_V1), Some(posted()));
+    }
+
+    #[test]
+    fn an_event_without_rendered_text_is_rendered_on_arrival() {
+        let mut event = posted();
+        if let Some(Kind::Posted(message)) = &mut event.kind {
+            message.body = "**hi**".into();
+        }
+        let decoded = decode(TOPIC, &encode(&event)).unwrap();
+        let Some(Kind::Posted(message)) = decoded.kind else {
+            panic!("{decoded:?}");
+        };
+        assert_eq!(message.html, "<p><strong>hi</strong></p>");
     }
 
     #[test]
     fn unknown_fields_are_ignored_and_unknown_kinds_skipped() {
         let mut with_future_field = POSTED_V1.to_vec();
         with_future_field.extend_from_slice(b"\xa2\x06\x03new"); // field 100, a string
-        assert_eq!(decode(TOPIC, &with_future_field), Some(rendered()));
+        assert_eq!(decode(TOPIC, &with_future_field), Some(posted()));
         let future_kind = b"\n\x02n1\x12\x02r1\xfa\x06\x00"; // kind 111, empty
         assert_eq!(decode(TOPIC, future_kind), None);
     }
@@ -256,7 +258,7 @@ mod tests {
         let message = "n1\nr1\n3\n1700000000000\n-\n-\n{\"type\":\"message\",\"room_id\":\"r1\",\"seq\":3,\"sender_id\":\"u1\",\"client_id\":\"c1\",\"body\":\"hi\",\"created_at\":1700000000000}";
         assert_eq!(
             decode(LEGACY_MESSAGES_TOPIC, message.as_bytes()),
-            Some(rendered())
+            Some(posted())
         );
         let typing =
             "n2\nr1\n0\n0\n-\n-\n{\"type\":\"typing\",\"room_id\":\"r1\",\"user_id\":\"u9\"}";

@@ -23,9 +23,19 @@ pub const ROOM_MENTION: &str = "room";
 /// `text` as safe HTML; each `@name` whose lower-cased name `mentioned` answers with a
 /// user id becomes `<span class="mention" data-user-id="…">`.
 pub fn render(text: &str, mentioned: &dyn Fn(&str) -> Option<String>) -> String {
-    if is_plain(text) {
-        return format!("<p>{text}</p>");
+    match is_plain(text) {
+        true => format!("<p>{text}</p>"),
+        false => render_full(text, mentioned),
     }
+}
+
+/// [`render`], or `None` for text that renders as one paragraph of itself (most chat
+/// lines): the wire leaves `html` out for those, and clients show `body` as text.
+pub fn formatted(text: &str, mentioned: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    (!is_plain(text)).then(|| render_full(text, mentioned))
+}
+
+fn render_full(text: &str, mentioned: &dyn Fn(&str) -> Option<String>) -> String {
     let mut events = Vec::new();
     let mut context = Context::default();
     for event in TextMergeStream::new(Parser::new_ext(text, OPTIONS)) {

@@ -83,7 +83,8 @@ pub struct MessageJson {
     /// Emoji reactions as the caller sees them, in the order each emoji was first used
     /// (in history pages; empty in other answers and once deleted).
     pub reactions: Vec<ReactionJson>,
-    /// The text rendered from its Markdown subset to safe HTML (empty once deleted).
+    /// The text rendered from its Markdown subset to safe HTML; empty for plain text
+    /// (show `body` as it is) and once deleted.
     pub html: String,
     /// The members the text mentions.
     pub mentions: Vec<MentionJson>,
