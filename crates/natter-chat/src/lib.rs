@@ -10,6 +10,7 @@ mod listen;
 mod metrics;
 mod presence;
 pub mod protocol;
+mod reads;
 mod relay;
 mod service;
 mod trace;

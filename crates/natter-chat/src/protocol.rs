@@ -108,6 +108,34 @@ pub enum ClientFrame {
         #[serde(default = "yes")]
         pinned: bool,
     },
+    /// A room's pinned messages, most recently pinned first; answered with `pins`.
+    Pins {
+        /// The room.
+        room_id: String,
+    },
+    /// The earlier texts of an edited message, oldest first; answered with `edits`.
+    Edits {
+        /// The room.
+        room_id: String,
+        /// The message.
+        seq: i64,
+    },
+    /// The threads you follow, most recently active first; answered with `threads`.
+    Threads {
+        /// How many, 1–100 (default 50).
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// Everything up to `seq` in the thread of `root` has been read; answered with
+    /// `thread_read_marker`.
+    ReadThread {
+        /// The room.
+        room_id: String,
+        /// The thread's root.
+        root: i64,
+        /// The highest seq of the thread read.
+        seq: i64,
+    },
     /// Application-level heartbeat; answered with `pong`.
     Ping,
 }
@@ -347,8 +375,68 @@ pub enum ServerFrame {
         /// Online or not.
         online: bool,
     },
+    /// A room's pinned messages (each in the shape of a `message` frame), most recently
+    /// pinned first.
+    Pins {
+        /// The room.
+        room_id: String,
+        /// The pinned messages.
+        messages: Vec<ServerFrame>,
+    },
+    /// The earlier texts of a message, oldest first.
+    Edits {
+        /// The room.
+        room_id: String,
+        /// The message.
+        seq: i64,
+        /// Its earlier texts.
+        edits: Vec<Edit>,
+    },
+    /// The threads you follow, most recently active first.
+    Threads {
+        /// The threads.
+        threads: Vec<Followed>,
+    },
+    /// Your read marker in a thread after `read_thread`.
+    ThreadReadMarker {
+        /// The room.
+        room_id: String,
+        /// The thread's root.
+        root: i64,
+        /// The seq given.
+        seq: i64,
+    },
     /// Answer to `ping`.
     Pong,
+}
+
+/// An earlier text of an edited message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edit {
+    /// The text.
+    pub body: String,
+    /// It rendered, when it has formatting.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub html: String,
+    /// Unix milliseconds: when this text was written.
+    pub written_at: i64,
+}
+
+/// A thread someone follows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Followed {
+    /// The room.
+    pub room_id: String,
+    /// The thread's root.
+    pub root: i64,
+    /// The root's text.
+    pub root_body: String,
+    /// How many replies.
+    pub replies: i64,
+    /// Unix milliseconds of the last reply.
+    pub last_reply_at: Option<i64>,
+    /// Replies by others after your read marker in the thread.
+    pub unread: i64,
 }
 
 /// Close codes (RFC 6455 leaves 4000–4999 to applications).

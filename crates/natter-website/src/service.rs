@@ -303,7 +303,6 @@ impl Website {
 
     /// The threads `user` follows, most recently active first.
     pub async fn threads(&self, user: &str, limit: Option<u32>) -> Result<Vec<FollowedThread>> {
-        let limit = validate::limit(limit)?;
         Ok(self.messages.followed_threads(user, limit).await?)
     }
 

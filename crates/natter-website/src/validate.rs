@@ -119,14 +119,7 @@ pub fn user_prefix(raw: &str) -> Result<&str, WebsiteError> {
 
 /// A page size: 1–100, default 50.
 pub fn limit(requested: Option<u32>) -> Result<u32, WebsiteError> {
-    match requested {
-        None => Ok(50),
-        Some(n @ 1..=100) => Ok(n),
-        Some(_) => Err(WebsiteError::invalid(
-            "invalid_limit",
-            "limit must be 1 to 100",
-        )),
-    }
+    Ok(natter_core::messaging::page_limit(requested)?)
 }
 
 #[cfg(test)]

@@ -248,6 +248,17 @@ impl Connection {
                 self.send_message(socket, post).instrument(span).await
             }
             ClientFrame::Typing { room_id } => self.typing(&room_id).await,
+            read @ (ClientFrame::Pins { .. }
+            | ClientFrame::Edits { .. }
+            | ClientFrame::Threads { .. }
+            | ClientFrame::ReadThread { .. }) => {
+                let user = self.user_id().to_owned();
+                let answer = match self.chat.answer(&user, read).await {
+                    Ok(answer) => answer,
+                    Err((refusal, about)) => error_frame(refusal, about.as_deref()),
+                };
+                self.send(socket, &answer).await
+            }
             ClientFrame::Read { room_id, seq } => {
                 let user = self.user_id().to_owned();
                 let frame = match self.chat.mark_read(&user, &room_id, seq).await {

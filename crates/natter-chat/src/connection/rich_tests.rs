@@ -156,3 +156,61 @@ async fn thread_replies_are_sequenced_and_update_their_root() {
         "no such message"
     );
 }
+
+#[tokio::test]
+async fn pins_edits_and_threads_are_read_over_the_socket() {
+    let setup = Setup::new().await;
+    let (room, _, _, mut a, mut b) = alice_and_bob(&setup).await;
+    a.say(send(&room, "a1", "the decision")).await;
+    assert_eq!(a.next().await["type"], "ack");
+    a.next().await;
+    b.next().await;
+    a.say(json!({"type": "pin", "room_id": room, "seq": 1}))
+        .await;
+    a.next().await;
+    b.next().await;
+    let edit = json!({"type": "edit", "room_id": room, "seq": 1, "body": "the final decision"});
+    a.say(edit).await;
+    a.next().await;
+    b.next().await;
+    b.say(json!({"type": "pins", "room_id": room})).await;
+    let pins = b.next().await;
+    assert_eq!(pins["messages"][0]["type"], "message");
+    assert_eq!(pins["messages"][0]["body"], "the final decision");
+    b.say(json!({"type": "edits", "room_id": room, "seq": 1}))
+        .await;
+    let edits = b.next().await;
+    assert_eq!(edits["edits"][0]["body"], "the decision");
+    b.say(json!({"type": "send", "room_id": room, "client_id": "b1", "body": "agreed", "thread_root": 1}))
+        .await;
+    assert_eq!(b.next().await["type"], "ack");
+    for client in [&mut a, &mut b] {
+        client.next().await;
+        client.next().await;
+    }
+    let threads = |limit: u32| json!({"type": "threads", "limit": limit});
+    a.say(threads(10)).await;
+    let followed = a.next().await;
+    assert_eq!(
+        (
+            followed["threads"][0]["root"].clone(),
+            followed["threads"][0]["unread"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+    a.say(json!({"type": "read_thread", "room_id": room, "root": 1, "seq": 2}))
+        .await;
+    assert_eq!(a.next().await["type"], "thread_read_marker");
+    a.say(threads(10)).await;
+    assert_eq!(a.next().await["threads"][0]["unread"], 0);
+    a.say(threads(0)).await;
+    assert_eq!(a.next().await["code"], "invalid_limit");
+    let (_, carol_token) = setup.user("dave", "s4").await;
+    let mut c = setup.signed_in(&carol_token).await;
+    c.say(json!({"type": "pins", "room_id": room})).await;
+    assert_eq!(
+        c.next().await["code"],
+        "not_found",
+        "strangers learn nothing"
+    );
+}

@@ -313,16 +313,7 @@ impl Messages {
         room: &str,
         query: HistoryQuery,
     ) -> Result<HistoryPage> {
-        let limit = match query.limit {
-            None => 50,
-            Some(n @ 1..=100) => n,
-            Some(_) => {
-                return Err(MessageError::Invalid {
-                    code: "invalid_limit",
-                    message: "limit must be 1 to 100",
-                });
-            }
-        };
+        let limit = page_limit(query.limit)?;
         // `after` reads forwards (with `before` too, the messages between them);
         // `before` alone reads backwards from it, and nothing reads back from the newest.
         let order = match query.after {
@@ -388,6 +379,18 @@ impl HistoryPage {
 mod rich;
 
 pub use rich::{MAX_DISTINCT_REACTIONS, MAX_PINS, ROOM_MENTION_INTERVAL_SECS, Reaction};
+
+/// A page size as asked for: 1–100, 50 when not given.
+pub fn page_limit(requested: Option<u32>) -> Result<u32> {
+    match requested {
+        None => Ok(50),
+        Some(n @ 1..=100) => Ok(n),
+        Some(_) => Err(MessageError::Invalid {
+            code: "invalid_limit",
+            message: "limit must be 1 to 100",
+        }),
+    }
+}
 
 fn check_body(body: &str) -> Result<()> {
     match text::is_message_body(body) {

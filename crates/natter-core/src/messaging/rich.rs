@@ -171,8 +171,13 @@ impl Messages {
     }
 
     /// The threads `user` follows, in rooms they are still a member of, most recently
-    /// active first, with what is unread in each (at most `limit`).
-    pub async fn followed_threads(&self, user: &str, limit: u32) -> Result<Vec<FollowedThread>> {
+    /// active first, with what is unread in each (at most `limit`: 1–100, default 50).
+    pub async fn followed_threads(
+        &self,
+        user: &str,
+        limit: Option<u32>,
+    ) -> Result<Vec<FollowedThread>> {
+        let limit = super::page_limit(limit)?;
         Ok(self.store.followed_threads(user, limit).await?)
     }
 

@@ -143,8 +143,10 @@ pub struct FollowedThreadJson {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ThreadRead {
-    /// The highest seq of the thread read.
-    pub seq: i64,
+    /// The highest seq of the thread read (a whole number; `6.0` is `6`).
+    #[serde(deserialize_with = "whole_number")]
+    #[schema(value_type = i64)]
+    pub seq: Option<i64>,
 }
 
 /// An earlier text of an edited message.

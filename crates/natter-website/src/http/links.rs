@@ -1,6 +1,7 @@
 //! OpenAPI links: which answers name a room or a user that other operations take, so
 //! that clients (and stateful API testers) can follow them: create a room, then read,
-//! join, post to, leave and delete it; post a message, then react to it.
+//! join, post to, leave and delete it; post a message, then react to it, pin it, read its
+//! edits or its thread.
 
 use natter_core::http::operations;
 use serde_json::Value;
@@ -20,6 +21,7 @@ const ON_ROOM: &[&str] = &[
     "transfer",
     "leave",
     "delete_room",
+    "pins",
 ];
 
 /// (operation id, status, expression of the room id, expression of a user id).
@@ -49,7 +51,7 @@ const ON_USER: &[&str] = &["profile", "open_direct"];
 const ON_MEMBER: &[&str] = &["remove_member", "set_role"];
 
 /// Operations on a message, linked from the answer that stored it (room and seq).
-const ON_MESSAGE: &[&str] = &["add_reaction", "remove_reaction"];
+const ON_MESSAGE: &[&str] = &["add_reaction", "remove_reaction", "pin", "unpin", "edits"];
 
 /// Adds the links of [`SOURCES`], and from a stored message to [`ON_MESSAGE`], to
 /// `document`.
@@ -70,6 +72,15 @@ pub fn add(document: &mut OpenApi) {
             .links
             .insert((*target).to_owned(), link.build().into());
     }
+    // The stored message as a thread's root, read up to itself.
+    let link = LinkBuilder::new()
+        .operation_id("read_thread")
+        .parameter("room", Value::from("$request.path.room"))
+        .parameter("root", Value::from("$response.body#/seq"))
+        .request_body(Some(serde_json::json!({ "seq": "$response.body#/seq" })));
+    stored
+        .links
+        .insert("read_thread".to_owned(), link.build().into());
 }
 
 fn add_from_sources(document: &mut OpenApi) {

@@ -127,7 +127,9 @@ pub async fn read_thread(
     Path((room, root)): Path<(String, String)>,
     JsonBody(body): JsonBody<ThreadRead>,
 ) -> Result<StatusCode, ApiError> {
-    w.read_thread(&me.sub, &room, message_seq(&root)?, body.seq)
+    // `seq` is required; only a JSON `null`, which the schema rules out, leaves it empty.
+    let seq = body.seq.unwrap_or_default();
+    w.read_thread(&me.sub, &room, message_seq(&root)?, seq)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
