@@ -28,6 +28,17 @@ async fn alice_and_bob(setup: &Setup) -> (String, String, String, Client, Client
     (room, alice, bob, a, b)
 }
 
+/// `a` says `frame`, and both hear what it caused (a send's `ack` is checked first).
+async fn said(a: &mut Client, b: &mut Client, frame: Value) {
+    let sends = frame["type"] == "send";
+    a.say(frame).await;
+    if sends {
+        assert_eq!(a.next().await["type"], "ack");
+    }
+    a.next().await;
+    b.next().await;
+}
+
 fn send(room: &str, client_id: &str, body: &str) -> Value {
     json!({"type": "send", "room_id": room, "client_id": client_id, "body": body})
 }
@@ -91,10 +102,7 @@ async fn only_owners_and_admins_mention_the_room_and_not_too_often() {
 async fn owners_pin_and_every_subscriber_hears_it() {
     let setup = Setup::new().await;
     let (room, alice, _, mut a, mut b) = alice_and_bob(&setup).await;
-    a.say(send(&room, "a1", "the decision")).await;
-    assert_eq!(a.next().await["type"], "ack");
-    a.next().await;
-    b.next().await;
+    said(&mut a, &mut b, send(&room, "a1", "the decision")).await;
     let pin = |pinned: bool| json!({"type": "pin", "room_id": room, "seq": 1, "pinned": pinned});
     b.say(pin(true)).await;
     let refusal = b.next().await;
@@ -161,18 +169,15 @@ async fn thread_replies_are_sequenced_and_update_their_root() {
 async fn pins_edits_and_threads_are_read_over_the_socket() {
     let setup = Setup::new().await;
     let (room, _, _, mut a, mut b) = alice_and_bob(&setup).await;
-    a.say(send(&room, "a1", "the decision")).await;
-    assert_eq!(a.next().await["type"], "ack");
-    a.next().await;
-    b.next().await;
-    a.say(json!({"type": "pin", "room_id": room, "seq": 1}))
-        .await;
-    a.next().await;
-    b.next().await;
+    said(&mut a, &mut b, send(&room, "a1", "the decision")).await;
+    said(
+        &mut a,
+        &mut b,
+        json!({"type": "pin", "room_id": room, "seq": 1}),
+    )
+    .await;
     let edit = json!({"type": "edit", "room_id": room, "seq": 1, "body": "the final decision"});
-    a.say(edit).await;
-    a.next().await;
-    b.next().await;
+    said(&mut a, &mut b, edit).await;
     b.say(json!({"type": "pins", "room_id": room})).await;
     let pins = b.next().await;
     assert_eq!(pins["messages"][0]["type"], "message");
