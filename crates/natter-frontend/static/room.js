@@ -91,7 +91,7 @@ function startRoom(el) {
     }
     li.append(body, reactions);
     setThread(li, m.thread);
-    if (m.thread_root) li.dataset.threadRoot = m.thread_root;
+    if (m.thread_root) markThreadReply(li, m.thread_root);
     for (const r of m.reactions || []) setReaction(li, r.emoji, r.count, r.me);
     formatTimes(li);
     if (m.edited_at) markEdited(li);
@@ -163,6 +163,14 @@ function startRoom(el) {
     }
     const when = new Date(thread.last_reply_at).toLocaleTimeString();
     summary.textContent = `💬 ${thread.replies} ${thread.replies === 1 ? "reply" : "replies"} · ${thread.participants.map(nameOf).join(", ")} · last ${when}`;
+  }
+
+  // A thread message shown in the timeline (sent also to the room) opens its thread.
+  function markThreadReply(li, root) {
+    li.dataset.threadRoot = root;
+    if (li.querySelector("button.in-thread")) return;
+    const open = Object.assign(document.createElement("button"), { type: "button", className: "in-thread", textContent: "↪ in a thread" });
+    li.querySelector(".body").before(open);
   }
 
   async function openThread(seq) {
@@ -280,8 +288,10 @@ function startRoom(el) {
   }
 
   async function jumpTo(seq) {
-    // Older pages until the original is on the page (a scroll may be loading one already).
-    for (let tries = 0; !original(seq) && firstSeq > 1 && tries < 100; tries++) {
+    // Older pages until the original is on the page (a scroll may be loading one
+    // already); once the page reaches back past it, it is not in the room's timeline (a
+    // thread-only message), so stop there.
+    for (let tries = 0; !original(seq) && firstSeq > seq && firstSeq > 1 && tries < 100; tries++) {
       if (loadingOlder) await new Promise((done) => setTimeout(done, 100));
       else await loadOlder();
     }
@@ -356,6 +366,7 @@ function startRoom(el) {
     const edited = event.target.closest("button.edited");
     if (li && edited) toggleEdits(li, edited);
     if (li && event.target.closest("button.thread-summary")) openThread(Number(li.dataset.seq));
+    if (li && event.target.closest("button.in-thread")) openThread(Number(li.dataset.threadRoot));
     if (!li || !composer) return;
     const chip = event.target.closest("button.reaction");
     if (chip) react(li, chip.dataset.emoji, chip.getAttribute("aria-pressed") !== "true");
@@ -597,6 +608,7 @@ function startRoom(el) {
   for (const li of list.querySelectorAll("li[data-seq]:not(.deleted)")) addReactTool(li);
   for (const quote of list.querySelectorAll("a.quote")) fillQuote(quote);
   for (const li of list.querySelectorAll("li[data-seq]")) markMentions(li);
+  for (const li of list.querySelectorAll("li[data-thread-root]")) markThreadReply(li, li.dataset.threadRoot);
   if (pinList) {
     loadPins();
     pinList.addEventListener("click", (event) => {

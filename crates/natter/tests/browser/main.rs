@@ -284,6 +284,9 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
     alice
         .wait_for("the answer also in the room", &in_room("back to you"))
         .await;
+    let marked =
+        "document.querySelectorAll('#messages li[data-thread-root] .in-thread').length === 1";
+    alice.wait_for("marked as a thread message", marked).await;
     assert_eq!(
         alice
             .eval(&format!("return {}", in_room("in the thread")))
