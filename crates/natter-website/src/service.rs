@@ -308,6 +308,7 @@ impl Website {
 
     /// Moves `user`'s read marker in the thread of `root`.
     pub async fn read_thread(&self, user: &str, room_id: &str, root: i64, seq: i64) -> Result<()> {
+        self.limiter.write(user).await?;
         Ok(self.messages.read_thread(user, room_id, root, seq).await?)
     }
 

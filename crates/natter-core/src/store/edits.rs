@@ -14,6 +14,9 @@ macro_rules! current_text {
     };
 }
 
+/// Most earlier texts kept per message (the latest ones).
+pub const MAX_EDITS_KEPT: i64 = 50;
+
 /// A new text for a sender's message.
 #[derive(Debug, Clone, Copy)]
 pub struct Edit<'a> {
@@ -89,6 +92,17 @@ impl Store {
         .bind(seq)
         .bind(previous)
         .bind(written_at)
+        .execute(&mut *tx)
+        .await?;
+        // Only the latest texts are kept: a message edited without end holds no more.
+        sqlx::query(
+            "DELETE FROM message_edits WHERE room_id = $1 AND seq = $2 \
+             AND version <= (SELECT MAX(version) FROM message_edits \
+             WHERE room_id = $1 AND seq = $2) - $3",
+        )
+        .bind(room_id)
+        .bind(seq)
+        .bind(MAX_EDITS_KEPT)
         .execute(&mut *tx)
         .await?;
         let edited = sqlx::query_as(concat!(

@@ -21,7 +21,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
-pub use edits::{Edit, EditRecord, Pinned};
+pub use edits::{Edit, EditRecord, MAX_EDITS_KEPT, Pinned};
 pub use messages::{HistoryOrder, MessageRecord, NewMessage, Posted, Timeline};
 pub use profiles::{ProfileRecord, ProfileUpdate};
 pub use reactions::{Reacted, ReactionChange, ReactionCount};

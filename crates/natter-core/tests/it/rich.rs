@@ -73,6 +73,16 @@ async fn edits_keep_earlier_texts_and_deletion_drops_them(backend: Backend) {
     };
     let edits = t.store.edits(&room, seq).await.unwrap();
     assert_eq!(edits, [earlier("hello", 1), earlier("fixed", 2)]);
+    // Only the latest earlier texts are kept.
+    let many = natter_core::store::MAX_EDITS_KEPT + 5;
+    for now in 10..10 + many {
+        let text = format!("v{now}");
+        let edited = t.store.edit_message(edit(&room, seq, &alice, &text, now));
+        edited.await.unwrap().unwrap();
+    }
+    let kept = t.store.edits(&room, seq).await.unwrap();
+    assert_eq!(kept.len() as i64, natter_core::store::MAX_EDITS_KEPT);
+    assert_eq!(kept.last().unwrap().body, format!("v{}", 8 + many));
     let deleted = t.store.delete_message(&room, seq, &alice, 4).await.unwrap();
     assert!(deleted.unwrap().visible_body().is_empty());
     assert_eq!(t.store.edits(&room, seq).await.unwrap(), []);
