@@ -56,8 +56,27 @@ function startRoom(el) {
     return first ? Number(first.dataset.seq) : lastSeq + 1;
   }
 
+  // Names come with the page for its members; anyone else (a late joiner, someone who
+  // left) is looked up once, and every place showing them is filled in when known.
+  const asked = new Set();
+
   function nameOf(id) {
+    if (id && !names[id] && !asked.has(id)) {
+      asked.add(id);
+      lookUp(id);
+    }
     return names[id] || "someone";
+  }
+
+  async function lookUp(id) {
+    const reply = await fetch(`/api/v1/users/${encodeURIComponent(id)}`, {
+      headers: { Authorization: "Bearer " + (token || (await fetchToken())) },
+    });
+    if (!reply.ok) return;
+    names[id] = (await reply.json()).username;
+    for (const el of document.querySelectorAll(`[data-name-of="${id}"]`)) el.textContent = names[id];
+    showOnline();
+    renderTyping();
   }
 
   function setState(state, text) {
@@ -75,6 +94,7 @@ function startRoom(el) {
     const sender = document.createElement("span");
     sender.className = "sender";
     sender.textContent = nameOf(m.sender_id);
+    if (m.sender_id) sender.dataset.nameOf = m.sender_id;
     const time = document.createElement("time");
     time.dataset.ms = m.created_at || Date.now();
     const body = document.createElement("div");
@@ -608,6 +628,7 @@ function startRoom(el) {
   for (const li of list.querySelectorAll("li[data-seq]:not(.deleted)")) addReactTool(li);
   for (const quote of list.querySelectorAll("a.quote")) fillQuote(quote);
   for (const li of list.querySelectorAll("li[data-seq]")) markMentions(li);
+  for (const el of list.querySelectorAll("[data-name-of]")) nameOf(el.dataset.nameOf);
   for (const li of list.querySelectorAll("li[data-thread-root]")) markThreadReply(li, li.dataset.threadRoot);
   if (pinList) {
     loadPins();

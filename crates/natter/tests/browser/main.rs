@@ -368,6 +368,38 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
     .await;
     std::fs::write(output_dir().join("room.png"), alice.screenshot().await).unwrap();
 
+    // Someone who joins after Bob's page loaded is named there, not "someone".
+    let carol = Browser::open(&driver, &server.url).await;
+    carol.register("carol").await;
+    alice.goto(&format!("{}/members", room_url.path())).await;
+    alice
+        .fill("#add-member input[name=username]", "carol")
+        .await;
+    alice.submit("#add-member").await;
+    alice
+        .wait_for(
+            "carol listed",
+            "document.getElementById('members').textContent.includes('carol')",
+        )
+        .await;
+    carol.goto(room_url.path()).await;
+    carol
+        .wait_for(
+            "live",
+            "document.getElementById('room').dataset.state === 'live'",
+        )
+        .await;
+    carol.fill("#body", "hello all").await;
+    carol.press_enter("#body").await;
+    bob.wait_for(
+        "the late joiner named",
+        "[...document.querySelectorAll('#messages > li')].some(li => \
+         li.querySelector('.sender').textContent === 'carol' \
+         && li.querySelector('.body').textContent === 'hello all')",
+    )
+    .await;
+    carol.close().await;
+
     // A direct chat started from a profile.
     bob.goto("/users?q=ali").await;
     bob.click("#users a").await;
