@@ -26,6 +26,18 @@ impl Driver {
             std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
             "browser tests need Debian's chromium and chromium-driver: apt-get install -y chromium chromium-driver"
         );
+        // A port found free may be taken before chromedriver binds it (tests running
+        // beside this one pick theirs the same way): then it exits, or something else
+        // answers there. Try again on another port until chromedriver itself answers.
+        for _ in 0..10 {
+            if let Some(driver) = Self::start_once() {
+                return driver;
+            }
+        }
+        panic!("chromedriver did not start");
+    }
+
+    fn start_once() -> Option<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -37,16 +49,36 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .expect("start chromedriver");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self {
+        let mut driver = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if driver.child.try_wait().ok().flatten().is_some() {
+                return None;
+            }
+            if is_chromedriver(port) {
+                return Some(driver);
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
+        None
     }
+}
+
+/// Whether what listens on `port` is a ready chromedriver (its `/status`).
+fn is_chromedriver(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /status HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    let mut answer = String::new();
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_to_string(&mut answer).is_ok()
+        && answer.contains("\"ready\":true")
 }
 
 impl Drop for Driver {
@@ -195,6 +227,12 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Waits until the room page's socket is live.
+    pub async fn wait_live(&self) {
+        let live = "document.getElementById('room').dataset.state === 'live'";
+        self.wait_for("live", live).await;
     }
 
     /// Answers the open prompt with `text` (`None`: just accept a confirm).

@@ -75,11 +75,7 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
     bob.goto("/").await;
     bob.click("#my-rooms a").await;
     for page in [&alice, &bob] {
-        page.wait_for(
-            "live",
-            "document.getElementById('room').dataset.state === 'live'",
-        )
-        .await;
+        page.wait_live().await;
     }
     // Each sees the other online, and Bob typing (presence_changes frames).
     for (page, other) in [(&alice, "bob"), (&bob, "alice")] {
@@ -152,12 +148,7 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
 
     // Bob answers Alice's "how are you?" (message 3): both see the quote, which jumps to
     // the original; once Alice deletes it (below) the quote says so.
-    alice
-        .wait_for(
-            "live again",
-            "document.getElementById('room').dataset.state === 'live'",
-        )
-        .await;
+    alice.wait_live().await;
     bob.click("#messages li[data-seq='3'] button.reply").await;
     bob.fill("#body", "fine, thanks").await;
     bob.press_enter("#body").await;
@@ -236,11 +227,7 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
     bob.wait_for("the corpus, rendered by the server", corpus_in)
         .await;
     assert_eq!(bob.eval(inert).await, json!(true), "server-rendered");
-    bob.wait_for(
-        "live again",
-        "document.getElementById('room').dataset.state === 'live'",
-    )
-    .await;
+    bob.wait_live().await;
 
     // Threads: Alice starts one on Bob's "hi alice"; Bob sees the summary live, opens
     // the thread beside the room and answers, also to the room.
@@ -301,12 +288,7 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
     alice
         .wait_for("the thread, opened from its link", &in_panel("back to you"))
         .await;
-    alice
-        .wait_for(
-            "live",
-            "document.getElementById('room').dataset.state === 'live'",
-        )
-        .await;
+    alice.wait_live().await;
     alice.click("#close-thread").await;
 
     // A message made of markup is shown as text and runs nothing.
@@ -383,12 +365,7 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
         )
         .await;
     carol.goto(room_url.path()).await;
-    carol
-        .wait_for(
-            "live",
-            "document.getElementById('room').dataset.state === 'live'",
-        )
-        .await;
+    carol.wait_live().await;
     carol.fill("#body", "hello all").await;
     carol.press_enter("#body").await;
     bob.wait_for(
@@ -409,11 +386,7 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
         "document.querySelector('h1').textContent.includes('alice')",
     )
     .await;
-    bob.wait_for(
-        "live",
-        "document.getElementById('room').dataset.state === 'live'",
-    )
-    .await;
+    bob.wait_live().await;
     bob.fill("#body", "just us").await;
     bob.press_enter("#body").await;
     bob.wait_for("acked", "[...document.querySelectorAll('#messages li:not(.pending) .body')].some(e => e.textContent === 'just us')").await;
@@ -486,11 +459,7 @@ async fn a_restart_while_a_room_is_open_reconnects_and_delivers_once() {
     )
     .await;
     for page in [&alice, &bob] {
-        page.wait_for(
-            "live",
-            "document.getElementById('room').dataset.state === 'live'",
-        )
-        .await;
+        page.wait_live().await;
     }
 
     assert!(terminate(server).success());
@@ -506,11 +475,7 @@ async fn a_restart_while_a_room_is_open_reconnects_and_delivers_once() {
     let server = start(&data, &addr);
     let once = "[...document.querySelectorAll('#messages li:not(.pending) .body')].filter(e => e.textContent === 'sent while the server was down').length";
     for page in [&alice, &bob] {
-        page.wait_for(
-            "live again",
-            "document.getElementById('room').dataset.state === 'live'",
-        )
-        .await;
+        page.wait_live().await;
         page.wait_for("the outage message", &format!("{once} === 1"))
             .await;
     }
