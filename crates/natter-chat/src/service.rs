@@ -222,7 +222,7 @@ impl Chat {
         body: Option<&str>,
     ) -> Result<(), ChatError> {
         let message = self.messages.update(user, room, seq, body).await?;
-        let frame = ServerFrame::updated(&events::message(&message));
+        let frame = ServerFrame::updated(&message);
         self.dispatch_signal(room, &frame);
         Ok(())
     }
@@ -251,7 +251,7 @@ impl Chat {
         pin: bool,
     ) -> Result<(), ChatError> {
         let message = self.messages.pin(user, room, seq, pin).await?;
-        let frame = ServerFrame::updated(&events::message(&message));
+        let frame = ServerFrame::updated(&message);
         self.dispatch_signal(room, &frame);
         Ok(())
     }

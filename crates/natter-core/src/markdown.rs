@@ -241,28 +241,30 @@ static LINKS: LazyLock<linkify::LinkFinder> = LazyLock::new(|| {
     finder
 });
 
+/// The elements a rendered message may hold: what the subset produces, nothing else.
+const TAGS: &[&str] = &[
+    "p",
+    "br",
+    "em",
+    "strong",
+    "del",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "a",
+    "span",
+    "hr",
+];
+
 /// The allow-list: what the subset produces, nothing else. Links keep only `href` with
 /// an absolute http(s) or mailto URL and get [`LINK_REL`].
 static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
-    let tags = [
-        "p",
-        "br",
-        "em",
-        "strong",
-        "del",
-        "code",
-        "pre",
-        "blockquote",
-        "ul",
-        "ol",
-        "li",
-        "a",
-        "span",
-        "hr",
-    ];
     let mut builder = ammonia::Builder::empty();
     builder
-        .tags(tags.into_iter().collect())
+        .tags(TAGS.iter().copied().collect())
         .tag_attributes(
             [
                 ("a", HashSet::from(["href"])),

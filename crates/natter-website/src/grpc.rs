@@ -283,7 +283,7 @@ impl WebsiteService for WebsiteGrpc {
         };
         let (stored, created) = self.website.post(post).await?;
         Ok(Response::new(pb::PostMessageResponse {
-            message: Some(natter_core::events::message(&stored)),
+            message: Some(stored),
             created,
         }))
     }
@@ -324,7 +324,7 @@ impl WebsiteService for WebsiteGrpc {
         let pinned = (self.website)
             .pin(&me.sub, &req.room_id, req.seq, !req.unpin)
             .await?;
-        Ok(Response::new(natter_core::events::message(&pinned)))
+        Ok(Response::new(pinned))
     }
 
     async fn list_pins(&self, request: Request<pb::RoomRequest>) -> Reply<pb::MessageList> {

@@ -264,11 +264,13 @@ impl Website {
         Ok(self.messages.history(user, room_id, query).await?)
     }
 
-    /// Stores a message (idempotent per client id).
-    pub async fn post(&self, post: Post<'_>) -> Result<(MessageRecord, bool)> {
+    /// Stores a message (idempotent per client id): its wire shape, and whether it is new.
+    pub async fn post(&self, post: Post<'_>) -> Result<(pb::Message, bool)> {
         self.limiter.write(post.user).await?;
-        let posted = self.messages.post(post).await?;
-        Ok((posted.message, posted.created))
+        let (posted, wire) = self.messages.post_wire(post).await?;
+        // A retry's message was not published (nor rendered) now.
+        let wire = wire.unwrap_or_else(|| natter_core::events::message(&posted.message));
+        Ok((wire, posted.created))
     }
 
     /// Adds or removes `user`'s reaction to message `seq`.
@@ -285,13 +287,7 @@ impl Website {
     }
 
     /// Pins (or unpins) message `seq`; owners and admins.
-    pub async fn pin(
-        &self,
-        user: &str,
-        room_id: &str,
-        seq: i64,
-        pin: bool,
-    ) -> Result<MessageRecord> {
+    pub async fn pin(&self, user: &str, room_id: &str, seq: i64, pin: bool) -> Result<pb::Message> {
         self.limiter.write(user).await?;
         Ok(self.messages.pin(user, room_id, seq, pin).await?)
     }

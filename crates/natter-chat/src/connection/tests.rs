@@ -207,18 +207,7 @@ async fn a_send_is_acknowledged_then_delivered_and_a_gap_is_filled_first() {
     let setup = Setup::new().await;
     let (alice, room, mut client) = setup.in_own_group("alice").await;
     // Stored without being announced (as if its broker frame were lost).
-    let lost = NewMessage {
-        room_id: &room,
-        sender_id: &alice,
-        client_id: "lost",
-        body: "unannounced",
-        reply_to: None,
-        mentions: &[],
-        mentions_room: false,
-        thread_root: None,
-        also_to_room: false,
-        now: 1,
-    };
+    let lost = NewMessage::text(&room, &alice, "lost", "unannounced", 1);
     setup.store.post_message(lost).await.unwrap();
     client
         .say(json!({"type": "send", "room_id": room, "client_id": "c2", "body": "hi"}))
@@ -274,18 +263,7 @@ async fn reactions_reach_every_subscriber_and_strangers_learn_nothing() {
         .add_member(&room, &bob, natter_core::store::Role::Member)
         .await
         .unwrap();
-    let first = NewMessage {
-        room_id: &room,
-        sender_id: &alice,
-        client_id: "c1",
-        body: "lunch?",
-        reply_to: None,
-        mentions: &[],
-        mentions_room: false,
-        thread_root: None,
-        also_to_room: false,
-        now: 1,
-    };
+    let first = NewMessage::text(&room, &alice, "c1", "lunch?", 1);
     setup.store.post_message(first).await.unwrap();
     let (mut a, mut b) = (
         setup.signed_in(&alice_token).await,

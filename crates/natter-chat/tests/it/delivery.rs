@@ -111,18 +111,8 @@ async fn a_gap_larger_than_the_bound_is_flagged(backend: Backend) {
     let room = cluster.room(&alice, &[]).await;
     let total = i64::from(REPLAY_LIMIT) + 30;
     for i in 0..total {
-        let new = NewMessage {
-            room_id: &room,
-            sender_id: &alice.id,
-            client_id: &format!("c{i}"),
-            body: "x",
-            reply_to: None,
-            mentions: &[],
-            mentions_room: false,
-            thread_root: None,
-            also_to_room: false,
-            now: 1,
-        };
+        let client_id = format!("c{i}");
+        let new = NewMessage::text(&room, &alice.id, &client_id, "x", 1);
         cluster.store.post_message(new).await.unwrap();
     }
     let mut reader = connect(&replica, Some(&alice)).await;

@@ -67,18 +67,7 @@ async fn chatting(
 
 /// Stores a message directly, as if its broker frame had been lost.
 async fn store_without_fan_out(store: &Store, room: &str, user: &User, client_id: &str) -> i64 {
-    let new = NewMessage {
-        room_id: room,
-        sender_id: &user.id,
-        client_id,
-        body: "fanned out to nobody",
-        reply_to: None,
-        mentions: &[],
-        mentions_room: false,
-        thread_root: None,
-        also_to_room: false,
-        now: now_ms(),
-    };
+    let new = NewMessage::text(room, &user.id, client_id, "fanned out to nobody", now_ms());
     store.post_message(new).await.unwrap().message.seq
 }
 

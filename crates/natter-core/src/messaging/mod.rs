@@ -263,21 +263,20 @@ impl Messages {
         let trace = crate::telemetry::sampled();
         (self.outbox).publish(post.room, Kind::Posted(wire.clone()), trace.as_ref());
         if let Some(root) = &posted.root {
-            let kind = Kind::Updated(events::message(root));
-            self.outbox.publish(post.room, kind, None);
+            self.publish_updated(post.room, root);
         }
         Ok((posted, Some(wire)))
     }
 
     /// Replaces the text of `user`'s message `seq` (`body` given) or deletes it, and
-    /// publishes the message as it now is.
+    /// publishes the message as it now is (returned in its wire shape).
     pub async fn update(
         &self,
         user: &str,
         room: &str,
         seq: i64,
         body: Option<&str>,
-    ) -> Result<MessageRecord> {
+    ) -> Result<events::pb::Message> {
         if let Some(body) = body {
             check_body(body)?;
         }
@@ -298,9 +297,15 @@ impl Messages {
             None => self.store.delete_message(room, seq, user, now_ms()).await,
         };
         let message = updated?.ok_or(MessageError::MessageNotFound)?;
-        let kind = Kind::Updated(events::message(&message));
-        self.outbox.publish(room, kind, None);
-        Ok(message)
+        Ok(self.publish_updated(room, &message))
+    }
+
+    /// Publishes `message` as it now is; returns its wire shape (rendered once, for
+    /// whoever answers or delivers it too).
+    fn publish_updated(&self, room: &str, message: &MessageRecord) -> events::pb::Message {
+        let wire = events::message(message);
+        self.outbox.publish(room, Kind::Updated(wire.clone()), None);
+        wire
     }
 }
 

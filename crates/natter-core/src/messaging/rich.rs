@@ -134,8 +134,14 @@ impl Messages {
     }
 
     /// Pins (or unpins) message `seq` of `room` for `user`, an owner or admin, and
-    /// publishes the message as it now is.
-    pub async fn pin(&self, user: &str, room: &str, seq: i64, pin: bool) -> Result<MessageRecord> {
+    /// publishes the message as it now is (returned in its wire shape).
+    pub async fn pin(
+        &self,
+        user: &str,
+        room: &str,
+        seq: i64,
+        pin: bool,
+    ) -> Result<events::pb::Message> {
         match self.authorized(user, room, Action::Pin).await {
             Err(MessageError::Forbidden(_)) => {
                 return Err(MessageError::Forbidden("only owners and admins may pin"));
@@ -153,9 +159,7 @@ impl Messages {
                 });
             }
         };
-        let kind = Kind::Updated(events::message(&message));
-        self.outbox.publish(room, kind, None);
-        Ok(message)
+        Ok(self.publish_updated(room, &message))
     }
 
     /// `room`'s pinned messages, most recently pinned first, if `user` may read it.

@@ -39,6 +39,30 @@ pub struct NewMessage<'a> {
     pub now: i64,
 }
 
+impl<'a> NewMessage<'a> {
+    /// Plain text: no reply, no mention, not in a thread.
+    pub fn text(
+        room_id: &'a str,
+        sender_id: &'a str,
+        client_id: &'a str,
+        body: &'a str,
+        now: i64,
+    ) -> Self {
+        Self {
+            room_id,
+            sender_id,
+            client_id,
+            body,
+            reply_to: None,
+            mentions: &[],
+            mentions_room: false,
+            thread_root: None,
+            also_to_room: false,
+            now,
+        }
+    }
+}
+
 /// A stored message.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MessageRecord {
@@ -236,15 +260,8 @@ impl Store {
     }
 
     /// Whether `room` has a message `seq` (deleted or not): what a reply may answer.
-    #[tracing::instrument(name = "db.message_exists", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn message_exists(&self, room_id: &str, seq: i64) -> Result<bool> {
-        let found: Option<(i64,)> =
-            sqlx::query_as("SELECT seq FROM messages WHERE room_id = $1 AND seq = $2")
-                .bind(room_id)
-                .bind(seq)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(found.is_some())
+        Ok(self.can_root_thread(room_id, seq).await?.is_some())
     }
 
     /// Moves `user`'s read marker in `room` forward to `seq` (never back, never past the

@@ -19,18 +19,7 @@ async fn room_with_message(store: &Store, owner: &str) -> (String, i64) {
         .await
         .unwrap()
         .id;
-    let new = NewMessage {
-        room_id: &room,
-        sender_id: owner,
-        client_id: "c1",
-        body: "hello",
-        reply_to: None,
-        mentions: &[],
-        mentions_room: false,
-        thread_root: None,
-        also_to_room: false,
-        now: 1,
-    };
+    let new = NewMessage::text(&room, owner, "c1", "hello", 1);
     let seq = store.post_message(new).await.unwrap().message.seq;
     (room, seq)
 }

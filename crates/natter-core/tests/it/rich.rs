@@ -21,18 +21,15 @@ async fn send(
 ) -> MessageRecord {
     let client_id = format!("c{now}");
     let new = NewMessage {
-        room_id: room,
-        sender_id: sender,
-        client_id: &client_id,
-        body: "hello",
-        reply_to: None,
         mentions,
         mentions_room,
-        thread_root: None,
-        also_to_room: false,
-        now,
+        ..NewMessage::text(room, sender, &client_id, "hello", now)
     };
     store.post_message(new).await.unwrap().message
+}
+
+fn seqs_of(messages: Vec<MessageRecord>) -> Vec<i64> {
+    messages.iter().map(|m| m.seq).collect()
 }
 
 fn edit<'a>(room: &'a str, seq: i64, sender: &'a str, body: &'a str, now: i64) -> Edit<'a> {
@@ -168,14 +165,7 @@ async fn pins_keep_their_first_pinner_and_are_bounded(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(third, Pinned::TooMany);
-    let order: Vec<i64> = t
-        .store
-        .pins(&room)
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m.seq)
-        .collect();
+    let order = seqs_of(t.store.pins(&room).await.unwrap());
     assert_eq!(order, [seqs[1], seqs[0]], "latest pin first");
     let unpinned = t.store.pin(&room, seqs[1], None, 2, 14).await.unwrap();
     assert_eq!(pinned(unpinned), (None, None));
@@ -191,14 +181,7 @@ async fn pins_keep_their_first_pinner_and_are_bounded(backend: Backend) {
         .delete_message(&room, seqs[2], &alice, 17)
         .await
         .unwrap();
-    let order: Vec<i64> = t
-        .store
-        .pins(&room)
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m.seq)
-        .collect();
+    let order = seqs_of(t.store.pins(&room).await.unwrap());
     assert_eq!(order, [seqs[0]], "a deleted message is no longer pinned");
 }
 

@@ -10,18 +10,7 @@ use natter_testkit::store;
 use crate::user;
 
 async fn post(store: &Store, room: &str, sender: &str, client_id: &str) -> i64 {
-    let new = NewMessage {
-        room_id: room,
-        sender_id: sender,
-        client_id,
-        body: "hello",
-        reply_to: None,
-        mentions: &[],
-        mentions_room: false,
-        thread_root: None,
-        also_to_room: false,
-        now: 1,
-    };
+    let new = NewMessage::text(room, sender, client_id, "hello", 1);
     store.post_message(new).await.unwrap().message.seq
 }
 
@@ -413,16 +402,8 @@ async fn replies_keep_the_seq_they_answer(backend: Backend) {
     let room = room.unwrap().id;
     let first = post(&t.store, &room, &alice, "c1").await;
     let reply = NewMessage {
-        room_id: &room,
-        sender_id: &alice,
-        client_id: "c2",
-        body: "answer",
         reply_to: Some(first),
-        mentions: &[],
-        mentions_room: false,
-        thread_root: None,
-        also_to_room: false,
-        now: 2,
+        ..NewMessage::text(&room, &alice, "c2", "answer", 2)
     };
     let stored = t.store.post_message(reply).await.unwrap().message;
     assert_eq!((stored.seq, stored.reply_to), (first + 1, Some(first)));

@@ -21,16 +21,10 @@ async fn send(
     mentions: &[(String, String)],
 ) -> (MessageRecord, Option<MessageRecord>) {
     let new = NewMessage {
-        room_id: room,
-        sender_id: sender,
-        client_id,
-        body: "hello",
-        reply_to: None,
         mentions,
-        mentions_room: false,
         thread_root: root,
         also_to_room: client_id.starts_with("both"),
-        now: 100,
+        ..NewMessage::text(room, sender, client_id, "hello", 100)
     };
     let posted = store.post_message(new).await.unwrap();
     (posted.message, posted.root)

@@ -226,7 +226,7 @@ pub async fn post_message(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(message_json(&message))).into_response())
+    Ok((status, Json(message_json(message))).into_response())
 }
 
 #[utoipa::path(put, path = "/api/v1/direct/{user}", tag = "rooms", params(("user" = String, Path, description = "User id.")),

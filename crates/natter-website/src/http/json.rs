@@ -3,8 +3,8 @@
 use natter_core::events;
 use natter_core::messaging::HistoryPage;
 use natter_core::store::{
-    EditRecord, FollowedThread, MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord,
-    ReactionCount, Role, RoomKind, RoomRecord,
+    EditRecord, FollowedThread, MemberRecord, MyRoom, Page, ProfileRecord, Role, RoomKind,
+    RoomRecord,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -410,8 +410,8 @@ pub fn member_json(m: MemberRecord) -> MemberJson {
     }
 }
 
-pub fn message_json(m: &MessageRecord) -> MessageJson {
-    let m = events::message(m);
+/// A message in its wire shape (rendered, with the reader's reactions when it has them).
+pub fn message_json(m: events::pb::Message) -> MessageJson {
     MessageJson {
         body: m.body,
         deleted: m.deleted,
@@ -422,7 +422,13 @@ pub fn message_json(m: &MessageRecord) -> MessageJson {
         created_at: m.created_at,
         edited_at: m.edited_at,
         reply_to: m.reply_to,
-        reactions: Vec::new(),
+        reactions: (m.reactions.into_iter())
+            .map(|r| ReactionJson {
+                emoji: r.emoji,
+                count: r.count,
+                me: r.me,
+            })
+            .collect(),
         html: m.html,
         mentions: (m.mentions.into_iter())
             .map(|m| MentionJson {
@@ -465,23 +471,7 @@ pub fn edit_json(e: &EditRecord) -> EditJson {
 
 /// The messages of a history page, each with its reactions.
 pub fn history_json(page: HistoryPage) -> Vec<MessageJson> {
-    let reactions: Vec<Vec<ReactionJson>> = (page.messages.iter())
-        .map(|m| page.reactions_on(m.seq).map(reaction_json).collect())
-        .collect();
-    (page.messages.iter().zip(reactions))
-        .map(|(m, reactions)| MessageJson {
-            reactions,
-            ..message_json(m)
-        })
-        .collect()
-}
-
-fn reaction_json(r: &ReactionCount) -> ReactionJson {
-    ReactionJson {
-        emoji: r.emoji.clone(),
-        count: r.count,
-        me: r.me,
-    }
+    page.to_wire().into_iter().map(message_json).collect()
 }
 
 pub fn profile_json(p: ProfileRecord) -> ProfileJson {

@@ -60,7 +60,7 @@ pub async fn pin(
     Path((room, seq)): Path<(String, String)>,
 ) -> Reply<MessageJson> {
     let message = w.pin(&me.sub, &room, message_seq(&seq)?, true).await?;
-    Ok(Json(message_json(&message)))
+    Ok(Json(message_json(message)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/rooms/{room}/pins/{seq}", tag = "messages",
@@ -73,7 +73,7 @@ pub async fn unpin(
     Path((room, seq)): Path<(String, String)>,
 ) -> Reply<MessageJson> {
     let message = w.pin(&me.sub, &room, message_seq(&seq)?, false).await?;
-    Ok(Json(message_json(&message)))
+    Ok(Json(message_json(message)))
 }
 
 #[utoipa::path(get, path = "/api/v1/rooms/{room}/pins", tag = "messages",
@@ -86,7 +86,8 @@ pub async fn pins(
     Path(room): Path<String>,
 ) -> Reply<Vec<MessageJson>> {
     let pins = w.pins(&me.sub, &room).await?;
-    Ok(Json(pins.iter().map(message_json).collect()))
+    let pins = pins.iter().map(natter_core::events::message);
+    Ok(Json(pins.map(message_json).collect()))
 }
 
 #[utoipa::path(get, path = "/api/v1/rooms/{room}/messages/{seq}/edits", tag = "messages",

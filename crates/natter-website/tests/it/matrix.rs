@@ -77,18 +77,7 @@ async fn setup(server: &Server, kind: RoomKind, viewer: Viewer) -> Cell {
         }
     };
     // Message 1, for reactions.
-    let first = NewMessage {
-        room_id: &room,
-        sender_id: &owner.id,
-        client_id: "first",
-        body: "hello",
-        reply_to: None,
-        mentions: &[],
-        mentions_room: false,
-        thread_root: None,
-        also_to_room: false,
-        now: 1,
-    };
+    let first = NewMessage::text(&room, &owner.id, "first", "hello", 1);
     store.post_message(first).await.unwrap();
     let viewer = match viewer {
         Viewer::SignedOut => None,
