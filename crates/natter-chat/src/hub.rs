@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::extract::ws::Utf8Bytes;
+use natter_core::events::pb;
+use natter_core::store::Level;
 use tokio::sync::{Notify, mpsc};
 
 /// Something a connection must hear about a room.
@@ -24,6 +26,42 @@ pub enum Event {
         frame: Utf8Bytes,
         /// The trace of the send, when it is sampled: each delivery joins it.
         trace: Option<opentelemetry::Context>,
+        /// The message itself, for the counts and notifications of members' streams.
+        message: Arc<pb::Message>,
+    },
+    /// A member's read marker moved (to that member's own streams, and in a room that
+    /// shows receipts to its subscribers).
+    Read {
+        /// The room.
+        room_id: Arc<str>,
+        /// The reader.
+        user_id: Arc<str>,
+        /// The marker.
+        seq: i64,
+        /// Whether other members may see it.
+        shared: bool,
+    },
+    /// The user of a stream became a member of a room.
+    MemberAdded {
+        /// The room.
+        room_id: Arc<str>,
+        /// The new member.
+        user_id: Arc<str>,
+    },
+    /// The room was renamed.
+    Renamed {
+        /// The room.
+        room_id: Arc<str>,
+        /// Its new name.
+        name: Arc<str>,
+    },
+    /// The user of a stream chose a notification level for a room (`None`: the
+    /// default).
+    Level {
+        /// The room.
+        room_id: Arc<str>,
+        /// The chosen level.
+        level: Option<Level>,
     },
     /// An unsequenced frame for the room's subscribers (typing, message updates).
     Signal {
@@ -95,11 +133,14 @@ pub struct Overflow {
 /// One room's local subscribers by connection id.
 type Subscribers = HashMap<u64, Inbox>;
 
-/// Local subscribers by room, and local connections by session. Cheap to clone.
+/// Local subscribers by room (a user's event stream is subscribed to each of the user's
+/// rooms), local connections by session, and local event streams by user. Cheap to
+/// clone.
 #[derive(Debug, Clone, Default)]
 pub struct Hub {
     rooms: Arc<RwLock<HashMap<Arc<str>, Subscribers>>>,
     sessions: Arc<RwLock<HashMap<Arc<str>, Subscribers>>>,
+    users: Arc<RwLock<HashMap<Arc<str>, Subscribers>>>,
 }
 
 /// A new inbox holding at most `capacity` undelivered events.
@@ -149,6 +190,33 @@ impl Hub {
     /// Connection `id` no longer belongs to `session`.
     pub fn leave_session(&self, session: &str, id: u64) {
         remove(&self.sessions, session, id);
+    }
+
+    /// Connection `id` has `user`'s event stream: it hears of the user's own events.
+    pub fn watch_user(&self, user: &str, id: u64, inbox: Inbox) {
+        insert(&self.users, user, id, inbox);
+    }
+
+    /// Connection `id` no longer has `user`'s event stream.
+    pub fn unwatch_user(&self, user: &str, id: u64) {
+        remove(&self.users, user, id);
+    }
+
+    /// Local connections with `user`'s event stream.
+    pub fn watchers(&self, user: &str) -> usize {
+        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        users.get(user).map_or(0, HashMap::len)
+    }
+
+    /// The users whose event streams have local connections.
+    pub fn users(&self) -> Vec<Arc<str>> {
+        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        users.keys().cloned().collect()
+    }
+
+    /// Queues `event` for every local event stream of `user`.
+    pub fn dispatch_user(&self, user: &str, event: Event) {
+        send_to(&self.users, user, event);
     }
 
     /// Tells every local connection of `session` that it was revoked.
@@ -244,6 +312,7 @@ mod tests {
             created_ms: 0,
             frame: Utf8Bytes::from_static("{}"),
             trace: None,
+            message: Arc::default(),
         }
     }
 

@@ -21,11 +21,15 @@ pub enum ClientFrame {
     },
     /// Receive a room's messages; with `since`, first every message after that sequence.
     Subscribe {
-        /// The room.
+        /// The room, or `me` for the user's own event stream (counts, room list,
+        /// notifications).
         room_id: String,
         /// The last sequence number the client has seen in this room.
         #[serde(default)]
         since: Option<i64>,
+        /// Also receive the room's read receipts ("seen by"), where the room shows them.
+        #[serde(default)]
+        receipts: bool,
     },
     /// Stop receiving a room's messages.
     Unsubscribe {
@@ -135,6 +139,14 @@ pub enum ClientFrame {
         root: i64,
         /// The highest seq of the thread read.
         seq: i64,
+    },
+    /// Choose which messages of a room notify you (`null`: the room kind's default);
+    /// answered with `notify_level`.
+    NotifyLevel {
+        /// The room.
+        room_id: String,
+        /// `all`, `mentions` or `nothing`.
+        level: Option<String>,
     },
     /// Application-level heartbeat; answered with `pong`.
     Ping,
@@ -406,8 +418,113 @@ pub enum ServerFrame {
         /// The seq given.
         seq: i64,
     },
+    /// Your rooms with their counts: the start of your event stream (subscribing to
+    /// `me`), sent again whenever the stream may have missed events.
+    MyRooms {
+        /// Every room you are a member of.
+        rooms: Vec<RoomState>,
+    },
+    /// A room's counts changed (a message, your read marker from any device).
+    Unread {
+        /// The room.
+        room_id: String,
+        /// Its newest message.
+        last_seq: i64,
+        /// Your read marker.
+        read_seq: i64,
+        /// Messages after the marker.
+        unread: i64,
+        /// Of those, the ones that mention you (every one in a direct room).
+        mentions: i64,
+    },
+    /// A message is due a notification by your level in its room.
+    Notify {
+        /// The room.
+        room_id: String,
+        /// The message.
+        seq: i64,
+        /// Its author.
+        sender_id: Option<String>,
+        /// `direct`, `mention`, `room` (`@room`) or `all`.
+        reason: String,
+        /// The start of its text.
+        excerpt: String,
+    },
+    /// You became a member of a room.
+    RoomAdded {
+        /// The room with its counts.
+        room: RoomState,
+    },
+    /// You are no longer a member of a room (`removed`, `room_deleted`).
+    RoomRemoved {
+        /// The room.
+        room_id: String,
+        /// Why.
+        reason: String,
+    },
+    /// A room was renamed.
+    RoomRenamed {
+        /// The room.
+        room_id: String,
+        /// Its new name.
+        name: String,
+    },
+    /// Your notification level in a room (after `notify_level` on any device).
+    NotifyLevel {
+        /// The room.
+        room_id: String,
+        /// The level in effect.
+        level: String,
+    },
+    /// How far each member who shares receipts has read: right after `subscribed`,
+    /// when asked for and the room shows them.
+    ReadReceipts {
+        /// The room.
+        room_id: String,
+        /// The members' markers.
+        receipts: Vec<Receipt>,
+    },
+    /// A member's read marker moved, in a room whose receipts you receive.
+    ReadReceipt {
+        /// The room.
+        room_id: String,
+        /// The member.
+        user_id: String,
+        /// Their marker.
+        seq: i64,
+    },
     /// Answer to `ping`.
     Pong,
+}
+
+/// One of your rooms as your event stream shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomState {
+    /// The room.
+    pub room_id: String,
+    /// `public`, `group` or `direct`.
+    pub kind: String,
+    /// Its name (none for a direct room).
+    pub name: Option<String>,
+    /// Its newest message.
+    pub last_seq: i64,
+    /// Your read marker.
+    pub read_seq: i64,
+    /// Messages after the marker.
+    pub unread: i64,
+    /// Of those, the ones that mention you (every one in a direct room).
+    pub mentions: i64,
+    /// Your notification level: `all`, `mentions` or `nothing`.
+    pub level: String,
+}
+
+/// How far a member has read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The member.
+    pub user_id: String,
+    /// Their read marker.
+    pub seq: i64,
 }
 
 /// An earlier text of an edited message.
@@ -540,7 +657,8 @@ mod tests {
             resume,
             ClientFrame::Subscribe {
                 room_id: "r".into(),
-                since: Some(7)
+                since: Some(7),
+                receipts: false,
             }
         );
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"shout"}"#).is_err());

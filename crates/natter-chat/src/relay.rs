@@ -11,6 +11,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use natter_core::broker::Delivery;
 use natter_core::events::{self, Kind, pb};
+use natter_core::store::Level;
 use natter_core::token::{REVOCATIONS_TOPIC, Revocation};
 
 use crate::hub::Event;
@@ -188,6 +189,7 @@ impl Chat {
                     created_ms: message.created_at,
                     frame: Utf8Bytes::from(message_frame(&message).encode()),
                     trace: trace::relayed(&event.traceparent, &event.tracestate),
+                    message: Arc::new(message),
                 }
             }
             Some(Kind::Updated(message)) => signal(ServerFrame::updated(&message)),
@@ -206,6 +208,26 @@ impl Chat {
                     room_id: room_id.clone(),
                     user_id: Arc::from(removed.user_id),
                 }
+            }
+            Some(Kind::Read(read)) => {
+                self.dispatch_read(room_id, &read.user_id, read.seq, read.shared);
+                return;
+            }
+            Some(Kind::MemberAdded(added)) => {
+                let user_id: Arc<str> = Arc::from(added.user_id.as_str());
+                let event = Event::MemberAdded { room_id, user_id };
+                self.hub.dispatch_user(&added.user_id, event);
+                return;
+            }
+            Some(Kind::Renamed(renamed)) => Event::Renamed {
+                room_id: room_id.clone(),
+                name: Arc::from(renamed.name),
+            },
+            Some(Kind::NotifyLevel(chosen)) => {
+                let level = Level::parse(&chosen.level);
+                let event = Event::Level { room_id, level };
+                self.hub.dispatch_user(&chosen.user_id, event);
+                return;
             }
             Some(Kind::Head(head)) => {
                 self.heads.advance(&room_id, head.seq);

@@ -13,7 +13,7 @@ use natter_core::messaging::{Messages, Post};
 use natter_core::outbox::{Outbox, OutboxParts};
 use natter_core::policy::Action;
 use natter_core::shutdown::Shutdown;
-use natter_core::store::{HistoryOrder, MessageRecord, Posted, RoomRecord, Store};
+use natter_core::store::{HistoryOrder, Level, MessageRecord, Posted, RoomRecord, Store};
 use natter_core::token::TokenVerifier;
 
 use crate::error::ChatError;
@@ -263,11 +263,41 @@ impl Chat {
         room: &str,
         seq: i64,
     ) -> Result<i64, ChatError> {
-        self.check(user, room, Action::ReadHistory).await?;
-        self.store
-            .mark_read(room, user, seq)
-            .await
-            .map_err(ChatError::from)
+        let marked = self.messages.mark_read(user, room, seq).await?;
+        if marked.moved {
+            self.dispatch_read(Arc::from(room), user, marked.seq, marked.shared);
+        }
+        Ok(marked.seq)
+    }
+
+    /// Sets `user`'s level in `room` and tells the user's local streams (the published
+    /// event reaches the other replicas' only).
+    pub(crate) async fn set_level(
+        &self,
+        user: &str,
+        room: &str,
+        level: Option<Level>,
+    ) -> Result<Level, ChatError> {
+        let effective = self.messages.set_level(user, room, level).await?;
+        let room_id = Arc::from(room);
+        self.hub
+            .dispatch_user(user, Event::Level { room_id, level });
+        Ok(effective)
+    }
+
+    /// Hands a moved read marker to the reader's local event streams and, when others
+    /// may see it, to the room's local subscribers.
+    pub(crate) fn dispatch_read(&self, room_id: Arc<str>, user: &str, seq: i64, shared: bool) {
+        let event = Event::Read {
+            room_id: room_id.clone(),
+            user_id: Arc::from(user),
+            seq,
+            shared,
+        };
+        if shared {
+            self.hub.dispatch(&room_id, event.clone());
+        }
+        self.hub.dispatch_user(user, event);
     }
 
     /// `user` is typing in `room`: the room's subscribers here hear of it at the next
@@ -299,6 +329,7 @@ impl Chat {
             created_ms: message.created_at,
             frame,
             trace: trace::sampled(),
+            message: Arc::new(wire.clone()),
         };
         self.heads.advance(&message.room_id, message.seq);
         self.hub.dispatch(&message.room_id, event);

@@ -25,6 +25,15 @@ pub const TOPIC: &str = "natter.room-events.v1";
 pub fn room_topic(room: &str) -> String {
     format!("{TOPIC}.{room}")
 }
+/// The topic of events about one user rather than one room (added to a room, a chosen
+/// notification level): a replica serving that user's event stream listens to it.
+pub fn user_topic(user: &str) -> String {
+    format!("{USER_TOPIC}.{user}")
+}
+
+/// The prefix of [`user_topic`]s.
+pub const USER_TOPIC: &str = "natter.user-events.v1";
+
 /// The previous release's topic of message frames (a text format), still read.
 pub const LEGACY_MESSAGES_TOPIC: &str = "natter.messages";
 /// The previous release's topic of room life-cycle events (JSON), still read.
@@ -118,7 +127,9 @@ pub fn encode(event: &pb::RoomEvent) -> Bytes {
 /// anything unreadable or of a kind this release does not know.
 pub fn decode(topic: &str, payload: &[u8]) -> Option<pb::RoomEvent> {
     let mut event = match topic {
-        _ if topic.starts_with(TOPIC) => pb::RoomEvent::decode(payload).ok()?,
+        _ if topic.starts_with(TOPIC) || topic.starts_with(USER_TOPIC) => {
+            pb::RoomEvent::decode(payload).ok()?
+        }
         LEGACY_MESSAGES_TOPIC => legacy_message(payload)?,
         LEGACY_ROOMS_TOPIC => legacy_room(payload)?,
         _ => return None,

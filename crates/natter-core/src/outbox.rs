@@ -126,6 +126,14 @@ impl Outbox {
         }
     }
 
+    /// Queues an event of `kind` in `room` on `user`'s own topic
+    /// ([`events::user_topic`]): for the replicas serving that user's event stream.
+    pub fn publish_for(&self, user: &str, room: &str, kind: Kind) {
+        let event = events::event(&self.origin, room, kind);
+        let topic = Cow::Owned(events::user_topic(user));
+        self.queue(topic, events::encode(&event), None);
+    }
+
     /// Queues a payload for `topic`; false when the queue was full and it was dropped.
     pub fn enqueue(&self, topic: &'static str, payload: Bytes, trace: Option<Context>) -> bool {
         self.queue(Cow::Borrowed(topic), payload, trace)

@@ -2,11 +2,11 @@
 //! reads or writes the store. Transport-agnostic.
 
 use natter_core::events::{Kind, pb};
-use natter_core::messaging::{HistoryPage, HistoryQuery, Messages, Post, Reaction};
+use natter_core::messaging::{HistoryPage, HistoryQuery, Marked, Messages, Post, Reaction};
 use natter_core::outbox::Outbox;
 use natter_core::store::{
-    EditRecord, FollowedThread, MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord,
-    ProfileUpdate, Role, RoomKind, RoomRecord, Store, StoreError,
+    EditRecord, FollowedThread, Level, MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord,
+    ProfileUpdate, Role, RoomCounts, RoomKind, RoomRecord, Store, StoreError,
 };
 use natter_core::token::TokenVerifier;
 
@@ -24,6 +24,9 @@ pub struct Website {
 }
 
 type Result<T, E = WebsiteError> = std::result::Result<T, E>;
+
+/// Most rooms whose counts one request lists (as many as a chat connection subscribes).
+pub const ROOM_COUNTS_MAX: u32 = 1000;
 
 impl Website {
     /// The service over `store`, publishing messages and room events through `outbox`,
@@ -73,7 +76,8 @@ impl Website {
             ));
         }
         let name = validate::room_name(name)?;
-        self.store
+        let room = self
+            .store
             .create_room(kind, &name, user)
             .await
             .map_err(|e| match e {
@@ -81,7 +85,9 @@ impl Website {
                     WebsiteError::Conflict("a public room with this name exists")
                 }
                 other => other.into(),
-            })
+            })?;
+        self.added(&room.id, user);
+        Ok(room)
     }
 
     /// The direct room of `user` and `other`, opened if new.
@@ -96,7 +102,11 @@ impl Website {
             .profile(other)
             .await?
             .ok_or(WebsiteError::NotFound("user"))?;
-        Ok(self.store.open_direct(user, other).await?)
+        let room = self.store.open_direct(user, other).await?;
+        // Heard twice when the room existed: adding is idempotent for streams.
+        self.added(&room.id, user);
+        self.added(&room.id, other);
+        Ok(room)
     }
 
     /// A room and its members.
@@ -104,10 +114,17 @@ impl Website {
         self.room_for(user, room_id, Action::ReadRoom).await
     }
 
-    /// A room's members.
+    /// A room's members; how far others have read only when they and `user` share
+    /// read receipts (0 otherwise).
     pub async fn members(&self, user: &str, room_id: &str) -> Result<Vec<MemberRecord>> {
         self.room_for(user, room_id, Action::ReadRoom).await?;
-        Ok(self.store.members(room_id).await?)
+        let mut members = self.store.members(room_id).await?;
+        if !self.store.shares_receipts(user).await? {
+            (members.iter_mut())
+                .filter(|m| m.user_id != user)
+                .for_each(|m| m.last_read_seq = 0);
+        }
+        Ok(members)
     }
 
     /// Renames a room; returns it with the caller's role.
@@ -129,6 +146,8 @@ impl Website {
                 }
                 other => other.into(),
             })?;
+        let name_event = pb::RoomRenamed { name: name.clone() };
+        self.publish(room_id, Kind::Renamed(name_event));
         let renamed = RoomRecord {
             name: Some(name),
             ..room
@@ -158,7 +177,9 @@ impl Website {
             return Ok(());
         }
         authorize(room.kind, Viewer::SignedIn(None), Action::Join).map_err(WebsiteError::denied)?;
-        self.store.add_member(room_id, user, Role::Member).await?;
+        if self.store.add_member(room_id, user, Role::Member).await? {
+            self.added(room_id, user);
+        }
         Ok(())
     }
 
@@ -193,6 +214,7 @@ impl Website {
         if !self.store.add_member(room_id, target, role).await? {
             return Err(WebsiteError::Conflict("already a member"));
         }
+        self.added(room_id, target);
         Ok(())
     }
 
@@ -308,6 +330,44 @@ impl Website {
         Ok(self.messages.read_thread(user, room_id, root, seq).await?)
     }
 
+    /// Moves `user`'s read marker in `room_id` forward to `seq`; the marker in effect.
+    pub async fn mark_read(&self, user: &str, room_id: &str, seq: i64) -> Result<Marked> {
+        self.limiter.write(user).await?;
+        Ok(self.messages.mark_read(user, room_id, seq).await?)
+    }
+
+    /// Sets (or with `None` clears) `user`'s notification level in `room_id`; the level
+    /// in effect.
+    pub async fn set_level(&self, user: &str, room_id: &str, level: Option<&str>) -> Result<Level> {
+        self.limiter.write(user).await?;
+        let level = natter_core::messaging::level_named(level)?;
+        Ok(self.messages.set_level(user, room_id, level).await?)
+    }
+
+    /// How far members who share receipts have read `room_id`, when it shows them.
+    pub async fn receipts(&self, user: &str, room_id: &str) -> Result<Option<Vec<(String, i64)>>> {
+        Ok(self.messages.receipts(user, room_id).await?)
+    }
+
+    /// Every room of `user` with its unread and mention counts and level.
+    pub async fn room_counts(&self, user: &str) -> Result<Vec<RoomCounts>> {
+        Ok(self.messages.room_counts(user, ROOM_COUNTS_MAX).await?)
+    }
+
+    /// Whether `user` shares read receipts.
+    pub async fn shares_receipts(&self, user: &str) -> Result<bool> {
+        Ok(self.store.shares_receipts(user).await?)
+    }
+
+    /// Sets whether `user` shares read receipts (not sharing hides others' too).
+    pub async fn set_share_receipts(&self, user: &str, shares: bool) -> Result<()> {
+        self.limiter.write(user).await?;
+        match self.store.set_share_receipts(user, shares).await? {
+            true => Ok(()),
+            false => Err(WebsiteError::NotFound("user")),
+        }
+    }
+
     /// The earlier texts of message `seq`, oldest first.
     pub async fn edits(&self, user: &str, room_id: &str, seq: i64) -> Result<Vec<EditRecord>> {
         Ok(self.messages.edits(user, room_id, seq).await?)
@@ -380,6 +440,15 @@ impl Website {
         };
         self.publish(room_id, Kind::MemberRemoved(removed));
         Ok(())
+    }
+
+    /// Tells the replicas serving `user`'s event stream that they are a member of
+    /// `room_id` now.
+    fn added(&self, room_id: &str, user: &str) {
+        let added = Kind::MemberAdded(pb::MemberAdded {
+            user_id: user.into(),
+        });
+        self.messages.outbox().publish_for(user, room_id, added);
     }
 
     /// Tells live subscribers on every chat replica (`natter_core::events`), through

@@ -61,6 +61,8 @@ struct Connection {
     presence_changes: bool,
     /// When the access token in use expires.
     expires: Option<Instant>,
+    /// The user's event stream and read receipts, once asked for.
+    extra: Option<Box<me::Extra>>,
 }
 
 /// A change to an existing message a client asks for.
@@ -91,6 +93,7 @@ pub async fn serve<S: Socket>(chat: Chat, mut socket: S) {
         typed: HashMap::new(),
         presence_changes: false,
         expires: None,
+        extra: None,
     };
     let metrics = connection.chat.metrics.clone();
     metrics.connections.inc();
@@ -103,6 +106,7 @@ pub async fn serve<S: Socket>(chat: Chat, mut socket: S) {
     if matches!(closing, Some(Closing(close::SLOW_CONSUMER, _))) {
         metrics.slow_consumers.inc();
     }
+    connection.unwatch();
     for room in connection.subscriptions.keys() {
         connection.chat.leave_room(room, connection.id);
         connection.chat.presence.leave(room, connection.user_id());
@@ -211,13 +215,27 @@ impl Connection {
                 let refusal = error_frame(ChatError::Unauthenticated, None);
                 self.send(socket, &refusal).await
             }
-            ClientFrame::Subscribe { room_id, since } => {
-                self.subscribe(socket, &room_id, since).await
+            ClientFrame::Subscribe { room_id, .. } if room_id == me::ME => {
+                Box::pin(self.watch(socket)).await
+            }
+            ClientFrame::Subscribe {
+                room_id,
+                since,
+                receipts,
+            } => {
+                self.subscribe(socket, &room_id, since).await?;
+                match receipts && self.subscriptions.contains_key(room_id.as_str()) {
+                    true => Box::pin(self.send_receipts(socket, &room_id)).await,
+                    false => Ok(()),
+                }
             }
             ClientFrame::Unsubscribe { room_id } => {
-                if self.subscriptions.remove(room_id.as_str()).is_some() {
+                if room_id == me::ME {
+                    self.unwatch();
+                } else if self.subscriptions.remove(room_id.as_str()).is_some() {
                     self.chat.metrics.subscriptions.dec();
-                    self.chat.leave_room(&room_id, self.id);
+                    self.forget_receipts(&room_id);
+                    self.release(&room_id);
                     self.chat.presence.leave(&room_id, self.user_id());
                 }
                 let reason = "requested".to_owned();
@@ -258,6 +276,9 @@ impl Connection {
                     Err((refusal, about)) => error_frame(refusal, about.as_deref()),
                 };
                 self.send(socket, &answer).await
+            }
+            ClientFrame::NotifyLevel { room_id, level } => {
+                Box::pin(self.choose_level(socket, &room_id, level.as_deref())).await
             }
             ClientFrame::Read { room_id, seq } => {
                 let user = self.user_id().to_owned();
@@ -405,7 +426,7 @@ impl Connection {
             Ok(start) => start,
             Err(refusal) => {
                 if !listening {
-                    self.chat.leave_room(room, self.id);
+                    self.release(room);
                 }
                 return self.send(socket, &error_frame(refusal, Some(room))).await;
             }
@@ -580,7 +601,11 @@ impl Connection {
                 created_ms,
                 frame,
                 trace,
+                message,
             } => {
+                if self.extra.is_some() {
+                    Box::pin(self.count(socket, &message)).await?;
+                }
                 let delivery = self.deliver(socket, room_id, seq, frame);
                 let delivered = match trace {
                     // Only sampled sends carry a trace: the delivery joins it.
@@ -618,14 +643,49 @@ impl Connection {
                 }
                 Ok(())
             }
-            Event::Head { room_id, seq } => self.catch_up(socket, room_id, seq).await,
+            Event::Head { room_id, seq } => {
+                if self.extra.is_some() {
+                    Box::pin(self.on_head(socket, &room_id, seq)).await?;
+                }
+                self.catch_up(socket, room_id, seq).await
+            }
             Event::SessionRevoked => Err(Closing(close::AUTH_FAILED, "session revoked")),
-            Event::Recheck => Box::pin(self.recheck()).await,
+            Event::Recheck => {
+                Box::pin(self.recheck()).await?;
+                match self.extra.as_ref().is_some_and(|e| e.streaming()) {
+                    true => Box::pin(self.watch(socket)).await,
+                    false => Ok(()),
+                }
+            }
             Event::RoomDeleted(room_id) => {
+                Box::pin(self.on_gone(socket, &room_id, "room_deleted")).await?;
                 self.drop_subscription(socket, &room_id, "room_deleted")
                     .await
             }
+            Event::Read {
+                room_id,
+                user_id,
+                seq,
+                ..
+            } => Box::pin(self.on_read(socket, &room_id, &user_id, seq)).await,
+            Event::MemberAdded { room_id, .. } => Box::pin(self.on_added(socket, room_id)).await,
+            Event::Renamed { room_id, name } => {
+                if !self.watching(&room_id) && !self.subscriptions.contains_key(&room_id) {
+                    return Ok(());
+                }
+                let frame = ServerFrame::RoomRenamed {
+                    room_id: room_id.to_string(),
+                    name: name.to_string(),
+                };
+                self.send(socket, &frame).await
+            }
+            Event::Level { room_id, level } => {
+                Box::pin(self.on_level(socket, &room_id, level)).await
+            }
             Event::MemberRemoved { room_id, user_id } => {
+                if user_id.as_ref() == self.user_id() {
+                    Box::pin(self.on_gone(socket, &room_id, "removed")).await?;
+                }
                 if user_id.as_ref() != self.user_id() || !self.subscriptions.contains_key(&room_id)
                 {
                     return Ok(());
@@ -730,7 +790,8 @@ impl Connection {
             return Ok(());
         }
         self.chat.metrics.subscriptions.dec();
-        self.chat.leave_room(room, self.id);
+        self.forget_receipts(room);
+        self.release(room);
         self.chat.presence.leave(room, self.user_id());
         self.send(
             socket,
@@ -775,6 +836,7 @@ async fn write<S: Socket>(
     }
 }
 
+mod me;
 #[cfg(test)]
 mod rich_tests;
 #[cfg(test)]

@@ -89,6 +89,8 @@ pub struct Messages {
     /// Memberships remembered, when this owner hears of their end (the chat service's
     /// relay does); otherwise every check reads the store.
     memberships: Option<Memberships>,
+    /// Rooms with more members show no read receipts.
+    receipts_up_to: i64,
 }
 
 /// Which page of a room's history to read.
@@ -142,6 +144,15 @@ impl Messages {
             store,
             outbox,
             memberships: None,
+            receipts_up_to: notify::RECEIPTS_UP_TO,
+        }
+    }
+
+    /// Shows read receipts ("seen by") in rooms of at most `members` members.
+    pub fn with_receipts_up_to(self, members: i64) -> Self {
+        Self {
+            receipts_up_to: members,
+            ..self
         }
     }
 
@@ -381,8 +392,10 @@ impl HistoryPage {
     }
 }
 
+mod notify;
 mod rich;
 
+pub use notify::{Marked, RECEIPTS_UP_TO, level_named};
 pub use rich::{MAX_DISTINCT_REACTIONS, MAX_PINS, ROOM_MENTION_INTERVAL_SECS, Reaction};
 
 /// A page size as asked for: 1–100, 50 when not given.

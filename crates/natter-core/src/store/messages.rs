@@ -165,7 +165,8 @@ pub enum HistoryOrder {
 
 impl Store {
     /// Stores a message with the room's next sequence number, or returns the message an
-    /// earlier send with the same client id stored.
+    /// earlier send with the same client id stored. The sender has read what they
+    /// answer: their read marker moves to the new message in the same write.
     #[tracing::instrument(name = "db.post_message", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "INSERT"))]
     pub async fn post_message(&self, new: NewMessage<'_>) -> Result<Posted> {
         // Insert first: a retry hits the unique client id, its transaction (sequence
@@ -262,30 +263,6 @@ impl Store {
     /// Whether `room` has a message `seq` (deleted or not): what a reply may answer.
     pub async fn message_exists(&self, room_id: &str, seq: i64) -> Result<bool> {
         Ok(self.can_root_thread(room_id, seq).await?.is_some())
-    }
-
-    /// Moves `user`'s read marker in `room` forward to `seq` (never back, never past the
-    /// newest message); returns the marker in effect.
-    #[tracing::instrument(name = "db.mark_read", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
-    pub async fn mark_read(&self, room_id: &str, user_id: &str, seq: i64) -> Result<i64> {
-        sqlx::query(
-            "UPDATE room_members SET last_read_seq = \
-               (SELECT CASE WHEN r.last_seq < $1 THEN r.last_seq ELSE $1 END FROM rooms r WHERE r.id = $2) \
-             WHERE room_id = $2 AND user_id = $3 AND last_read_seq < $1",
-        )
-        .bind(seq)
-        .bind(room_id)
-        .bind(user_id)
-        .execute(&self.writer)
-        .await?;
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT last_read_seq FROM room_members WHERE room_id = $1 AND user_id = $2",
-        )
-        .bind(room_id)
-        .bind(user_id)
-        .fetch_optional(&self.writer)
-        .await?;
-        Ok(row.map_or(0, |(seq,)| seq))
     }
 
     /// A page of a room's history: up to `limit` messages with sequence numbers strictly
@@ -408,7 +385,9 @@ where
                  message AS (INSERT INTO messages (room_id, seq, sender_id, client_id, body, \
                  created_at, reply_to, mentions, room_mentioned_at, thread_root, also_to_room) \
                  SELECT $1, next.last_seq, $2, $3, $4, $5, CAST($6 AS BIGINT), $7, \
-                 CAST($8 AS BIGINT), CAST($9 AS BIGINT), $10 FROM next RETURNING seq)",
+                 CAST($8 AS BIGINT), CAST($9 AS BIGINT), $10 FROM next RETURNING seq), \
+                 seen AS (UPDATE room_members SET last_read_seq = message.seq FROM message \
+                 WHERE room_id = $1 AND user_id = $2 AND last_read_seq < message.seq)",
                 $mentioned,
                 " SELECT seq FROM message"
             )
@@ -478,5 +457,14 @@ async fn insert_message_sqlite(
     .await
     .map_err(super::map_conflict)?;
     insert_mentions(tx, new.room_id, seq, new.mentions).await?;
+    sqlx::query(
+        "UPDATE room_members SET last_read_seq = $1 \
+         WHERE room_id = $2 AND user_id = $3 AND last_read_seq < $1",
+    )
+    .bind(seq)
+    .bind(new.room_id)
+    .bind(new.sender_id)
+    .execute(&mut **tx)
+    .await?;
     Ok(seq)
 }

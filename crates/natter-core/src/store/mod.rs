@@ -7,6 +7,7 @@
 mod edits;
 mod mentions;
 mod messages;
+mod notify;
 mod profiles;
 mod reactions;
 mod rooms;
@@ -23,6 +24,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use edits::{Edit, EditRecord, MAX_EDITS_KEPT, Pinned};
 pub use messages::{HistoryOrder, MessageRecord, NewMessage, Posted, Timeline};
+pub use notify::{Level, ReadMarker, RoomCounts};
 pub use profiles::{ProfileRecord, ProfileUpdate};
 pub use reactions::{Reacted, ReactionChange, ReactionCount};
 pub use rooms::{CURSOR_MAX, MemberRecord, MyRoom, Page, Role, RoomKind, RoomRecord, escape_like};

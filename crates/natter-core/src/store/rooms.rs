@@ -79,7 +79,7 @@ pub struct MemberRecord {
     pub role: Role,
     /// Unix milliseconds.
     pub joined_at: i64,
-    /// Last sequence number they have read.
+    /// Last sequence number they have read (0 when they do not share read receipts).
     pub last_read_seq: i64,
 }
 
@@ -92,7 +92,7 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
-type RoomRow = (String, String, Option<String>, Option<String>, i64, i64);
+pub(crate) type RoomRow = (String, String, Option<String>, Option<String>, i64, i64);
 type MyRoomRow = (
     String,
     String,
@@ -155,7 +155,7 @@ impl Role {
     }
 }
 
-fn room(row: RoomRow) -> Result<RoomRecord> {
+pub(crate) fn room(row: RoomRow) -> Result<RoomRecord> {
     let (id, kind, name, created_by, created_at, last_seq) = row;
     let kind = RoomKind::parse(&kind).ok_or_else(|| corrupt("rooms.kind", &kind))?;
     Ok(RoomRecord {
@@ -515,7 +515,8 @@ impl Store {
     #[tracing::instrument(name = "db.members", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
     pub async fn members(&self, room: &str) -> Result<Vec<MemberRecord>> {
         let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
-            "SELECT m.user_id, u.username, m.role, m.joined_at, m.last_read_seq \
+            "SELECT m.user_id, u.username, m.role, m.joined_at, \
+             CASE WHEN u.share_receipts = 1 THEN m.last_read_seq ELSE 0 END \
              FROM room_members m JOIN users u ON u.id = m.user_id \
              WHERE m.room_id = $1 ORDER BY m.joined_at, m.user_id",
         )

@@ -373,25 +373,32 @@ async fn profiles_are_updated_and_found_by_prefix(backend: Backend) {
 async fn read_markers_only_move_forward_and_stop_at_the_newest(backend: Backend) {
     let t = store(backend).await;
     let alice = user(&t.store, "alice").await;
+    let bob = user(&t.store, "bob").await;
     let room = t
         .store
         .create_room(RoomKind::Group, "g", &alice)
         .await
         .unwrap()
         .id;
+    t.store.add_member(&room, &bob, Role::Member).await.unwrap();
     for i in 0..5 {
-        post(&t.store, &room, &alice, &format!("c{i}")).await;
+        post(&t.store, &room, &bob, &format!("c{i}")).await;
     }
-    assert_eq!(t.store.mark_read(&room, &alice, 3).await.unwrap(), 3);
+    let marker = t.store.mark_read(&room, &alice, 3).await.unwrap();
+    assert_eq!((marker.seq, marker.moved, marker.members), (3, true, 2));
+    let marker = t.store.mark_read(&room, &alice, 2).await.unwrap();
+    assert_eq!((marker.seq, marker.moved), (3, false), "never back");
+    let marker = t.store.mark_read(&room, &alice, 99).await.unwrap();
     assert_eq!(
-        t.store.mark_read(&room, &alice, 2).await.unwrap(),
-        3,
-        "never back"
-    );
-    assert_eq!(
-        t.store.mark_read(&room, &alice, 99).await.unwrap(),
-        5,
+        (marker.seq, marker.moved),
+        (5, true),
         "never past the newest"
+    );
+    let marker = t.store.mark_read(&room, &alice, 99).await.unwrap();
+    assert_eq!(
+        (marker.seq, marker.moved),
+        (5, false),
+        "at the newest already"
     );
 }
 

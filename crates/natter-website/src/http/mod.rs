@@ -5,6 +5,7 @@
 mod handlers;
 mod json;
 mod links;
+mod notify;
 mod rich;
 mod schemas;
 
@@ -85,6 +86,7 @@ fn emoji_parameters(document: &mut utoipa::openapi::OpenApi) {
 
 fn api_router() -> OpenApiRouter<Website> {
     use handlers::*;
+    use notify::*;
     use rich::*;
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(public_rooms, create_room))
@@ -103,6 +105,11 @@ fn api_router() -> OpenApiRouter<Website> {
         .routes(routes!(edits))
         .routes(routes!(threads))
         .routes(routes!(read_thread))
+        .routes(routes!(unread))
+        .routes(routes!(mark_read))
+        .routes(routes!(set_level))
+        .routes(routes!(receipts))
+        .routes(routes!(settings, update_settings))
         .routes(routes!(open_direct))
         .routes(routes!(find_users))
         .routes(routes!(profile))

@@ -1,0 +1,185 @@
+//! Handlers and bodies of what notifications add to the JSON API: read markers, unread
+//! and mention counts, notification levels, read receipts ("seen by") and the setting
+//! that shares them.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use natter_core::http::{Caller, ErrorBody, JsonBody};
+use natter_core::store::RoomCounts;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::handlers::Reply;
+use crate::Website;
+
+/// One of your rooms with its counts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomCountsJson {
+    /// Room id.
+    pub room_id: String,
+    /// `public`, `group` or `direct`.
+    pub kind: &'static str,
+    /// Name; absent for direct rooms.
+    pub name: Option<String>,
+    /// Sequence number of the newest message.
+    pub last_seq: i64,
+    /// Your read marker.
+    pub read_seq: i64,
+    /// Messages after your marker.
+    pub unread: i64,
+    /// Of those, the ones by others that mention you or `@room` (every one in a direct
+    /// room).
+    pub mentions: i64,
+    /// Your notification level: `all`, `mentions` or `nothing`.
+    pub level: &'static str,
+}
+
+/// Move your read marker.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadBody {
+    /// The highest sequence number read (never moves back, never past the newest).
+    #[schema(minimum = 0)]
+    pub seq: i64,
+}
+
+/// Your read marker in a room.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MarkerJson {
+    /// The marker in effect.
+    pub seq: i64,
+}
+
+/// Choose which messages of a room notify you.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LevelBody {
+    /// `all`, `mentions` or `nothing`; `null` for the default (`all` in direct rooms,
+    /// `mentions` elsewhere).
+    #[schema(value_type = Option<String>, pattern = "^(all|mentions|nothing)$")]
+    pub level: Option<String>,
+}
+
+/// Your notification level in a room.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LevelJson {
+    /// The room.
+    pub room_id: String,
+    /// The level in effect.
+    pub level: &'static str,
+}
+
+/// How far the members of a room have read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptsJson {
+    /// False when the room shows no receipts (too many members) or you do not share
+    /// yours; `receipts` is empty then.
+    pub shown: bool,
+    /// The markers of members who share them.
+    pub receipts: Vec<ReceiptJson>,
+}
+
+/// One member's read marker.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptJson {
+    /// The member.
+    pub user_id: String,
+    /// Every message up to this one is read.
+    pub seq: i64,
+}
+
+/// Your settings.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsJson {
+    /// Whether members see how far you have read; without it you do not see theirs.
+    pub share_receipts: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/unread", tag = "notifications",
+    description = "Every room you are a member of with its unread and mention counts and your notification level (the WebSocket's `me` stream keeps the same live).",
+    responses((status = 200, body = Vec<RoomCountsJson>)))]
+pub async fn unread(State(w): State<Website>, Caller(me): Caller) -> Reply<Vec<RoomCountsJson>> {
+    let rooms = w.room_counts(&me.sub).await?;
+    Ok(Json(rooms.iter().map(room_counts_json).collect()))
+}
+
+#[utoipa::path(put, path = "/api/v1/rooms/{room}/read", tag = "notifications",
+    params(("room" = String, Path, description = "Room id.")), request_body = ReadBody,
+    description = "Move your read marker forward (never back, never past the newest message). Your other devices' counts follow; members of a room that shows receipts see it.",
+    responses((status = 200, body = MarkerJson), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn mark_read(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Path(room): Path<String>,
+    JsonBody(body): JsonBody<ReadBody>,
+) -> Reply<MarkerJson> {
+    let marked = w.mark_read(&me.sub, &room, body.seq).await?;
+    Ok(Json(MarkerJson { seq: marked.seq }))
+}
+
+#[utoipa::path(put, path = "/api/v1/rooms/{room}/notifications", tag = "notifications",
+    params(("room" = String, Path, description = "Room id.")), request_body = LevelBody,
+    description = "Choose which messages of a room notify you: all, mentions (of you or @room) or nothing (muted). Members only.",
+    responses((status = 200, body = LevelJson), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody, description = "`invalid_level`")))]
+pub async fn set_level(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Path(room): Path<String>,
+    JsonBody(body): JsonBody<LevelBody>,
+) -> Reply<LevelJson> {
+    let level = w.set_level(&me.sub, &room, body.level.as_deref()).await?;
+    Ok(Json(LevelJson {
+        room_id: room,
+        level: level.as_str(),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/rooms/{room}/receipts", tag = "notifications",
+    params(("room" = String, Path, description = "Room id.")),
+    description = "How far each member who shares read receipts has read (\"seen by\"), in rooms of up to the configured size.",
+    responses((status = 200, body = ReceiptsJson), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn receipts(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    Path(room): Path<String>,
+) -> Reply<ReceiptsJson> {
+    let receipts = w.receipts(&me.sub, &room).await?;
+    Ok(Json(ReceiptsJson {
+        shown: receipts.is_some(),
+        receipts: (receipts.into_iter().flatten())
+            .map(|(user_id, seq)| ReceiptJson { user_id, seq })
+            .collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/settings", tag = "notifications",
+    responses((status = 200, body = SettingsJson)))]
+pub async fn settings(State(w): State<Website>, Caller(me): Caller) -> Reply<SettingsJson> {
+    let share_receipts = w.shares_receipts(&me.sub).await?;
+    Ok(Json(SettingsJson { share_receipts }))
+}
+
+#[utoipa::path(put, path = "/api/v1/settings", tag = "notifications", request_body = SettingsJson,
+    responses((status = 200, body = SettingsJson)))]
+pub async fn update_settings(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    JsonBody(body): JsonBody<SettingsJson>,
+) -> Reply<SettingsJson> {
+    w.set_share_receipts(&me.sub, body.share_receipts).await?;
+    Ok(Json(body))
+}
+
+fn room_counts_json(counts: &RoomCounts) -> RoomCountsJson {
+    RoomCountsJson {
+        room_id: counts.room.id.clone(),
+        kind: counts.room.kind.as_str(),
+        name: counts.room.name.clone(),
+        last_seq: counts.room.last_seq,
+        read_seq: counts.read_seq,
+        unread: counts.unread(),
+        mentions: counts.mentions(),
+        level: counts.level().as_str(),
+    }
+}
