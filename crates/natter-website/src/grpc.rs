@@ -1,7 +1,9 @@
 //! `natter.website.v1.WebsiteService` over tonic: the caller's bearer token from metadata,
 //! messages to and from the domain, [`WebsiteError`] to `tonic::Status`.
 
-use natter_core::store::{MemberRecord, Page, ProfileRecord, Role, RoomKind, RoomRecord};
+use natter_core::store::{
+    MemberRecord, Page, ProfileRecord, Role, RoomCounts, RoomKind, RoomRecord,
+};
 use natter_core::token::AccessClaims;
 use natter_proto::website::v1 as pb;
 use natter_proto::website::v1::website_service_server::{WebsiteService, WebsiteServiceServer};
@@ -58,6 +60,19 @@ fn room(room: RoomRecord, my_role: Option<Role>) -> pb::Room {
         last_seq: room.last_seq,
         my_role: role(my_role).into(),
         unread: None,
+    }
+}
+
+fn room_counts(counts: &RoomCounts) -> pb::RoomCounts {
+    pb::RoomCounts {
+        room_id: counts.room.id.clone(),
+        kind: kind(counts.room.kind).into(),
+        name: counts.room.name.clone(),
+        last_seq: counts.room.last_seq,
+        read_seq: counts.read_seq,
+        unread: counts.unread(),
+        mentions: counts.mentions(),
+        level: counts.level().as_str().into(),
     }
 }
 
@@ -366,6 +381,66 @@ impl WebsiteService for WebsiteGrpc {
             .read_thread(&me.sub, &req.room_id, req.root_seq, req.seq)
             .await?;
         Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn list_unread(&self, request: Request<pb::Empty>) -> Reply<pb::UnreadList> {
+        let me = self.caller(&request).await?;
+        let rooms = self.website.room_counts(&me.sub).await?;
+        let rooms = rooms.iter().map(room_counts).collect();
+        Ok(Response::new(pb::UnreadList { rooms }))
+    }
+
+    async fn mark_read(&self, request: Request<pb::MarkReadRequest>) -> Reply<pb::ReadMarker> {
+        let me = self.caller(&request).await?;
+        let req = request.into_inner();
+        let marked = self
+            .website
+            .mark_read(&me.sub, &req.room_id, req.seq)
+            .await?;
+        Ok(Response::new(pb::ReadMarker { seq: marked.seq }))
+    }
+
+    async fn set_notify_level(
+        &self,
+        request: Request<pb::SetNotifyLevelRequest>,
+    ) -> Reply<pb::NotifyLevel> {
+        let me = self.caller(&request).await?;
+        let req = request.into_inner();
+        let level = (self.website)
+            .set_level(&me.sub, &req.room_id, req.level.as_deref())
+            .await?;
+        Ok(Response::new(pb::NotifyLevel {
+            room_id: req.room_id,
+            level: level.as_str().into(),
+        }))
+    }
+
+    async fn get_receipts(&self, request: Request<pb::RoomRequest>) -> Reply<pb::ReceiptList> {
+        let me = self.caller(&request).await?;
+        let receipts = (self.website)
+            .receipts(&me.sub, &request.get_ref().room_id)
+            .await?;
+        Ok(Response::new(pb::ReceiptList {
+            shown: receipts.is_some(),
+            receipts: (receipts.into_iter().flatten())
+                .map(|(user_id, seq)| pb::Receipt { user_id, seq })
+                .collect(),
+        }))
+    }
+
+    async fn get_settings(&self, request: Request<pb::Empty>) -> Reply<pb::Settings> {
+        let me = self.caller(&request).await?;
+        let share_receipts = self.website.shares_receipts(&me.sub).await?;
+        Ok(Response::new(pb::Settings { share_receipts }))
+    }
+
+    async fn update_settings(&self, request: Request<pb::Settings>) -> Reply<pb::Settings> {
+        let me = self.caller(&request).await?;
+        let settings = request.into_inner();
+        (self.website)
+            .set_share_receipts(&me.sub, settings.share_receipts)
+            .await?;
+        Ok(Response::new(settings))
     }
 
     async fn get_profile(&self, request: Request<pb::ProfileRequest>) -> Reply<pb::Profile> {

@@ -96,22 +96,25 @@ impl Counted {
         }
     }
 
-    /// Counts a new message of the room; `None` when it was counted already, else the
-    /// reason it is due a notification, if it is.
+    /// Counts a message of the room; `None` when it is read already, else the reason
+    /// it is due a notification, if it is. Messages may arrive out of order (one
+    /// replica's own before another's earlier one): the newest seq is kept, and each
+    /// unread mention is counted once.
     fn add(&mut self, message: &pb::Message, me: &str) -> Option<Option<&'static str>> {
-        if message.seq <= self.last_seq {
-            return None;
-        }
-        self.last_seq = message.seq;
+        let seq = message.seq;
+        self.last_seq = self.last_seq.max(seq);
         if message.sender_id.as_deref() == Some(me) {
             // Sending moves the sender's marker to the message (in the same write).
-            self.read_seq = message.seq;
-            self.mentioned.clear();
+            self.read(seq);
             return Some(None);
         }
+        if seq <= self.read_seq {
+            return None;
+        }
         let named = message.mentions.iter().any(|m| m.user_id == me);
-        if (named || message.mentions_room) && self.kind != RoomKind::Direct {
-            self.mentioned.push(message.seq);
+        let counts_mention = (named || message.mentions_room) && self.kind != RoomKind::Direct;
+        if counts_mention && let Err(at) = self.mentioned.binary_search(&seq) {
+            self.mentioned.insert(at, seq);
         }
         let thread_only = message.thread_root.is_some() && !message.also_to_room;
         Some(match self.level() {
@@ -287,11 +290,13 @@ impl Connection {
         let user = self.user_id().to_owned();
         let counts = match self.chat.messages.room_count(&user, &room).await {
             Ok(Some(counts)) => counts,
-            Ok(None) => return Ok(self.release(&room)),
-            Err(error) => {
-                // Heard of again by the next refresh (a broker or store recovery).
-                tracing::debug!(%error, "a new room of a stream was not read");
-                return Ok(self.release(&room));
+            outcome => {
+                if let Err(error) = outcome {
+                    // Heard of again by the next refresh (a broker or store recovery).
+                    tracing::debug!(%error, "a new room of a stream was not read");
+                }
+                self.release(&room);
+                return Ok(());
             }
         };
         let name = counts.room.name.clone();
@@ -331,7 +336,7 @@ impl Connection {
         seq: i64,
     ) -> Result<(), Closing> {
         let behind = self.watched().and_then(|w| w.get(room));
-        if !behind.is_some_and(|counted| counted.last_seq < seq) {
+        if behind.is_none_or(|counted| counted.last_seq >= seq) {
             return Ok(());
         }
         let user = self.user_id().to_owned();
@@ -404,7 +409,10 @@ impl Connection {
         let user = self.user_id().to_owned();
         let receipts = match self.chat.messages.receipts(&user, room).await {
             Ok(Some(receipts)) => receipts,
-            Ok(None) => return Ok(self.forget_receipts(room)),
+            Ok(None) => {
+                self.forget_receipts(room);
+                return Ok(());
+            }
             Err(error) => {
                 let refusal = error_frame(ChatError::from(error), Some(room));
                 return self.send(socket, &refusal).await;

@@ -38,6 +38,7 @@ pub struct Replica {
 pub struct User {
     pub id: String,
     pub token: String,
+    pub name: String,
 }
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -177,6 +178,7 @@ impl Cluster {
         User {
             id: registered.user.id,
             token: outcome.access_token,
+            name,
         }
     }
 

@@ -8,6 +8,7 @@ mod faults;
 mod grpc;
 mod harness;
 mod metrics;
+mod notify;
 mod outage;
 mod presence;
 mod session;

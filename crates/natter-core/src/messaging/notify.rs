@@ -12,6 +12,9 @@ use crate::store::{Level, RoomCounts};
 /// otherwise ([`Messages::with_receipts_up_to`]).
 pub const RECEIPTS_UP_TO: i64 = 50;
 
+/// Why a public room's visitor has no markers, levels or receipts.
+const MEMBERS_ONLY: &str = "join the room first: only members have read markers and notifications";
+
 /// A read marker after a `read`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Marked {
@@ -41,6 +44,7 @@ impl Messages {
     pub async fn mark_read(&self, user: &str, room: &str, seq: i64) -> Result<Marked> {
         self.allowed(user, room, Action::ReadHistory).await?;
         let marker = self.store.mark_read(room, user, seq).await?;
+        let marker = marker.ok_or(MessageError::Forbidden(MEMBERS_ONLY))?;
         let shared = marker.shares && marker.members <= self.receipts_up_to;
         if marker.moved {
             let read = pb::ReadMarker {
@@ -58,12 +62,11 @@ impl Messages {
     }
 
     /// Sets (or with `None` clears) `user`'s notification level in `room` and tells the
-    /// replicas serving the user; a room they are not a member of is not found. Returns
-    /// the level in effect.
+    /// replicas serving the user; members only. Returns the level in effect.
     pub async fn set_level(&self, user: &str, room: &str, level: Option<Level>) -> Result<Level> {
         self.allowed(user, room, Action::ReadHistory).await?;
         if !self.store.set_level(room, user, level).await? {
-            return Err(MessageError::RoomNotFound);
+            return Err(MessageError::Forbidden(MEMBERS_ONLY));
         }
         let chosen = pb::NotifyLevel {
             user_id: user.into(),
@@ -75,11 +78,14 @@ impl Messages {
         effective.ok_or(MessageError::RoomNotFound)
     }
 
-    /// How far each member of `room` who shares receipts has read, for `viewer`: `None`
-    /// when the room is larger than the receipt limit or the viewer does not share
-    /// theirs.
+    /// How far each member of `room` who shares receipts has read, for `viewer` (a
+    /// member): `None` when the room is larger than the receipt limit or the viewer
+    /// does not share theirs.
     pub async fn receipts(&self, viewer: &str, room: &str) -> Result<Option<Vec<(String, i64)>>> {
         self.allowed(viewer, room, Action::ReadHistory).await?;
+        if self.store.role(room, viewer).await?.is_none() {
+            return Err(MessageError::Forbidden(MEMBERS_ONLY));
+        }
         Ok(self
             .store
             .receipts(room, viewer, self.receipts_up_to)

@@ -272,9 +272,14 @@ impl Store {
 
     /// Moves `user`'s read marker in `room` forward to `seq` (never back, never past the
     /// newest message); returns the marker in effect, whether it moved, and what decides
-    /// who may see it.
+    /// who may see it (`None` when `user` is not a member).
     #[tracing::instrument(name = "db.mark_read", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
-    pub async fn mark_read(&self, room_id: &str, user_id: &str, seq: i64) -> Result<ReadMarker> {
+    pub async fn mark_read(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        seq: i64,
+    ) -> Result<Option<ReadMarker>> {
         let moved = sqlx::query(
             "UPDATE room_members SET last_read_seq = \
                (SELECT CASE WHEN r.last_seq < $1 THEN r.last_seq ELSE $1 END FROM rooms r WHERE r.id = $2) \
@@ -295,12 +300,11 @@ impl Store {
         .bind(user_id)
         .fetch_optional(&self.writer)
         .await?;
-        let (seq, members, shares) = row.unwrap_or_default();
-        Ok(ReadMarker {
+        Ok(row.map(|(seq, members, shares)| ReadMarker {
             seq,
             moved: moved.rows_affected() == 1,
             shares: shares == 1,
             members,
-        })
+        }))
     }
 }

@@ -384,17 +384,17 @@ async fn read_markers_only_move_forward_and_stop_at_the_newest(backend: Backend)
     for i in 0..5 {
         post(&t.store, &room, &bob, &format!("c{i}")).await;
     }
-    let marker = t.store.mark_read(&room, &alice, 3).await.unwrap();
+    let marker = t.store.mark_read(&room, &alice, 3).await.unwrap().unwrap();
     assert_eq!((marker.seq, marker.moved, marker.members), (3, true, 2));
-    let marker = t.store.mark_read(&room, &alice, 2).await.unwrap();
+    let marker = t.store.mark_read(&room, &alice, 2).await.unwrap().unwrap();
     assert_eq!((marker.seq, marker.moved), (3, false), "never back");
-    let marker = t.store.mark_read(&room, &alice, 99).await.unwrap();
+    let marker = t.store.mark_read(&room, &alice, 99).await.unwrap().unwrap();
     assert_eq!(
         (marker.seq, marker.moved),
         (5, true),
         "never past the newest"
     );
-    let marker = t.store.mark_read(&room, &alice, 99).await.unwrap();
+    let marker = t.store.mark_read(&room, &alice, 99).await.unwrap().unwrap();
     assert_eq!(
         (marker.seq, marker.moved),
         (5, false),

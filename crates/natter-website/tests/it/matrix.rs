@@ -21,7 +21,7 @@ enum Viewer {
     Owner,
 }
 
-const ACTIONS: [&str; 11] = [
+const ACTIONS: [&str; 14] = [
     "read room",
     "read history",
     "post",
@@ -33,6 +33,9 @@ const ACTIONS: [&str; 11] = [
     "pin",
     "list pins",
     "read edits",
+    "mark read",
+    "set level",
+    "read receipts",
 ];
 
 /// Expected per action (ACTIONS order): A = 2xx, F = 403, N = 404, U = 401.
@@ -40,14 +43,15 @@ fn expected(kind: RoomKind, viewer: Viewer) -> Option<&'static str> {
     use RoomKind::*;
     use Viewer::*;
     Some(match (kind, viewer) {
-        (_, SignedOut) => "UUUUUUUUUUU",
-        (Public, Stranger) => "AAFFFFFFFAA",
-        (Group | Direct, Stranger) => "NNNNNNNNNNN",
-        (Public | Group, Member) => "AAAAFFFFFAA",
+        (_, SignedOut) => "UUUUUUUUUUUUUU",
+        // Visitors of a public room read it, but have no markers, levels or receipts.
+        (Public, Stranger) => "AAFFFFFFFAAFFF",
+        (Group | Direct, Stranger) => "NNNNNNNNNNNNNN",
+        (Public | Group, Member) => "AAAAFFFFFAAAAA",
         // Both people of a direct room pin.
-        (Direct, Member) => "AAAAFFFFAAA",
-        (Public | Group, Admin) => "AAAAAAFAAAA",
-        (Public | Group, Owner) => "AAAAAAAAAAA",
+        (Direct, Member) => "AAAAFFFFAAAAAA",
+        (Public | Group, Admin) => "AAAAAAFAAAAAAA",
+        (Public | Group, Owner) => "AAAAAAAAAAAAAA",
         (Direct, Admin | Owner) => return None,
     })
 }
@@ -137,6 +141,17 @@ async fn attempt(server: &Server, cell: &Cell, action: &str) -> u16 {
             format!("/api/v1/rooms/{room}/messages/1/edits"),
             None,
         ),
+        "mark read" => (
+            "PUT",
+            format!("/api/v1/rooms/{room}/read"),
+            Some(json!({"seq": 1})),
+        ),
+        "set level" => (
+            "PUT",
+            format!("/api/v1/rooms/{room}/notifications"),
+            Some(json!({"level": "nothing"})),
+        ),
+        "read receipts" => ("GET", format!("/api/v1/rooms/{room}/receipts"), None),
         "rename" => (
             "PATCH",
             format!("/api/v1/rooms/{room}"),
@@ -218,6 +233,30 @@ async fn attempt_grpc(client: &WebsiteClient, cell: &Cell, action: &str) -> char
                 .await
                 .map(drop)
         }
+        "mark read" => {
+            let message = pb::MarkReadRequest {
+                room_id: room_id.clone(),
+                seq: 1,
+            };
+            client
+                .mark_read(authed(message, token.as_deref()))
+                .await
+                .map(drop)
+        }
+        "set level" => {
+            let message = pb::SetNotifyLevelRequest {
+                room_id: room_id.clone(),
+                level: Some("nothing".into()),
+            };
+            client
+                .set_notify_level(authed(message, token.as_deref()))
+                .await
+                .map(drop)
+        }
+        "read receipts" => client
+            .get_receipts(authed(room(), token.as_deref()))
+            .await
+            .map(drop),
         "add member" => {
             let message = pb::AddMemberRequest {
                 room_id: room_id.clone(),

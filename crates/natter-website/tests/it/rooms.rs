@@ -224,7 +224,7 @@ async fn public_rooms_are_joined_and_left(backend: Backend) {
             .status,
         204
     );
-    say(&server, &bob, &room, "hello").await;
+    say(&server, &alice, &room, "hello").await;
     let mine = server
         .call(Some(&bob), "GET", "/api/v1/rooms/mine", None)
         .await;
@@ -232,13 +232,20 @@ async fn public_rooms_are_joined_and_left(backend: Backend) {
     assert_eq!(mine.body["items"][0]["my_role"], "member");
     assert_eq!(
         mine.body["items"][0]["unread"], 1,
-        "bob has not marked his message read"
+        "bob has not read alice's message"
     );
-    server.store().mark_read(&room, &bob.id, 1).await.unwrap();
+    let read = json!({"seq": 1});
+    let path = format!("/api/v1/rooms/{room}/read");
+    let marked = server.call(Some(&bob), "PUT", &path, Some(read)).await;
+    assert_eq!((marked.status, marked.body["seq"].clone()), (200, json!(1)));
+    say(&server, &bob, &room, "hi").await;
     let mine = server
         .call(Some(&bob), "GET", "/api/v1/rooms/mine", None)
         .await;
-    assert_eq!(mine.body["items"][0]["unread"], 0);
+    assert_eq!(
+        mine.body["items"][0]["unread"], 0,
+        "read, and his own is read"
+    );
     assert_eq!(
         server
             .call(
