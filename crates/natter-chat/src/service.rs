@@ -91,6 +91,9 @@ pub struct Limits {
     /// reconnect storm queues here, not inside the store's and deny-list's timeouts, and
     /// holds memory for this many requests only).
     pub in_flight: usize,
+    /// Rooms with more members show no read receipts (every read there is a frame to
+    /// each subscriber).
+    pub receipts_max_members: i64,
 }
 
 impl Default for Limits {
@@ -106,6 +109,7 @@ impl Default for Limits {
             write_stall: std::time::Duration::from_secs(10),
             presence_list_max: 100,
             in_flight: 64,
+            receipts_max_members: natter_core::messaging::RECEIPTS_UP_TO,
         }
     }
 }
@@ -128,7 +132,9 @@ impl Chat {
         });
         Self(Arc::new(Shared {
             admission: tokio::sync::Semaphore::new(limits.in_flight),
-            messages: Messages::new(store.clone(), outbox).remembering(memberships.clone()),
+            messages: Messages::new(store.clone(), outbox)
+                .remembering(memberships.clone())
+                .with_receipts_up_to(limits.receipts_max_members),
             memberships,
             store,
             verifier,

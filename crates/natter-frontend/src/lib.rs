@@ -77,7 +77,8 @@ impl Frontend {
 pub fn routes(frontend: Frontend) -> Router {
     let assets = Router::new()
         .route("/static/app.css", get(pages::assets::css))
-        .route("/static/room.js", get(pages::assets::room_js));
+        .route("/static/room.js", get(pages::assets::room_js))
+        .route("/static/notify.js", get(pages::assets::notify_js));
     Router::new()
         .route("/", get(pages::home))
         .route(

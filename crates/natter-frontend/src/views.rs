@@ -2,7 +2,7 @@
 
 use askama::Template;
 use natter_proto::common::v1::Message;
-use natter_proto::website::v1::{FollowedThread, Member, Profile, Role, Room, RoomKind};
+use natter_proto::website::v1::{FollowedThread, Member, Profile, Role, Room, RoomKind, Settings};
 
 /// What every page's navigation needs.
 #[derive(Debug, Clone, Default)]
@@ -266,6 +266,7 @@ pub struct ProfilePage {
 pub struct EditProfile {
     pub nav: Nav,
     pub profile: Profile,
+    pub settings: Settings,
     pub error: Option<String>,
 }
 

@@ -50,6 +50,7 @@ function startRoom(el) {
   let onlineCount = 0;
   const pending = new Map(); // client_id -> { body, li }
   const typingTimers = new Map();
+  const receipts = new Map(); // user id -> how far they have read (who shares it)
 
   function firstShownSeq() {
     const first = list.querySelector("li[data-seq]");
@@ -460,8 +461,15 @@ function startRoom(el) {
       threadList.scrollTop = threadList.scrollHeight;
       readThread(m.seq);
     }
-    send({ type: "read", room_id: room, seq: lastSeq });
+    if (m.sender_id === me) showSeen();
+    markRead();
   }
+
+  // What is on screen is read; a hidden tab reads nothing until it is shown again.
+  function markRead() {
+    if (!document.hidden) send({ type: "read", room_id: room, seq: lastSeq });
+  }
+  document.addEventListener("visibilitychange", markRead);
 
   function send(frame) {
     if (ws && ws.readyState === WebSocket.OPEN && ws.authenticated) {
@@ -471,14 +479,9 @@ function startRoom(el) {
     return false;
   }
 
-  async function fetchToken() {
-    const reply = await fetch("/session/socket-token", { headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" });
-    if (reply.status === 401 || reply.redirected) {
-      window.location.href = "/login";
-      throw new Error("signed out");
-    }
-    if (!reply.ok) throw new Error("token " + reply.status);
-    return (await reply.json()).token;
+  // notify.js, on every signed-in page, fetches the page's WebSocket tokens.
+  function fetchToken() {
+    return natter.fetchToken();
   }
 
   async function connect() {
@@ -513,11 +516,13 @@ function startRoom(el) {
       case "authenticated":
         ws.authenticated = true;
         attempt = 0;
-        send({ type: "subscribe", room_id: room, since: lastSeq });
+        send({ type: "subscribe", room_id: room, since: lastSeq, receipts: true });
+        send({ type: "subscribe", room_id: "me" });
         break;
       case "subscribed":
         setState("live", "live");
         if (f.truncated) fillGap(lastSeq, f.from_seq);
+        markRead(); // what the page showed when it loaded is read too
         for (const [clientId, p] of pending) send({ type: "send", room_id: room, client_id: clientId, body: p.body, reply_to: p.reply_to, thread_root: p.thread_root, also_to_room: p.also_to_room });
         break;
       case "message":
@@ -551,12 +556,42 @@ function startRoom(el) {
       case "unsubscribed":
         setState("closed", f.reason === "room_deleted" ? "room deleted" : "no longer a member");
         break;
+      case "read_receipts":
+        receipts.clear();
+        f.receipts.forEach((r) => receipts.set(r.user_id, r.seq));
+        showSeen();
+        break;
+      case "read_receipt":
+        receipts.set(f.user_id, f.seq);
+        showSeen();
+        break;
       case "error":
         if (f.about && pending.has(f.about) && f.code !== "unavailable" && f.code !== "rate_limited") {
           pending.get(f.about).li.classList.add("failed");
         }
         break;
+      default:
+        natter.receive(f);
     }
+  }
+
+  // "Seen by" under your latest message: who has read up to it (members who share read
+  // receipts, in rooms small enough to show them).
+  function showSeen() {
+    for (const old of list.querySelectorAll(".seen")) old.remove();
+    const mine = [...list.querySelectorAll("li.message.mine[data-seq]:not(.deleted)")];
+    const last = mine[mine.length - 1];
+    if (!last) return;
+    const seq = Number(last.dataset.seq);
+    const readers = [...receipts].filter(([id, read]) => id !== me && read >= seq).map(([id]) => id);
+    if (!readers.length) return;
+    const seen = Object.assign(document.createElement("p"), { className: "seen", textContent: "Seen by " });
+    readers.forEach((id, i) => {
+      const who = Object.assign(document.createElement("span"), { textContent: nameOf(id) });
+      who.dataset.nameOf = id;
+      seen.append(i ? ", " : "", who);
+    });
+    last.append(seen);
   }
 
   // A message may be on the page twice: in the timeline and in the open thread.
@@ -749,6 +784,11 @@ function startRoom(el) {
     input.setSelectionRange(at, at);
     suggestEl.hidden = true;
     input.focus();
+  }
+
+  const levelSelect = document.getElementById("notify-level");
+  if (levelSelect) {
+    levelSelect.addEventListener("change", () => send({ type: "notify_level", room_id: room, level: levelSelect.value }));
   }
 
   connect();

@@ -45,6 +45,14 @@ impl Website {
         }
     }
 
+    /// Shows read receipts in rooms of at most `members` members.
+    pub fn receipts_up_to(self, members: i64) -> Self {
+        Self {
+            messages: self.messages.with_receipts_up_to(members),
+            ..self
+        }
+    }
+
     /// Verifies bearer tokens for the HTTP layer.
     pub fn verifier(&self) -> &TokenVerifier {
         &self.verifier

@@ -104,6 +104,15 @@ pub fn assemble_website(
     let limiter = WriteLimiter::new(parts.kv.clone(), config.website_write_limit, window);
     let outbox = Outbox::start(OutboxParts::new(parts.broker.clone(), "website", shutdown));
     Website::new(parts.store.clone(), outbox, verifier, limiter)
+        .receipts_up_to(config.receipts_max_members.into())
+}
+
+/// The chat service's limits as configured.
+pub fn chat_limits(config: &Config) -> Limits {
+    Limits {
+        receipts_max_members: config.receipts_max_members.into(),
+        ..Limits::default()
+    }
 }
 
 /// `natter chat`: the WebSocket endpoint `/ws` and ops on `http.addr`, gRPC health on
@@ -113,7 +122,8 @@ pub async fn chat(mut config: Config) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let (parts, _) = connect(&mut config, "chat", &shutdown, &metrics).await?;
     let verifier = verifier_from_auth(&config, parts.kv.clone(), shutdown.clone()).await?;
-    let (chat, http, sockets) = chat_routes(&parts, verifier, shutdown.clone(), &metrics);
+    let limits = chat_limits(&config);
+    let (chat, http, sockets) = chat_routes(&parts, verifier, limits, shutdown.clone(), &metrics);
     let grpc = grpc::router(None, None, Some(&chat)).await;
     serve_pair(&config, &parts, http, grpc, shutdown, metrics).await?;
     sockets.drained(SOCKET_DRAIN).await;
@@ -124,6 +134,7 @@ pub async fn chat(mut config: Config) -> anyhow::Result<()> {
 pub fn chat_routes(
     parts: &Parts,
     verifier: TokenVerifier,
+    limits: Limits,
     shutdown: Shutdown,
     metrics: &Metrics,
 ) -> (Chat, Router, Sockets) {
@@ -132,7 +143,7 @@ pub fn chat_routes(
         verifier,
         parts.broker.clone(),
         shutdown,
-        Limits::default(),
+        limits,
     );
     chat.register_metrics(metrics);
     tokio::spawn(chat.clone().relay());

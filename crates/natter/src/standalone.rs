@@ -11,7 +11,7 @@ use natter_core::shutdown::Shutdown;
 use crate::grpc;
 use crate::parts::Parts;
 use crate::secrets;
-use crate::services::{SOCKET_DRAIN, assemble_auth, bind, chat_routes, serve};
+use crate::services::{SOCKET_DRAIN, assemble_auth, bind, chat_limits, chat_routes, serve};
 
 /// Runs until Ctrl-C or SIGTERM.
 pub async fn run(mut config: Config) -> anyhow::Result<()> {
@@ -31,8 +31,13 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         auth.verifier().clone(),
         shutdown.clone(),
     );
-    let (chat, chat_http, sockets) =
-        chat_routes(&parts, auth.verifier().clone(), shutdown.clone(), &metrics);
+    let (chat, chat_http, sockets) = chat_routes(
+        &parts,
+        auth.verifier().clone(),
+        chat_limits(&config),
+        shutdown.clone(),
+        &metrics,
+    );
     let listener = bind(config.http_addr).await?;
     let addr = listener.local_addr()?;
     // The web UI calls the services over gRPC as in a cluster: here, on this very port.

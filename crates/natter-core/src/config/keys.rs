@@ -260,6 +260,12 @@ pub static KEYS: &[Key] = &[
         set: |c, v| in_range(v, 1, 86_400).map(|x| c.website_write_window_secs = x),
     },
     Key {
+        name: "notify.receipts_max_members",
+        env: "NATTER_NOTIFY_RECEIPTS_MAX_MEMBERS",
+        doc: "Read receipts (\"seen by\") are shown in rooms of at most this many members; every read in such a room is a frame to each of its subscribers (2-10000). Default 50.",
+        set: |c, v| in_range(v, 2, 10_000).map(|x| c.receipts_max_members = x as u32),
+    },
+    Key {
         name: "frontend.website_grpc_url",
         env: "NATTER_WEBSITE_GRPC_URL",
         doc: "Where the frontend reaches the website service's gRPC port, e.g. http://natter-website:50051. Default http://127.0.0.1:50051.",

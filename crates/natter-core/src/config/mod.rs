@@ -42,6 +42,8 @@ pub struct Config {
     pub website_write_limit: u32,
     /// Length of that window in seconds.
     pub website_write_window_secs: u64,
+    /// Rooms with more members show no read receipts.
+    pub receipts_max_members: u32,
     /// Logs and traces.
     pub telemetry: TelemetryConfig,
     /// The web frontend.
@@ -267,6 +269,7 @@ impl Default for Config {
             },
             website_write_limit: 120,
             website_write_window_secs: 60,
+            receipts_max_members: 50,
             trust_forwarded_for: false,
             operator_watch_namespaces: Vec::new(),
             auth: AuthConfig {

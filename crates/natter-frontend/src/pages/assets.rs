@@ -6,6 +6,7 @@ use axum::response::IntoResponse;
 
 const CSS: &str = include_str!("../../static/app.css");
 const ROOM_JS: &str = include_str!("../../static/room.js");
+const NOTIFY_JS: &str = include_str!("../../static/notify.js");
 
 /// `/static/app.css`.
 pub async fn css() -> impl IntoResponse {
@@ -20,11 +21,20 @@ pub async fn css() -> impl IntoResponse {
 
 /// `/static/room.js`.
 pub async fn room_js() -> impl IntoResponse {
+    script(ROOM_JS)
+}
+
+/// `/static/notify.js`.
+pub async fn notify_js() -> impl IntoResponse {
+    script(NOTIFY_JS)
+}
+
+fn script(text: &'static str) -> impl IntoResponse {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
-        ROOM_JS,
+        text,
     )
 }

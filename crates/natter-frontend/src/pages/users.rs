@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use natter_proto::website::v1::{
-    FindUsersRequest, OpenDirectRequest, ProfileRequest, UpdateProfileRequest,
+    Empty, FindUsersRequest, OpenDirectRequest, ProfileRequest, Settings, UpdateProfileRequest,
 };
 use serde::Deserialize;
 use tonic::Code;
@@ -31,6 +31,9 @@ pub struct ProfileForm {
     display_name: String,
     #[serde(default)]
     bio: String,
+    /// The checkbox: present ("on") when ticked.
+    #[serde(default)]
+    share_receipts: Option<String>,
 }
 
 /// `GET /users?q=`: user names starting with `q`.
@@ -117,6 +120,12 @@ async fn edit_page(frontend: &Frontend, session: &Session, error: Option<String>
         .await
         .map_err(|s| service_error(Some(session), s))?
         .into_inner();
+    let settings = frontend
+        .website()
+        .get_settings(authed(session, Empty {}))
+        .await
+        .map_err(|s| service_error(Some(session), s))?
+        .into_inner();
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -125,6 +134,7 @@ async fn edit_page(frontend: &Frontend, session: &Session, error: Option<String>
     let page = EditProfile {
         nav: nav(Some(session)),
         profile,
+        settings,
         error,
     };
     Ok((status, render(&page)).into_response())
@@ -137,6 +147,13 @@ pub async fn edit(
     Form(form): Form<ProfileForm>,
 ) -> Page {
     check_csrf(&session, &form.csrf)?;
+    let settings = Settings {
+        share_receipts: form.share_receipts.is_some(),
+    };
+    (frontend.website())
+        .update_settings(authed(&session, settings))
+        .await
+        .map_err(|s| service_error(Some(&session), s))?;
     let request = UpdateProfileRequest {
         display_name: form.display_name,
         bio: form.bio,

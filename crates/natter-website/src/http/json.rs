@@ -139,11 +139,12 @@ pub struct FollowedThreadJson {
     pub unread: i64,
 }
 
-/// How far the caller has read a thread.
+/// How far the caller has read a room or a thread (markers never move back, nor past the
+/// newest message).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ThreadRead {
-    /// The highest seq of the thread read (a whole number; `6.0` is `6`).
+pub struct ReadUpTo {
+    /// The highest seq read (a whole number; `6.0` is `6`).
     #[serde(deserialize_with = "whole_number")]
     #[schema(value_type = i64)]
     pub seq: Option<i64>,

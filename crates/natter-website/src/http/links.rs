@@ -22,6 +22,9 @@ const ON_ROOM: &[&str] = &[
     "leave",
     "delete_room",
     "pins",
+    "mark_read",
+    "set_level",
+    "receipts",
 ];
 
 /// (operation id, status, expression of the room id, expression of a user id).

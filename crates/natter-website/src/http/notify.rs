@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::handlers::Reply;
+use super::json::ReadUpTo;
 use crate::Website;
 
 /// One of your rooms with its counts.
@@ -32,15 +33,6 @@ pub struct RoomCountsJson {
     pub mentions: i64,
     /// Your notification level: `all`, `mentions` or `nothing`.
     pub level: &'static str,
-}
-
-/// Move your read marker.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReadBody {
-    /// The highest sequence number read (never moves back, never past the newest).
-    #[schema(minimum = 0)]
-    pub seq: i64,
 }
 
 /// Your read marker in a room.
@@ -105,16 +97,18 @@ pub async fn unread(State(w): State<Website>, Caller(me): Caller) -> Reply<Vec<R
 }
 
 #[utoipa::path(put, path = "/api/v1/rooms/{room}/read", tag = "notifications",
-    params(("room" = String, Path, description = "Room id.")), request_body = ReadBody,
+    params(("room" = String, Path, description = "Room id.")), request_body = ReadUpTo,
     description = "Move your read marker forward (never back, never past the newest message). Your other devices' counts follow; members of a room that shows receipts see it.",
     responses((status = 200, body = MarkerJson), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn mark_read(
     State(w): State<Website>,
     Caller(me): Caller,
     Path(room): Path<String>,
-    JsonBody(body): JsonBody<ReadBody>,
+    JsonBody(body): JsonBody<ReadUpTo>,
 ) -> Reply<MarkerJson> {
-    let marked = w.mark_read(&me.sub, &room, body.seq).await?;
+    // `seq` is required; only a JSON `null`, which the schema rules out, leaves it empty.
+    let seq = body.seq.unwrap_or_default();
+    let marked = w.mark_read(&me.sub, &room, seq).await?;
     Ok(Json(MarkerJson { seq: marked.seq }))
 }
 

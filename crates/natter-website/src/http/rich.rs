@@ -119,14 +119,14 @@ pub async fn threads(
 
 #[utoipa::path(put, path = "/api/v1/rooms/{room}/threads/{root}/read", tag = "messages",
     params(("room" = String, Path, description = "Room id."), ("root" = i64, Path, description = "The thread's root.")),
-    request_body = ThreadRead,
+    request_body = ReadUpTo,
     description = "Move your read marker in a thread you follow forward (never back).",
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody, description = "No such room, or a thread you do not follow")))]
 pub async fn read_thread(
     State(w): State<Website>,
     Caller(me): Caller,
     Path((room, root)): Path<(String, String)>,
-    JsonBody(body): JsonBody<ThreadRead>,
+    JsonBody(body): JsonBody<ReadUpTo>,
 ) -> Result<StatusCode, ApiError> {
     // `seq` is required; only a JSON `null`, which the schema rules out, leaves it empty.
     let seq = body.seq.unwrap_or_default();

@@ -1,12 +1,13 @@
 //! The web UI in headless Chromium (Debian's chromium and chromium-driver, driven over
 //! WebDriver): two people chatting live, a direct chat from a profile, an XSS payload,
-//! logout and back-navigation, a form without its CSRF token, and a server restart while
-//! a room is open.
+//! logout and back-navigation, a form without its CSRF token, a server restart while
+//! a room is open, and notifications (notify.rs).
 
 #[path = "../support/mod.rs"]
 mod support;
 
 mod browser;
+mod notify;
 
 use std::time::Duration;
 

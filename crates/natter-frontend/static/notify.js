@@ -1,0 +1,183 @@
+// Natter's live counts on every signed-in page: the user's event stream (subscribing to
+// `me`, docs/protocol.md) keeps each room's unread and mention badges, the tab title's
+// count and the notification level selector current, and shows the notifications the
+// server says are due — in the page, and as a browser notification while the tab is
+// hidden. The room page's own socket carries the stream (room.js hands its frames here);
+// other pages open one for it.
+"use strict";
+
+const natter = (() => {
+  const csrf = document.querySelector('meta[name="natter-csrf"]')?.content;
+  const openRoom = document.getElementById("room")?.dataset.room || null;
+  const baseTitle = document.title;
+  const rooms = new Map(); // room id -> room state of the stream
+  const names = new Map(); // user id -> username, looked up once
+  let token = null;
+
+  // A WebSocket token for the signed-in session (the cookie stays HTTP-only).
+  async function fetchToken() {
+    const reply = await fetch("/session/socket-token", { headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" });
+    if (reply.status === 401 || reply.redirected) {
+      window.location.href = "/login";
+      throw new Error("signed out");
+    }
+    if (!reply.ok) throw new Error("token " + reply.status);
+    token = (await reply.json()).token;
+    return token;
+  }
+
+  async function nameOf(id) {
+    if (!id) return "someone";
+    if (!names.has(id)) {
+      const reply = await fetch(`/api/v1/users/${encodeURIComponent(id)}`, {
+        headers: { Authorization: "Bearer " + (token || (await fetchToken())) },
+      });
+      names.set(id, reply.ok ? (await reply.json()).username : "someone");
+    }
+    return names.get(id);
+  }
+
+  // Frames of the stream; false for any other frame.
+  function receive(f) {
+    switch (f.type) {
+      case "my_rooms":
+        rooms.clear();
+        f.rooms.forEach(apply);
+        break;
+      case "room_added":
+        apply(f.room);
+        break;
+      case "unread": {
+        const room = rooms.get(f.room_id);
+        if (room) apply({ ...room, ...f });
+        break;
+      }
+      case "notify_level": {
+        const room = rooms.get(f.room_id);
+        if (room) apply({ ...room, level: f.level });
+        break;
+      }
+      case "room_renamed": {
+        const room = rooms.get(f.room_id);
+        if (room) apply({ ...room, name: f.name });
+        break;
+      }
+      case "room_removed":
+        rooms.delete(f.room_id);
+        show(f.room_id, null);
+        showTitle();
+        break;
+      case "notify":
+        notify(f);
+        break;
+      default:
+        return false;
+    }
+    return true;
+  }
+
+  function apply(room) {
+    rooms.set(room.room_id, room);
+    show(room.room_id, room);
+    showTitle();
+  }
+
+  // What a room's badge counts: every unread message where every message notifies,
+  // mentions elsewhere, nothing in a muted room.
+  function due(room) {
+    if (room.level === "nothing") return 0;
+    return room.level === "all" ? room.unread : room.mentions;
+  }
+
+  // Every badge and selector of `id` on the page (`room` null: the room is gone).
+  function show(id, room) {
+    for (const el of document.querySelectorAll(`[data-counts-of="${id}"]`)) {
+      const unread = el.querySelector(".unread");
+      const mentions = el.querySelector(".mentions");
+      unread.textContent = room ? room.unread : 0;
+      unread.hidden = !room || room.unread === 0;
+      mentions.textContent = "@" + (room ? room.mentions : 0);
+      mentions.hidden = !room || room.mentions === 0 || room.kind === "direct";
+      el.classList.toggle("muted-room", !!room && room.level === "nothing");
+    }
+    const select = document.getElementById("notify-level");
+    if (select && id === openRoom) {
+      select.disabled = !room;
+      if (room) select.value = room.level;
+    }
+  }
+
+  function showTitle() {
+    let total = 0;
+    for (const room of rooms.values()) total += due(room);
+    document.title = total ? `(${total}) ${baseTitle}` : baseTitle;
+    document.documentElement.dataset.due = total;
+  }
+
+  // In the page unless it is the room in view; as a browser notification while hidden.
+  async function notify(f) {
+    if (f.room_id === openRoom && !document.hidden) return;
+    const room = rooms.get(f.room_id);
+    const sender = await nameOf(f.sender_id);
+    const where = room && room.name ? `${sender} in ${room.name}` : sender;
+    const title = f.reason === "mention" ? `${where} mentioned you` : where;
+    toast(f.room_id, title, f.excerpt);
+    if (document.hidden && "Notification" in window && Notification.permission === "granted") {
+      const shown = new Notification(title, { body: f.excerpt, tag: `${f.room_id}:${f.seq}` });
+      shown.onclick = () => {
+        window.focus();
+        window.location.href = `/rooms/${f.room_id}#m-${f.seq}`;
+      };
+    }
+  }
+
+  function toast(roomId, title, text) {
+    const box = document.getElementById("toasts");
+    if (!box) return;
+    const item = document.createElement("a");
+    item.className = "toast";
+    item.href = `/rooms/${roomId}`;
+    const strong = document.createElement("strong");
+    strong.textContent = title;
+    const body = document.createElement("span");
+    body.textContent = text;
+    item.append(strong, body);
+    box.append(item);
+    setTimeout(() => item.remove(), 8000);
+    while (box.children.length > 3) box.firstChild.remove();
+  }
+
+  // Browser notifications are asked for by a click, never on load.
+  function offerNotifications() {
+    const button = document.getElementById("enable-notifications");
+    if (!button || !("Notification" in window) || Notification.permission !== "default") return;
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      await Notification.requestPermission();
+      button.hidden = Notification.permission === "default";
+    });
+  }
+
+  // A socket of this page's own, for pages without a room's.
+  function connect(attempt = 0) {
+    const retry = () => setTimeout(() => connect(attempt + 1), Math.min(30000, 500 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2));
+    fetchToken().then(() => {
+      const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws", "natter.v1");
+      ws.onmessage = (event) => {
+        const f = JSON.parse(event.data);
+        if (f.type === "hello") ws.send(JSON.stringify({ type: "auth", token }));
+        else if (f.type === "authenticated") {
+          attempt = 0;
+          ws.send(JSON.stringify({ type: "subscribe", room_id: "me" }));
+        } else receive(f);
+      };
+      ws.onclose = retry;
+    }, retry);
+  }
+
+  if (csrf) {
+    offerNotifications();
+    if (!openRoom) connect();
+  }
+  return { receive, fetchToken };
+})();
