@@ -13,6 +13,7 @@ pub mod memberships;
 pub mod messaging;
 pub mod outbox;
 pub mod policy;
+pub mod push;
 pub mod secret;
 pub mod secrets;
 pub mod shutdown;

@@ -6,8 +6,9 @@ use natter_core::messaging::{HistoryPage, HistoryQuery, Marked, Messages, Post, 
 use natter_core::outbox::Outbox;
 use natter_core::store::{
     EditRecord, FollowedThread, Level, MemberRecord, MessageRecord, MyRoom, Page, ProfileRecord,
-    ProfileUpdate, Role, RoomCounts, RoomKind, RoomRecord, Store, StoreError,
+    ProfileUpdate, PushSubscription, Role, RoomCounts, RoomKind, RoomRecord, Store, StoreError,
 };
+use natter_core::time::now_ms;
 use natter_core::token::TokenVerifier;
 
 use crate::policy::{self, Action, Viewer, authorize};
@@ -21,6 +22,8 @@ pub struct Website {
     messages: Messages,
     verifier: TokenVerifier,
     limiter: WriteLimiter,
+    /// The public VAPID key browsers subscribe with, when pushes are sent.
+    push_key: Option<String>,
 }
 
 type Result<T, E = WebsiteError> = std::result::Result<T, E>;
@@ -42,6 +45,15 @@ impl Website {
             store,
             verifier,
             limiter,
+            push_key: None,
+        }
+    }
+
+    /// Accepts browsers' push subscriptions for the VAPID public key `key`.
+    pub fn with_push(self, key: String) -> Self {
+        Self {
+            push_key: Some(key),
+            ..self
         }
     }
 
@@ -360,6 +372,34 @@ impl Website {
     /// Every room of `user` with its unread and mention counts and level.
     pub async fn room_counts(&self, user: &str) -> Result<Vec<RoomCounts>> {
         Ok(self.messages.room_counts(user, ROOM_COUNTS_MAX).await?)
+    }
+
+    /// The public key browsers subscribe with; not found when pushes are off.
+    pub fn push_key(&self) -> Result<&str> {
+        self.push_key
+            .as_deref()
+            .ok_or(WebsiteError::NotFound("push service"))
+    }
+
+    /// Saves `user`'s browser push subscription.
+    pub async fn subscribe_push(&self, user: &str, sub: PushSubscription) -> Result<()> {
+        self.limiter.write(user).await?;
+        self.push_key()?;
+        let sub = validate::push_subscription(user, sub)?;
+        Ok(self.store.save_push_subscription(&sub, now_ms()).await?)
+    }
+
+    /// Forgets `user`'s browser push subscription of `endpoint`.
+    pub async fn unsubscribe_push(&self, user: &str, endpoint: &str) -> Result<()> {
+        self.limiter.write(user).await?;
+        match self
+            .store
+            .delete_push_subscription(endpoint, Some(user))
+            .await?
+        {
+            true => Ok(()),
+            false => Err(WebsiteError::NotFound("push subscription")),
+        }
     }
 
     /// Whether `user` shares read receipts.

@@ -1,6 +1,7 @@
-//! Field rules: room names, profiles, page sizes (messages' rules are the messages
+//! Field rules: room names, profiles, page sizes, push subscriptions (messages' rules are the messages
 //! owner's, `natter_core::messaging`).
 
+use natter_core::store::PushSubscription;
 use natter_core::text;
 
 use crate::WebsiteError;
@@ -120,6 +121,22 @@ pub fn user_prefix(raw: &str) -> Result<&str, WebsiteError> {
 /// A page size: 1–100, default 50.
 pub fn limit(requested: Option<u32>) -> Result<u32, WebsiteError> {
     Ok(natter_core::messaging::page_limit(requested)?)
+}
+
+/// Checks a browser's push subscription can be pushed to (`natter_core::push`), as
+/// `user`'s.
+pub fn push_subscription(
+    user: &str,
+    sub: PushSubscription,
+) -> Result<PushSubscription, WebsiteError> {
+    let sub = PushSubscription {
+        user_id: user.to_owned(),
+        ..sub
+    };
+    match natter_core::push::check_subscription(&sub) {
+        Ok(()) => Ok(sub),
+        Err(rule) => Err(WebsiteError::invalid("invalid_subscription", rule)),
+    }
 }
 
 #[cfg(test)]

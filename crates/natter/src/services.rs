@@ -12,6 +12,7 @@ use natter_core::config::Config;
 use natter_core::http::{Metrics, observe, ops_routes};
 use natter_core::kv::Kv;
 use natter_core::outbox::{Outbox, OutboxParts};
+use natter_core::push::{PushWorker, VapidKey, WorkerSettings};
 use natter_core::secrets::Secrets;
 use natter_core::shutdown::Shutdown;
 use natter_core::store::Store;
@@ -84,27 +85,48 @@ async fn connect(
 pub async fn website(mut config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
     let metrics = Metrics::new();
-    let (parts, _) = connect(&mut config, "website", &shutdown, &metrics).await?;
+    let (parts, secrets) = connect(&mut config, "website", &shutdown, &metrics).await?;
     let verifier = verifier_from_auth(&config, parts.kv.clone(), shutdown.clone()).await?;
-    let website = assemble_website(&config, &parts, verifier, shutdown.clone());
+    // The VAPID key comes with the secrets the website reads (Vault in a cluster).
+    let vapid = secrets.and_then(|s| s.borrow().vapid.clone());
+    let website = assemble_website(&config, &parts, verifier, vapid, shutdown.clone())?;
     let http = natter_website::routes(website.clone(), natter_auth::openapi());
     let grpc = grpc::router(None, Some(&website), None).await;
     serve_pair(&config, &parts, http, grpc, shutdown, metrics).await
 }
 
 /// The website service over `parts`, verifying tokens with `verifier`; its outbox to the
-/// broker retries until `shutdown`.
+/// broker retries until `shutdown`. With a VAPID key (and pushes enabled) it accepts
+/// browsers' subscriptions and runs the push worker.
 pub fn assemble_website(
     config: &Config,
     parts: &Parts,
     verifier: TokenVerifier,
+    vapid: Option<VapidKey>,
     shutdown: Shutdown,
-) -> Website {
+) -> anyhow::Result<Website> {
     let window = Duration::from_secs(config.website_write_window_secs);
     let limiter = WriteLimiter::new(parts.kv.clone(), config.website_write_limit, window);
-    let outbox = Outbox::start(OutboxParts::new(parts.broker.clone(), "website", shutdown));
-    Website::new(parts.store.clone(), outbox, verifier, limiter)
-        .receipts_up_to(config.receipts_max_members.into())
+    let outbox = Outbox::start(OutboxParts::new(
+        parts.broker.clone(),
+        "website",
+        shutdown.clone(),
+    ));
+    let website = Website::new(parts.store.clone(), outbox, verifier, limiter)
+        .receipts_up_to(config.receipts_max_members.into());
+    let Some(key) = vapid.filter(|_| config.push_enabled) else {
+        tracing::info!("Web Push off (disabled, or no VAPID key in the secrets)");
+        return Ok(website);
+    };
+    let sender = natter_core::push::Sender::new(key, &config.push_contact)?;
+    let public_key = sender.public_key()?;
+    let settings = WorkerSettings {
+        delay: Duration::from_secs(config.push_delay_secs),
+        ..WorkerSettings::default()
+    };
+    let worker = PushWorker::new(parts.store.clone(), sender, settings);
+    tokio::spawn(worker.run(shutdown));
+    Ok(website.with_push(public_key))
 }
 
 /// The chat service's limits as configured.

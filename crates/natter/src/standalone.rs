@@ -29,8 +29,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         &config,
         &parts,
         auth.verifier().clone(),
+        keys.vapid.clone(),
         shutdown.clone(),
-    );
+    )?;
     let (chat, chat_http, sockets) = chat_routes(
         &parts,
         auth.verifier().clone(),

@@ -266,6 +266,24 @@ pub static KEYS: &[Key] = &[
         set: |c, v| in_range(v, 2, 10_000).map(|x| c.receipts_max_members = x as u32),
     },
     Key {
+        name: "notify.push_enabled",
+        env: "NATTER_NOTIFY_PUSH_ENABLED",
+        doc: "Send Web Push notifications to browsers that subscribed, when the secrets hold a VAPID key (standalone: generated in secrets.json; Vault: `<path>/vapid`). Default true.",
+        set: |c, v| parse(v).map(|x| c.push_enabled = x),
+    },
+    Key {
+        name: "notify.push_contact",
+        env: "NATTER_NOTIFY_PUSH_CONTACT",
+        doc: "The contact push services see with every push (a mailto: or https: URL, RFC 8292). Default mailto:postmaster@localhost.",
+        set: |c, v| contact(v).map(|x| c.push_contact = x.into()),
+    },
+    Key {
+        name: "notify.push_delay_secs",
+        env: "NATTER_NOTIFY_PUSH_DELAY_SECS",
+        doc: "A message still unread this many seconds after it was sent is pushed to the recipient's browsers (0-3600). Default 15.",
+        set: |c, v| in_range(v, 0, 3600).map(|x| c.push_delay_secs = x),
+    },
+    Key {
         name: "frontend.website_grpc_url",
         env: "NATTER_WEBSITE_GRPC_URL",
         doc: "Where the frontend reaches the website service's gRPC port, e.g. http://natter-website:50051. Default http://127.0.0.1:50051.",
@@ -345,6 +363,13 @@ fn choice<T: Copy>(value: &str, options: &[(&str, T)]) -> Result<T, String> {
         "expected {} or {last}, got `{value}`",
         rest.join(", ")
     ))
+}
+
+fn contact(value: &str) -> Result<&str, String> {
+    if value.starts_with("mailto:") || value.starts_with("https://") {
+        return Ok(value);
+    }
+    Err("expected a mailto: or https: URL".into())
 }
 
 fn http_url(value: &str) -> Result<&str, String> {

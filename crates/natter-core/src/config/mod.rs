@@ -44,6 +44,12 @@ pub struct Config {
     pub website_write_window_secs: u64,
     /// Rooms with more members show no read receipts.
     pub receipts_max_members: u32,
+    /// Whether Web Push is sent (when the secrets hold a VAPID key).
+    pub push_enabled: bool,
+    /// The contact push services are given (RFC 8292 `sub`).
+    pub push_contact: String,
+    /// Seconds a message may stay unread before it is pushed.
+    pub push_delay_secs: u64,
     /// Logs and traces.
     pub telemetry: TelemetryConfig,
     /// The web frontend.
@@ -270,6 +276,9 @@ impl Default for Config {
             website_write_limit: 120,
             website_write_window_secs: 60,
             receipts_max_members: 50,
+            push_enabled: true,
+            push_contact: "mailto:postmaster@localhost".into(),
+            push_delay_secs: 15,
             trust_forwarded_for: false,
             operator_watch_namespaces: Vec::new(),
             auth: AuthConfig {

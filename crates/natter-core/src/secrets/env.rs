@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use super::{SecretSource, Secrets, SecretsError};
 use crate::cookie::CookieKeys;
+use crate::push::VapidKey;
 use crate::secret::Secret;
 use crate::token::KeySet;
 
@@ -49,6 +50,7 @@ impl SecretSource for EnvSource {
             },
             database: None,
             redis: None,
+            vapid: (self.env)("NATTER_VAPID_KEY").map(|d| VapidKey::from_private(&d)),
         };
         secrets.validate()?;
         Ok(secrets)
@@ -71,9 +73,12 @@ mod tests {
         let generated = Secrets::generate();
         let keys = serde_json::to_string(&generated.jwt_keys).unwrap();
         let cookie = generated.cookie_keys.current.expose().clone();
+        let vapid = serde_json::to_value(&generated.vapid).unwrap()["d"].clone();
+        let vapid = vapid.as_str().unwrap().to_owned();
         let source = EnvSource::new(move |name| match name {
             "NATTER_JWT_KEYS" => Some(keys.clone()),
             "NATTER_COOKIE_KEY" => Some(cookie.clone()),
+            "NATTER_VAPID_KEY" => Some(vapid.clone()),
             _ => None,
         });
         assert_eq!(source.load().await.unwrap(), generated);

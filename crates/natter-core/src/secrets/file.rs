@@ -75,7 +75,12 @@ impl FileSource {
 #[async_trait]
 impl SecretSource for FileSource {
     async fn load(&self) -> Result<Secrets, SecretsError> {
-        if let Some(secrets) = self.read()? {
+        if let Some(mut secrets) = self.read()? {
+            if secrets.vapid.is_none() {
+                // A file of the release before Web Push: it gets its key now.
+                secrets.vapid = Some(crate::push::VapidKey::generate());
+                self.write(&secrets, false)?;
+            }
             return Ok(secrets);
         }
         let secrets = Secrets::generate();

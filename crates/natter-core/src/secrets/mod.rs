@@ -17,6 +17,7 @@ pub use watch::{load_at_start, watch};
 
 use crate::config::{Config, SecretSourceKind};
 use crate::cookie::CookieKeys;
+use crate::push::VapidKey;
 use crate::secret::Secret;
 use crate::time::now_secs;
 use crate::token::{KeyError, KeySet};
@@ -37,6 +38,9 @@ pub struct Secrets {
     /// Redis URL or password, when the source holds them (else the config's URL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis: Option<ConnectionSecret>,
+    /// The Web Push (VAPID) key, when the source holds one (without it, no pushes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vapid: Option<VapidKey>,
 }
 
 /// How to reach a database or Redis: a whole URL, or credentials to put into the
@@ -128,6 +132,12 @@ pub async fn rotate_signing_key(
     rotate(source, |s| s.jwt_keys.rotate(now_secs(), keep_retired_secs)).await
 }
 
+/// Replaces the Web Push (VAPID) key in `source`: browsers subscribed with the old one
+/// stop receiving pushes until they subscribe again (the web UI does on its next visit).
+pub async fn rotate_vapid_key(source: &dyn SecretSource) -> Result<Secrets, SecretsError> {
+    rotate(source, |s| s.vapid = Some(VapidKey::generate())).await
+}
+
 /// Rotates the cookie key in `source`: cookies sealed with the old key still open for
 /// `grace_secs`.
 pub async fn rotate_cookie_key(
@@ -155,6 +165,7 @@ impl Secrets {
             cookie_keys: CookieKeys::generate(),
             database: None,
             redis: None,
+            vapid: Some(VapidKey::generate()),
         }
     }
 
@@ -176,6 +187,11 @@ impl Secrets {
             if let Some(secret) = secret {
                 secret.validate().map_err(|reason| invalid(name, reason))?;
             }
+        }
+        if let Some(vapid) = &self.vapid {
+            vapid
+                .validate()
+                .map_err(|e| invalid("vapid", e.to_string()))?;
         }
         Ok(())
     }

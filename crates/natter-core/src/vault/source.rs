@@ -1,5 +1,5 @@
 //! Natter's secrets in Vault KV v2: `<path>/jwt`, `<path>/cookie` (required),
-//! `<path>/database`, `<path>/redis` (optional). Each poll reads only metadata versions and
+//! `<path>/database`, `<path>/redis`, `<path>/vapid` (optional). Each poll reads only metadata versions and
 //! fetches a secret's data only when its version changed.
 
 use std::collections::HashMap;
@@ -205,6 +205,9 @@ impl VaultSource {
                 self.put(part, json(secret), create_only).await?;
             }
         }
+        if let Some(vapid) = &secrets.vapid {
+            self.put("vapid", json(vapid), create_only).await?;
+        }
         Ok(())
     }
 }
@@ -217,13 +220,14 @@ impl SecretSource for VaultSource {
 
     async fn load(&self) -> Result<Secrets, SecretsError> {
         // All four at once; errors reported in a fixed order so the first missing is named.
-        let (jwt, cookie, database, redis) = tokio::join!(
+        let (jwt, cookie, database, redis, vapid) = tokio::join!(
             self.part("jwt", true),
             self.part("cookie", true),
             self.database(),
             self.part("redis", false),
+            self.part("vapid", false),
         );
-        let (jwt, cookie, database, redis) = (jwt?, cookie?, database?, redis?);
+        let (jwt, cookie, database, redis, vapid) = (jwt?, cookie?, database?, redis?, vapid?);
         let required =
             |part: &str, v: Option<Value>| v.ok_or_else(|| SecretsError::Missing(self.name(part)));
         let secrets = Secrets {
@@ -231,6 +235,7 @@ impl SecretSource for VaultSource {
             cookie_keys: self.parse("cookie", required("cookie", cookie)?)?,
             database: database.map(|v| self.parse("database", v)).transpose()?,
             redis: redis.map(|v| self.parse("redis", v)).transpose()?,
+            vapid: vapid.map(|v| self.parse("vapid", v)).transpose()?,
         };
         secrets.validate().map_err(|e| match e {
             SecretsError::Invalid { name, reason } => SecretsError::Invalid {

@@ -27,6 +27,7 @@ mod credentials;
 mod dynamic;
 mod kv;
 mod notify;
+mod push;
 mod reactions;
 mod rich;
 mod rooms;

@@ -110,6 +110,8 @@ fn api_router() -> OpenApiRouter<Website> {
         .routes(routes!(set_level))
         .routes(routes!(receipts))
         .routes(routes!(settings, update_settings))
+        .routes(routes!(push_key))
+        .routes(routes!(subscribe_push, unsubscribe_push))
         .routes(routes!(open_direct))
         .routes(routes!(find_users))
         .routes(routes!(profile))

@@ -1,11 +1,12 @@
 //! Handlers and bodies of what notifications add to the JSON API: read markers, unread
 //! and mention counts, notification levels, read receipts ("seen by") and the setting
-//! that shares them.
+//! that shares them, and browsers' Web Push subscriptions.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use natter_core::http::{Caller, ErrorBody, JsonBody};
-use natter_core::store::RoomCounts;
+use axum::http::StatusCode;
+use natter_core::http::{ApiError, Caller, ErrorBody, JsonBody};
+use natter_core::store::{PushSubscription, RoomCounts};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -176,4 +177,79 @@ fn room_counts_json(counts: &RoomCounts) -> RoomCountsJson {
         mentions: counts.mentions(),
         level: counts.level().as_str(),
     }
+}
+
+/// The key browsers subscribe to pushes with.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PushKeyJson {
+    /// The VAPID public key (`applicationServerKey`): an uncompressed P-256 point,
+    /// base64url.
+    pub public_key: String,
+}
+
+/// A browser's push subscription, as `PushSubscription.toJSON()` gives it.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PushSubscriptionBody {
+    /// The push service URL.
+    #[schema(max_length = 2048)]
+    pub endpoint: String,
+    /// The browser's keys.
+    pub keys: PushKeys,
+}
+
+/// A push subscription's keys (RFC 8291).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PushKeys {
+    /// The browser's P-256 public key, base64url.
+    pub p256dh: String,
+    /// The 16-byte auth secret, base64url.
+    pub auth: String,
+}
+
+/// Which subscription to forget.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointBody {
+    /// The push service URL it was saved with.
+    pub endpoint: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/push/key", tag = "notifications",
+    description = "The VAPID public key to subscribe to Web Push with; 404 when this server sends no pushes.",
+    responses((status = 200, body = PushKeyJson), (status = 404, body = ErrorBody)))]
+pub async fn push_key(State(w): State<Website>, _caller: Caller) -> Reply<PushKeyJson> {
+    let public_key = w.push_key()?.to_owned();
+    Ok(Json(PushKeyJson { public_key }))
+}
+
+#[utoipa::path(put, path = "/api/v1/push/subscriptions", tag = "notifications",
+    request_body = PushSubscriptionBody,
+    description = "Save this browser's push subscription: notifications due while you have no page open arrive as pushes (mentions, direct messages, rooms at level all), a short delay after the message when it is still unread.",
+    responses((status = 204), (status = 404, body = ErrorBody, description = "Pushes are off"), (status = 422, body = ErrorBody, description = "`invalid_subscription`")))]
+pub async fn subscribe_push(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    JsonBody(body): JsonBody<PushSubscriptionBody>,
+) -> Result<StatusCode, ApiError> {
+    let sub = PushSubscription {
+        endpoint: body.endpoint,
+        user_id: me.sub.clone(),
+        p256dh: body.keys.p256dh,
+        auth: body.keys.auth,
+    };
+    w.subscribe_push(&me.sub, sub).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/api/v1/push/subscriptions", tag = "notifications",
+    request_body = EndpointBody,
+    description = "Forget one of your browsers' push subscriptions.",
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn unsubscribe_push(
+    State(w): State<Website>,
+    Caller(me): Caller,
+    JsonBody(body): JsonBody<EndpointBody>,
+) -> Result<StatusCode, ApiError> {
+    w.unsubscribe_push(&me.sub, &body.endpoint).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

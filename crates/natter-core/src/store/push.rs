@@ -1,0 +1,239 @@
+//! Web Push in the store: browsers' subscriptions, and the durable outbox of pushes due.
+//! Rows are produced per room from a cursor that one replica at a time advances (in the
+//! same transaction as the rows), and claimed for sending with a lease, so two replicas
+//! running the worker produce and send each (user, room, message) push once.
+
+use super::{Backend, Result, Store};
+
+/// A browser's push subscription.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PushSubscription {
+    /// The push service URL to post to (unique per browser).
+    pub endpoint: String,
+    /// Whose it is.
+    pub user_id: String,
+    /// The browser's P-256 public key (base64url).
+    pub p256dh: String,
+    /// The browser's auth secret (base64url).
+    pub auth: String,
+}
+
+/// A push claimed for sending, with what its notification shows.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DuePush {
+    /// The recipient.
+    pub user_id: String,
+    /// The room.
+    pub room_id: String,
+    /// The message.
+    pub seq: i64,
+    /// `direct`, `mention`, `room` or `all`.
+    pub reason: String,
+    /// Tries so far, this one included.
+    pub attempts: i64,
+}
+
+/// What a due push's notification shows, and whether it is still due.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PushContent {
+    /// The room's name (none for a direct room).
+    pub room_name: Option<String>,
+    /// The author's user name.
+    pub sender: Option<String>,
+    /// The text.
+    pub body: String,
+    /// Whether the recipient has read the message meanwhile (or left, or it was
+    /// deleted): then no push is sent.
+    pub settled: i64,
+}
+
+/// The candidates of a range of a room's messages, best reason first (mention, @room,
+/// direct, all), kept when still unread, not muted, not their own, with a subscription.
+const PRODUCE: &str = "INSERT INTO push_outbox (user_id, room_id, seq, reason, due_at) \
+    SELECT c.user_id, $1, c.seq, \
+      CASE MIN(c.rank) WHEN 1 THEN 'mention' WHEN 2 THEN 'room' WHEN 3 THEN 'direct' ELSE 'all' END, $4 \
+    FROM ( \
+      SELECT mm.user_id, mm.seq, 1 AS rank FROM message_mentions mm \
+        WHERE mm.room_id = $1 AND mm.seq > $2 AND mm.seq <= $3 \
+      UNION ALL \
+      SELECT m.user_id, g.seq, 2 AS rank FROM messages g JOIN room_members m ON m.room_id = g.room_id \
+        WHERE g.room_id = $1 AND g.seq > $2 AND g.seq <= $3 AND g.room_mentioned_at IS NOT NULL \
+        AND (g.thread_root IS NULL OR g.also_to_room = 1) \
+      UNION ALL \
+      SELECT m.user_id, g.seq, CASE WHEN r.kind = 'direct' THEN 3 ELSE 4 END AS rank \
+        FROM messages g JOIN rooms r ON r.id = g.room_id JOIN room_members m ON m.room_id = g.room_id \
+        WHERE g.room_id = $1 AND g.seq > $2 AND g.seq <= $3 \
+        AND (g.thread_root IS NULL OR g.also_to_room = 1) \
+        AND (m.notify = 'all' OR (m.notify IS NULL AND r.kind = 'direct')) \
+    ) c \
+    JOIN messages g ON g.room_id = $1 AND g.seq = c.seq \
+    JOIN room_members m ON m.room_id = $1 AND m.user_id = c.user_id \
+    WHERE g.deleted_at IS NULL AND c.user_id <> COALESCE(g.sender_id, '') \
+      AND m.last_read_seq < c.seq AND (m.notify IS NULL OR m.notify <> 'nothing') \
+      AND EXISTS (SELECT 1 FROM push_subscriptions p WHERE p.user_id = c.user_id) \
+    GROUP BY c.user_id, c.seq \
+    ON CONFLICT (user_id, room_id, seq) DO NOTHING";
+
+impl Store {
+    /// Saves a browser's subscription for `user` (a browser subscribing again replaces
+    /// its keys, and its owner when another user signs in on it).
+    #[tracing::instrument(name = "db.save_push_subscription", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "INSERT"))]
+    pub async fn save_push_subscription(&self, sub: &PushSubscription, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO push_subscriptions (endpoint, user_id, p256dh, auth, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (endpoint) DO UPDATE \
+             SET user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth",
+        )
+        .bind(&sub.endpoint)
+        .bind(&sub.user_id)
+        .bind(&sub.p256dh)
+        .bind(&sub.auth)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets a subscription: `user`'s own (`Some`), or any (a push service said it is
+    /// gone). Whether there was one.
+    pub async fn delete_push_subscription(
+        &self,
+        endpoint: &str,
+        user: Option<&str>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM push_subscriptions WHERE endpoint = $1 AND ($2 = '' OR user_id = $2)",
+        )
+        .bind(endpoint)
+        .bind(user.unwrap_or_default())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// `user`'s subscriptions (one per browser).
+    pub async fn push_subscriptions(&self, user: &str) -> Result<Vec<PushSubscription>> {
+        Ok(sqlx::query_as(
+            "SELECT endpoint, user_id, p256dh, auth FROM push_subscriptions WHERE user_id = $1",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Rooms with messages not yet looked at for pushes (at most `limit`): id, how far
+    /// they were looked at, newest seq.
+    pub async fn push_rooms_behind(&self, limit: u32) -> Result<Vec<(String, i64, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT r.id, COALESCE(c.seq, 0), r.last_seq FROM rooms r \
+             LEFT JOIN push_cursors c ON c.room_id = r.id \
+             WHERE r.last_seq > COALESCE(c.seq, 0) LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Looks at `room`'s messages `from` + 1 … `to` for pushes, due at `due_at`: moves the
+    /// room's cursor from `from` to `to` and queues what is due in one transaction. False
+    /// when another replica moved the cursor first (nothing is queued twice).
+    #[tracing::instrument(name = "db.produce_pushes", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "INSERT"))]
+    pub async fn produce_pushes(
+        &self,
+        room: &str,
+        from: i64,
+        to: i64,
+        due_at: i64,
+    ) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let moved = sqlx::query(
+            "INSERT INTO push_cursors (room_id, seq) VALUES ($1, $3) ON CONFLICT (room_id) \
+             DO UPDATE SET seq = $3 WHERE push_cursors.seq = $2",
+        )
+        .bind(room)
+        .bind(from)
+        .bind(to)
+        .execute(&mut *tx)
+        .await?;
+        // A room without a cursor row is at 0: of two replicas inserting it, the second
+        // finds the row moved past 0 and updates nothing.
+        if moved.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query(PRODUCE)
+            .bind(room)
+            .bind(from)
+            .bind(to)
+            .bind(due_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Claims up to `limit` pushes due at `now` for `lease_ms` (another sender takes a
+    /// push over only after its lease ran out), counting the attempt.
+    #[tracing::instrument(name = "db.claim_pushes", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]
+    pub async fn claim_pushes(&self, now: i64, lease_ms: i64, limit: u32) -> Result<Vec<DuePush>> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            // One writer connection: claims never run at once.
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE push_outbox SET claimed_until = $1 + $2, attempts = attempts + 1 \
+             WHERE (user_id, room_id, seq) IN (SELECT user_id, room_id, seq FROM push_outbox \
+               WHERE due_at <= $1 AND claimed_until <= $1 ORDER BY due_at LIMIT $3 {lock}) \
+             RETURNING user_id, room_id, seq, reason, attempts"
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(lease_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.writer)
+            .await?)
+    }
+
+    /// What `push`'s notification shows, or `None` when the message or membership is gone.
+    pub async fn push_content(&self, push: &DuePush) -> Result<Option<PushContent>> {
+        Ok(sqlx::query_as(
+            "SELECT r.name AS room_name, u.username AS sender, g.body, \
+               CASE WHEN m.last_read_seq >= g.seq OR g.deleted_at IS NOT NULL THEN 1 ELSE 0 END AS settled \
+             FROM messages g JOIN rooms r ON r.id = g.room_id \
+             JOIN room_members m ON m.room_id = g.room_id AND m.user_id = $3 \
+             LEFT JOIN users u ON u.id = g.sender_id \
+             WHERE g.room_id = $1 AND g.seq = $2",
+        )
+        .bind(&push.room_id)
+        .bind(push.seq)
+        .bind(&push.user_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The push is done with (sent, not due any more, or given up).
+    pub async fn finish_push(&self, push: &DuePush) -> Result<()> {
+        sqlx::query("DELETE FROM push_outbox WHERE user_id = $1 AND room_id = $2 AND seq = $3")
+            .bind(&push.user_id)
+            .bind(&push.room_id)
+            .bind(push.seq)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Tries the push again at `due_at`.
+    pub async fn retry_push(&self, push: &DuePush, due_at: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE push_outbox SET due_at = $4, claimed_until = 0 \
+             WHERE user_id = $1 AND room_id = $2 AND seq = $3",
+        )
+        .bind(&push.user_id)
+        .bind(&push.room_id)
+        .bind(push.seq)
+        .bind(due_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+}
