@@ -78,7 +78,8 @@ pub fn routes(frontend: Frontend) -> Router {
     let assets = Router::new()
         .route("/static/app.css", get(pages::assets::css))
         .route("/static/room.js", get(pages::assets::room_js))
-        .route("/static/notify.js", get(pages::assets::notify_js));
+        .route("/static/notify.js", get(pages::assets::notify_js))
+        .route("/sw.js", get(pages::assets::service_worker));
     Router::new()
         .route("/", get(pages::home))
         .route(
@@ -134,8 +135,9 @@ async fn security_headers(request: Request, next: Next) -> Response {
     let set = [
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; worker-src 'self'; style-src 'self'; \
+             img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
         ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),

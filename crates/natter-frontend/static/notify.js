@@ -147,14 +147,68 @@ const natter = (() => {
     while (box.children.length > 3) box.firstChild.remove();
   }
 
-  // Browser notifications are asked for by a click, never on load.
+  // Browser notifications are asked for by a click, never on load; once allowed, this
+  // browser also subscribes to Web Push for when no page is open.
   function offerNotifications() {
     const button = document.getElementById("enable-notifications");
-    if (!button || !("Notification" in window) || Notification.permission !== "default") return;
+    if (!("Notification" in window)) return;
+    if (Notification.permission === "granted") subscribePush();
+    if (!button || Notification.permission !== "default") return;
     button.hidden = false;
     button.addEventListener("click", async () => {
       await Notification.requestPermission();
       button.hidden = Notification.permission === "default";
+      subscribePush();
+    });
+  }
+
+  async function api(method, path, body) {
+    const headers = { Authorization: "Bearer " + (token || (await fetchToken())) };
+    if (body) headers["Content-Type"] = "application/json";
+    return fetch(path, { method, headers, body: body && JSON.stringify(body) });
+  }
+
+  // Subscribes this browser with the server's key (again when the key was replaced).
+  async function subscribePush() {
+    if (Notification.permission !== "granted" || !("serviceWorker" in navigator) || !("PushManager" in window)) return;
+    try {
+      const reply = await api("GET", "/api/v1/push/key");
+      if (!reply.ok) return; // this server sends no pushes
+      const key = (await reply.json()).public_key;
+      const registration = await navigator.serviceWorker.register("/sw.js");
+      let subscription = await registration.pushManager.getSubscription();
+      if (subscription && localStorage.getItem("natter-push-key") !== key) {
+        await subscription.unsubscribe();
+        subscription = null;
+      }
+      if (!subscription) {
+        const raw = atob(key.replace(/-/g, "+").replace(/_/g, "/"));
+        const applicationServerKey = Uint8Array.from(raw, (c) => c.charCodeAt(0));
+        subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey });
+      }
+      localStorage.setItem("natter-push-key", key);
+      await api("PUT", "/api/v1/push/subscriptions", subscription.toJSON());
+    } catch (e) {
+      console.warn("Web Push unavailable", e);
+    }
+  }
+
+  // Logging out stops this browser's pushes first (another user may sign in on it).
+  function forgetPushOnLogout() {
+    const form = document.getElementById("logout")?.form;
+    if (!form || !("serviceWorker" in navigator)) return;
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const registration = await navigator.serviceWorker.getRegistration("/");
+        const subscription = registration && (await registration.pushManager.getSubscription());
+        if (subscription) {
+          await api("DELETE", "/api/v1/push/subscriptions", { endpoint: subscription.endpoint });
+          await subscription.unsubscribe();
+        }
+      } finally {
+        form.submit(); // no submit event: this handler does not run again
+      }
     });
   }
 
@@ -177,6 +231,7 @@ const natter = (() => {
 
   if (csrf) {
     offerNotifications();
+    forgetPushOnLogout();
     if (!openRoom) connect();
   }
   return { receive, fetchToken };

@@ -133,9 +133,30 @@ pub fn push_subscription(
         user_id: user.to_owned(),
         ..sub
     };
+    // The shape the OpenAPI document states (422), then what only decoding tells (409).
+    let base64url = |text: &str, len: usize, pad: &str| {
+        let text = text.strip_suffix(pad).unwrap_or(text);
+        text.len() == len
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let endpoint = &sub.endpoint;
+    let url_shaped = (endpoint.starts_with("https://") || endpoint.starts_with("http://"))
+        && endpoint.len() <= 2048
+        && !endpoint.chars().any(char::is_whitespace);
+    if !url_shaped || !base64url(&sub.p256dh, 87, "=") || !base64url(&sub.auth, 22, "==") {
+        return Err(WebsiteError::invalid(
+            "invalid_subscription",
+            "endpoint must be an http(s) URL of at most 2048 characters, p256dh 87 and auth 22 base64url characters",
+        ));
+    }
     match natter_core::push::check_subscription(&sub) {
         Ok(()) => Ok(sub),
-        Err(rule) => Err(WebsiteError::invalid("invalid_subscription", rule)),
+        Err(rule) => Err(WebsiteError::Unmet {
+            code: "unusable_subscription",
+            message: rule,
+        }),
     }
 }
 

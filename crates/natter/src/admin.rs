@@ -5,7 +5,9 @@ use anyhow::Context;
 use clap::Subcommand;
 use natter_core::config::Config;
 use natter_core::secret::Secret;
-use natter_core::secrets::{ConnectionSecret, rotate_cookie_key, rotate_signing_key};
+use natter_core::secrets::{
+    ConnectionSecret, rotate_cookie_key, rotate_signing_key, rotate_vapid_key,
+};
 use natter_core::vault::{VaultSource, bootstrap};
 
 /// `natter vault …`.
@@ -42,11 +44,18 @@ pub enum VaultCommand {
     },
 }
 
-/// `natter rotate-keys [--cookie]`.
-pub async fn rotate_keys(config: &Config, cookie: bool) -> anyhow::Result<()> {
+/// `natter rotate-keys [--cookie | --vapid]`.
+pub async fn rotate_keys(config: &Config, cookie: bool, vapid: bool) -> anyhow::Result<()> {
     let source = natter_core::secrets::open(config, |name| std::env::var(name).ok())
         .await
         .context("opening the secret source")?;
+    if vapid {
+        rotate_vapid_key(source.as_ref())
+            .await
+            .context("replacing the Web Push key")?;
+        println!("new Web Push key stored; restart the website service to send with it");
+        return Ok(());
+    }
     if cookie {
         // Sessions last as long as their refresh token: keep the old key that long.
         let grace = i64::try_from(config.auth.refresh_ttl_secs).unwrap_or(i64::MAX);

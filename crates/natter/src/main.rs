@@ -40,12 +40,16 @@ enum Command {
     Frontend,
     /// Apply database migrations and exit.
     Migrate,
-    /// Rotate the JWT signing key (or, with --cookie, the cookie key) in the configured
-    /// secret source; running processes pick it up without a restart.
+    /// Rotate the JWT signing key (or, with --cookie, the cookie key; with --vapid, the
+    /// Web Push key) in the configured secret source; running processes pick up signing
+    /// and cookie keys without a restart, the Web Push key at their next start.
     RotateKeys {
         /// Rotate the cookie encryption key instead of the signing key.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "vapid")]
         cookie: bool,
+        /// Replace the Web Push (VAPID) key: browsers subscribe again on their next visit.
+        #[arg(long)]
+        vapid: bool,
     },
     /// Vault administration.
     #[command(subcommand)]
@@ -102,7 +106,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Chat => services::chat(config).await,
         Command::Frontend => services::frontend(config).await,
         Command::Migrate => services::migrate(config).await,
-        Command::RotateKeys { cookie } => admin::rotate_keys(&config, cookie).await,
+        Command::RotateKeys { cookie, vapid } => admin::rotate_keys(&config, cookie, vapid).await,
         Command::Vault(command) => admin::vault(&config, command).await,
         Command::ConfigDocs => {
             print!("{}", natter_core::config::reference_markdown());

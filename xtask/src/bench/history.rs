@@ -83,7 +83,7 @@ fn seed_sql(user_id: &str, args: &HistoryArgs) -> String {
     )
 }
 
-fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
+pub(super) fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
     let status = Command::new("psql")
         .args(["-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
         .status()

@@ -26,11 +26,10 @@ impl Report {
         let mut sorted = self.latencies.clone();
         sorted.sort();
         let at = |q: f64| -> String {
-            if sorted.is_empty() {
-                return "-".into();
+            match quantile(&sorted, q) {
+                Some(at) => format!("{:.3}ms", at.as_secs_f64() * 1000.0),
+                None => "-".into(),
             }
-            let index = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
-            format!("{:.3}ms", sorted[index].as_secs_f64() * 1000.0)
         };
         format!(
             "{:<14} {:>9.0} {:>10.1} {:>7} {:>6} {:>7} {:>9} {:>9} {:>9} {:>9}",
@@ -142,4 +141,10 @@ impl Report {
             self.errors += 1;
         }
     }
+}
+
+/// The `q` quantile (0–1) of `sorted` latencies, by the nearest-rank method.
+pub fn quantile(sorted: &[Duration], q: f64) -> Option<Duration> {
+    let index = (sorted.len() as f64 * q).ceil() as usize;
+    sorted.get(index.clamp(1, sorted.len().max(1)) - 1).copied()
 }

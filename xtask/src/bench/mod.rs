@@ -9,6 +9,7 @@ mod chat;
 mod fanout;
 mod history;
 mod load;
+mod notify;
 mod people;
 mod spans;
 mod swarm;
@@ -46,6 +47,9 @@ pub enum Bench {
     /// History pages in a room of 1,000,000 messages and room search over 100,000 rooms,
     /// through the website's gRPC API on PostgreSQL.
     History(history::HistoryArgs),
+    /// Who is due a notification, per message, in one room of 10,000 distinct members
+    /// (plain, a mention, @room), beside the send, on SQLite and PostgreSQL.
+    Notify(notify::NotifyArgs),
 }
 
 pub fn run(root: &Path, bench: Bench) -> anyhow::Result<()> {
@@ -62,6 +66,7 @@ pub fn run(root: &Path, bench: Bench) -> anyhow::Result<()> {
         Bench::History(args) => history::run(root, &servers, &runtime, &args),
         Bench::Chat(args) => chat::run(root, &servers, &runtime, &args),
         Bench::Fanout(args) => fanout::run(root, &servers, &runtime, &args),
+        Bench::Notify(args) => notify::run(&servers, &runtime, &args),
         Bench::BareServer { .. } => unreachable!("served above"),
     }
 }

@@ -25,6 +25,9 @@ const LEASE_MS: i64 = 60_000;
 const MAX_ATTEMPTS: i64 = 6;
 /// Longest text of a push.
 const BODY_CHARS: usize = 140;
+/// Messages older than this when looked at are not pushed (a room whose cursor waited,
+/// a worker that was down).
+const MAX_AGE_MS: i64 = 60 * 60 * 1000;
 
 /// When and how often the worker acts.
 #[derive(Debug, Clone, Copy)]
@@ -87,11 +90,14 @@ impl PushWorker {
     }
 
     async fn produce(&self) -> crate::store::Result<()> {
-        let due_at = now_ms() + self.settings.delay.as_millis() as i64;
+        let now = now_ms();
+        let due_at = now + self.settings.delay.as_millis() as i64;
         for (room, from, last) in self.store.push_rooms_behind(ROOMS_PER_TICK).await? {
-            let to = last.min(from + RANGE);
+            let range = (from, last.min(from + RANGE));
             // False: another replica took this range; it is queued once either way.
-            self.store.produce_pushes(&room, from, to, due_at).await?;
+            (self.store)
+                .produce_pushes(&room, range, now - MAX_AGE_MS, due_at)
+                .await?;
         }
         Ok(())
     }

@@ -131,4 +131,25 @@ mod tests {
         assert_eq!(after.jwt_keys.keys.len(), 2);
         assert_eq!(source.load().await.unwrap(), after);
     }
+
+    #[tokio::test]
+    async fn a_file_from_before_web_push_gets_a_vapid_key_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = FileSource::in_dir(dir.path());
+        let old = Secrets {
+            vapid: None,
+            ..Secrets::generate()
+        };
+        source.write(&old, true).unwrap();
+        let upgraded = source.load().await.unwrap();
+        assert!(upgraded.vapid.is_some());
+        assert_eq!(upgraded.jwt_keys, old.jwt_keys, "the rest is kept");
+        assert_eq!(
+            source.load().await.unwrap(),
+            upgraded,
+            "stored, not made again"
+        );
+        let rotated = crate::secrets::rotate_vapid_key(&source).await.unwrap();
+        assert_ne!(rotated.vapid, upgraded.vapid);
+    }
 }

@@ -68,7 +68,7 @@ const PRODUCE: &str = "INSERT INTO push_outbox (user_id, room_id, seq, reason, d
     ) c \
     JOIN messages g ON g.room_id = $1 AND g.seq = c.seq \
     JOIN room_members m ON m.room_id = $1 AND m.user_id = c.user_id \
-    WHERE g.deleted_at IS NULL AND c.user_id <> COALESCE(g.sender_id, '') \
+    WHERE g.deleted_at IS NULL AND g.created_at >= $5 AND c.user_id <> COALESCE(g.sender_id, '') \
       AND m.last_read_seq < c.seq AND (m.notify IS NULL OR m.notify <> 'nothing') \
       AND EXISTS (SELECT 1 FROM push_subscriptions p WHERE p.user_id = c.user_id) \
     GROUP BY c.user_id, c.seq \
@@ -121,28 +121,33 @@ impl Store {
         .await?)
     }
 
-    /// Rooms with messages not yet looked at for pushes (at most `limit`): id, how far
-    /// they were looked at, newest seq.
+    /// Rooms with messages not yet looked at for pushes and a member with a push
+    /// subscription (at most `limit`): id, how far they were looked at, newest seq. Rooms
+    /// nobody there could be pushed about cost no write (their cursor waits; messages
+    /// older than the age limit are skipped when it moves).
     pub async fn push_rooms_behind(&self, limit: u32) -> Result<Vec<(String, i64, i64)>> {
         Ok(sqlx::query_as(
             "SELECT r.id, COALESCE(c.seq, 0), r.last_seq FROM rooms r \
              LEFT JOIN push_cursors c ON c.room_id = r.id \
-             WHERE r.last_seq > COALESCE(c.seq, 0) LIMIT $1",
+             WHERE r.last_seq > COALESCE(c.seq, 0) AND EXISTS (SELECT 1 FROM push_subscriptions p \
+               JOIN room_members m ON m.user_id = p.user_id AND m.room_id = r.id) \
+             LIMIT $1",
         )
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?)
     }
 
-    /// Looks at `room`'s messages `from` + 1 … `to` for pushes, due at `due_at`: moves the
-    /// room's cursor from `from` to `to` and queues what is due in one transaction. False
-    /// when another replica moved the cursor first (nothing is queued twice).
+    /// Looks at `room`'s messages `from` + 1 … `to` sent since `since` for pushes, due at
+    /// `due_at`: moves the room's cursor from `from` to `to` and queues what is due in one
+    /// transaction. False when another replica moved the cursor first (nothing is queued
+    /// twice).
     #[tracing::instrument(name = "db.produce_pushes", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "INSERT"))]
     pub async fn produce_pushes(
         &self,
         room: &str,
-        from: i64,
-        to: i64,
+        (from, to): (i64, i64),
+        since: i64,
         due_at: i64,
     ) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
@@ -165,6 +170,7 @@ impl Store {
             .bind(from)
             .bind(to)
             .bind(due_at)
+            .bind(since)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -209,6 +215,16 @@ impl Store {
         .bind(&push.user_id)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    /// Pushes waiting in `room`'s outbox.
+    pub async fn pushes_queued(&self, room: &str) -> Result<i64> {
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM push_outbox WHERE room_id = $1")
+                .bind(room)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(count)
     }
 
     /// The push is done with (sent, not due any more, or given up).

@@ -156,17 +156,18 @@ async fn rotations_are_seen_and_only_changed_secrets_reread() {
     let (admin, written) = bootstrapped(&config).await;
     let reader = VaultSource::connect(&config).await.unwrap();
     reader.load().await.unwrap();
-    assert_eq!(reader.data_reads(), 4);
+    // jwt, cookie, database, redis, vapid.
+    assert_eq!(reader.data_reads(), 5);
     reader.load().await.unwrap();
     assert_eq!(
         reader.data_reads(),
-        4,
+        5,
         "unchanged versions are not read again"
     );
 
     let rotated = rotate_signing_key(&admin, 3600).await.unwrap();
     let seen = reader.load().await.unwrap();
-    assert_eq!(reader.data_reads(), 5, "only the rotated secret is read");
+    assert_eq!(reader.data_reads(), 6, "only the rotated secret is read");
     assert_eq!(seen.jwt_keys.active_kid, rotated.jwt_keys.active_kid);
     assert_ne!(seen.jwt_keys.active_kid, written.jwt_keys.active_kid);
     let old = seen

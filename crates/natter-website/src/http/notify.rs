@@ -190,8 +190,8 @@ pub struct PushKeyJson {
 /// A browser's push subscription, as `PushSubscription.toJSON()` gives it.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PushSubscriptionBody {
-    /// The push service URL.
-    #[schema(max_length = 2048)]
+    /// The push service URL (https; http only to 127.0.0.1 or localhost).
+    #[schema(max_length = 2048, pattern = "^https?://[^\\s]+$")]
     pub endpoint: String,
     /// The browser's keys.
     pub keys: PushKeys,
@@ -200,9 +200,11 @@ pub struct PushSubscriptionBody {
 /// A push subscription's keys (RFC 8291).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PushKeys {
-    /// The browser's P-256 public key, base64url.
+    /// The browser's P-256 public key: the uncompressed point (65 bytes), base64url.
+    #[schema(pattern = "^[A-Za-z0-9_-]{87}=?$")]
     pub p256dh: String,
     /// The 16-byte auth secret, base64url.
+    #[schema(pattern = "^[A-Za-z0-9_-]{22}(==)?$")]
     pub auth: String,
 }
 
@@ -225,7 +227,7 @@ pub async fn push_key(State(w): State<Website>, _caller: Caller) -> Reply<PushKe
 #[utoipa::path(put, path = "/api/v1/push/subscriptions", tag = "notifications",
     request_body = PushSubscriptionBody,
     description = "Save this browser's push subscription: notifications due while you have no page open arrive as pushes (mentions, direct messages, rooms at level all), a short delay after the message when it is still unread.",
-    responses((status = 204), (status = 404, body = ErrorBody, description = "Pushes are off"), (status = 422, body = ErrorBody, description = "`invalid_subscription`")))]
+    responses((status = 204), (status = 404, body = ErrorBody, description = "Pushes are off"), (status = 409, body = ErrorBody, description = "`unusable_subscription`: the key is no P-256 point, or an http endpoint not on this machine"), (status = 422, body = ErrorBody, description = "`invalid_subscription`")))]
 pub async fn subscribe_push(
     State(w): State<Website>,
     Caller(me): Caller,
