@@ -25,6 +25,9 @@ CREATE TABLE push_outbox (
 );
 CREATE INDEX push_outbox_due ON push_outbox (due_at);
 
+-- The members a plain message may notify: those who chose level 'all'.
+CREATE INDEX room_members_loud ON room_members (room_id, user_id) WHERE notify = 'all';
+
 CREATE TABLE push_cursors (
     room_id TEXT PRIMARY KEY REFERENCES rooms (id) ON DELETE CASCADE,
     seq     BIGINT NOT NULL
