@@ -103,13 +103,12 @@ impl Counted {
     fn add(&mut self, message: &pb::Message, me: &str) -> Option<Option<&'static str>> {
         let seq = message.seq;
         self.last_seq = self.last_seq.max(seq);
-        if message.sender_id.as_deref() == Some(me) {
-            // Sending moves the sender's marker to the message (in the same write).
-            self.read(seq);
-            return Some(None);
-        }
         if seq <= self.read_seq {
             return None;
+        }
+        if message.sender_id.as_deref() == Some(me) {
+            // Counted like any (the client's `read` moves the marker); never notified.
+            return Some(None);
         }
         let named = message.mentions.iter().any(|m| m.user_id == me);
         let counts_mention = (named || message.mentions_room) && self.kind != RoomKind::Direct;
