@@ -209,7 +209,7 @@ impl Chat {
     pub(crate) async fn send(&self, post: Post<'_>) -> Result<Posted, ChatError> {
         let (posted, wire) = self.messages.post_wire(post).await?;
         if let Some(wire) = wire {
-            self.deliver_locally(&posted.message, &wire);
+            self.deliver_locally(&posted.message, wire);
         }
         if let Some(root) = &posted.root {
             let frame = ServerFrame::updated(&events::message(root));
@@ -327,15 +327,16 @@ impl Chat {
 
     /// Delivers a stored message to this replica's subscribers at once (the owner has
     /// queued it for the others; a broker outage leaves local delivery working).
-    fn deliver_locally(&self, message: &MessageRecord, wire: &pb::Message) {
-        let frame = Utf8Bytes::from(message_frame(wire).encode());
+    fn deliver_locally(&self, message: &MessageRecord, wire: pb::Message) {
+        let frame = Utf8Bytes::from(message_frame(&wire).encode());
         let event = Event::Message {
             room_id: Arc::from(message.room_id.as_str()),
             seq: message.seq,
             created_ms: message.created_at,
             frame,
             trace: trace::sampled(),
-            message: Arc::new(wire.clone()),
+            // Moved, not copied: the send is done with it.
+            message: Arc::new(wire),
         };
         self.heads.advance(&message.room_id, message.seq);
         self.hub.dispatch(&message.room_id, event);
