@@ -3,15 +3,12 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use natter_core::store::{
     NewSession, NewUser, RotateRequest, Rotation, Store, StoreError, UserRecord,
 };
 use natter_core::time::{now_ms, now_secs};
 use natter_core::token::JwkSet;
 use natter_core::token::{AccessClaims, KeySet, TokenSigner, TokenVerifier};
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, RwLock};
 
@@ -405,9 +402,7 @@ fn jwks_json(keys: &KeySet) -> Result<Arc<str>, AuthError> {
 
 /// A new opaque refresh token: 256 random bits, base64url.
 fn new_refresh_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("nrt_{}", URL_SAFE_NO_PAD.encode(bytes))
+    natter_core::secret::random_token("nrt_")
 }
 
 /// Refresh tokens are stored only as their SHA-256 (they are random, so a fast hash is

@@ -4,6 +4,7 @@
 pub mod broker;
 pub mod config;
 pub mod cookie;
+pub mod email;
 pub mod events;
 pub mod grpc;
 pub mod http;

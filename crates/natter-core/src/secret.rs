@@ -2,7 +2,18 @@
 
 use std::fmt;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
 use serde::{Deserialize, Serialize};
+
+/// A new opaque token: `prefix` and 256 random bits, base64url (refresh tokens,
+/// unsubscribe links).
+pub fn random_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
 
 /// A secret value. Its `Debug` output is `[redacted]`; read it with [`Secret::expose`].
 #[derive(Clone, PartialEq, Eq)]

@@ -41,6 +41,30 @@ impl Shutdown {
     pub fn is_triggered(&self) -> bool {
         *self.receiver.borrow()
     }
+
+    /// Runs `tick` every `period` until shutdown (a late tick delays the next); a failed
+    /// tick is logged as `what`'s and the next one tries again.
+    pub async fn every<F, E>(
+        self,
+        period: std::time::Duration,
+        what: &str,
+        mut tick: impl FnMut() -> F,
+    ) where
+        F: std::future::Future<Output = Result<(), E>>,
+        E: std::fmt::Display,
+    {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                _ = self.clone().wait() => return,
+            }
+            if let Err(error) = tick().await {
+                tracing::warn!(%error, "{what} tick failed; trying again");
+            }
+        }
+    }
 }
 
 impl ShutdownTrigger {

@@ -118,6 +118,10 @@ pub fn routes(frontend: Frontend) -> Router {
             get(pages::users::edit_form).post(pages::users::edit),
         )
         .route("/session/socket-token", get(pages::room::socket_token))
+        .route(
+            "/unsubscribe/{token}",
+            get(pages::email::ask).post(pages::email::confirm),
+        )
         .layer(middleware::from_fn_with_state(
             frontend.clone(),
             session::layer,

@@ -271,6 +271,15 @@ pub struct EditProfile {
 }
 
 #[derive(Template)]
+#[template(path = "unsubscribe.html")]
+pub struct Unsubscribe {
+    pub nav: Nav,
+    pub token: String,
+    /// Whose digests were turned off, once they were.
+    pub username: Option<String>,
+}
+
+#[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
     pub nav: Nav,

@@ -56,6 +56,9 @@ pub struct ChatClusterSpec {
     /// Database migrations.
     #[serde(default)]
     pub migrations: MigrationsSpec,
+    /// Web Push and email digests.
+    #[serde(default)]
+    pub notifications: NotificationsSpec,
 }
 
 /// The container image.
@@ -265,6 +268,72 @@ pub enum LogLevel {
     Debug,
     /// Everything.
     Trace,
+}
+
+/// Notifications beyond the open page: Web Push and email digests.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationsSpec {
+    /// Web Push to browsers that subscribed.
+    #[serde(default)]
+    pub push: PushSpec,
+    /// Email digests of unread mentions and direct messages; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailSpec>,
+}
+
+/// Web Push settings (the VAPID key is generated into a Secret without Vault, and read
+/// from `<kvPath>/vapid` with it).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PushSpec {
+    /// Send pushes.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The contact push services are given with every push (a mailto: or https: URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(mailto:|https://).+"))]
+    pub contact: Option<String>,
+}
+
+/// Email digests over SMTP.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailSpec {
+    /// The SMTP server: a Secret key holding its whole URL
+    /// (`smtps://user:password@host`), or a Vault path of `{"url": …}` or of
+    /// `{"username": …, "password": …}` for `url`.
+    pub smtp: ConnectionSource,
+    /// The SMTP URL without credentials (smtp://, smtps://), when Vault holds only them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^smtps?://.+"))]
+    pub url: Option<String>,
+    /// The From address, e.g. `Natter <natter@example.com>`.
+    #[schemars(length(min = 3, max = 320))]
+    pub from: String,
+    /// Minutes a mention or direct message stays unread before it goes into a digest
+    /// (also the least time between two digests to one person).
+    #[serde(default = "default_digest_minutes")]
+    #[schemars(range(min = 1, max = 10080))]
+    pub delay_minutes: u32,
+    /// The address people open Natter at, for links in digests; default from the
+    /// ingress host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://.+"))]
+    pub public_url: Option<String>,
+}
+
+impl Default for PushSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            contact: None,
+        }
+    }
+}
+
+fn default_digest_minutes() -> u32 {
+    60
 }
 
 /// Migration settings.

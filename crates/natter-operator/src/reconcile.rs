@@ -164,6 +164,8 @@ async fn apply_shared(cluster: &ChatCluster, kube: &Kube<'_>) -> Result<(), Erro
     if cluster.spec.vault.is_none() {
         kube.create_once(&resources::generated_secrets(cluster))
             .await?;
+        kube.create_once(&resources::generated_vapid_secret(cluster))
+            .await?;
     }
     for component in Component::ALL {
         kube.apply(&resources::service(cluster, component)).await?;

@@ -20,7 +20,10 @@ pub fn problems(cluster: &ChatCluster) -> Vec<String> {
             ));
         }
     }
-    for (name, source) in [("database", &spec.database), ("redis", &spec.redis)] {
+    let email = spec.notifications.email.as_ref();
+    let smtp = email.map(|e| ("notifications.email.smtp", &e.smtp));
+    let sources = [("database", &spec.database), ("redis", &spec.redis)];
+    for (name, source) in sources.into_iter().chain(smtp) {
         match (&source.secret_ref, &source.vault_path) {
             (Some(_), Some(_)) | (None, None) => {
                 found.push(format!(
@@ -42,6 +45,19 @@ pub fn problems(cluster: &ChatCluster) -> Vec<String> {
             "vault.databaseRole needs database.secretRef (the URL the leased credentials go into)"
                 .into(),
         );
+    }
+    if let Some(email) = email {
+        if email.from.parse::<lettre::message::Mailbox>().is_err() {
+            found.push(format!(
+                "notifications.email.from: `{}` is not an email address",
+                email.from
+            ));
+        }
+        if email.public_url.is_none() && spec.ingress.host.is_none() {
+            found.push(
+                "notifications.email needs publicUrl or ingress.host (digests link to it)".into(),
+            );
+        }
     }
     let ingress = &spec.ingress;
     if ingress.tls_secret_name.is_some() && ingress.host.is_none() {

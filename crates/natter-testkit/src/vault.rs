@@ -89,6 +89,7 @@ pub fn vault_config(addr: &str) -> VaultConfig {
         kv_path: format!("natter-test/{}", uuid::Uuid::new_v4().simple()),
         database_path: None,
         redis_path: None,
+        smtp_path: None,
         database_role: None,
         database_mount: "database".into(),
         start_deadline_secs: 5,

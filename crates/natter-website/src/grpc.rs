@@ -9,7 +9,7 @@ use natter_proto::website::v1 as pb;
 use natter_proto::website::v1::website_service_server::{WebsiteService, WebsiteServiceServer};
 use tonic::{Request, Response, Status};
 
-use crate::{HistoryQuery, Website, WebsiteError};
+use crate::{HistoryQuery, UserSettings, Website, WebsiteError};
 
 /// The gRPC face of [`Website`].
 #[derive(Debug, Clone)]
@@ -430,17 +430,25 @@ impl WebsiteService for WebsiteGrpc {
 
     async fn get_settings(&self, request: Request<pb::Empty>) -> Reply<pb::Settings> {
         let me = self.caller(&request).await?;
-        let share_receipts = self.website.shares_receipts(&me.sub).await?;
-        Ok(Response::new(pb::Settings { share_receipts }))
+        let settings = self.website.settings(&me.sub).await?;
+        Ok(Response::new(settings_pb(settings)))
     }
 
-    async fn update_settings(&self, request: Request<pb::Settings>) -> Reply<pb::Settings> {
+    async fn update_settings(&self, request: Request<pb::SettingsChange>) -> Reply<pb::Settings> {
         let me = self.caller(&request).await?;
-        let settings = request.into_inner();
-        (self.website)
-            .set_share_receipts(&me.sub, settings.share_receipts)
+        let change = request.into_inner();
+        let settings = (self.website)
+            .update_settings(&me.sub, change.share_receipts, change.email_digests)
             .await?;
-        Ok(Response::new(settings))
+        Ok(Response::new(settings_pb(settings)))
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: Request<pb::UnsubscribeRequest>,
+    ) -> Reply<pb::UnsubscribeReply> {
+        let username = self.website.unsubscribe(&request.get_ref().token).await?;
+        Ok(Response::new(pb::UnsubscribeReply { username }))
     }
 
     async fn get_profile(&self, request: Request<pb::ProfileRequest>) -> Reply<pb::Profile> {
@@ -483,5 +491,12 @@ fn role_from_wire(role: pb::Role) -> Role {
         pb::Role::Admin => Role::Admin,
         pb::Role::Owner => Role::Owner,
         pb::Role::Member | pb::Role::Unspecified => Role::Member,
+    }
+}
+
+fn settings_pb(settings: UserSettings) -> pb::Settings {
+    pb::Settings {
+        share_receipts: settings.share_receipts,
+        email_digests: settings.email_digests,
     }
 }

@@ -15,4 +15,4 @@ pub use grpc::{WebsiteGrpc, grpc_service};
 pub use http::{OPENAPI_PATH, openapi, routes};
 pub use limit::WriteLimiter;
 pub use natter_core::messaging::HistoryQuery;
-pub use service::Website;
+pub use service::{UserSettings, Website};

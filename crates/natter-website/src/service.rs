@@ -14,6 +14,15 @@ use natter_core::token::TokenVerifier;
 use crate::policy::{self, Action, Viewer, authorize};
 use crate::{WebsiteError, WriteLimiter, validate};
 
+/// A user's notification settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserSettings {
+    /// Whether members see how far they have read (and they see others').
+    pub share_receipts: bool,
+    /// Whether they get email digests.
+    pub email_digests: bool,
+}
+
 /// The website service's state. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Website {
@@ -402,17 +411,47 @@ impl Website {
         }
     }
 
-    /// Whether `user` shares read receipts.
-    pub async fn shares_receipts(&self, user: &str) -> Result<bool> {
-        Ok(self.store.shares_receipts(user).await?)
+    /// `user`'s notification settings.
+    pub async fn settings(&self, user: &str) -> Result<UserSettings> {
+        let (share_receipts, email_digests) = tokio::try_join!(
+            self.store.shares_receipts(user),
+            self.store.email_digests(user),
+        )?;
+        Ok(UserSettings {
+            share_receipts,
+            email_digests,
+        })
     }
 
-    /// Sets whether `user` shares read receipts (not sharing hides others' too).
-    pub async fn set_share_receipts(&self, user: &str, shares: bool) -> Result<()> {
+    /// Changes the settings given (not sharing receipts hides others' too; turning
+    /// digests off drops what was queued for one); answers with all of them.
+    pub async fn update_settings(
+        &self,
+        user: &str,
+        share_receipts: Option<bool>,
+        email_digests: Option<bool>,
+    ) -> Result<UserSettings> {
         self.limiter.write(user).await?;
-        match self.store.set_share_receipts(user, shares).await? {
-            true => Ok(()),
-            false => Err(WebsiteError::NotFound("user")),
+        let missing = || WebsiteError::NotFound("user");
+        if let Some(shares) = share_receipts {
+            (self.store.set_share_receipts(user, shares).await?)
+                .then_some(())
+                .ok_or_else(missing)?;
+        }
+        if let Some(on) = email_digests {
+            (self.store.set_email_digests(user, on).await?)
+                .then_some(())
+                .ok_or_else(missing)?;
+        }
+        self.settings(user).await
+    }
+
+    /// Turns off the digests of the user whose unsubscribe link carries `token`; their
+    /// user name.
+    pub async fn unsubscribe(&self, token: &str) -> Result<String> {
+        match self.store.unsubscribe_digests(token).await? {
+            Some(username) => Ok(username),
+            None => Err(WebsiteError::NotFound("unsubscribe link")),
         }
     }
 

@@ -9,6 +9,8 @@ use axum::Router;
 use natter_auth::Auth;
 use natter_chat::{Chat, Limits, Sockets};
 use natter_core::config::Config;
+use natter_core::email::Mailer;
+use natter_core::email::worker::DigestWorker;
 use natter_core::http::{Metrics, observe, ops_routes};
 use natter_core::kv::Kv;
 use natter_core::outbox::{Outbox, OutboxParts};
@@ -114,6 +116,7 @@ pub fn assemble_website(
     ));
     let website = Website::new(parts.store.clone(), outbox, verifier, limiter)
         .receipts_up_to(config.receipts_max_members.into());
+    spawn_digests(config, parts, shutdown.clone())?;
     let Some(key) = vapid.filter(|_| config.push_enabled) else {
         tracing::info!("Web Push off (disabled, or no VAPID key in the secrets)");
         return Ok(website);
@@ -127,6 +130,24 @@ pub fn assemble_website(
     let worker = PushWorker::new(parts.store.clone(), sender, settings);
     tokio::spawn(worker.run(shutdown));
     Ok(website.with_push(public_key))
+}
+
+/// Runs the email digest worker when digests are enabled.
+fn spawn_digests(config: &Config, parts: &Parts, shutdown: Shutdown) -> anyhow::Result<()> {
+    let email = &config.email;
+    if !email.enabled {
+        return Ok(());
+    }
+    let url = (email.smtp_url.as_ref())
+        .context("notify.email_enabled is true but notify.smtp_url is not set")?;
+    let public_url =
+        (email.public_url.clone()).unwrap_or_else(|| format!("http://{}", config.http_addr));
+    let mailer = Mailer::new(url, &email.from, &public_url)?;
+    let delay = Duration::from_secs(email.delay_secs);
+    let worker = DigestWorker::new(parts.store.clone(), mailer, delay);
+    tokio::spawn(worker.run(shutdown));
+    tracing::info!(delay_secs = email.delay_secs, "email digests on");
+    Ok(())
 }
 
 /// The chat service's limits as configured.

@@ -16,7 +16,7 @@ mod swarm;
 mod usage;
 
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -125,7 +125,10 @@ impl Natter {
             "standalone" => port,
             _ => free_port()?,
         };
-        let binary = root.join("target/release/natter");
+        // NATTER_BENCH_BINARY runs another build (e.g. an older commit's) against the
+        // same load, to compare builds on this noisy machine run by run.
+        let binary = std::env::var_os("NATTER_BENCH_BINARY")
+            .map_or_else(|| root.join("target/release/natter"), PathBuf::from);
         let configure = |command: &mut Command| {
             command
                 .env("NATTER_DATABASE_URL", &servers.database_url)

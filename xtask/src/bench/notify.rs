@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use natter_core::store::{Level, NewMessage, NewUser, PushSubscription, Role, RoomKind, Store};
+use natter_core::store::{
+    Channel, Level, NewMessage, NewUser, PushSubscription, Role, RoomKind, Store,
+};
 
 use super::load::quantile;
 use crate::servers::Servers;
@@ -111,7 +113,7 @@ async fn one(name: &str, url: &str, args: &NotifyArgs) -> anyhow::Result<()> {
             let started = Instant::now();
             // Due far ahead: queued, never sent.
             store
-                .produce_pushes(&room, (cursor, seq), 0, i64::MAX)
+                .produce(Channel::Push, &room, (cursor, seq), 0, i64::MAX)
                 .await?;
             decides.push(started.elapsed());
             queued += outbox(&store, &room).await? - before;

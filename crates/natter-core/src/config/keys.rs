@@ -156,6 +156,12 @@ pub static KEYS: &[Key] = &[
         set: |c, v| non_empty(v).map(|x| c.vault.redis_path = Some(x.trim_matches('/').into())),
     },
     Key {
+        name: "vault.smtp_path",
+        env: "NATTER_VAULT_SMTP_PATH",
+        doc: "KV path (under the mount) of the SMTP secret, when not `<vault.kv_path>/smtp`.",
+        set: |c, v| non_empty(v).map(|x| c.vault.smtp_path = Some(x.trim_matches('/').into())),
+    },
+    Key {
         name: "vault.start_deadline_secs",
         env: "NATTER_VAULT_START_DEADLINE_SECS",
         doc: "How long start-up retries an unreachable Vault, with backoff, before exiting (1-3600). Default 60.",
@@ -284,6 +290,36 @@ pub static KEYS: &[Key] = &[
         set: |c, v| in_range(v, 0, 3600).map(|x| c.push_delay_secs = x),
     },
     Key {
+        name: "notify.email_enabled",
+        env: "NATTER_NOTIFY_EMAIL_ENABLED",
+        doc: "Send email digests of unread mentions and direct messages to users with an email address who did not turn them off (needs notify.smtp_url). Default false.",
+        set: |c, v| parse(v).map(|x| c.email.enabled = x),
+    },
+    Key {
+        name: "notify.smtp_url",
+        env: "NATTER_NOTIFY_SMTP_URL",
+        doc: "The SMTP server digests are sent through: smtp://host:port (plain, for a local relay), smtp://host:587?tls=required (STARTTLS) or smtps://host (TLS); user and password in the URL or in the secrets' smtp part (Vault `<path>/smtp`). No default.",
+        set: |c, v| smtp_url(v).map(|x| c.email.smtp_url = Some(Secret::new(x.into()))),
+    },
+    Key {
+        name: "notify.email_from",
+        env: "NATTER_NOTIFY_EMAIL_FROM",
+        doc: "The From address of digests, e.g. `Natter <natter@example.com>`. Default Natter <natter@localhost>.",
+        set: |c, v| mailbox(v).map(|x| c.email.from = x.into()),
+    },
+    Key {
+        name: "notify.email_delay_secs",
+        env: "NATTER_NOTIFY_EMAIL_DELAY_SECS",
+        doc: "A mention or direct message still unread this many seconds after it was sent goes into the recipient's next digest; a user gets at most one digest per this many seconds (60-604800). Default 3600.",
+        set: |c, v| in_range(v, 60, 604_800).map(|x| c.email.delay_secs = x),
+    },
+    Key {
+        name: "notify.public_url",
+        env: "NATTER_NOTIFY_PUBLIC_URL",
+        doc: "The address users open Natter at (e.g. https://chat.example.com), for links in digests. Default http:// and the HTTP address.",
+        set: |c, v| http_url(v).map(|x| c.email.public_url = Some(x.trim_end_matches('/').into())),
+    },
+    Key {
         name: "frontend.website_grpc_url",
         env: "NATTER_WEBSITE_GRPC_URL",
         doc: "Where the frontend reaches the website service's gRPC port, e.g. http://natter-website:50051. Default http://127.0.0.1:50051.",
@@ -370,6 +406,20 @@ fn contact(value: &str) -> Result<&str, String> {
         return Ok(value);
     }
     Err("expected a mailto: or https: URL".into())
+}
+
+fn smtp_url(value: &str) -> Result<&str, String> {
+    if value.starts_with("smtp://") || value.starts_with("smtps://") {
+        return Ok(value);
+    }
+    Err("expected an smtp:// or smtps:// URL".into())
+}
+
+fn mailbox(value: &str) -> Result<&str, String> {
+    match value.parse::<lettre::message::Mailbox>() {
+        Ok(_) => Ok(value),
+        Err(e) => Err(format!("not an email address: {e}")),
+    }
 }
 
 fn http_url(value: &str) -> Result<&str, String> {

@@ -50,10 +50,30 @@ pub struct Config {
     pub push_contact: String,
     /// Seconds a message may stay unread before it is pushed.
     pub push_delay_secs: u64,
+    /// Email digests.
+    pub email: EmailConfig,
     /// Logs and traces.
     pub telemetry: TelemetryConfig,
     /// The web frontend.
     pub frontend: FrontendConfig,
+}
+
+/// Email digests of unread mentions and direct messages (off unless enabled).
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    /// Whether digests are sent.
+    pub enabled: bool,
+    /// The SMTP server, e.g. `smtps://mail.example.com` (credentials may come from the
+    /// secrets' `smtp` part instead of the URL).
+    pub smtp_url: Option<Secret<String>>,
+    /// The digests' From address.
+    pub from: String,
+    /// A mention or direct message still unread this long goes into a digest; a user
+    /// gets at most one digest per this long.
+    pub delay_secs: u64,
+    /// The address users open Natter at, for the links in digests (default: the HTTP
+    /// address).
+    pub public_url: Option<String>,
 }
 
 /// Web frontend settings.
@@ -103,6 +123,8 @@ pub struct VaultConfig {
     pub database_path: Option<String>,
     /// Where the Redis secret is instead of `<kv_path>/redis`.
     pub redis_path: Option<String>,
+    /// Where the SMTP secret is instead of `<kv_path>/smtp`.
+    pub smtp_path: Option<String>,
     /// A role of the database secrets engine: database credentials are leased from it
     /// instead of read from the KV secret.
     pub database_role: Option<String>,
@@ -269,6 +291,7 @@ impl Default for Config {
                 kv_path: "natter".into(),
                 database_path: None,
                 redis_path: None,
+                smtp_path: None,
                 database_role: None,
                 database_mount: "database".into(),
                 start_deadline_secs: 60,
@@ -279,6 +302,13 @@ impl Default for Config {
             push_enabled: true,
             push_contact: "mailto:postmaster@localhost".into(),
             push_delay_secs: 15,
+            email: EmailConfig {
+                enabled: false,
+                smtp_url: None,
+                from: "Natter <natter@localhost>".into(),
+                delay_secs: 3600,
+                public_url: None,
+            },
             trust_forwarded_for: false,
             operator_watch_namespaces: Vec::new(),
             auth: AuthConfig {

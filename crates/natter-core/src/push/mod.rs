@@ -97,7 +97,13 @@ impl VapidKey {
         p256::SecretKey::from_slice(&bytes).map_err(|_| PushError::BadKey)
     }
 
-    /// Whether the key is usable.
+    /// The private scalar, base64url: what `NATTER_VAPID_KEY` holds. Only for writing
+    /// it into a secret store.
+    pub fn private_key(&self) -> &str {
+        self.d.expose()
+    }
+
+    /// Whether the key is a usable P-256 private key.
     pub fn validate(&self) -> Result<(), PushError> {
         self.secret().map(drop)
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::{Delivery, Payload, Sender};
 use crate::shutdown::Shutdown;
-use crate::store::{DuePush, PushContent, Store};
+use crate::store::{Channel, DuePush, PushContent, Store};
 use crate::time::now_ms;
 
 /// Messages of one room looked at per statement.
@@ -70,17 +70,8 @@ impl PushWorker {
 
     /// Ticks until shutdown; a failing store is logged and tried again next tick.
     pub async fn run(self, shutdown: Shutdown) {
-        let mut tick = tokio::time::interval(self.settings.every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.clone().wait() => return,
-            }
-            if let Err(error) = self.tick().await {
-                tracing::warn!(%error, "push worker tick failed; trying again");
-            }
-        }
+        let every = self.settings.every;
+        shutdown.every(every, "push worker", || self.tick()).await;
     }
 
     /// One round: queue what new messages made due, then send what is due now.
@@ -92,11 +83,15 @@ impl PushWorker {
     async fn produce(&self) -> crate::store::Result<()> {
         let now = now_ms();
         let due_at = now + self.settings.delay.as_millis() as i64;
-        for (room, from, last) in self.store.push_rooms_behind(ROOMS_PER_TICK).await? {
+        for (room, from, last) in self
+            .store
+            .rooms_behind(Channel::Push, ROOMS_PER_TICK)
+            .await?
+        {
             let range = (from, last.min(from + RANGE));
             // False: another replica took this range; it is queued once either way.
             (self.store)
-                .produce_pushes(&room, range, now - MAX_AGE_MS, due_at)
+                .produce(Channel::Push, &room, range, now - MAX_AGE_MS, due_at)
                 .await?;
         }
         Ok(())

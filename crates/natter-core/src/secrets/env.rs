@@ -51,6 +51,8 @@ impl SecretSource for EnvSource {
             database: None,
             redis: None,
             vapid: (self.env)("NATTER_VAPID_KEY").map(|d| VapidKey::from_private(&d)),
+            // A Secret's SMTP URL comes in as the notify.smtp_url setting.
+            smtp: None,
         };
         secrets.validate()?;
         Ok(secrets)

@@ -138,6 +138,7 @@ mod tests {
         let source = FileSource::in_dir(dir.path());
         let old = Secrets {
             vapid: None,
+            smtp: None,
             ..Secrets::generate()
         };
         source.write(&old, true).unwrap();

@@ -41,6 +41,10 @@ pub struct Secrets {
     /// The Web Push (VAPID) key, when the source holds one (without it, no pushes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vapid: Option<VapidKey>,
+    /// The SMTP server of email digests (`{"url": …}`, or credentials for
+    /// `notify.smtp_url`), when the source holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<ConnectionSecret>,
 }
 
 /// How to reach a database or Redis: a whole URL, or credentials to put into the
@@ -166,6 +170,7 @@ impl Secrets {
             database: None,
             redis: None,
             vapid: Some(VapidKey::generate()),
+            smtp: None,
         }
     }
 
@@ -183,7 +188,12 @@ impl Secrets {
         self.cookie_keys
             .validate()
             .map_err(|e| invalid("cookie_keys", e.to_string()))?;
-        for (name, secret) in [("database", &self.database), ("redis", &self.redis)] {
+        let parts = [
+            ("database", &self.database),
+            ("redis", &self.redis),
+            ("smtp", &self.smtp),
+        ];
+        for (name, secret) in parts {
             if let Some(secret) = secret {
                 secret.validate().map_err(|reason| invalid(name, reason))?;
             }
@@ -196,7 +206,7 @@ impl Secrets {
         Ok(())
     }
 
-    /// `config` with the database and Redis connections this source holds put in.
+    /// `config` with the database, Redis and SMTP connections this source holds put in.
     pub fn apply_to(&self, config: &mut Config) -> Result<(), SecretsError> {
         if let Some(database) = &self.database {
             let url = database.resolve(config.database.url.as_ref(), "database.url")?;
@@ -205,6 +215,10 @@ impl Secrets {
         if let Some(redis) = &self.redis {
             let url = redis.resolve(config.redis_url.as_ref(), "redis.url")?;
             config.redis_url = Some(url);
+        }
+        if let Some(smtp) = &self.smtp {
+            let url = smtp.resolve(config.email.smtp_url.as_ref(), "notify.smtp_url")?;
+            config.email.smtp_url = Some(url);
         }
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! `ON CONFLICT`, instants as Unix milliseconds (BIGINT), ids as UUID text.
 
 mod edits;
+mod email;
 mod mentions;
 mod messages;
 mod notify;
@@ -24,10 +25,11 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use edits::{Edit, EditRecord, MAX_EDITS_KEPT, Pinned};
+pub use email::{DigestItem, DueDigest};
 pub use messages::{HistoryOrder, MessageRecord, NewMessage, Posted, Timeline};
 pub use notify::{Level, ReadMarker, RoomCounts};
 pub use profiles::{ProfileRecord, ProfileUpdate};
-pub use push::{DuePush, PushContent, PushSubscription};
+pub use push::{Channel, DuePush, PushContent, PushSubscription};
 pub use reactions::{Reacted, ReactionChange, ReactionCount};
 pub use rooms::{CURSOR_MAX, MemberRecord, MyRoom, Page, Role, RoomKind, RoomRecord, escape_like};
 pub use sessions::{NewSession, RotateRequest, Rotation, SessionRecord};

@@ -3,6 +3,8 @@
 //! same transaction as the rows), and claimed for sending with a lease, so two replicas
 //! running the worker produce and send each (user, room, message) push once.
 
+use std::sync::LazyLock;
+
 use super::{Backend, Result, Store};
 
 /// A browser's push subscription.
@@ -47,14 +49,85 @@ pub struct PushContent {
     pub settled: i64,
 }
 
-/// The candidates of a range of a room's messages, best reason first (mention, @room,
-/// direct, all), kept when still unread, not muted, not their own, with a subscription.
-/// Each part reads by an index: mentions by the message, `@room` members only for such
-/// a message, members at level `all` by a partial index, a direct room's two people only
-/// in a direct room — a plain message in a room of 10,000 reads none of its members.
-const PRODUCE: &str = "INSERT INTO push_outbox (user_id, room_id, seq, reason, due_at) \
+/// An outbox that new messages are looked at for, room by room from a cursor: Web
+/// Push, or email digests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// A push per due message (mentions, `@room`, direct messages, rooms at level `all`)
+    /// to recipients with a push subscription.
+    Push,
+    /// Unread mentions, `@room` and direct messages, for digests to recipients with an
+    /// email address who want them.
+    Email,
+}
+
+impl Channel {
+    fn cursors(self) -> &'static str {
+        match self {
+            Self::Push => "push_cursors",
+            Self::Email => "email_cursors",
+        }
+    }
+
+    /// Whether user `id` can be reached on this channel (an SQL condition).
+    fn reachable(self, id: &str) -> String {
+        match self {
+            Self::Push => {
+                format!("EXISTS (SELECT 1 FROM push_subscriptions p WHERE p.user_id = {id})")
+            }
+            Self::Email => format!(
+                "EXISTS (SELECT 1 FROM users u WHERE u.id = {id} \
+                 AND u.email IS NOT NULL AND u.email_digests = 1)"
+            ),
+        }
+    }
+
+    /// Whether a member of room `r` can be reached (an SQL condition). Pushes start from
+    /// the few subscriptions, digests from the room's members (most have an address).
+    fn any_member_reachable(self) -> String {
+        match self {
+            Self::Push => "EXISTS (SELECT 1 FROM push_subscriptions p \
+                 JOIN room_members m ON m.user_id = p.user_id AND m.room_id = r.id)"
+                .into(),
+            Self::Email => format!(
+                "EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = r.id AND {})",
+                self.reachable("m.user_id")
+            ),
+        }
+    }
+
+    /// The statement queuing a range of a room's messages.
+    fn produce(self) -> &'static str {
+        static PUSH: LazyLock<String> = LazyLock::new(|| produce_statement(Channel::Push));
+        static EMAIL: LazyLock<String> = LazyLock::new(|| produce_statement(Channel::Email));
+        match self {
+            Self::Push => &PUSH,
+            Self::Email => &EMAIL,
+        }
+    }
+}
+
+/// The candidates of a range (`$2`, `$3`] of room `$1`'s messages sent since `$5`, best
+/// reason first (mention, @room, direct, all), kept when still unread, not muted, not
+/// their own and reachable on `channel`; due at `$4` (a push) or `$4` ms after the
+/// message was sent (a digest, which takes no room at level `all`). Each part reads by
+/// an index: mentions by the message, `@room` members only for such a message, members
+/// at level `all` by a partial index, a direct room's two people only in a direct room —
+/// a plain message in a room of 10,000 reads none of its members.
+fn produce_statement(channel: Channel) -> String {
+    let (outbox, due, having) = match channel {
+        Channel::Push => ("push_outbox", "$4", ""),
+        Channel::Email => (
+            "email_outbox",
+            "MAX(g.created_at) + $4",
+            "HAVING MIN(c.rank) <= 3",
+        ),
+    };
+    let reachable = channel.reachable("c.user_id");
+    format!(
+        "INSERT INTO {outbox} (user_id, room_id, seq, reason, due_at) \
     SELECT c.user_id, $1, c.seq, \
-      CASE MIN(c.rank) WHEN 1 THEN 'mention' WHEN 2 THEN 'room' WHEN 3 THEN 'direct' ELSE 'all' END, $4 \
+      CASE MIN(c.rank) WHEN 1 THEN 'mention' WHEN 2 THEN 'room' WHEN 3 THEN 'direct' ELSE 'all' END, {due} \
     FROM ( \
       SELECT mm.user_id, mm.seq, 1 AS rank FROM message_mentions mm \
         WHERE mm.room_id = $1 AND mm.seq > $2 AND mm.seq <= $3 \
@@ -76,10 +149,11 @@ const PRODUCE: &str = "INSERT INTO push_outbox (user_id, room_id, seq, reason, d
     JOIN messages g ON g.room_id = $1 AND g.seq = c.seq \
     JOIN room_members m ON m.room_id = $1 AND m.user_id = c.user_id \
     WHERE g.deleted_at IS NULL AND g.created_at >= $5 AND c.user_id <> COALESCE(g.sender_id, '') \
-      AND m.last_read_seq < c.seq AND (m.notify IS NULL OR m.notify <> 'nothing') \
-      AND EXISTS (SELECT 1 FROM push_subscriptions p WHERE p.user_id = c.user_id) \
-    GROUP BY c.user_id, c.seq \
-    ON CONFLICT (user_id, room_id, seq) DO NOTHING";
+      AND m.last_read_seq < c.seq AND (m.notify IS NULL OR m.notify <> 'nothing') AND {reachable} \
+    GROUP BY c.user_id, c.seq {having} \
+    ON CONFLICT (user_id, room_id, seq) DO NOTHING"
+    )
+}
 
 impl Store {
     /// Saves a browser's subscription for `user` (a browser subscribing again replaces
@@ -128,40 +202,47 @@ impl Store {
         .await?)
     }
 
-    /// Rooms with messages not yet looked at for pushes and a member with a push
-    /// subscription (at most `limit`): id, how far they were looked at, newest seq. Rooms
-    /// nobody there could be pushed about cost no write (their cursor waits; messages
-    /// older than the age limit are skipped when it moves).
-    pub async fn push_rooms_behind(&self, limit: u32) -> Result<Vec<(String, i64, i64)>> {
-        Ok(sqlx::query_as(
+    /// Rooms with messages not yet looked at for `channel` and a member reachable on it
+    /// (at most `limit`): id, how far they were looked at, newest seq. Rooms nobody there
+    /// could be told about cost no write (their cursor waits; messages older than the age
+    /// limit are skipped when it moves).
+    pub async fn rooms_behind(
+        &self,
+        channel: Channel,
+        limit: u32,
+    ) -> Result<Vec<(String, i64, i64)>> {
+        let sql = format!(
             "SELECT r.id, COALESCE(c.seq, 0), r.last_seq FROM rooms r \
-             LEFT JOIN push_cursors c ON c.room_id = r.id \
-             WHERE r.last_seq > COALESCE(c.seq, 0) AND EXISTS (SELECT 1 FROM push_subscriptions p \
-               JOIN room_members m ON m.user_id = p.user_id AND m.room_id = r.id) \
-             LIMIT $1",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?)
+             LEFT JOIN {cursors} c ON c.room_id = r.id \
+             WHERE r.last_seq > COALESCE(c.seq, 0) AND {reachable} LIMIT $1",
+            cursors = channel.cursors(),
+            reachable = channel.any_member_reachable(),
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?)
     }
 
-    /// Looks at `room`'s messages `from` + 1 … `to` sent since `since` for pushes, due at
-    /// `due_at`: moves the room's cursor from `from` to `to` and queues what is due in one
-    /// transaction. False when another replica moved the cursor first (nothing is queued
-    /// twice).
-    #[tracing::instrument(name = "db.produce_pushes", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "INSERT"))]
-    pub async fn produce_pushes(
+    /// Looks at `room`'s messages `from` + 1 … `to` sent since `since` for `channel`,
+    /// due at `due` (a push) or `due` ms after they were sent (a digest): moves the room's
+    /// cursor from `from` to `to` and queues what is due in one transaction. False when
+    /// another replica moved the cursor first (nothing is queued twice).
+    #[tracing::instrument(name = "db.produce", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "INSERT"))]
+    pub async fn produce(
         &self,
+        channel: Channel,
         room: &str,
         (from, to): (i64, i64),
         since: i64,
-        due_at: i64,
+        due: i64,
     ) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
-        let moved = sqlx::query(
-            "INSERT INTO push_cursors (room_id, seq) VALUES ($1, $3) ON CONFLICT (room_id) \
-             DO UPDATE SET seq = $3 WHERE push_cursors.seq = $2",
-        )
+        let cursors = channel.cursors();
+        let moved = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {cursors} (room_id, seq) VALUES ($1, $3) ON CONFLICT (room_id) \
+             DO UPDATE SET seq = $3 WHERE {cursors}.seq = $2"
+        )))
         .bind(room)
         .bind(from)
         .bind(to)
@@ -180,11 +261,11 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query(PRODUCE)
+        sqlx::query(sqlx::AssertSqlSafe(channel.produce()))
             .bind(room)
             .bind(from)
             .bind(to)
-            .bind(due_at)
+            .bind(due)
             .bind(since)
             .execute(&mut *tx)
             .await?;

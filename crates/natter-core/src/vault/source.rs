@@ -1,5 +1,5 @@
 //! Natter's secrets in Vault KV v2: `<path>/jwt`, `<path>/cookie` (required),
-//! `<path>/database`, `<path>/redis`, `<path>/vapid` (optional). Each poll reads only metadata versions and
+//! `<path>/database`, `<path>/redis`, `<path>/vapid`, `<path>/smtp` (optional). Each poll reads only metadata versions and
 //! fetches a secret's data only when its version changed.
 
 use std::collections::HashMap;
@@ -19,7 +19,7 @@ pub struct VaultSource {
     vault: Arc<Vault>,
     mount: String,
     path: String,
-    /// Parts kept elsewhere than `<path>/<part>` (database, redis).
+    /// Parts kept elsewhere than `<path>/<part>` (database, redis, smtp).
     elsewhere: HashMap<&'static str, String>,
     /// Last seen version and data of each part.
     cache: Mutex<HashMap<&'static str, (u64, Value)>>,
@@ -40,6 +40,7 @@ impl VaultSource {
         for (part, path) in [
             ("database", &config.database_path),
             ("redis", &config.redis_path),
+            ("smtp", &config.smtp_path),
         ] {
             if let Some(path) = path {
                 source = source.with_part_at(part, path);
@@ -89,7 +90,7 @@ impl VaultSource {
         &self.vault
     }
 
-    /// Reads `part` (`database` or `redis`) from `path` under the mount instead.
+    /// Reads `part` (`database`, `redis` or `smtp`) from `path` under the mount instead.
     pub fn with_part_at(mut self, part: &'static str, path: &str) -> Self {
         self.elsewhere.insert(part, path.trim_matches('/').into());
         self
@@ -200,7 +201,12 @@ impl VaultSource {
             Some(_) => &None,
             None => &secrets.database,
         };
-        for (part, secret) in [("database", database), ("redis", &secrets.redis)] {
+        let parts = [
+            ("database", database),
+            ("redis", &secrets.redis),
+            ("smtp", &secrets.smtp),
+        ];
+        for (part, secret) in parts {
             if let Some(secret) = secret {
                 self.put(part, json(secret), create_only).await?;
             }
@@ -219,15 +225,17 @@ impl SecretSource for VaultSource {
     }
 
     async fn load(&self) -> Result<Secrets, SecretsError> {
-        // All four at once; errors reported in a fixed order so the first missing is named.
-        let (jwt, cookie, database, redis, vapid) = tokio::join!(
+        // All parts at once; errors reported in a fixed order so the first missing is named.
+        let (jwt, cookie, database, redis, vapid, smtp) = tokio::join!(
             self.part("jwt", true),
             self.part("cookie", true),
             self.database(),
             self.part("redis", false),
             self.part("vapid", false),
+            self.part("smtp", false),
         );
-        let (jwt, cookie, database, redis, vapid) = (jwt?, cookie?, database?, redis?, vapid?);
+        let (jwt, cookie, database, redis) = (jwt?, cookie?, database?, redis?);
+        let (vapid, smtp) = (vapid?, smtp?);
         let required =
             |part: &str, v: Option<Value>| v.ok_or_else(|| SecretsError::Missing(self.name(part)));
         let secrets = Secrets {
@@ -236,6 +244,7 @@ impl SecretSource for VaultSource {
             database: database.map(|v| self.parse("database", v)).transpose()?,
             redis: redis.map(|v| self.parse("redis", v)).transpose()?,
             vapid: vapid.map(|v| self.parse("vapid", v)).transpose()?,
+            smtp: smtp.map(|v| self.parse("smtp", v)).transpose()?,
         };
         secrets.validate().map_err(|e| match e {
             SecretsError::Invalid { name, reason } => SecretsError::Invalid {

@@ -25,6 +25,7 @@ async fn user(store: &natter_core::store::Store, name: &str) -> String {
 
 mod credentials;
 mod dynamic;
+mod email;
 mod kv;
 mod notify;
 mod push;

@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod email;
 pub mod members;
 pub mod room;
 pub mod rooms;

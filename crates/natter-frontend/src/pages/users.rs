@@ -6,7 +6,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use natter_proto::website::v1::{
-    Empty, FindUsersRequest, OpenDirectRequest, ProfileRequest, Settings, UpdateProfileRequest,
+    Empty, FindUsersRequest, OpenDirectRequest, ProfileRequest, SettingsChange,
+    UpdateProfileRequest,
 };
 use serde::Deserialize;
 use tonic::Code;
@@ -34,6 +35,9 @@ pub struct ProfileForm {
     /// The checkbox: present ("on") when ticked.
     #[serde(default)]
     share_receipts: Option<String>,
+    /// The email digests checkbox.
+    #[serde(default)]
+    email_digests: Option<String>,
 }
 
 /// `GET /users?q=`: user names starting with `q`.
@@ -147,8 +151,9 @@ pub async fn edit(
     Form(form): Form<ProfileForm>,
 ) -> Page {
     check_csrf(&session, &form.csrf)?;
-    let settings = Settings {
-        share_receipts: form.share_receipts.is_some(),
+    let settings = SettingsChange {
+        share_receipts: Some(form.share_receipts.is_some()),
+        email_digests: Some(form.email_digests.is_some()),
     };
     (frontend.website())
         .update_settings(authed(&session, settings))

@@ -16,7 +16,10 @@ use serde_json::{Value, json};
 
 pub use network::{ingress, service, url};
 pub use scaling::{autoscaler, disruption_budget};
-pub use settings::{config_map, generated_secrets, secrets_name, service_account, settings_hash};
+pub use settings::{
+    config_map, generated_secrets, generated_vapid_secret, secrets_name, service_account,
+    settings_hash,
+};
 pub use workload::{deployment, migration_job, migration_job_name};
 
 use crate::crd::{ChatCluster, ComponentSpec};
@@ -143,6 +146,7 @@ pub fn render_all(cluster: &ChatCluster, version: &str) -> String {
     doc(&mut out, &config_map(cluster));
     if cluster.spec.vault.is_none() {
         doc(&mut out, &generated_secrets(cluster));
+        doc(&mut out, &generated_vapid_secret(cluster));
     }
     doc(&mut out, &migration_job(cluster, version, 1));
     for component in Component::ALL {

@@ -111,6 +111,55 @@ pub(super) fn settings(cluster: &ChatCluster) -> BTreeMap<String, String> {
             data.insert(format!("NATTER_VAULT_{key}_PATH"), path.clone());
         }
     }
+    data.extend(notifications(cluster));
+    data
+}
+
+/// `notify.*`: pushes on or off and their contact; email digests when configured (the
+/// SMTP URL itself comes from its Secret, or from Vault, never through the ConfigMap
+/// unless it carries no credentials).
+fn notifications(cluster: &ChatCluster) -> Vec<(String, String)> {
+    let spec = &cluster.spec.notifications;
+    let mut data = vec![(
+        "NATTER_NOTIFY_PUSH_ENABLED".to_owned(),
+        spec.push.enabled.to_string(),
+    )];
+    if let Some(contact) = &spec.push.contact {
+        data.push(("NATTER_NOTIFY_PUSH_CONTACT".into(), contact.clone()));
+    }
+    let Some(email) = &spec.email else {
+        return data;
+    };
+    let ingress = &cluster.spec.ingress;
+    let public_url = email.public_url.clone().or_else(|| {
+        let scheme = if ingress.tls_secret_name.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        ingress
+            .host
+            .as_ref()
+            .map(|host| format!("{scheme}://{host}"))
+    });
+    data.extend([
+        ("NATTER_NOTIFY_EMAIL_ENABLED".into(), "true".into()),
+        ("NATTER_NOTIFY_EMAIL_FROM".into(), email.from.clone()),
+        (
+            "NATTER_NOTIFY_EMAIL_DELAY_SECS".into(),
+            (u64::from(email.delay_minutes) * 60).to_string(),
+        ),
+    ]);
+    data.extend(public_url.map(|url| ("NATTER_NOTIFY_PUBLIC_URL".into(), url)));
+    data.extend(
+        email
+            .url
+            .clone()
+            .map(|url| ("NATTER_NOTIFY_SMTP_URL".into(), url)),
+    );
+    data.extend(
+        (email.smtp.vault_path.clone()).map(|path| ("NATTER_VAULT_SMTP_PATH".into(), path)),
+    );
     data
 }
 
@@ -119,6 +168,24 @@ pub fn settings_hash(cluster: &ChatCluster) -> String {
     let text = serde_json::to_string(&settings(cluster)).expect("settings serialise");
     let digest = Sha256::digest(text.as_bytes());
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The generated Web Push key of an installation without Vault.
+pub fn vapid_secret_name(cluster: &ChatCluster) -> String {
+    format!("{}-vapid", cluster.name_any())
+}
+
+/// `NATTER_VAPID_KEY` for an installation without Vault: created once (a Secret of its
+/// own, so installations from before Web Push get one too), never replaced — browsers'
+/// subscriptions are bound to it.
+pub fn generated_vapid_secret(cluster: &ChatCluster) -> Secret {
+    let key = natter_core::push::VapidKey::generate();
+    let name = vapid_secret_name(cluster);
+    typed(json!({
+        "metadata": metadata(cluster, &name, labels(cluster, None, None)),
+        "type": "Opaque",
+        "stringData": {"NATTER_VAPID_KEY": key.private_key()},
+    }))
 }
 
 /// `NATTER_JWT_KEYS` and `NATTER_COOKIE_KEY` for an installation without Vault: created

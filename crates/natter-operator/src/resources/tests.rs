@@ -120,3 +120,62 @@ fn leased_database_credentials_are_configured_from_the_vault_spec() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn notifications_reach_the_website_and_only_it_gets_smtp_credentials() {
+    let mut cluster = cluster();
+    cluster.spec.ingress = serde_json::from_value(json!({
+        "enabled": true, "host": "chat.example.com", "tlsSecretName": "tls",
+    }))
+    .unwrap();
+    cluster.spec.notifications = serde_json::from_value(json!({
+        "push": {"contact": "mailto:ops@example.com"},
+        "email": {
+            "smtp": {"secretRef": {"name": "smtp", "key": "url"}},
+            "from": "Natter <natter@example.com>",
+            "delayMinutes": 30,
+        },
+    }))
+    .unwrap();
+    assert!(crate::validate::problems(&cluster).is_empty());
+    let data = settings::settings(&cluster);
+    assert_eq!(data["NATTER_NOTIFY_PUSH_ENABLED"], "true");
+    assert_eq!(data["NATTER_NOTIFY_PUSH_CONTACT"], "mailto:ops@example.com");
+    assert_eq!(data["NATTER_NOTIFY_EMAIL_ENABLED"], "true");
+    assert_eq!(data["NATTER_NOTIFY_EMAIL_DELAY_SECS"], "1800");
+    assert_eq!(data["NATTER_NOTIFY_PUBLIC_URL"], "https://chat.example.com");
+    assert!(
+        !data.contains_key("NATTER_NOTIFY_SMTP_URL"),
+        "not in the ConfigMap"
+    );
+    let env_of = |component| {
+        let deployment = serde_json::to_value(deployment(&cluster, component, "1.2.3")).unwrap();
+        deployment["spec"]["template"]["spec"]["containers"][0].clone()
+    };
+    let website = env_of(Component::Website);
+    let smtp = (website["env"].as_array().unwrap().iter())
+        .find(|e| e["name"] == "NATTER_NOTIFY_SMTP_URL")
+        .expect("the website reads the SMTP URL from its Secret");
+    assert_eq!(smtp["valueFrom"]["secretKeyRef"]["name"], "smtp");
+    let vapid = (website["envFrom"].as_array().unwrap().iter())
+        .any(|e| e["secretRef"]["name"] == "demo-vapid" && e["secretRef"]["optional"] == true);
+    assert!(vapid, "the generated VAPID key: {website}");
+    let chat = env_of(Component::Chat);
+    assert!(!chat.to_string().contains("NATTER_NOTIFY_SMTP_URL"));
+    assert!(!chat.to_string().contains("demo-vapid"));
+
+    let mut bad = cluster.clone();
+    let email = bad.spec.notifications.email.as_mut().unwrap();
+    email.from = "not an address".into();
+    email.smtp = serde_json::from_value(json!({"vaultPath": "natter/smtp"})).unwrap();
+    let problems = crate::validate::problems(&bad);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("notifications.email.from"))
+            && problems
+                .iter()
+                .any(|p| p.contains("notifications.email.smtp.vaultPath needs spec.vault")),
+        "{problems:?}"
+    );
+}

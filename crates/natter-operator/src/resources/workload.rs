@@ -7,7 +7,7 @@ use kube::ResourceExt;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::settings::{config_map_name, settings_hash};
+use super::settings::{config_map_name, settings_hash, vapid_secret_name};
 use super::{
     Component, GRPC_PORT, HTTP_PORT, VAULT_TOKEN_DIR, component_name, labels, metadata,
     secrets_name, selector, typed,
@@ -36,6 +36,11 @@ fn pod_spec(
     ];
     env.extend(connection_env("NATTER_DATABASE_URL", &spec.database));
     env.extend(connection_env("NATTER_REDIS_URL", &spec.redis));
+    // The SMTP credentials only where digests are sent.
+    if component == Some(Component::Website) {
+        let email = spec.notifications.email.as_ref();
+        env.extend(email.and_then(|e| connection_env("NATTER_NOTIFY_SMTP_URL", &e.smtp)));
+    }
     if let Some(component) = component {
         env.extend(
             component
@@ -48,6 +53,10 @@ fn pod_spec(
     let mut env_from = vec![json!({"configMapRef": {"name": config_map_name(cluster)}})];
     if spec.vault.is_none() {
         env_from.push(json!({"secretRef": {"name": secrets_name(cluster)}}));
+        if component == Some(Component::Website) {
+            let vapid = vapid_secret_name(cluster);
+            env_from.push(json!({"secretRef": {"name": vapid, "optional": true}}));
+        }
     }
     let mut volumes = vec![json!({"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}})];
     let mut mounts = vec![json!({"name": "tmp", "mountPath": "/tmp"})];

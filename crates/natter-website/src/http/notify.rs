@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::handlers::Reply;
 use super::json::ReadUpTo;
-use crate::Website;
+use crate::{UserSettings, Website};
 
 /// One of your rooms with its counts.
 #[derive(Debug, Serialize, ToSchema)]
@@ -83,10 +83,33 @@ pub struct ReceiptJson {
 
 /// Your settings.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct SettingsJson {
     /// Whether members see how far you have read; without it you do not see theirs.
     pub share_receipts: bool,
+    /// Whether you get email digests of unread mentions and direct messages (when the
+    /// server sends digests and you have an email address).
+    pub email_digests: bool,
+}
+
+/// Settings to change; those left out stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsChangeJson {
+    /// Whether members see how far you have read; without it you do not see theirs.
+    #[serde(default)]
+    pub share_receipts: Option<bool>,
+    /// Whether you get email digests (turning them off drops what was waiting).
+    #[serde(default)]
+    pub email_digests: Option<bool>,
+}
+
+impl From<UserSettings> for SettingsJson {
+    fn from(settings: UserSettings) -> Self {
+        Self {
+            share_receipts: settings.share_receipts,
+            email_digests: settings.email_digests,
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/unread", tag = "notifications",
@@ -151,19 +174,18 @@ pub async fn receipts(
 #[utoipa::path(get, path = "/api/v1/settings", tag = "notifications",
     responses((status = 200, body = SettingsJson)))]
 pub async fn settings(State(w): State<Website>, Caller(me): Caller) -> Reply<SettingsJson> {
-    let share_receipts = w.shares_receipts(&me.sub).await?;
-    Ok(Json(SettingsJson { share_receipts }))
+    Ok(Json(w.settings(&me.sub).await?.into()))
 }
 
-#[utoipa::path(put, path = "/api/v1/settings", tag = "notifications", request_body = SettingsJson,
+#[utoipa::path(put, path = "/api/v1/settings", tag = "notifications", request_body = SettingsChangeJson,
     responses((status = 200, body = SettingsJson)))]
 pub async fn update_settings(
     State(w): State<Website>,
     Caller(me): Caller,
-    JsonBody(body): JsonBody<SettingsJson>,
+    JsonBody(body): JsonBody<SettingsChangeJson>,
 ) -> Reply<SettingsJson> {
-    w.set_share_receipts(&me.sub, body.share_receipts).await?;
-    Ok(Json(body))
+    let (share, email) = (body.share_receipts, body.email_digests);
+    Ok(Json(w.update_settings(&me.sub, share, email).await?.into()))
 }
 
 fn room_counts_json(counts: &RoomCounts) -> RoomCountsJson {

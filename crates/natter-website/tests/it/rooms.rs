@@ -547,6 +547,36 @@ async fn writes_are_rate_limited_per_user(backend: Backend) {
     assert_eq!(join.status, 204, "other users have their own budget");
 }
 
+async fn settings_change_only_what_is_named(backend: Backend) {
+    let server = Server::start(backend).await;
+    let bob = server.user("bob").await;
+    let get = server
+        .call(Some(&bob), "GET", "/api/v1/settings", None)
+        .await;
+    assert_eq!(
+        get.body,
+        json!({"share_receipts": true, "email_digests": true})
+    );
+    let digests_off = Some(json!({"email_digests": false}));
+    let put = (server.call(Some(&bob), "PUT", "/api/v1/settings", digests_off)).await;
+    assert_eq!(put.status, 200, "{:?}", put.body);
+    assert_eq!(
+        put.body,
+        json!({"share_receipts": true, "email_digests": false})
+    );
+    let receipts_off = Some(json!({"share_receipts": false}));
+    let put = (server.call(Some(&bob), "PUT", "/api/v1/settings", receipts_off)).await;
+    assert_eq!(
+        put.body,
+        json!({"share_receipts": false, "email_digests": false})
+    );
+    let unknown = Some(json!({"email": true}));
+    let bad = (server.call(Some(&bob), "PUT", "/api/v1/settings", unknown)).await;
+    assert_eq!(bad.status, 422, "{:?}", bad.body);
+    let anonymous = server.call(None, "GET", "/api/v1/settings", None).await;
+    assert_eq!(anonymous.status, 401);
+}
+
 crate::per_backend!(
     writes_are_rate_limited_per_user,
     history_pages_have_no_gaps_or_duplicates_while_messages_arrive,
@@ -556,4 +586,5 @@ crate::per_backend!(
     deleting_a_room_cascades_and_tells_live_subscribers,
     direct_rooms_are_unique_per_pair,
     bad_input_gets_a_clear_error,
+    settings_change_only_what_is_named,
 );
