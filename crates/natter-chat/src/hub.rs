@@ -63,6 +63,23 @@ pub enum Event {
         /// The chosen level.
         level: Option<Level>,
     },
+    /// The user of a stream moved their marker in a thread.
+    ThreadRead {
+        /// The room.
+        room_id: Arc<str>,
+        /// The thread's root.
+        root: i64,
+        /// The marker.
+        seq: i64,
+    },
+    /// A thread rooted at a message of the user of a stream got a reply (the starter
+    /// follows it from the first one).
+    ThreadRoot {
+        /// The room.
+        room_id: Arc<str>,
+        /// The thread's root.
+        root: i64,
+    },
     /// An unsequenced frame for the room's subscribers (typing, message updates).
     Signal {
         /// The room.

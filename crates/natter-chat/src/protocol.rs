@@ -476,6 +476,15 @@ pub enum ServerFrame {
         /// The level in effect.
         level: String,
     },
+    /// The threads you follow with their unread replies: right after `my_rooms`.
+    MyThreads {
+        /// Every thread you follow in your rooms.
+        threads: Vec<ThreadState>,
+    },
+    /// A followed thread's counts changed (a reply, your marker in it from any device),
+    /// or you started following one (you replied, were mentioned, or someone replied to
+    /// your message).
+    ThreadUnread(ThreadState),
     /// How far each member who shares receipts has read: right after `subscribed`,
     /// when asked for and the room shows them.
     ReadReceipts {
@@ -495,6 +504,19 @@ pub enum ServerFrame {
     },
     /// Answer to `ping`.
     Pong,
+}
+
+/// A thread you follow as your event stream shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadState {
+    /// The room.
+    pub room_id: String,
+    /// The thread's root.
+    pub root: i64,
+    /// Your marker in the thread.
+    pub read_seq: i64,
+    /// Replies by others after it.
+    pub unread: i64,
 }
 
 /// One of your rooms as your event stream shows it.

@@ -67,8 +67,8 @@ impl Chat {
                 }
             }
             ClientFrame::ReadThread { room_id, root, seq } => {
-                let read = self.messages.read_thread(user, &room_id, root, seq).await;
-                read.map_err(|e| about(e, &room_id))?;
+                let read = self.read_thread(user, &room_id, root, seq).await;
+                read.map_err(|e| (e, Some(room_id.clone())))?;
                 ServerFrame::ThreadReadMarker { room_id, root, seq }
             }
             other => {

@@ -192,7 +192,10 @@ impl Chat {
                     message: Arc::new(message),
                 }
             }
-            Some(Kind::Updated(message)) => signal(ServerFrame::updated(&message)),
+            Some(Kind::Updated(message)) => {
+                self.tell_starter(&room_id, &message);
+                signal(ServerFrame::updated(&message))
+            }
             Some(Kind::Reacted(reaction)) => signal(ServerFrame::reaction(&room_id, &reaction)),
             Some(Kind::Typing(typing)) => {
                 self.presence.typing(&room_id, &typing.user_id);
@@ -223,6 +226,15 @@ impl Chat {
                 room_id: room_id.clone(),
                 name: Arc::from(renamed.name),
             },
+            Some(Kind::ThreadRead(read)) => {
+                let event = Event::ThreadRead {
+                    room_id,
+                    root: read.root,
+                    seq: read.seq,
+                };
+                self.hub.dispatch_user(&read.user_id, event);
+                return;
+            }
             Some(Kind::NotifyLevel(chosen)) => {
                 let level = Level::parse(&chosen.level);
                 let event = Event::Level { room_id, level };

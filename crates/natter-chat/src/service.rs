@@ -212,10 +212,40 @@ impl Chat {
             self.deliver_locally(&posted.message, wire);
         }
         if let Some(root) = &posted.root {
-            let frame = ServerFrame::updated(&events::message(root));
-            self.dispatch_signal(&root.room_id, &frame);
+            let root = events::message(root);
+            self.tell_starter(&posted.message.room_id, &root);
+            self.dispatch_signal(&root.room_id, &ServerFrame::updated(&root));
         }
         Ok(posted)
+    }
+
+    /// A thread's root changed: its author's local event streams follow the thread from
+    /// its first reply on (a root's edit or pin tells them nothing new).
+    pub(crate) fn tell_starter(&self, room: &str, root: &pb::Message) {
+        let (Some(starter), Some(_)) = (&root.sender_id, &root.thread) else {
+            return;
+        };
+        let event = Event::ThreadRoot {
+            room_id: Arc::from(room),
+            root: root.seq,
+        };
+        self.hub.dispatch_user(starter, event);
+    }
+
+    /// Moves `user`'s marker in a thread; the user's local streams recount it (the
+    /// published event reaches the other replicas').
+    pub(crate) async fn read_thread(
+        &self,
+        user: &str,
+        room: &str,
+        root: i64,
+        seq: i64,
+    ) -> Result<(), ChatError> {
+        self.messages.read_thread(user, room, root, seq).await?;
+        let room_id = Arc::from(room);
+        let event = Event::ThreadRead { room_id, root, seq };
+        self.hub.dispatch_user(user, event);
+        Ok(())
     }
 
     /// Applies an edit (`body` given) or a deletion of `user`'s message and tells the

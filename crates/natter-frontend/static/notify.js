@@ -70,6 +70,12 @@ const natter = (() => {
       case "notify":
         notify(f);
         break;
+      case "my_threads":
+        f.threads.forEach(showThread);
+        break;
+      case "thread_unread":
+        showThread(f);
+        break;
       default:
         return false;
     }
@@ -104,6 +110,15 @@ const natter = (() => {
     if (select && id === openRoom) {
       select.disabled = !room;
       if (room) select.value = room.level;
+    }
+  }
+
+  // A followed thread's unread replies, on the home page's thread list.
+  function showThread(thread) {
+    const key = `${thread.room_id}:${thread.root}`;
+    for (const el of document.querySelectorAll(`[data-thread-of="${key}"] .unread`)) {
+      el.textContent = thread.unread;
+      el.hidden = thread.unread === 0;
     }
   }
 

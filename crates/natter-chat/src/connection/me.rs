@@ -27,6 +27,8 @@ pub(super) struct Extra {
     watched: Option<HashMap<Arc<str>, Counted>>,
     /// Subscribed rooms whose read receipts this connection receives.
     receipts: HashSet<Arc<str>>,
+    /// The threads the user follows, while the event stream is on.
+    pub(super) threads: Option<super::followed::Threads>,
 }
 
 impl Extra {
@@ -195,7 +197,8 @@ impl Connection {
         for room in previous.iter().flat_map(HashMap::keys) {
             self.release(room);
         }
-        self.send(socket, &ServerFrame::MyRooms { rooms }).await
+        self.send(socket, &ServerFrame::MyRooms { rooms }).await?;
+        self.watch_threads(socket).await
     }
 
     /// Ends the event stream.
@@ -203,6 +206,9 @@ impl Connection {
         let Some(watched) = self.extra.as_mut().and_then(|e| e.watched.take()) else {
             return;
         };
+        if let Some(extra) = &mut self.extra {
+            extra.threads = None;
+        }
         self.chat.unwatch_user(self.user_id(), self.id);
         for room in watched.keys() {
             self.release(room);
@@ -318,6 +324,7 @@ impl Connection {
         if self.watched().and_then(|w| w.remove(room)).is_none() {
             return Ok(());
         }
+        self.forget_threads(room);
         self.release(room);
         let frame = ServerFrame::RoomRemoved {
             room_id: room.into(),

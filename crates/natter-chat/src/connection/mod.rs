@@ -605,6 +605,7 @@ impl Connection {
             } => {
                 if self.extra.is_some() {
                     Box::pin(self.count(socket, &message)).await?;
+                    Box::pin(self.count_reply(socket, &message)).await?;
                 }
                 let delivery = self.deliver(socket, room_id, seq, frame);
                 let delivered = match trace {
@@ -678,6 +679,12 @@ impl Connection {
                     name: name.to_string(),
                 };
                 self.send(socket, &frame).await
+            }
+            Event::ThreadRead { room_id, root, seq } => {
+                Box::pin(self.on_thread_read(socket, room_id, root, seq)).await
+            }
+            Event::ThreadRoot { room_id, root } => {
+                Box::pin(self.on_thread_root(socket, room_id, root)).await
             }
             Event::Level { room_id, level } => {
                 Box::pin(self.on_level(socket, &room_id, level)).await
@@ -836,6 +843,7 @@ async fn write<S: Socket>(
     }
 }
 
+mod followed;
 mod me;
 #[cfg(test)]
 mod rich_tests;

@@ -15,10 +15,23 @@ use crate::harness::{Cluster, Replica, Socket, User, connect, next, say, send, s
 
 /// Starts `socket`'s event stream and returns its rooms by id.
 async fn stream(socket: &mut Socket) -> Vec<Value> {
+    stream_with_threads(socket).await.0
+}
+
+/// Starts `socket`'s event stream: its rooms and its followed threads.
+async fn stream_with_threads(socket: &mut Socket) -> (Vec<Value>, Value) {
     say(socket, json!({"type": "subscribe", "room_id": "me"})).await;
     let rooms = next(socket).await;
     assert_eq!(rooms["type"], "my_rooms", "{rooms}");
-    rooms["rooms"].as_array().unwrap().clone()
+    let threads = next(socket).await;
+    assert_eq!(
+        threads["type"], "my_threads",
+        "right after my_rooms: {threads}"
+    );
+    (
+        rooms["rooms"].as_array().unwrap().clone(),
+        threads["threads"].clone(),
+    )
 }
 
 /// The next frame of `type_` (others skipped).
@@ -383,18 +396,44 @@ async fn concurrent_sends_and_reads_end_at_the_stored_counts(backend: Backend) {
     );
 }
 
+/// Two replicas, and Alice's room with Bob and Carol in it.
+struct Trio {
+    cluster: Cluster,
+    replicas: [Replica; 2],
+    people: [User; 3],
+    room: String,
+}
+
+impl Trio {
+    async fn new(backend: Backend) -> Self {
+        let cluster = Cluster::new(backend).await;
+        let replicas = [
+            cluster.replica(Limits::default()).await,
+            cluster.replica(Limits::default()).await,
+        ];
+        let people = [
+            cluster.user("alice").await,
+            cluster.user("bob").await,
+            cluster.user("carol").await,
+        ];
+        let [alice, bob, carol] = &people;
+        let room = cluster.room(alice, &[bob, carol]).await;
+        Self {
+            cluster,
+            replicas,
+            people,
+            room,
+        }
+    }
+}
+
 async fn read_receipts_reach_subscribers_of_small_rooms(backend: Backend) {
-    let cluster = Cluster::new(backend).await;
-    let (one, two) = (
-        cluster.replica(Limits::default()).await,
-        cluster.replica(Limits::default()).await,
-    );
-    let (alice, bob, carol) = (
-        cluster.user("alice").await,
-        cluster.user("bob").await,
-        cluster.user("carol").await,
-    );
-    let room = cluster.room(&alice, &[&bob, &carol]).await;
+    let Trio {
+        cluster,
+        replicas: [one, two],
+        people: [alice, bob, carol],
+        room,
+    } = Trio::new(backend).await;
     cluster
         .store
         .set_share_receipts(&carol.id, false)
@@ -445,6 +484,62 @@ async fn read_receipts_reach_subscribers_of_small_rooms(backend: Backend) {
     );
 }
 
+/// Sends a reply in the thread of `root` and waits for its ack.
+async fn reply(socket: &mut Socket, room: &str, root: i64, id: &str, body: &str) {
+    let frame = json!({"type": "send", "room_id": room, "client_id": id, "body": body,
+        "thread_root": root});
+    say(socket, frame).await;
+    next_of(socket, "ack").await;
+}
+
+async fn followed_threads_count_live_across_replicas(backend: Backend) {
+    let Trio {
+        cluster,
+        replicas: [one, two],
+        people: [alice, bob, carol],
+        room,
+    } = Trio::new(backend).await;
+    let mut writer = connect(&one, Some(&alice)).await;
+    let mut bobs = connect(&one, Some(&bob)).await;
+    let mut laptop = connect(&two, Some(&alice)).await;
+    let mut carols = connect(&two, Some(&carol)).await;
+    send(&mut writer, &room, "root", "the plan").await;
+    assert_eq!(stream_with_threads(&mut laptop).await.1, json!([]));
+    stream(&mut carols).await;
+
+    // Bob replies to Alice's message on the other replica: she follows it from then on.
+    reply(&mut bobs, &room, 1, "b1", "on it").await;
+    let state = |unread: i64, read_seq: i64| {
+        json!({"type": "thread_unread", "room_id": room, "root": 1, "read_seq": read_seq,
+            "unread": unread})
+    };
+    assert_eq!(next_of(&mut laptop, "thread_unread").await, state(1, 0));
+    // Her own reply changes nothing; a mention of Carol makes her follow (every reply so
+    // far unread: Bob's two and Alice's).
+    reply(&mut writer, &room, 1, "a1", "thanks").await;
+    let mention = format!("@{} can you review?", carol.name);
+    reply(&mut bobs, &room, 1, "b2", &mention).await;
+    assert_eq!(next_of(&mut laptop, "thread_unread").await, state(2, 0));
+    assert_eq!(next_of(&mut carols, "thread_unread").await, state(3, 0));
+
+    // Alice reads the thread from elsewhere (the website's owner): her stream follows.
+    let website = Website::of(&cluster);
+    (website.messages.read_thread(&alice.id, &room, 1, 4).await).unwrap();
+    assert_eq!(next_of(&mut laptop, "thread_unread").await, state(0, 4));
+    // Carol reads hers on this socket; a fresh stream starts from the stored counts.
+    say(
+        &mut carols,
+        json!({"type": "read_thread", "room_id": room, "root": 1, "seq": 2}),
+    )
+    .await;
+    assert_eq!(next_of(&mut carols, "thread_unread").await, state(2, 2));
+    let fresh = stream_with_threads(&mut carols).await.1;
+    assert_eq!(
+        fresh,
+        json!([{"room_id": room, "root": 1, "read_seq": 2, "unread": 2}])
+    );
+}
+
 macro_rules! both {
     ($($case:ident),* $(,)?) => {
         mod postgres {
@@ -462,4 +557,5 @@ both!(
     rooms_added_renamed_and_removed_elsewhere_reach_the_stream,
     concurrent_sends_and_reads_end_at_the_stored_counts,
     read_receipts_reach_subscribers_of_small_rooms,
+    followed_threads_count_live_across_replicas,
 );

@@ -3,11 +3,12 @@
 //! room like a post, through the same outbox.
 
 use super::{MessageError, Messages, Result};
-use crate::events::{self, Kind};
+use crate::events::{self, Kind, pb};
 use crate::markdown::{self, ROOM_MENTION};
 use crate::policy::Action;
 use crate::store::{
     EditRecord, FollowedThread, MessageRecord, NewMessage, Pinned, Posted, Reacted, ReactionChange,
+    ThreadUnread,
 };
 use crate::text;
 use crate::time::now_ms;
@@ -15,6 +16,10 @@ use crate::time::now_ms;
 /// Most distinct emoji one message may carry (as Slack and Discord, a bound on the row
 /// count and the space reactions take under a message).
 pub const MAX_DISTINCT_REACTIONS: i64 = 20;
+
+/// Most rows (a followed thread, an unread reply in one) an event stream reads of a
+/// user's threads.
+const THREAD_COUNT_ROWS: u32 = 5_000;
 
 /// Most pinned messages in one room (Slack's long-standing limit).
 pub const MAX_PINS: i64 = 100;
@@ -189,9 +194,29 @@ impl Messages {
     /// they do not follow is not found.
     pub async fn read_thread(&self, user: &str, room: &str, root: i64, seq: i64) -> Result<()> {
         self.allowed(user, room, Action::ReadHistory).await?;
-        match self.store.read_thread(user, room, root, seq).await? {
-            true => Ok(()),
-            false => Err(MessageError::NoSuchMessage),
+        if !self.store.read_thread(user, room, root, seq).await? {
+            return Err(MessageError::NoSuchMessage);
         }
+        // The reader's event streams on every replica recount the thread.
+        let read = pb::ThreadRead {
+            user_id: user.into(),
+            root,
+            seq,
+        };
+        self.outbox.publish_for(user, room, Kind::ThreadRead(read));
+        Ok(())
+    }
+
+    /// The threads `user` follows with their unread replies (only `only`'s, when given),
+    /// for the user's event stream.
+    pub async fn thread_counts(
+        &self,
+        user: &str,
+        only: Option<(&str, i64)>,
+    ) -> Result<Vec<ThreadUnread>> {
+        Ok(self
+            .store
+            .followed_unread(user, only, THREAD_COUNT_ROWS)
+            .await?)
     }
 }

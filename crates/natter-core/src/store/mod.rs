@@ -33,7 +33,7 @@ pub use push::{Channel, DuePush, PushContent, PushSubscription};
 pub use reactions::{Reacted, ReactionChange, ReactionCount};
 pub use rooms::{CURSOR_MAX, MemberRecord, MyRoom, Page, Role, RoomKind, RoomRecord, escape_like};
 pub use sessions::{NewSession, RotateRequest, Rotation, SessionRecord};
-pub use threads::{FollowedThread, MAX_PARTICIPANTS};
+pub use threads::{FollowedThread, MAX_PARTICIPANTS, ThreadUnread};
 pub use users::{NewUser, UserRecord};
 
 /// Which database the store talks to.

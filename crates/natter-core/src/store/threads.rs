@@ -26,6 +26,20 @@ pub struct FollowedThread {
     pub unread: i64,
 }
 
+/// How far a follower has read a thread and which replies by others are unread (the
+/// counts of a user's event stream).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadUnread {
+    /// The room.
+    pub room_id: String,
+    /// The thread's root.
+    pub root_seq: i64,
+    /// The follower's marker in the thread.
+    pub read_seq: i64,
+    /// Replies by others after the marker, oldest first.
+    pub unread: Vec<i64>,
+}
+
 impl Store {
     /// Whether `seq` of `room` can start or hold a thread: `Some(true)` for a message
     /// that is in no thread, `Some(false)` for a thread message, `None` for no message.
@@ -112,6 +126,48 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// The threads `user` follows in rooms they are still a member of (only the thread of
+    /// `only`'s root in its room, when given), each with the seqs of its unread replies
+    /// by others; at most `limit` rows (a thread and an unread reply each).
+    #[tracing::instrument(name = "db.followed_unread", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
+    pub async fn followed_unread(
+        &self,
+        user: &str,
+        only: Option<(&str, i64)>,
+        limit: u32,
+    ) -> Result<Vec<ThreadUnread>> {
+        let (room, root) = only.unwrap_or(("", 0));
+        let rows: Vec<(String, i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT f.room_id, f.root_seq, f.read_seq, r.seq FROM thread_follows f \
+             JOIN room_members rm ON rm.room_id = f.room_id AND rm.user_id = f.user_id \
+             LEFT JOIN messages r ON r.room_id = f.room_id AND r.thread_root = f.root_seq \
+               AND r.seq > f.read_seq AND (r.sender_id IS NULL OR r.sender_id <> f.user_id) \
+             WHERE f.user_id = $1 AND ($2 = '' OR (f.room_id = $2 AND f.root_seq = $3)) \
+             ORDER BY f.room_id, f.root_seq, r.seq LIMIT $4",
+        )
+        .bind(user)
+        .bind(room)
+        .bind(root)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut threads: Vec<ThreadUnread> = Vec::new();
+        for (room_id, root_seq, read_seq, reply) in rows {
+            let same = |t: &ThreadUnread| t.room_id == room_id && t.root_seq == root_seq;
+            if !threads.last().is_some_and(same) {
+                threads.push(ThreadUnread {
+                    room_id,
+                    root_seq,
+                    read_seq,
+                    unread: Vec::new(),
+                });
+            }
+            let thread = threads.last_mut().expect("pushed above");
+            thread.unread.extend(reply);
+        }
+        Ok(threads)
     }
 
     /// Moves `user`'s read marker in the thread of `root` forward to `seq`; false when
