@@ -209,13 +209,18 @@ impl Store {
                 tx.commit().await?;
                 (seq, Some(root))
             }
+            // Most sends: one statement, no transaction round trips.
+            (Backend::Sqlite, None) if new.mentions.is_empty() => {
+                (insert_message_sqlite(&self.writer, new).await?, None)
+            }
             (Backend::Sqlite, root) => {
                 let mut tx = self.writer.begin().await?;
                 let root = match root {
                     Some(root) => Some(self.thread_reply(&mut tx, new, root).await?),
                     None => None,
                 };
-                let seq = insert_message_sqlite(&mut tx, new).await?;
+                let seq = insert_message_sqlite(&mut *tx, new).await?;
+                insert_mentions(&mut tx, new.room_id, seq, new.mentions).await?;
                 tx.commit().await?;
                 (seq, root)
             }
@@ -427,22 +432,19 @@ where
 
 /// SQLite (whose CTEs cannot update): increment and insert in the caller's transaction,
 /// on the one writer connection.
-async fn insert_message_sqlite(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    new: &NewMessage<'_>,
-) -> Result<i64> {
-    let (seq,): (i64,) =
-        sqlx::query_as("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
-            .bind(new.room_id)
-            .fetch_one(&mut **tx)
-            .await?;
-    sqlx::query(
+/// Inserts a message with its room's next seq in one statement (a trigger moves the
+/// room's counter: see the migration `send_in_one_statement`); its seq.
+async fn insert_message_sqlite<'c, E>(executor: E, new: &NewMessage<'_>) -> Result<i64>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let (seq,): (i64,) = sqlx::query_as(
         "INSERT INTO messages (room_id, seq, sender_id, client_id, body, created_at, \
              reply_to, mentions, room_mentioned_at, thread_root, also_to_room) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             VALUES ($1, (SELECT last_seq + 1 FROM rooms WHERE id = $1), $2, $3, $4, $5, $6, \
+             $7, $8, $9, $10) RETURNING seq",
     )
     .bind(new.room_id)
-    .bind(seq)
     .bind(new.sender_id)
     .bind(new.client_id)
     .bind(new.body)
@@ -452,9 +454,8 @@ async fn insert_message_sqlite(
     .bind(new.mentions_room.then_some(new.now))
     .bind(new.thread_root)
     .bind(i64::from(new.also_to_room))
-    .execute(&mut **tx)
+    .fetch_one(executor)
     .await
     .map_err(super::map_conflict)?;
-    insert_mentions(tx, new.room_id, seq, new.mentions).await?;
     Ok(seq)
 }
