@@ -90,6 +90,8 @@ async fn one(name: &str, url: &str, args: &NotifyArgs) -> anyhow::Result<()> {
             named.push((member, "m0".to_owned()));
         }
     }
+    // As a database in use would have: statistics of the tables just filled.
+    store.analyze().await?;
     let mut cursor = 0;
     for kind in ["plain", "mention", "@room"] {
         let (mut sends, mut decides, mut queued) = (Vec::new(), Vec::new(), 0);

@@ -183,6 +183,14 @@ impl Store {
         self.fill_fold_keys().await
     }
 
+    /// Refreshes the query planner's statistics of every table (after a bulk load: until
+    /// autovacuum or a later `ANALYZE` gets to them, freshly filled tables are planned as
+    /// if empty).
+    pub async fn analyze(&self) -> Result<()> {
+        sqlx::query("ANALYZE").execute(&self.writer).await?;
+        Ok(())
+    }
+
     /// Folds the case keys the migration could not compute in SQL (texts beyond ASCII).
     /// A key that collides with an existing one is left empty and logged: the row keeps
     /// working, only its case-insensitive uniqueness is not enforced.
