@@ -255,3 +255,27 @@ fn a_room_is_renamed_left_and_deleted_from_its_members_page() {
     assert!(gone.starts_with("HTTP/1.1 404"), "{gone}");
     assert!(terminate(server).success());
 }
+
+/// A digest's unsubscribe link: a visit only asks (mail scanners open links), a POST
+/// — the page's button or a mail client's one-click — acts, signed in or not; a token
+/// nobody holds is refused. (Turning digests off with a real token: the store's email
+/// tests and docs/website.md.)
+#[test]
+fn an_unsubscribe_link_asks_first_and_unknown_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(&dir.path().join("data"), &[]);
+    let page = call(&server.url, "GET", "/unsubscribe/abc", "", None, "");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(
+        page.contains(r#"<form method="post" action="/unsubscribe/abc">"#),
+        "{page}"
+    );
+    let one_click = Some("List-Unsubscribe=One-Click");
+    let unknown = call(&server.url, "POST", "/unsubscribe/abc", "", one_click, "");
+    assert!(unknown.starts_with("HTTP/1.1 404"), "{unknown}");
+    assert!(unknown.contains("Unknown link"), "{unknown}");
+    let long = format!("/unsubscribe/{}", "a".repeat(200));
+    let refused = call(&server.url, "POST", &long, "", one_click, "");
+    assert!(refused.starts_with("HTTP/1.1 404"), "{refused}");
+    assert!(terminate(server).success());
+}
