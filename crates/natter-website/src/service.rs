@@ -413,10 +413,8 @@ impl Website {
 
     /// `user`'s notification settings.
     pub async fn settings(&self, user: &str) -> Result<UserSettings> {
-        let (share_receipts, email_digests) = tokio::try_join!(
-            self.store.shares_receipts(user),
-            self.store.email_digests(user),
-        )?;
+        let settings = self.store.user_settings(user).await?;
+        let (share_receipts, email_digests) = settings.ok_or(WebsiteError::NotFound("user"))?;
         Ok(UserSettings {
             share_receipts,
             email_digests,

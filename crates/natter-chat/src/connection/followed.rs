@@ -14,8 +14,9 @@ use natter_core::store::ThreadUnread;
 use super::{Closing, Connection, Socket};
 use crate::protocol::{ServerFrame, ThreadState};
 
-/// Followed threads by room and root.
-pub(super) type Threads = HashMap<(Arc<str>, i64), Counted>;
+/// Followed threads by room, then root (looked up by the message's `&str` room id: no
+/// allocation per message).
+pub(super) type Threads = HashMap<Arc<str>, HashMap<i64, Counted>>;
 
 /// One followed thread's marker and unread replies by others.
 #[derive(Debug, Default)]
@@ -25,19 +26,17 @@ pub(super) struct Counted {
 }
 
 impl Counted {
-    fn of(thread: ThreadUnread) -> ((Arc<str>, i64), Self) {
-        let key = (Arc::from(thread.room_id.as_str()), thread.root_seq);
-        let counted = Self {
+    fn of(thread: &mut ThreadUnread) -> Self {
+        Self {
             read_seq: thread.read_seq,
-            unread: thread.unread,
-        };
-        (key, counted)
+            unread: std::mem::take(&mut thread.unread),
+        }
     }
 
-    fn state(&self, (room, root): &(Arc<str>, i64)) -> ThreadState {
+    fn state(&self, room: &str, root: i64) -> ThreadState {
         ThreadState {
-            room_id: room.to_string(),
-            root: *root,
+            room_id: room.into(),
+            root,
             read_seq: self.read_seq,
             unread: self.unread.len() as i64,
         }
@@ -69,8 +68,20 @@ impl Counted {
 }
 
 impl Connection {
+    /// The followed threads, while the event stream is on.
     fn threads(&mut self) -> Option<&mut Threads> {
-        self.extra.as_mut().and_then(|e| e.threads.as_mut())
+        let extra = self.extra.as_mut().filter(|e| e.streaming())?;
+        Some(&mut extra.threads)
+    }
+
+    /// Counts `thread` as followed; its state.
+    fn keep(&mut self, mut thread: ThreadUnread) -> Option<ThreadState> {
+        let counted = Counted::of(&mut thread);
+        let state = counted.state(&thread.room_id, thread.root_seq);
+        let threads = self.threads()?;
+        let room = threads.entry(Arc::from(thread.room_id)).or_default();
+        room.insert(thread.root_seq, counted);
+        Some(state)
     }
 
     /// Reads the followed threads for a starting (or refreshed) stream and sends them
@@ -85,11 +96,10 @@ impl Connection {
                 Vec::new()
             }
         };
-        let threads: Threads = threads.into_iter().map(Counted::of).collect();
-        let states = threads.iter().map(|(key, c)| c.state(key)).collect();
-        if let Some(extra) = &mut self.extra {
-            extra.threads = Some(threads);
+        if let Some(kept) = self.threads() {
+            kept.clear();
         }
+        let states = threads.into_iter().filter_map(|t| self.keep(t)).collect();
         self.send(socket, &ServerFrame::MyThreads { threads: states })
             .await
     }
@@ -104,24 +114,24 @@ impl Connection {
         let Some(root) = message.thread_root else {
             return Ok(());
         };
-        let me = self.user_id().to_owned();
-        let key = (Arc::from(message.room_id.as_str()), root);
-        let own = message.sender_id.as_deref() == Some(me.as_str());
+        let me = self.user_id();
+        let own = message.sender_id.as_deref() == Some(me);
+        let named = message.mentions.iter().any(|m| m.user_id == me);
+        let room = message.room_id.as_str();
         let Some(threads) = self.threads() else {
             return Ok(());
         };
-        if let Some(counted) = threads.get_mut(&key) {
-            if own || !counted.add(message.seq) {
-                return Ok(());
-            }
-            let state = counted.state(&key);
-            return self.send(socket, &ServerFrame::ThreadUnread(state)).await;
+        let Some(counted) = threads.get_mut(room).and_then(|t| t.get_mut(&root)) else {
+            return match own || named {
+                true => self.follow(socket, room, root).await,
+                false => Ok(()),
+            };
+        };
+        if own || !counted.add(message.seq) {
+            return Ok(());
         }
-        let named = message.mentions.iter().any(|m| m.user_id == me);
-        match own || named {
-            true => self.follow(socket, key).await,
-            false => Ok(()),
-        }
+        let state = counted.state(room, root);
+        self.send(socket, &ServerFrame::ThreadUnread(state)).await
     }
 
     /// Someone replied to a message of the user's: the thread is followed from now on.
@@ -131,10 +141,13 @@ impl Connection {
         room: Arc<str>,
         root: i64,
     ) -> Result<(), Closing> {
-        let key = (room, root);
-        match self.threads().is_some_and(|t| !t.contains_key(&key)) {
-            true => self.follow(socket, key).await,
-            false => Ok(()),
+        let threads = self.threads();
+        let followed = threads
+            .and_then(|t| t.get(&room))
+            .map(|t| t.contains_key(&root));
+        match followed {
+            Some(true) => Ok(()),
+            _ => self.follow(socket, &room, root).await,
         }
     }
 
@@ -142,10 +155,11 @@ impl Connection {
     async fn follow<S: Socket>(
         &mut self,
         socket: &mut S,
-        (room, root): (Arc<str>, i64),
+        room: &str,
+        root: i64,
     ) -> Result<(), Closing> {
         let user = self.user_id().to_owned();
-        let only = Some((&*room, root));
+        let only = Some((room, root));
         let thread = match self.chat.messages.thread_counts(&user, only).await {
             Ok(mut found) => found.pop(),
             Err(error) => {
@@ -153,15 +167,10 @@ impl Connection {
                 None
             }
         };
-        let Some(thread) = thread else {
-            return Ok(());
-        };
-        let (key, counted) = Counted::of(thread);
-        let state = counted.state(&key);
-        if let Some(threads) = self.threads() {
-            threads.insert(key, counted);
+        match thread.and_then(|t| self.keep(t)) {
+            Some(state) => self.send(socket, &ServerFrame::ThreadUnread(state)).await,
+            None => Ok(()),
         }
-        self.send(socket, &ServerFrame::ThreadUnread(state)).await
     }
 
     /// The user's marker in a thread moved (here or on another device).
@@ -172,21 +181,21 @@ impl Connection {
         root: i64,
         seq: i64,
     ) -> Result<(), Closing> {
-        let key = (room, root);
-        let Some(counted) = self.threads().and_then(|t| t.get_mut(&key)) else {
+        let threads = self.threads().and_then(|t| t.get_mut(&room));
+        let Some(counted) = threads.and_then(|t| t.get_mut(&root)) else {
             return Ok(());
         };
         if !counted.read(seq) {
             return Ok(());
         }
-        let state = counted.state(&key);
+        let state = counted.state(&room, root);
         self.send(socket, &ServerFrame::ThreadUnread(state)).await
     }
 
     /// The user left `room`: its threads are no longer counted.
     pub(super) fn forget_threads(&mut self, room: &str) {
         if let Some(threads) = self.threads() {
-            threads.retain(|(of, _), _| &**of != room);
+            threads.remove(room);
         }
     }
 }

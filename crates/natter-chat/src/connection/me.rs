@@ -27,8 +27,8 @@ pub(super) struct Extra {
     watched: Option<HashMap<Arc<str>, Counted>>,
     /// Subscribed rooms whose read receipts this connection receives.
     receipts: HashSet<Arc<str>>,
-    /// The threads the user follows, while the event stream is on.
-    pub(super) threads: Option<super::followed::Threads>,
+    /// The threads the user follows, while the event stream is on (empty otherwise).
+    pub(super) threads: super::followed::Threads,
 }
 
 impl Extra {
@@ -207,7 +207,7 @@ impl Connection {
             return;
         };
         if let Some(extra) = &mut self.extra {
-            extra.threads = None;
+            extra.threads = Default::default();
         }
         self.chat.unwatch_user(self.user_id(), self.id);
         for room in watched.keys() {

@@ -13,10 +13,6 @@ use crate::shutdown::Shutdown;
 use crate::store::{Channel, DueDigest, Store};
 use crate::time::now_ms;
 
-/// Messages of one room looked at per statement.
-const RANGE: i64 = 500;
-/// Rooms looked at per tick.
-const ROOMS_PER_TICK: u32 = 200;
 /// Users claimed per tick.
 const CLAIM: u32 = 50;
 /// How long a claimed user is their sender's.
@@ -65,16 +61,9 @@ impl DigestWorker {
     pub async fn tick(&self) -> crate::store::Result<()> {
         let now = now_ms();
         let delay = self.delay.as_millis() as i64;
-        for (room, from, last) in self
-            .store
-            .rooms_behind(Channel::Email, ROOMS_PER_TICK)
-            .await?
-        {
-            let range = (from, last.min(from + RANGE));
-            (self.store)
-                .produce(Channel::Email, &room, range, now - MAX_AGE_MS, delay)
-                .await?;
-        }
+        (self.store)
+            .produce_behind(Channel::Email, now - MAX_AGE_MS, delay)
+            .await?;
         let token = || random_token("");
         for due in self
             .store

@@ -13,10 +13,6 @@ use crate::shutdown::Shutdown;
 use crate::store::{Channel, DuePush, PushContent, Store};
 use crate::time::now_ms;
 
-/// Messages of one room looked at per statement.
-const RANGE: i64 = 500;
-/// Rooms looked at per tick.
-const ROOMS_PER_TICK: u32 = 200;
 /// Pushes claimed per tick.
 const CLAIM: u32 = 100;
 /// How long a claimed push is its sender's.
@@ -83,18 +79,9 @@ impl PushWorker {
     async fn produce(&self) -> crate::store::Result<()> {
         let now = now_ms();
         let due_at = now + self.settings.delay.as_millis() as i64;
-        for (room, from, last) in self
-            .store
-            .rooms_behind(Channel::Push, ROOMS_PER_TICK)
-            .await?
-        {
-            let range = (from, last.min(from + RANGE));
-            // False: another replica took this range; it is queued once either way.
-            (self.store)
-                .produce(Channel::Push, &room, range, now - MAX_AGE_MS, due_at)
-                .await?;
-        }
-        Ok(())
+        (self.store)
+            .produce_behind(Channel::Push, now - MAX_AGE_MS, due_at)
+            .await
     }
 
     async fn send_due(&self) -> crate::store::Result<()> {

@@ -169,15 +169,6 @@ impl Store {
         Ok(count)
     }
 
-    /// Whether `user` gets email digests (false for no such user).
-    pub async fn email_digests(&self, user: &str) -> Result<bool> {
-        let row: Option<(i64,)> = sqlx::query_as("SELECT email_digests FROM users WHERE id = $1")
-            .bind(user)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some_and(|(on,)| on == 1))
-    }
-
     /// Turns `user`'s digests on or off (off also drops what was queued); false for no
     /// such user.
     #[tracing::instrument(name = "db.set_email_digests", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "UPDATE"))]

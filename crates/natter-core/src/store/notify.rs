@@ -217,6 +217,17 @@ impl Store {
         ))
     }
 
+    /// Whether `user` shares read receipts and gets email digests, in one read; `None`
+    /// for no such user.
+    pub async fn user_settings(&self, user: &str) -> Result<Option<(bool, bool)>> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT share_receipts, email_digests FROM users WHERE id = $1")
+                .bind(user)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(shares, digests)| (shares == 1, digests == 1)))
+    }
+
     /// Whether `user` shares read receipts (false for no such user).
     pub async fn shares_receipts(&self, user: &str) -> Result<bool> {
         let row: Option<(i64,)> = sqlx::query_as("SELECT share_receipts FROM users WHERE id = $1")

@@ -49,6 +49,11 @@ pub struct PushContent {
     pub settled: i64,
 }
 
+/// Rooms looked at per round of [`Store::produce_behind`].
+const ROOMS_PER_ROUND: u32 = 200;
+/// Messages of one room looked at per statement.
+const RANGE: i64 = 500;
+
 /// An outbox that new messages are looked at for, room by room from a cursor: Web
 /// Push, or email digests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,15 +207,23 @@ impl Store {
         .await?)
     }
 
+    /// One round of a worker's production for `channel`: up to [`ROOMS_PER_ROUND`] rooms
+    /// with messages not yet looked at, each for up to [`RANGE`] of them sent since
+    /// `since`, due at `due` (see [`Store::produce`]).
+    pub async fn produce_behind(&self, channel: Channel, since: i64, due: i64) -> Result<()> {
+        for (room, from, last) in self.rooms_behind(channel, ROOMS_PER_ROUND).await? {
+            let range = (from, last.min(from + RANGE));
+            // False: another replica took this range; it is queued once either way.
+            self.produce(channel, &room, range, since, due).await?;
+        }
+        Ok(())
+    }
+
     /// Rooms with messages not yet looked at for `channel` and a member reachable on it
     /// (at most `limit`): id, how far they were looked at, newest seq. Rooms nobody there
     /// could be told about cost no write (their cursor waits; messages older than the age
     /// limit are skipped when it moves).
-    pub async fn rooms_behind(
-        &self,
-        channel: Channel,
-        limit: u32,
-    ) -> Result<Vec<(String, i64, i64)>> {
+    async fn rooms_behind(&self, channel: Channel, limit: u32) -> Result<Vec<(String, i64, i64)>> {
         let sql = format!(
             "SELECT r.id, COALESCE(c.seq, 0), r.last_seq FROM rooms r \
              LEFT JOIN {cursors} c ON c.room_id = r.id \

@@ -263,7 +263,8 @@ async fn one_digest_per_user_across_two_replicas(backend: Backend) {
     let token = link.rsplit('/').next().unwrap();
     let whose = t.store.unsubscribe_digests(token).await.unwrap();
     assert_eq!(whose.as_deref(), Some("bob"));
-    assert!(!t.store.email_digests(&bob).await.unwrap());
+    let (_, digests) = t.store.user_settings(&bob).await.unwrap().unwrap();
+    assert!(!digests);
     assert_eq!(t.store.digests_queued(&bob).await.unwrap(), 0);
     assert_eq!(t.store.unsubscribe_digests("nope").await.unwrap(), None);
     tokio::time::sleep(delay + Duration::from_millis(100)).await;
