@@ -52,6 +52,9 @@ enum Task {
         #[arg(long, default_value = "ghcr.io/natter-chat/natter")]
         repository: String,
     },
+    /// Take the web UI's screenshots (light and dark, phone and desktop, Russian) with
+    /// the browser tests and copy them into docs/screenshots for docs/frontend.md.
+    Screenshots,
     /// Benchmarks; see `cargo xtask bench auth --help`.
     Bench {
         #[command(subcommand)]
@@ -68,6 +71,7 @@ fn main() -> anyhow::Result<()> {
         Task::Gen { check } => generated::run(&root, check),
         Task::Chart => chart::check(&root),
         Task::E2e { tag, repository } => e2e::run(&root, &repository, &tag),
+        Task::Screenshots => screenshots(&root),
         Task::Bench { bench } => bench::run(&root, bench),
     }
 }
@@ -82,6 +86,7 @@ fn workspace_root() -> PathBuf {
 fn test(root: &Path, args: &[String]) -> anyhow::Result<()> {
     servers::ensure_browser();
     servers::ensure_schemathesis();
+    let axe = servers::ensure_axe(root);
     let servers = servers::Servers::from_env_or_start()?;
     eprintln!("xtask: DATABASE_URL={}", servers.database_url);
     eprintln!("xtask: REDIS_URL={}", servers.redis_url);
@@ -95,6 +100,7 @@ fn test(root: &Path, args: &[String]) -> anyhow::Result<()> {
         .env("REDIS_URL", &servers.redis_url)
         .env("VAULT_ADDR", &servers.vault.0)
         .env("VAULT_TOKEN", &servers.vault.1)
+        .env("NATTER_AXE_JS", &axe)
         .stdout(Stdio::piped());
     let mut child = cargo.spawn().context("running cargo test")?;
     let stdout = child.stdout.take().expect("piped stdout");
@@ -117,6 +123,35 @@ fn test(root: &Path, args: &[String]) -> anyhow::Result<()> {
     }
     eprintln!("xtask: checking the chart and manifests");
     chart::check(root)
+}
+
+/// The browser tests' screenshots shown in docs/frontend.md.
+const SCREENSHOTS: [&str; 5] = [
+    "shell.png",
+    "desktop-light.png",
+    "desktop-dark-ru.png",
+    "phone-light.png",
+    "phone-dark.png",
+];
+
+fn screenshots(root: &Path) -> anyhow::Result<()> {
+    servers::ensure_browser();
+    let axe = servers::ensure_axe(root);
+    let servers = servers::Servers::from_env_or_start()?;
+    run(Command::new(cargo_bin())
+        .current_dir(root)
+        .args(["test", "-p", "natter", "--test", "browser", "--", "shell::"])
+        .env("DATABASE_URL", &servers.database_url)
+        .env("REDIS_URL", &servers.redis_url)
+        .env("NATTER_AXE_JS", &axe))?;
+    let docs = root.join("docs/screenshots");
+    std::fs::create_dir_all(&docs)?;
+    for name in SCREENSHOTS {
+        let taken = root.join("target/tmp/browser").join(name);
+        std::fs::copy(&taken, docs.join(name)).with_context(|| format!("{}", taken.display()))?;
+        println!("docs/screenshots/{name}");
+    }
+    Ok(())
 }
 
 /// Sums the `test result:` lines of every test binary.

@@ -285,6 +285,32 @@ pub fn ensure_browser() {
     }
 }
 
+/// The axe-core release the browser tests check accessibility with (npm).
+const AXE: &str = "axe-core@4.10.3";
+
+/// Makes sure axe-core is in `target/tools/axe` for the browser tests (installed from
+/// npm when missing; the tests name what is missing otherwise), and tells them where.
+pub fn ensure_axe(root: &Path) -> PathBuf {
+    let prefix = root.join("target/tools/axe");
+    let script = prefix.join("node_modules/axe-core/axe.min.js");
+    if !script.is_file() {
+        let prefix = prefix.to_string_lossy().into_owned();
+        let command = [
+            "npm",
+            "install",
+            "--prefix",
+            &prefix,
+            "--no-audit",
+            "--no-fund",
+            "--silent",
+            AXE,
+        ];
+        eprintln!("xtask: axe-core not found; running {}", command.join(" "));
+        let _ = Command::new(command[0]).args(&command[1..]).status();
+    }
+    script
+}
+
 /// The schemathesis release the contract test is written against (PyPI).
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 

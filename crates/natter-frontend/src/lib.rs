@@ -1,8 +1,10 @@
 //! The web UI: server-rendered pages over the auth and website services' gRPC APIs, an
-//! encrypted session cookie, CSRF-checked forms, strict security headers, and one small
-//! script for the live room (docs/frontend.md).
+//! encrypted session cookie, CSRF-checked forms, strict security headers, English and
+//! Russian, and the app shell's script modules (docs/frontend.md).
 
+mod i18n;
 mod pages;
+mod prefs;
 mod session;
 mod views;
 
@@ -77,8 +79,8 @@ impl Frontend {
 pub fn routes(frontend: Frontend) -> Router {
     let assets = Router::new()
         .route("/static/app.css", get(pages::assets::css))
-        .route("/static/room.js", get(pages::assets::room_js))
-        .route("/static/notify.js", get(pages::assets::notify_js))
+        .route("/static/{module}", get(pages::assets::module))
+        .route("/static/i18n/{lang}", get(pages::assets::catalog))
         .route("/sw.js", get(pages::assets::service_worker));
     Router::new()
         .route("/", get(pages::home))
@@ -128,6 +130,7 @@ pub fn routes(frontend: Frontend) -> Router {
         ))
         .with_state(frontend)
         .merge(assets)
+        .layer(middleware::from_fn(prefs::layer))
         .layer(middleware::from_fn(security_headers))
 }
 

@@ -1,16 +1,68 @@
 //! The page templates (askama, HTML-escaped by default) and the view models they show.
 
 use askama::Template;
+
+use crate::i18n::{Lang, translate, translate_with};
+use crate::prefs::{t, t_with};
 use natter_proto::common::v1::Message;
 use natter_proto::website::v1::{FollowedThread, Member, Profile, Role, Room, RoomKind, Settings};
 
-/// What every page's navigation needs.
+/// What every page's frame needs: the header, and for a signed-in reader the sidebar.
 #[derive(Debug, Clone, Default)]
 pub struct Nav {
     /// Signed-in user name.
     pub user: Option<String>,
     /// The session's CSRF token (for the logout form).
     pub csrf: String,
+    /// The reader's colour scheme (`dark`, `light`, or empty: the system's).
+    pub theme: &'static str,
+    /// The reader's language.
+    pub lang: Lang,
+    /// The signed-in reader's rooms, direct chats and threads (not on error pages).
+    pub sidebar: Option<Sidebar>,
+}
+
+impl Nav {
+    /// Message `id` in the reader's language.
+    pub fn t(&self, id: &str) -> String {
+        translate(self.lang, id, None)
+    }
+
+    /// Message `id` with a string argument.
+    pub fn ts(&self, id: &str, name: &str, value: &str) -> String {
+        translate_with(self.lang, id, name, value)
+    }
+
+    /// Message `id` counting `n`.
+    pub fn tn(&self, id: &str, n: &i64) -> String {
+        translate_with(self.lang, id, "n", *n)
+    }
+
+    /// The languages to choose from, as (code, own name, chosen).
+    pub fn languages(&self) -> Vec<(&'static str, &'static str, bool)> {
+        (Lang::ALL.into_iter())
+            .map(|l| (l.code(), l.name(), l == self.lang))
+            .collect()
+    }
+}
+
+/// The app shell's sidebar: what the reader is in, with unread counts as of rendering
+/// (the page's event stream keeps them live).
+#[derive(Debug, Clone, Default)]
+pub struct Sidebar {
+    /// Public and group rooms.
+    pub rooms: Vec<RoomView>,
+    /// Direct chats, named after the other person.
+    pub directs: Vec<RoomView>,
+    /// Followed threads, most recently active first.
+    pub threads: Vec<ThreadView>,
+}
+
+impl Sidebar {
+    /// The room `id` among the reader's, if it is one of them.
+    pub fn room(&self, id: &str) -> Option<&RoomView> {
+        self.rooms.iter().chain(&self.directs).find(|r| r.id == id)
+    }
 }
 
 /// A room as lists and headers show it.
@@ -18,9 +70,12 @@ pub struct Nav {
 pub struct RoomView {
     pub id: String,
     pub name: String,
+    /// What the sidebar calls it: its name, or the other person's in a direct room.
+    pub label: String,
     pub kind: &'static str,
     pub unread: i64,
-    pub role: &'static str,
+    /// The newest message's seq.
+    pub last_seq: i64,
 }
 
 /// A message as the room page first shows it (the script takes over from there).
@@ -74,19 +129,31 @@ impl RoomView {
             RoomKind::Direct => "direct",
             RoomKind::Unspecified => "room",
         };
-        let name = match (room.kind(), direct_name, &room.name) {
-            (RoomKind::Direct, Some(other), _) => format!("Direct chat with {other}"),
-            (RoomKind::Direct, None, _) => "Direct chat".into(),
-            (_, _, Some(name)) => name.clone(),
-            (_, _, None) => "(unnamed)".into(),
+        let unnamed = || t("room-unnamed");
+        let direct_name = direct_name.or(room.peer_name.as_deref());
+        let (name, label) = match (room.kind(), direct_name, &room.name) {
+            (RoomKind::Direct, Some(other), _) => {
+                (t_with("room-direct-with", "name", other), other.to_owned())
+            }
+            (RoomKind::Direct, None, _) => (t("room-direct"), t("room-direct")),
+            (_, _, Some(name)) => (name.clone(), name.clone()),
+            (_, _, None) => (unnamed(), unnamed()),
         };
         Self {
             id: room.id.clone(),
             name,
+            label,
             kind,
             unread: room.unread.unwrap_or(0),
-            role: role_name(room.my_role()),
+            last_seq: room.last_seq,
         }
+    }
+}
+
+impl RoomView {
+    /// The sidebar's avatar letters.
+    pub fn initials(&self) -> String {
+        initials(&self.label)
     }
 }
 
@@ -131,7 +198,33 @@ impl MessageView {
     }
 }
 
+/// Up to two letters standing for `name` where a picture would be (an avatar).
+pub fn initials(name: &str) -> String {
+    let mut words = name
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty());
+    let first = words.next().and_then(|w| w.chars().next());
+    let second = words.next().and_then(|w| w.chars().next());
+    first
+        .into_iter()
+        .chain(second)
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+impl MessageView {
+    /// The sender's avatar letters.
+    pub fn initials(&self) -> String {
+        initials(&self.sender)
+    }
+}
+
 impl MemberView {
+    /// The role as the reader's language names it.
+    pub fn role_label(&self) -> String {
+        t(&format!("role-{}", self.role))
+    }
+
     /// A member row.
     pub fn of(member: &Member) -> Self {
         Self {
@@ -146,9 +239,6 @@ impl MemberView {
 #[template(path = "home.html")]
 pub struct Home {
     pub nav: Nav,
-    pub rooms: Vec<RoomView>,
-    /// Threads the user follows, most recently active first.
-    pub threads: Vec<ThreadView>,
 }
 
 /// A followed thread on the home page.
@@ -229,6 +319,8 @@ pub struct RoomPage {
     /// May pin messages and mention @room (owners and admins; both people of a DM).
     pub can_pin: bool,
     pub last_seq: i64,
+    /// How far the reader had read when the page was built (the "new" divider).
+    pub read_seq: i64,
 }
 
 #[derive(Template)]

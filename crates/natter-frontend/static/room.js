@@ -1,204 +1,227 @@
-// Natter room page: live messages over the WebSocket protocol (docs/protocol.md).
+// A room's conversation in the app shell: live messages over the tab's one socket
+// (docs/protocol.md), history paged in both directions and windowed, day separators, a
+// "new messages" divider at the reader's marker, inline edit, delete with undo,
+// replies, threads, reactions, mentions, pins, typing and presence, read receipts.
 // Everything user-supplied goes into the page as text (textContent), never as HTML —
 // except a message's `html`, which the server renders from its Markdown subset and cleans
-// with an allow-list (docs/protocol.md, "Message text"); the page's CSP forbids inline
-// script besides.
+// with an allow-list (docs/protocol.md, "Message text"); the CSP forbids inline script.
 "use strict";
 
-// Times in the viewer's locale (every page with <time data-ms>).
-function formatTimes(root) {
-  for (const t of root.querySelectorAll("time[data-ms]")) {
-    const when = new Date(Number(t.dataset.ms));
-    t.dateTime = when.toISOString();
-    t.textContent = "date" in t.dataset ? when.toLocaleDateString() : when.toLocaleTimeString();
-  }
-}
-formatTimes(document);
+import { t } from "./i18n.js";
+import { createMessages, dayLabel, formatTimes, make } from "./message.js";
+import { startComposer } from "./composer.js";
+import { fill, forget, learn, nameOf, onName, watch } from "./people.js";
 
-const roomEl = document.getElementById("room");
-if (roomEl) startRoom(roomEl);
+// The list is windowed: at most MAX_LOADED messages in the page; at the bottom it is
+// trimmed to KEEP once it holds more than TRIM_AT.
+const KEEP = 300;
+const TRIM_AT = 400;
+const MAX_LOADED = 800;
+const PAGE = 100;
+// Online names are listed up to this many; past it, a count.
+const NAMES_SHOWN = 12;
+// How long a deleted message can be taken back before the delete is sent.
+const UNDO_MS = 5000;
 
-function startRoom(el) {
+export function startRoom(el, { socket, outbox, stream }) {
+  const $ = (id) => el.querySelector("#" + id);
   const room = el.dataset.room;
   const me = el.dataset.me;
-  const csrf = el.dataset.csrf;
-  const names = JSON.parse(el.dataset.names || "{}");
-  const list = document.getElementById("messages");
-  const stateEl = document.getElementById("state");
-  const typingEl = document.getElementById("typing");
-  const onlineEl = document.getElementById("online");
-  const composer = document.getElementById("composer");
-  const input = document.getElementById("body");
-  const replyingEl = document.getElementById("replying");
+  const joined = el.dataset.joined === "true";
   const canPin = el.dataset.canPin === "true";
-  const pinList = document.getElementById("pin-list");
-  const suggestEl = document.getElementById("mention-suggest");
-  const threadPanel = document.getElementById("thread-panel");
-  const threadList = document.getElementById("thread-messages");
-  const threadInput = document.getElementById("thread-body");
-  let openRoot = null; // the root of the thread open beside the room
-  let replyTo = null; // seq the next send answers
+  const roomNames = JSON.parse(el.dataset.names || "{}");
+  learn(roomNames);
+  watch(el);
+  outbox.forUser(me);
+  const list = $("messages");
+  const composer = $("composer");
+  const input = $("body");
+  const suggestEl = $("mention-suggest");
+  const threadPanel = $("thread-panel");
+  const threadList = $("thread-messages");
+  const threadInput = $("thread-body");
+  const jump = $("jump-latest");
+  const pinList = $("pin-list");
 
-  let lastSeq = Number(el.dataset.lastSeq || 0);
-  let firstSeq = firstShownSeq();
-  let ws = null;
-  let token = null;
-  let attempt = 0;
+  let lastSeq = Number(el.dataset.lastSeq || 0); // the room's newest seq known
+  // Every message up to this seq has reached this view (rendered with the page, live,
+  // replayed or filled in); `data-contiguous` shows it, so a hole cannot go unnoticed.
+  let contiguous = lastSeq;
+  const above = new Set();
+  // The reader's marker at opening: the stream's when it knows the room (pages fetched
+  // by the shell's navigation come without the server's).
+  let readSeq = stream.room(room)?.read_seq ?? Number(el.dataset.readSeq || lastSeq);
+  let tailGap = false; // newer messages than the list's last were trimmed off
+  let exhausted = false; // the list reaches back to the room's first message
+  let loading = false;
+  let visible = false;
+  let stopped = false;
+  let newCount = 0; // arrived while scrolled up
+  let savedScroll = null;
+  let openRoot = null;
+  let replyTo = null;
   let lastTyping = 0;
-  let loadingOlder = false;
-  const online = new Set();
   let onlineCount = 0;
-  const pending = new Map(); // client_id -> { body, li }
+  const online = new Set();
+  const pending = new Map(); // client_id -> li
   const typingTimers = new Map();
-  const receipts = new Map(); // user id -> how far they have read (who shares it)
+  const receipts = new Map();
+  const deleting = new Map(); // seq -> timer
 
-  function firstShownSeq() {
-    const first = list.querySelector("li[data-seq]");
-    return first ? Number(first.dataset.seq) : lastSeq + 1;
-  }
-
-  // Names come with the page for its members; anyone else (a late joiner, someone who
-  // left) is looked up once, and every place showing them is filled in when known.
-  const asked = new Set();
-
-  function nameOf(id) {
-    if (id && !names[id] && !asked.has(id)) {
-      asked.add(id);
-      lookUp(id);
-    }
-    return names[id] || "someone";
-  }
-
-  async function lookUp(id) {
-    const reply = await fetch(`/api/v1/users/${encodeURIComponent(id)}`, {
-      headers: { Authorization: "Bearer " + (token || (await fetchToken())) },
-    });
-    if (!reply.ok) return;
-    names[id] = (await reply.json()).username;
-    for (const el of document.querySelectorAll(`[data-name-of="${id}"]`)) el.textContent = names[id];
-    showOnline();
-    renderTyping();
-  }
+  const { messageItem, showBody, markMentions, addTools, markEdited, markDeleted, setThread, markThreadReply, setPinned, setReaction } = createMessages({ me, joined, canPin, fillQuote: (a) => fillQuote(a) });
+  const shown = () => list.querySelectorAll("li.message[data-seq]");
+  const firstSeq = () => Number(shown()[0]?.dataset.seq || lastSeq + 1);
+  const lastShown = () => {
+    const all = shown();
+    return Number(all[all.length - 1]?.dataset.seq || 0);
+  };
 
   function setState(state, text) {
+    const stateEl = $("state");
     stateEl.className = "state " + state;
     stateEl.textContent = text;
     el.dataset.state = state;
   }
+  socket.on("state", (s) => {
+    if (!stopped && visible && s !== "live") setState(s, t(`room-state-${s}`));
+  });
 
-  function messageItem(m) {
-    const li = document.createElement("li");
-    li.className = "message" + (m.sender_id === me ? " mine" : "");
-    if (m.seq) li.dataset.seq = m.seq;
-    if (m.sender_id) li.dataset.sender = m.sender_id;
-    li.dataset.body = m.body;
-    const sender = document.createElement("span");
-    sender.className = "sender";
-    sender.textContent = nameOf(m.sender_id);
-    if (m.sender_id) sender.dataset.nameOf = m.sender_id;
-    const time = document.createElement("time");
-    time.dataset.ms = m.created_at || Date.now();
-    const body = document.createElement("div");
-    body.className = "body";
-    showBody(body, m);
-    const reactions = document.createElement("span");
-    reactions.className = "reactions";
-    li.append(sender, time, " ");
-    if (m.reply_to) {
-      const quote = Object.assign(document.createElement("a"), { className: "quote", href: "#" });
-      quote.dataset.replyTo = m.reply_to;
-      li.append(quote);
-      fillQuote(quote);
+  // --- placing messages: in seq order, with day separators ---
+
+  function dayOf(li) {
+    const ms = Number(li.dataset.ms || li.querySelector("time")?.dataset.ms || 0);
+    return new Date(ms).toDateString();
+  }
+
+  // Separators before the first message of each day (recomputed for the whole window,
+  // at most MAX_LOADED messages).
+  function markDays() {
+    for (const old of list.querySelectorAll("li.day")) old.remove();
+    let previous = null;
+    for (const li of shown()) {
+      const day = dayOf(li);
+      if (day !== previous) {
+        const ms = Number(li.querySelector("time").dataset.ms);
+        li.before(make("li", { className: "divider day" }, make("span", { textContent: dayLabel(ms) })));
+      }
+      previous = day;
     }
-    li.append(body, reactions);
-    setThread(li, m.thread);
-    if (m.thread_root) markThreadReply(li, m.thread_root);
-    for (const r of m.reactions || []) setReaction(li, r.emoji, r.count, r.me);
-    formatTimes(li);
-    if (m.edited_at) markEdited(li);
-    setPinned(li, !!m.pinned_at);
-    markMentions(li);
-    if (m.deleted) markDeleted(li);
-    if (m.sender_id === me && m.seq && !m.deleted) addTools(li);
-    if (m.seq && !m.deleted) addReactTool(li);
-    return li;
   }
 
-  // The text as the server rendered it; a pending send shows its source text until then.
-  function showBody(body, m) {
-    if (m.html) body.innerHTML = m.html;
-    else body.textContent = m.body;
+  // Inserts `li` where its seq belongs: after the last message with a lower seq (live
+  // messages land last, before any pending sends; a filled gap may land earlier).
+  function place(target, li) {
+    const seq = Number(li.dataset.seq);
+    let after = target.lastElementChild;
+    while (after && !(after.dataset.seq && Number(after.dataset.seq) < seq)) after = after.previousElementSibling;
+    const wasLast = !!after && after === [...target.querySelectorAll("li.message[data-seq]")].pop();
+    if (after) after.after(li);
+    else target.prepend(li);
+    if (target === list && !(wasLast && dayOf(after) === dayOf(li))) markDays();
   }
 
-  // Mentions of the reader (by name, or @room) are highlighted.
-  function markMentions(li) {
-    const mine = [...li.querySelectorAll(".body .mention")].filter((s) => s.dataset.userId === me || s.dataset.userId === "room");
-    for (const span of mine) span.classList.add("me");
-    li.classList.toggle("mentions-me", mine.length > 0);
+  // The divider above the first message the reader had not read when opening.
+  function markNew() {
+    for (const old of list.querySelectorAll("li.new")) old.remove();
+    const first = [...shown()].find((li) => Number(li.dataset.seq) > readSeq && li.dataset.sender !== me);
+    if (!first) return null;
+    const divider = make("li", { className: "divider new" }, make("span", { textContent: t("room-new-messages") }));
+    first.before(divider);
+    return divider;
   }
 
-  // "(edited)" opens the earlier texts, oldest first, with the time each was written.
-  function markEdited(li) {
-    if (li.querySelector("button.edited")) return;
-    const old = li.querySelector("span.edited");
-    const button = Object.assign(document.createElement("button"), { type: "button", className: "edited", textContent: "(edited)" });
-    button.setAttribute("aria-expanded", "false");
-    button.setAttribute("aria-label", "show earlier versions");
-    if (old) old.replaceWith(button);
-    else li.querySelector(".body").after(button);
+  // --- tools: reply, react, thread, pin, edit, delete ---
+
+  function startEdit(li) {
+    if (li.querySelector("form.edit")) return;
+    const body = li.querySelector(".body");
+    const text = make("textarea", { value: li.dataset.body, rows: 2, maxLength: 4000 });
+    text.setAttribute("aria-label", t("edit-label"));
+    const form = make("form", { className: "edit" }, text, make("button", { type: "submit", textContent: t("edit-save") }), make("button", { type: "button", className: "cancel", textContent: t("edit-cancel") }));
+    const close = () => {
+      form.remove();
+      body.hidden = false;
+      li.querySelector("button.edit")?.focus();
+    };
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const next = text.value.trim();
+      if (next && next !== li.dataset.body) socket.send({ type: "edit", room_id: room, seq: Number(li.dataset.seq), body: next });
+      close();
+    });
+    form.querySelector(".cancel").addEventListener("click", close);
+    text.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") close();
+      if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    body.hidden = true;
+    body.after(form);
+    text.focus();
+  }
+
+  // A delete waits UNDO_MS for an undo, then is sent (at once when the room is left).
+  function startDelete(li) {
+    const seq = Number(li.dataset.seq);
+    if (deleting.has(seq)) return;
+    const undo = make("button", { type: "button", className: "undo", textContent: t("delete-undo") });
+    const note = make("span", { className: "deleting-note", textContent: t("delete-done") + " " }, undo);
+    note.setAttribute("role", "status");
+    li.classList.add("deleting");
+    li.append(note);
+    undo.focus();
+    const done = () => {
+      deleting.delete(seq);
+      note.remove();
+      li.classList.remove("deleting");
+    };
+    const timer = setTimeout(() => {
+      done();
+      socket.send({ type: "delete", room_id: room, seq });
+    }, UNDO_MS);
+    deleting.set(seq, { timer, send: () => (clearTimeout(timer), done(), socket.send({ type: "delete", room_id: room, seq })) });
+    undo.addEventListener("click", () => {
+      clearTimeout(timer);
+      done();
+    });
+  }
+
+  function flushDeletes() {
+    for (const d of [...deleting.values()]) d.send();
   }
 
   async function toggleEdits(li, button) {
-    const shown = li.querySelector("ol.edits");
-    if (shown) {
-      shown.remove();
+    const opened = li.querySelector("ol.edits");
+    if (opened) {
+      opened.remove();
       button.setAttribute("aria-expanded", "false");
       return;
     }
     const reply = await api(`messages/${li.dataset.seq}/edits`);
     if (!reply.ok) return;
-    const edits = Object.assign(document.createElement("ol"), { className: "edits" });
-    edits.setAttribute("aria-label", "earlier versions");
+    const edits = make("ol", { className: "edits" });
+    edits.setAttribute("aria-label", t("message-earlier-list"));
     for (const e of await reply.json()) {
-      const item = document.createElement("li");
-      const time = document.createElement("time");
+      const time = make("time");
       time.dataset.ms = e.written_at;
-      const text = Object.assign(document.createElement("div"), { className: "body" });
+      const text = make("div", { className: "body" });
       showBody(text, e);
-      item.append(time, text);
-      edits.append(item);
+      edits.append(make("li", {}, time, text));
     }
     formatTimes(edits);
     button.setAttribute("aria-expanded", "true");
     li.querySelector(".reactions").before(edits);
   }
 
-  // Threads: a root shows its summary, which opens the thread in a panel beside the
-  // room; the panel lists the thread's messages, live, and has its own composer.
-  function setThread(li, thread) {
-    let summary = li.querySelector("button.thread-summary");
-    if (!thread || !thread.replies) return;
-    if (!summary) {
-      summary = Object.assign(document.createElement("button"), { type: "button", className: "thread-summary" });
-      li.querySelector(".reactions").before(summary);
-    }
-    const when = new Date(thread.last_reply_at).toLocaleTimeString();
-    summary.textContent = `💬 ${thread.replies} ${thread.replies === 1 ? "reply" : "replies"} · ${thread.participants.map(nameOf).join(", ")} · last ${when}`;
-  }
-
-  // A thread message shown in the timeline (sent also to the room) opens its thread.
-  function markThreadReply(li, root) {
-    li.dataset.threadRoot = root;
-    if (li.querySelector("button.in-thread")) return;
-    const open = Object.assign(document.createElement("button"), { type: "button", className: "in-thread", textContent: "↪ in a thread" });
-    li.querySelector(".body").before(open);
-  }
+  // --- threads ---
 
   async function openThread(seq) {
     const root = original(seq);
     openRoot = seq;
     threadPanel.hidden = false;
-    document.getElementById("thread-root").textContent = root ? excerpt(root) : "";
+    $("thread-root").textContent = root ? excerpt(root) : "";
     threadList.replaceChildren();
     const reply = await api(`messages?thread=${seq}&after=0&limit=100`);
     if (!reply.ok || openRoot !== seq) return;
@@ -217,21 +240,10 @@ function startRoom(el) {
   }
 
   function readThread(seq) {
-    if (!openRoot || !token) return;
-    fetch(`/api/v1/rooms/${encodeURIComponent(room)}/threads/${openRoot}/read`, {
-      method: "PUT",
-      headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
-      body: JSON.stringify({ seq }),
-    });
+    if (openRoot) socket.send({ type: "read_thread", room_id: room, root: openRoot, seq });
   }
 
-  // Pins: a marker on the message, its pin/unpin tool (owners and admins), and the
-  // room's list of pinned messages, kept live from message_updated frames.
-  function setPinned(li, pinned) {
-    li.classList.toggle("pinned", pinned);
-    const tool = li.querySelector("button.pin");
-    if (tool) tool.textContent = pinned ? "unpin" : "pin";
-  }
+  // --- pins ---
 
   function showPin(m) {
     if (!pinList) return;
@@ -239,14 +251,13 @@ function startRoom(el) {
     if (!m.pinned_at || m.deleted) {
       if (old) old.remove();
     } else {
-      const item = old || document.createElement("li");
+      const item = old || make("li");
       item.dataset.seq = m.seq;
-      const link = Object.assign(document.createElement("a"), { href: "#", className: "pin-link" });
-      link.textContent = `${nameOf(m.sender_id)}: ${m.body.length > 80 ? m.body.slice(0, 80) + "…" : m.body}`;
-      item.replaceChildren(link);
+      const text = `${nameOf(m.sender_id, t("message-someone"))}: ${m.body.length > 80 ? m.body.slice(0, 80) + "…" : m.body}`;
+      item.replaceChildren(make("a", { href: "#", className: "pin-link", textContent: text }));
       if (!old) pinList.prepend(item);
     }
-    document.getElementById("pin-count").textContent = pinList.children.length;
+    $("pin-count").textContent = pinList.children.length;
   }
 
   async function loadPins() {
@@ -256,39 +267,14 @@ function startRoom(el) {
     for (const m of (await reply.json()).reverse()) showPin(m);
   }
 
-  async function api(path) {
-    return fetch(`/api/v1/rooms/${encodeURIComponent(room)}/${path}`, {
-      headers: { Authorization: "Bearer " + (token || (await fetchToken())) },
-    });
+  // --- reactions ---
+
+  function react(li, emoji, add) {
+    socket.send({ type: "react", room_id: room, seq: Number(li.dataset.seq), emoji, add });
   }
 
-  // Reactions: one chip per emoji (count, pressed when the reader reacted); a click on a
-  // chip toggles the reader's own reaction, "+" offers a few common emoji.
-  const PALETTE = ["👍", "❤️", "😂", "🎉", "😮", "🙏"];
+  // --- replies ---
 
-  function setReaction(li, emoji, count, mine) {
-    const box = li.querySelector(".reactions");
-    let chip = [...box.children].find((c) => c.dataset.emoji === emoji);
-    if (count <= 0) {
-      if (chip) chip.remove();
-      return;
-    }
-    if (!chip) {
-      chip = document.createElement("button");
-      chip.type = "button";
-      chip.className = "reaction";
-      chip.dataset.emoji = emoji;
-      chip.setAttribute("aria-pressed", "false");
-      chip.append(emoji + " ", Object.assign(document.createElement("span"), { className: "count" }));
-      box.append(chip);
-    }
-    chip.querySelector(".count").textContent = count;
-    if (mine !== undefined) chip.setAttribute("aria-pressed", String(mine));
-    chip.setAttribute("aria-label", `${emoji} ${count}`);
-  }
-
-  // Replies: a quote of the message answered (its sender and first words), which jumps
-  // to it — loading older history until it is on the page — or says it was deleted.
   function original(seq) {
     return list.querySelector(`li[data-seq="${seq}"]`);
   }
@@ -301,19 +287,16 @@ function startRoom(el) {
   function fillQuote(quote) {
     const li = original(quote.dataset.replyTo);
     quote.classList.toggle("gone", !!li && li.classList.contains("deleted"));
-    quote.textContent = "↩ " + (!li ? "an earlier message" : li.classList.contains("deleted") ? "a deleted message" : excerpt(li));
+    quote.textContent = "↩ " + (!li ? t("message-earlier-message") : li.classList.contains("deleted") ? t("message-deleted-message") : excerpt(li));
   }
 
   function refreshQuotes(seq) {
-    for (const quote of list.querySelectorAll(`a.quote[data-reply-to="${seq}"]`)) fillQuote(quote);
+    for (const quote of list.querySelectorAll(`a.quote${seq ? `[data-reply-to="${seq}"]` : ""}`)) fillQuote(quote);
   }
 
   async function jumpTo(seq) {
-    // Older pages until the original is on the page (a scroll may be loading one
-    // already); once the page reaches back past it, it is not in the room's timeline (a
-    // thread-only message), so stop there.
-    for (let tries = 0; !original(seq) && firstSeq > seq && firstSeq > 1 && tries < 100; tries++) {
-      if (loadingOlder) await new Promise((done) => setTimeout(done, 100));
+    for (let tries = 0; !original(seq) && firstSeq() > seq && !exhausted && tries < 100; tries++) {
+      if (loading) await new Promise((done) => setTimeout(done, 100));
       else await loadOlder();
     }
     const li = original(seq);
@@ -325,220 +308,80 @@ function startRoom(el) {
 
   function startReply(li) {
     replyTo = Number(li.dataset.seq);
-    document.getElementById("replying-to").textContent = "Replying to " + excerpt(li);
-    replyingEl.hidden = false;
+    $("replying-to").textContent = t("room-replying-to", { who: excerpt(li) });
+    $("replying").hidden = false;
     input.focus();
   }
 
   function endReply() {
     replyTo = null;
-    if (replyingEl) replyingEl.hidden = true;
+    if ($("replying")) $("replying").hidden = true;
   }
 
-  function addReactTool(li) {
-    if (!composer || li.querySelector(".react")) return;
-    let tools = li.querySelector(".tools");
-    if (!tools) {
-      tools = Object.assign(document.createElement("span"), { className: "tools" });
-      li.prepend(tools);
-    }
-    const palette = Object.assign(document.createElement("span"), { className: "palette", hidden: true });
-    for (const emoji of PALETTE) {
-      const pick = Object.assign(document.createElement("button"), { type: "button", textContent: emoji });
-      pick.dataset.pick = emoji;
-      pick.setAttribute("aria-label", "react with " + emoji);
-      palette.append(pick);
-    }
-    const open = Object.assign(document.createElement("button"), { type: "button", className: "react", textContent: "+😀" });
-    open.setAttribute("aria-label", "add a reaction");
-    open.setAttribute("aria-expanded", "false");
-    open.addEventListener("click", () => {
-      palette.hidden = !palette.hidden;
-      open.setAttribute("aria-expanded", String(!palette.hidden));
-    });
-    const reply = Object.assign(document.createElement("button"), { type: "button", className: "reply", textContent: "reply" });
-    reply.addEventListener("click", () => startReply(li));
-    tools.append(reply, open, palette);
-    if (!li.dataset.threadRoot) {
-      const thread = Object.assign(document.createElement("button"), { type: "button", className: "thread", textContent: "thread" });
-      thread.addEventListener("click", () => openThread(Number(li.dataset.seq)));
-      tools.append(thread);
-    }
-    if (canPin) {
-      const pin = Object.assign(document.createElement("button"), { type: "button", className: "pin" });
-      pin.addEventListener("click", () => send({ type: "pin", room_id: room, seq: Number(li.dataset.seq), pinned: !li.classList.contains("pinned") }));
-      tools.append(pin);
-      setPinned(li, li.classList.contains("pinned"));
-    }
-  }
+  // --- clicks on messages ---
 
-  function react(li, emoji, add) {
-    send({ type: "react", room_id: room, seq: Number(li.dataset.seq), emoji, add });
-  }
-
-  list.addEventListener("click", (event) => {
-    const quote = event.target.closest("a.quote");
+  function clicked(event, inThread) {
+    const target = event.target;
+    const quote = target.closest("a.quote");
     if (quote) {
       event.preventDefault();
-      jumpTo(Number(quote.dataset.replyTo));
-      return;
+      return jumpTo(Number(quote.dataset.replyTo));
     }
-    const li = event.target.closest("li.message[data-seq]");
-    const edited = event.target.closest("button.edited");
-    if (li && edited) toggleEdits(li, edited);
-    if (li && event.target.closest("button.thread-summary")) openThread(Number(li.dataset.seq));
-    if (li && event.target.closest("button.in-thread")) openThread(Number(li.dataset.threadRoot));
-    if (!li || !composer) return;
-    const chip = event.target.closest("button.reaction");
-    if (chip) react(li, chip.dataset.emoji, chip.getAttribute("aria-pressed") !== "true");
-    const pick = event.target.closest("button[data-pick]");
-    if (pick) {
-      // The palette's "❤️" and a chip of it are one reaction: the server answers with the
-      // fully-qualified form, which is how the chip is found again.
-      const chipOf = [...li.querySelectorAll("button.reaction")].find((c) => c.dataset.emoji === pick.dataset.pick);
-      react(li, pick.dataset.pick, !chipOf || chipOf.getAttribute("aria-pressed") !== "true");
+    const li = target.closest("li.message[data-seq]");
+    if (!li) return;
+    const on = (selector) => target.closest(selector);
+    if (on("button.edited")) toggleEdits(li, on("button.edited"));
+    else if (on("button.thread-summary") || on("button.thread")) openThread(Number(li.dataset.seq));
+    else if (on("button.in-thread") && !inThread) openThread(Number(li.dataset.threadRoot));
+    else if (on("button.reply")) startReply(li);
+    else if (on("button.edit")) startEdit(li);
+    else if (on("button.delete")) startDelete(li);
+    else if (on("button.pin")) socket.send({ type: "pin", room_id: room, seq: Number(li.dataset.seq), pinned: !li.classList.contains("pinned") });
+    else if (on("button.react")) {
+      const palette = li.querySelector(".palette");
+      palette.hidden = !palette.hidden;
+      on("button.react").setAttribute("aria-expanded", String(!palette.hidden));
+    } else if (on("button.reaction")) {
+      react(li, on("button.reaction").dataset.emoji, on("button.reaction").getAttribute("aria-pressed") !== "true");
+    } else if (on("button[data-pick]")) {
+      const pick = on("button[data-pick]");
+      // The palette's "❤️" and a chip of it are one reaction: the server answers with
+      // the fully-qualified form, which is how the chip is found again.
+      const chip = [...li.querySelectorAll("button.reaction")].find((c) => c.dataset.emoji === pick.dataset.pick);
+      react(li, pick.dataset.pick, !chip || chip.getAttribute("aria-pressed") !== "true");
       pick.parentElement.hidden = true;
       li.querySelector("button.react").setAttribute("aria-expanded", "false");
     }
-  });
-
-  function addTools(li) {
-    const tools = document.createElement("span");
-    tools.className = "tools";
-    const edit = document.createElement("button");
-    edit.type = "button";
-    edit.textContent = "edit";
-    edit.addEventListener("click", () => {
-      const current = li.dataset.body;
-      const next = window.prompt("Edit message", current);
-      if (next && next !== current) send({ type: "edit", room_id: room, seq: Number(li.dataset.seq), body: next });
-    });
-    const del = document.createElement("button");
-    del.type = "button";
-    del.textContent = "delete";
-    del.addEventListener("click", () => {
-      if (window.confirm("Delete this message?")) send({ type: "delete", room_id: room, seq: Number(li.dataset.seq) });
-    });
-    tools.append(edit, del);
-    li.prepend(tools);
   }
 
-  function markDeleted(li) {
-    li.classList.add("deleted");
-    li.querySelector(".body").textContent = "(deleted)";
-    li.dataset.body = "";
-    for (const gone of li.querySelectorAll(".edited, ol.edits")) gone.remove();
-    setPinned(li, false);
-    const tools = li.querySelector(".tools");
-    if (tools) tools.remove();
-    const reactions = li.querySelector(".reactions");
-    if (reactions) reactions.replaceChildren();
-  }
+  list.addEventListener("click", (event) => clicked(event, false));
+  threadList.addEventListener("click", (event) => clicked(event, true));
 
-  function nearBottom() {
-    return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
-  }
+  // --- live frames ---
 
-  // A message goes to the room's timeline unless it is thread-only, and to the open
-  // thread when it is one of its messages; every seq counts for resuming.
-  function append(m) {
-    const stick = nearBottom();
-    const mine = m.sender_id === me && pending.get(m.client_id);
-    if (mine) pending.delete(m.client_id);
-    const place = (target, shown) => {
-      if (!shown || !target || target.querySelector(`li[data-seq="${m.seq}"]`)) return;
-      const li = messageItem(m);
-      if (mine && mine.li.parentElement === target) mine.li.replaceWith(li);
-      else target.append(li);
-    };
-    const inThread = !!m.thread_root && m.thread_root === openRoot;
-    place(list, !m.thread_root || m.also_to_room);
-    place(threadList, inThread);
-    if (mine && mine.li.isConnected && mine.li.classList.contains("pending")) mine.li.remove();
-    lastSeq = Math.max(lastSeq, m.seq);
-    if (stick || mine) list.scrollTop = list.scrollHeight;
-    if (inThread) {
-      threadList.scrollTop = threadList.scrollHeight;
-      readThread(m.seq);
-    }
-    if (m.sender_id === me) showSeen();
-    markRead();
-  }
-
-  // What is on screen is read; a hidden tab reads nothing until it is shown again.
-  function markRead() {
-    if (!document.hidden) send({ type: "read", room_id: room, seq: lastSeq });
-  }
-  document.addEventListener("visibilitychange", markRead);
-
-  function send(frame) {
-    if (ws && ws.readyState === WebSocket.OPEN && ws.authenticated) {
-      ws.send(JSON.stringify(frame));
-      return true;
-    }
-    return false;
-  }
-
-  // notify.js, on every signed-in page, fetches the page's WebSocket tokens.
-  function fetchToken() {
-    return natter.fetchToken();
-  }
-
-  async function connect() {
-    setState(attempt === 0 ? "connecting" : "reconnecting", attempt === 0 ? "connecting…" : "reconnecting…");
-    try {
-      token = await fetchToken();
-    } catch (e) {
-      return retry();
-    }
-    const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
-    ws = new WebSocket(url, "natter.v1");
-    ws.onmessage = (event) => receive(JSON.parse(event.data));
-    ws.onclose = (event) => {
-      ws = null;
-      if (event.code === 4003 || event.code === 4004) token = null;
-      retry();
-    };
-  }
-
-  function retry() {
-    attempt += 1;
-    setState("reconnecting", "reconnecting…");
-    const base = Math.min(30000, 500 * 2 ** Math.min(attempt, 6));
-    setTimeout(connect, base / 2 + Math.random() * base / 2);
-  }
+  let askedSince = 0; // the `since` of the last subscribe
+  const view = { since: () => (askedSince = lastSeq), receipts: true, receive };
 
   function receive(f) {
+    if (stopped) return;
     switch (f.type) {
-      case "hello":
-        ws.send(JSON.stringify({ type: "auth", token, presence_changes: true }));
-        break;
-      case "authenticated":
-        ws.authenticated = true;
-        attempt = 0;
-        send({ type: "subscribe", room_id: room, since: lastSeq, receipts: true });
-        send({ type: "subscribe", room_id: "me" });
-        break;
       case "subscribed":
-        setState("live", "live");
-        if (f.truncated) fillGap(lastSeq, f.from_seq);
-        markRead(); // what the page showed when it loaded is read too
-        for (const [clientId, p] of pending) send({ type: "send", room_id: room, client_id: clientId, body: p.body, reply_to: p.reply_to, thread_root: p.thread_root, also_to_room: p.also_to_room });
+        setState("live", t("room-state-live"));
+        if (f.truncated) fillGap(askedSince, f.from_seq);
+        markRead();
         break;
       case "message":
         append(f);
         break;
-      case "ack": {
-        const p = pending.get(f.client_id);
-        if (p) p.li.classList.remove("pending");
+      case "ack":
+        pending.get(f.client_id)?.classList.remove("pending");
         break;
-      }
       case "message_updated":
-        for (const li of shownAs(f.seq)) updated(li, f);
+        for (const li of el.querySelectorAll(`li.message[data-seq="${f.seq}"]`)) updated(li, f);
         refreshQuotes(f.seq);
         break;
       case "reaction":
-        for (const li of shownAs(f.seq)) setReaction(li, f.emoji, f.count, f.user_id === me ? f.added : undefined);
+        for (const li of el.querySelectorAll(`li.message[data-seq="${f.seq}"]`)) setReaction(li, f.emoji, f.count, f.user_id === me ? f.added : undefined);
         break;
       case "presence_list":
         online.clear();
@@ -553,8 +396,11 @@ function startRoom(el) {
         showOnline();
         f.typing.filter((id) => id !== me).forEach(showTyping);
         break;
+      case "room_renamed":
+        $("room-title").textContent = f.name;
+        break;
       case "unsubscribed":
-        setState("closed", f.reason === "room_deleted" ? "room deleted" : "no longer a member");
+        if (f.reason !== "requested") setState("closed", t(f.reason === "room_deleted" ? "room-state-deleted" : "room-state-removed"));
         break;
       case "read_receipts":
         receipts.clear();
@@ -565,38 +411,52 @@ function startRoom(el) {
         receipts.set(f.user_id, f.seq);
         showSeen();
         break;
-      case "error":
-        if (f.about && pending.has(f.about) && f.code !== "unavailable" && f.code !== "rate_limited") {
-          pending.get(f.about).li.classList.add("failed");
-        }
+      case "error": {
+        const li = pending.get(f.about);
+        if (!li) break;
+        if (f.code === "unavailable" || f.code === "rate_limited") setTimeout(() => outbox.retry(f.about), 2000);
+        else li.classList.add("failed");
         break;
-      default:
-        natter.receive(f);
+      }
     }
   }
 
-  // "Seen by" under your latest message: who has read up to it (members who share read
-  // receipts, in rooms small enough to show them).
-  function showSeen() {
-    for (const old of list.querySelectorAll(".seen")) old.remove();
-    const mine = [...list.querySelectorAll("li.message.mine[data-seq]:not(.deleted)")];
-    const last = mine[mine.length - 1];
-    if (!last) return;
-    const seq = Number(last.dataset.seq);
-    const readers = [...receipts].filter(([id, read]) => id !== me && read >= seq).map(([id]) => id);
-    if (!readers.length) return;
-    const seen = Object.assign(document.createElement("p"), { className: "seen", textContent: "Seen by " });
-    readers.forEach((id, i) => {
-      const who = Object.assign(document.createElement("span"), { textContent: nameOf(id) });
-      who.dataset.nameOf = id;
-      seen.append(i ? ", " : "", who);
-    });
-    last.append(seen);
+  // A message goes to the timeline unless it is thread-only, and to the open thread
+  // when it is one of its messages.
+  function received(seq) {
+    if (seq <= contiguous) return;
+    above.add(seq);
+    while (above.delete(contiguous + 1)) contiguous += 1;
+    el.dataset.contiguous = contiguous;
   }
 
-  // A message may be on the page twice: in the timeline and in the open thread.
-  function shownAs(seq) {
-    return document.querySelectorAll(`li.message[data-seq="${seq}"]`);
+  function append(m) {
+    received(m.seq);
+    lastSeq = Math.max(lastSeq, m.seq);
+    const stick = nearBottom();
+    const mine = m.sender_id === me ? pending.get(m.client_id) : null;
+    if (mine) pending.delete(m.client_id);
+    const inTimeline = !m.thread_root || m.also_to_room;
+    if (inTimeline && !tailGap && !original(m.seq)) {
+      const li = messageItem(m);
+      if (mine && mine.parentElement === list) {
+        mine.replaceWith(li);
+        markDays();
+      } else place(list, li);
+      if (!stick && !mine) newCount += 1;
+    } else if (inTimeline && tailGap) newCount += 1;
+    if (m.thread_root && m.thread_root === openRoot && !threadList.querySelector(`li[data-seq="${m.seq}"]`)) {
+      const li = messageItem(m);
+      if (mine && mine.parentElement === threadList) mine.replaceWith(li);
+      else threadList.append(li);
+      threadList.scrollTop = threadList.scrollHeight;
+      readThread(m.seq);
+    }
+    if (mine && mine.isConnected) mine.remove();
+    if (stick || mine) toBottom();
+    showJump();
+    if (m.sender_id === me) showSeen();
+    markRead();
   }
 
   function updated(li, f) {
@@ -606,104 +466,254 @@ function startRoom(el) {
     showBody(li.querySelector(".body"), f);
     li.dataset.body = f.body;
     if (f.edited_at) markEdited(li);
-    const versions = li.querySelector("ol.edits");
-    if (versions) versions.remove();
+    li.querySelector("ol.edits")?.remove();
     setPinned(li, !!f.pinned_at);
     markMentions(li);
   }
 
+  // What is on screen is read; a hidden tab or room reads nothing until shown again.
+  function markRead() {
+    const seq = tailGap ? lastShown() : lastSeq;
+    if (visible && joined && !document.hidden && seq > 0) socket.send({ type: "read", room_id: room, seq });
+  }
+  document.addEventListener("visibilitychange", markRead);
+
+  function showSeen() {
+    for (const old of list.querySelectorAll(".seen")) old.remove();
+    const mine = list.querySelectorAll("li.message.mine[data-seq]:not(.deleted)");
+    const last = mine[mine.length - 1];
+    if (!last) return;
+    const seq = Number(last.dataset.seq);
+    const readers = [...receipts].filter(([id, read]) => id !== me && read >= seq).map(([id]) => id);
+    if (!readers.length) return;
+    const seen = make("p", { className: "seen", textContent: t("room-seen-by") + " " });
+    readers.forEach((id, i) => {
+      const who = make("span", { textContent: nameOf(id, t("message-someone")) });
+      who.dataset.nameOf = id;
+      seen.append(i ? ", " : "", who);
+    });
+    last.append(seen);
+  }
+
   function showOnline() {
-    // A large room sends counts, not names.
-    onlineEl.textContent = online.size || !onlineCount
-      ? [...online].map(nameOf).sort().join(", ")
-      : `${onlineCount} people`;
+    const count = Math.max(online.size, onlineCount);
+    $("online").textContent = online.size && online.size <= NAMES_SHOWN
+      ? [...online].map((id) => nameOf(id, t("message-someone"))).sort().join(", ")
+      : t("room-online-count", { n: count });
   }
 
   function showTyping(id) {
     clearTimeout(typingTimers.get(id));
-    typingTimers.set(id, setTimeout(() => { typingTimers.delete(id); renderTyping(); }, 4000));
+    typingTimers.set(id, setTimeout(() => {
+      typingTimers.delete(id);
+      renderTyping();
+    }, 4000));
     renderTyping();
   }
 
   function renderTyping() {
-    const who = [...typingTimers.keys()].map(nameOf);
-    typingEl.textContent = who.length ? who.join(", ") + (who.length === 1 ? " is typing…" : " are typing…") : "";
+    const who = [...typingTimers.keys()].map((id) => nameOf(id, t("message-someone")));
+    $("typing").textContent = !who.length ? "" : who.length > 3 ? t("room-typing-many") : t("room-typing", { n: who.length, names: who.join(", ") });
+  }
+
+  onName(() => {
+    if (stopped) return;
+    showOnline();
+    renderTyping();
+    refreshQuotes();
+  });
+
+  // --- history: gaps, older and newer pages, the window ---
+
+  async function api(path) {
+    return socket.api(`/api/v1/rooms/${encodeURIComponent(room)}/${path}`);
   }
 
   async function history(params) {
     const reply = await api(`messages?${params}`);
-    if (!reply.ok) return [];
+    if (!reply.ok) throw new Error("history " + reply.status);
     const data = await reply.json();
-    return data.messages || data;
+    return (data.messages || data).sort((a, b) => a.seq - b.seq);
   }
 
+  // After a resume that could not replay everything: every message after `since` and
+  // before `upTo`, a page at a time until the gap is closed.
   async function fillGap(since, upTo) {
-    const missed = (await history(`after=${since}&limit=100`)).filter((m) => m.seq < upTo);
-    for (const m of missed) append(m);
+    let after = since;
+    while (after < upTo - 1 && !tailGap) {
+      let page;
+      try {
+        page = await history(`after=${after}&limit=${PAGE}`);
+      } catch (e) {
+        await new Promise((done) => setTimeout(done, 2000));
+        continue;
+      }
+      const end = page.length ? Math.min(page[page.length - 1].seq, upTo - 1) : upTo - 1;
+      for (const m of page) if (m.seq < upTo) append(m);
+      // The page covers every seq up to its last (thread-only messages are not in a
+      // room's history, but they are not missing either).
+      coveredUpTo(after, end);
+      after = end;
+      trimHead();
+    }
+  }
+
+  function coveredUpTo(from, to) {
+    if (contiguous < from || to <= contiguous) return;
+    contiguous = to;
+    while (above.delete(contiguous + 1)) contiguous += 1;
+    for (const seq of above) if (seq <= contiguous) above.delete(seq);
+    el.dataset.contiguous = contiguous;
   }
 
   async function loadOlder() {
-    if (loadingOlder || firstSeq <= 1) return;
-    loadingOlder = true;
-    const older = await history(`before=${firstSeq}&limit=50`);
-    const height = list.scrollHeight;
-    for (const m of older.sort((a, b) => b.seq - a.seq)) {
-      if (list.querySelector(`li[data-seq="${m.seq}"]`)) continue;
-      list.prepend(messageItem(m));
+    if (loading || exhausted) return;
+    loading = true;
+    try {
+      const older = await history(`before=${firstSeq()}&limit=50`);
+      exhausted = older.length < 50;
+      const height = list.scrollHeight;
+      const top = list.scrollTop;
+      for (const m of older.reverse()) if (!original(m.seq)) list.prepend(messageItem(m));
+      markDays();
+      list.scrollTop = top + list.scrollHeight - height;
+      refreshQuotes();
+      trimTail();
+    } catch (e) {
+      // shown again on the next scroll
+    } finally {
+      loading = false;
     }
-    firstSeq = firstShownSeq();
-    list.scrollTop = list.scrollHeight - height;
-    for (const quote of list.querySelectorAll("a.quote")) fillQuote(quote);
-    loadingOlder = older.length === 0 && firstSeq > 1 ? true : false;
   }
 
-  list.addEventListener("scroll", () => { if (list.scrollTop < 40) loadOlder(); });
+  async function loadNewer() {
+    if (loading || !tailGap) return;
+    loading = true;
+    try {
+      const newer = await history(`after=${lastShown()}&limit=${PAGE}`);
+      for (const m of newer) if (!original(m.seq)) place(list, messageItem(m));
+      if (newer.length < PAGE || lastShown() >= lastSeq) tailGap = false;
+      trimHead(true);
+      showJump();
+    } catch (e) {
+      // as above
+    } finally {
+      loading = false;
+    }
+  }
 
-  for (const li of list.querySelectorAll("li.mine[data-seq]:not(.deleted)")) addTools(li);
-  for (const li of list.querySelectorAll("li[data-seq]:not(.deleted)")) addReactTool(li);
-  for (const quote of list.querySelectorAll("a.quote")) fillQuote(quote);
-  for (const li of list.querySelectorAll("li[data-seq]")) markMentions(li);
-  for (const el of list.querySelectorAll("[data-name-of]")) nameOf(el.dataset.nameOf);
-  for (const li of list.querySelectorAll("li[data-thread-root]")) markThreadReply(li, li.dataset.threadRoot);
-  if (pinList) {
-    loadPins();
-    pinList.addEventListener("click", (event) => {
-      const item = event.target.closest("li[data-seq]");
-      if (!item) return;
-      event.preventDefault();
-      jumpTo(Number(item.dataset.seq));
+  // Keeps the window bounded: oldest messages go when the reader is at the bottom (or
+  // reading forward), newest when they are reading back.
+  function trimHead(force) {
+    const all = shown();
+    if (all.length <= (force ? MAX_LOADED : TRIM_AT) || (!force && !nearBottom())) return;
+    const height = list.scrollHeight;
+    const top = list.scrollTop;
+    for (const li of [...all].slice(0, all.length - (force ? MAX_LOADED : KEEP))) li.remove();
+    exhausted = false;
+    markDays();
+    list.scrollTop = top - (height - list.scrollHeight);
+  }
+
+  function trimTail() {
+    const all = shown();
+    if (all.length <= MAX_LOADED) return;
+    for (const li of [...all].slice(MAX_LOADED)) li.remove();
+    tailGap = true;
+    markDays();
+    showJump();
+  }
+
+  function nearBottom() {
+    return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  }
+
+  function toBottom() {
+    list.scrollTop = list.scrollHeight;
+    trimHead();
+  }
+
+  function showJump() {
+    const away = tailGap || !nearBottom();
+    if (!away) newCount = 0;
+    jump.hidden = !away;
+    jump.textContent = newCount ? t("room-new-count", { n: newCount }) : t("room-latest");
+  }
+
+  // To the newest message (reloading the newest page when the window was moved back).
+  async function jumpLatest() {
+    if (tailGap) {
+      const latest = await history(`before=${lastSeq + 1}&limit=50`);
+      list.replaceChildren(...latest.map(messageItem));
+      tailGap = false;
+      exhausted = latest.length < 50 || latest[0]?.seq <= 1;
+      markDays();
+      refreshQuotes();
+    }
+    newCount = 0;
+    toBottom();
+    showJump();
+    markRead();
+    list.focus();
+  }
+
+  list.addEventListener("scroll", () => {
+    if (list.scrollTop < 40) loadOlder();
+    if (nearBottom()) {
+      if (tailGap) loadNewer();
+      else markRead();
+    }
+    showJump();
+  });
+  jump.addEventListener("click", jumpLatest);
+
+  // --- sending ---
+
+  function pendingItem(entry) {
+    const li = messageItem({ sender_id: me, body: entry.body, client_id: entry.client_id, reply_to: entry.reply_to, thread_root: entry.thread_root, created_at: entry.at });
+    li.classList.add("pending");
+    pending.set(entry.client_id, li);
+    return li;
+  }
+
+  function submit(entry, target) {
+    outbox.add(entry);
+    const li = pendingItem({ ...entry, at: Date.now() });
+    target.append(li);
+    target.scrollTop = target.scrollHeight;
+  }
+
+  if (composer) {
+    startComposer({
+      form: composer,
+      input,
+      suggestEl,
+      names: () => Object.values(roomNames),
+      canMentionRoom: el.dataset.canMentionRoom === "true",
+      draft: outbox.draft(room),
+      onDraft: (text) => outbox.keepDraft(room, text),
+      onTyping() {
+        const now = Date.now();
+        if (now - lastTyping > 3000 && socket.send({ type: "typing", room_id: room })) lastTyping = now;
+      },
+      onSend(body) {
+        if (tailGap) jumpLatest();
+        submit({ room, client_id: crypto.randomUUID(), body, reply_to: replyTo || undefined }, list);
+        endReply();
+        toBottom();
+      },
     });
+    $("cancel-reply").addEventListener("click", endReply);
   }
-  // A link to a thread (from the home page's followed threads) opens it.
-  const linked = /^#thread-(\d+)$/.exec(location.hash);
-  if (linked && threadPanel) openThread(Number(linked[1]));
-  const cancelReply = document.getElementById("cancel-reply");
-  if (cancelReply) cancelReply.addEventListener("click", endReply);
-  list.scrollTop = list.scrollHeight;
 
-  if (threadPanel) {
-    document.getElementById("close-thread").addEventListener("click", closeThread);
-    threadList.addEventListener("click", (event) => {
-      const li = event.target.closest("li.message[data-seq]");
-      const chip = event.target.closest("button.reaction");
-      if (li && chip) react(li, chip.dataset.emoji, chip.getAttribute("aria-pressed") !== "true");
-    });
-  }
-  const threadComposer = document.getElementById("thread-composer");
+  const threadComposer = $("thread-composer");
   if (threadComposer) {
     threadComposer.addEventListener("submit", (event) => {
       event.preventDefault();
       const body = threadInput.value.trim();
       if (!body || !openRoot) return;
-      const clientId = crypto.randomUUID();
-      const also_to_room = document.getElementById("also-to-room").checked;
-      const p = { body, thread_root: openRoot, also_to_room };
-      p.li = messageItem({ sender_id: me, body, client_id: clientId, thread_root: openRoot });
-      p.li.classList.add("pending");
-      threadList.append(p.li);
-      threadList.scrollTop = threadList.scrollHeight;
-      pending.set(clientId, p);
-      send({ type: "send", room_id: room, client_id: clientId, body, thread_root: openRoot, also_to_room });
+      const also = $("also-to-room").checked;
+      submit({ room, client_id: crypto.randomUUID(), body, thread_root: openRoot, also_to_room: also || undefined }, threadList);
       threadInput.value = "";
     });
     threadInput.addEventListener("keydown", (event) => {
@@ -713,83 +723,99 @@ function startRoom(el) {
       }
     });
   }
+  $("close-thread").addEventListener("click", closeThread);
 
-  if (composer) {
-    composer.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const body = input.value.trim();
-      if (!body) return;
-      const clientId = crypto.randomUUID();
-      const reply_to = replyTo || undefined;
-      const li = messageItem({ sender_id: me, body, client_id: clientId, reply_to });
-      li.classList.add("pending");
-      list.append(li);
-      list.scrollTop = list.scrollHeight;
-      pending.set(clientId, { body, li, reply_to });
-      send({ type: "send", room_id: room, client_id: clientId, body, reply_to });
-      input.value = "";
-      endReply();
-    });
-    input.addEventListener("keydown", (event) => {
-      const first = suggestEl.hidden ? null : suggestEl.querySelector("button[data-name]");
-      if (first && (event.key === "Tab" || event.key === "Enter") && !event.shiftKey) {
-        event.preventDefault();
-        completeMention(first.dataset.name);
-        return;
-      }
-      if (event.key === "Escape") suggestEl.hidden = true;
-      if (event.key === "Enter" && !event.shiftKey) {
-        event.preventDefault();
-        composer.requestSubmit();
-      }
-    });
-    input.addEventListener("input", () => {
-      const now = Date.now();
-      if (now - lastTyping > 3000 && send({ type: "typing", room_id: room })) lastTyping = now;
-      suggestMentions();
-    });
-    suggestEl.addEventListener("click", (event) => {
-      const pick = event.target.closest("button[data-name]");
-      if (pick) completeMention(pick.dataset.name);
-    });
-  }
-
-  // "@" completes from the room's members (and @room for those who may use it).
-  function mentionPrefix() {
-    const before = input.value.slice(0, input.selectionStart);
-    const found = /(^|[^\w])@([a-z0-9_.-]*)$/i.exec(before);
-    return found ? found[2].toLowerCase() : null;
-  }
-
-  function suggestMentions() {
-    const prefix = mentionPrefix();
-    const everyone = el.dataset.canMentionRoom === "true" ? ["room"] : [];
-    const matches = prefix === null ? [] : [...everyone, ...Object.values(names).sort()]
-      .filter((name) => name.startsWith(prefix))
-      .slice(0, 6);
-    suggestEl.replaceChildren(...matches.map((name) => {
-      const option = Object.assign(document.createElement("button"), { type: "button", textContent: "@" + name });
-      option.dataset.name = name;
-      option.setAttribute("role", "option");
-      return option;
-    }));
-    suggestEl.hidden = matches.length === 0;
-  }
-
-  function completeMention(name) {
-    const caret = input.selectionStart;
-    const start = input.value.slice(0, caret).lastIndexOf("@");
-    input.value = input.value.slice(0, start) + "@" + name + " " + input.value.slice(caret);
-    const at = start + name.length + 2;
-    input.setSelectionRange(at, at);
-    suggestEl.hidden = true;
-    input.focus();
-  }
-
-  const levelSelect = document.getElementById("notify-level");
+  const levelSelect = $("notify-level");
   if (levelSelect) {
-    levelSelect.addEventListener("change", () => send({ type: "notify_level", room_id: room, level: levelSelect.value }));
+    levelSelect.addEventListener("change", () => socket.send({ type: "notify_level", room_id: room, level: levelSelect.value }));
+    const known = stream.room(room);
+    if (known) {
+      levelSelect.disabled = false;
+      levelSelect.value = known.level;
+    }
   }
 
-  connect();
+  // --- the page as rendered ---
+
+  for (const li of shown()) {
+    li.dataset.ms = li.querySelector("time").dataset.ms;
+    if (!li.classList.contains("deleted")) addTools(li);
+    markMentions(li);
+    if (li.dataset.threadRoot) markThreadReply(li, li.dataset.threadRoot);
+  }
+  for (const e of el.querySelectorAll("[data-name-of]")) nameOf(e.dataset.nameOf);
+  formatTimes(el);
+  markDays();
+  refreshQuotes();
+  exhausted = firstSeq() <= 1;
+  el.dataset.contiguous = contiguous;
+  // Sends this browser has not had acknowledged yet, where they were written.
+  for (const entry of outbox.pending(room)) {
+    if (entry.thread_root && !entry.also_to_room) continue;
+    list.append(pendingItem(entry));
+  }
+  if (pinList) {
+    loadPins();
+    pinList.addEventListener("click", (event) => {
+      const item = event.target.closest("li[data-seq]");
+      if (!item) return;
+      event.preventDefault();
+      jumpTo(Number(item.dataset.seq));
+    });
+  }
+
+  // Shown: the divider (and the view) at the first unread message, else the bottom.
+  function show(hash = location.hash) {
+    visible = true;
+    fill(el);
+    socket.subscribe(room, view);
+    if (socket.state !== "live") setState(socket.state, t(`room-state-${socket.state}`));
+    stream.setCurrent(room);
+    if (savedScroll !== null) {
+      list.scrollTop = savedScroll === "bottom" ? list.scrollHeight : savedScroll;
+    } else {
+      const divider = markNew();
+      if (divider) divider.scrollIntoView({ block: "center" });
+      else list.scrollTop = list.scrollHeight;
+    }
+    showJump();
+    markRead();
+    const linked = /^#thread-(\d+)$/.exec(hash);
+    if (linked) openThread(Number(linked[1]));
+  }
+
+  // Left for another view: unsubscribed (the stream counts its unread meanwhile), its
+  // place kept for a return.
+  function hide() {
+    if (!visible) return;
+    visible = false;
+    flushDeletes();
+    savedScroll = nearBottom() ? "bottom" : list.scrollTop;
+    readSeq = lastSeq;
+    for (const old of list.querySelectorAll("li.new")) old.remove();
+    socket.unsubscribe(room);
+  }
+
+  return {
+    room,
+    el,
+    show,
+    hide,
+    stop() {
+      hide();
+      stopped = true;
+      forget(el);
+    },
+    openThread,
+    closeThread,
+    jumpLatest,
+    flushDeletes,
+    focusComposer() {
+      (input || list).focus();
+    },
+    closeTransient() {
+      if (!threadPanel.hidden) closeThread();
+      for (const form of el.querySelectorAll("form.edit")) form.querySelector(".cancel").click();
+    },
+  };
 }

@@ -60,6 +60,7 @@ fn room(room: RoomRecord, my_role: Option<Role>) -> pb::Room {
         last_seq: room.last_seq,
         my_role: role(my_role).into(),
         unread: None,
+        peer_name: None,
     }
 }
 
@@ -259,6 +260,7 @@ impl WebsiteService for WebsiteGrpc {
             .into_iter()
             .map(|m| pb::Room {
                 unread: Some(m.unread()),
+                peer_name: m.peer.clone(),
                 ..room(m.room.clone(), Some(m.role))
             })
             .collect();

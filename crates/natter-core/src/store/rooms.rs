@@ -59,6 +59,8 @@ pub struct MyRoom {
     pub role: Role,
     /// The last sequence number the user has read.
     pub last_read_seq: i64,
+    /// In a direct room, the other person's user name (what the room is called).
+    pub peer: Option<String>,
 }
 
 impl MyRoom {
@@ -102,6 +104,7 @@ type MyRoomRow = (
     i64,
     String,
     i64,
+    Option<String>,
 );
 type RoomRoleRow = (
     String,
@@ -383,7 +386,10 @@ impl Store {
             return Err(StoreError::InvalidCursor);
         }
         let sql = "SELECT r.id, r.kind, r.name, r.created_by, r.created_at, r.last_seq, \
-                   m.role, m.last_read_seq \
+                   m.role, m.last_read_seq, \
+                   CASE WHEN r.kind = 'direct' THEN (SELECT u.username FROM room_members o \
+                   JOIN users u ON u.id = o.user_id \
+                   WHERE o.room_id = r.id AND o.user_id <> m.user_id LIMIT 1) END \
                    FROM room_members m JOIN rooms r ON r.id = m.room_id \
                    WHERE m.user_id = $1 AND r.id > $2 ORDER BY r.id LIMIT $3";
         let rows: Vec<MyRoomRow> = sqlx::query_as(sql)
@@ -395,7 +401,7 @@ impl Store {
         let rooms = rows
             .into_iter()
             .map(
-                |(id, kind, name, created_by, created_at, last_seq, role, last_read_seq)| {
+                |(id, kind, name, created_by, created_at, last_seq, role, last_read_seq, peer)| {
                     let role =
                         Role::parse(&role).ok_or_else(|| corrupt("room_members.role", &role))?;
                     let room = room((id, kind, name, created_by, created_at, last_seq))?;
@@ -403,6 +409,7 @@ impl Store {
                         room,
                         role,
                         last_read_seq,
+                        peer,
                     })
                 },
             )

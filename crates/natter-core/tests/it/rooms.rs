@@ -140,6 +140,20 @@ async fn direct_rooms_are_unique_per_pair_under_concurrency(backend: Backend) {
         t.store.room(&id).await.unwrap().unwrap().kind,
         RoomKind::Direct
     );
+    // Each person's room list names the room after the other one; a group has no peer.
+    t.store
+        .create_room(RoomKind::Group, "g", &alice)
+        .await
+        .unwrap();
+    let peers = |page: natter_core::store::Page<natter_core::store::MyRoom>| {
+        let mut peers: Vec<_> = page.items.into_iter().map(|r| r.peer).collect();
+        peers.sort();
+        peers
+    };
+    let alices = t.store.rooms_of_user(&alice, None, 10).await.unwrap();
+    assert_eq!(peers(alices), [None, Some("bob".to_owned())]);
+    let bobs = t.store.rooms_of_user(&bob, None, 10).await.unwrap();
+    assert_eq!(peers(bobs), [Some("alice".to_owned())]);
 }
 
 async fn search_treats_wildcards_literally_and_pages_stably(backend: Backend) {

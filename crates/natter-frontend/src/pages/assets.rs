@@ -1,13 +1,28 @@
-//! The stylesheet and the room script, compiled into the binary (nothing is fetched from
+//! The stylesheet and the app's script modules, compiled into the binary (nothing is fetched from
 //! elsewhere at build or run time).
 
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::i18n::{self, Lang};
 
 const CSS: &str = include_str!("../../static/app.css");
-const ROOM_JS: &str = include_str!("../../static/room.js");
-const NOTIFY_JS: &str = include_str!("../../static/notify.js");
 const SERVICE_WORKER: &str = include_str!("../../static/sw.js");
+
+/// The app's ES modules by file name (`/static/{name}`).
+const MODULES: [(&str, &str); 10] = [
+    ("app.js", include_str!("../../static/app.js")),
+    ("socket.js", include_str!("../../static/socket.js")),
+    ("stream.js", include_str!("../../static/stream.js")),
+    ("room.js", include_str!("../../static/room.js")),
+    ("message.js", include_str!("../../static/message.js")),
+    ("composer.js", include_str!("../../static/composer.js")),
+    ("people.js", include_str!("../../static/people.js")),
+    ("outbox.js", include_str!("../../static/outbox.js")),
+    ("i18n.js", include_str!("../../static/i18n.js")),
+    ("prefs.js", include_str!("../../static/prefs.js")),
+];
 
 /// `/static/app.css`.
 pub async fn css() -> impl IntoResponse {
@@ -20,14 +35,23 @@ pub async fn css() -> impl IntoResponse {
     )
 }
 
-/// `/static/room.js`.
-pub async fn room_js() -> impl IntoResponse {
-    script(ROOM_JS)
+/// `/static/{module}.js`: one of the app's modules.
+pub async fn module(Path(name): Path<String>) -> Response {
+    match MODULES.iter().find(|(file, _)| *file == name) {
+        Some((_, text)) => script(text).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
-/// `/static/notify.js`.
-pub async fn notify_js() -> impl IntoResponse {
-    script(NOTIFY_JS)
+/// `/static/i18n/{lang}.js`: the UI's messages in that language, for the script.
+pub async fn catalog(Path(file): Path<String>) -> Response {
+    let lang = file.strip_suffix(".js").and_then(Lang::parse);
+    match lang {
+        Some(lang) if file == format!("{}.js", lang.code()) => {
+            script(i18n::script(lang)).into_response()
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// `/sw.js`: the service worker, served from the root so that its scope is the site.

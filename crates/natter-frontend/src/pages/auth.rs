@@ -12,6 +12,7 @@ use tonic::{Code, Status};
 
 use super::{Page, check_csrf, csrf_refused, nav, render, service_error};
 use crate::Frontend;
+use crate::prefs::t;
 use crate::session::{FORM_COOKIE, MaybeUser, Session, User, cookie, random_token, same_token};
 use crate::views::{Login, Register};
 
@@ -131,10 +132,8 @@ pub async fn login(
         Ok(pair) => Ok(signed_in(&frontend, pair.into_inner())),
         Err(status) => {
             let error = match status.code() {
-                Code::Unauthenticated | Code::InvalidArgument | Code::NotFound => {
-                    "Wrong user name or password.".to_owned()
-                }
-                Code::ResourceExhausted => "Too many attempts: wait a minute and try again.".into(),
+                Code::Unauthenticated | Code::InvalidArgument | Code::NotFound => t("login-wrong"),
+                Code::ResourceExhausted => t("login-too-many"),
                 _ => return Err(service_error(None, status).into()),
             };
             let page = Login {

@@ -11,6 +11,7 @@ use tonic::Code;
 
 use super::{Page, error_page, nav, render, service_error};
 use crate::Frontend;
+use crate::prefs::t;
 use crate::session::MaybeUser;
 use crate::views::Unsubscribe;
 
@@ -34,12 +35,11 @@ pub async fn confirm(
     Path(token): Path<String>,
 ) -> Page {
     let unknown = || {
-        let message = "This unsubscribe link is not known (it may be from another server).";
         error_page(
             session.as_ref(),
             StatusCode::NOT_FOUND,
-            "Unknown link",
-            message,
+            &t("digests-unknown-title"),
+            &t("digests-unknown"),
         )
     };
     if token.len() > TOKEN_MAX {

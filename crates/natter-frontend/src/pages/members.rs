@@ -12,8 +12,9 @@ use serde::Deserialize;
 
 use super::auth::CsrfForm;
 use super::settings::act;
-use super::{Page, authed, check_csrf, nav, render, service_error};
+use super::{Page, authed, check_csrf, render, service_error, shell};
 use crate::Frontend;
+use crate::prefs::t_with;
 use crate::session::{Session, User};
 use crate::views::{MemberView, Members, RoomView};
 
@@ -69,7 +70,7 @@ pub(super) async fn page(
         StatusCode::OK
     };
     let page = Members {
-        nav: nav(Some(session)),
+        nav: shell(frontend, session).await,
         room: RoomView::of(&room, None),
         members: members.iter().map(MemberView::of).collect(),
         manage: matches!(room.my_role(), Role::Owner | Role::Admin),
@@ -119,7 +120,7 @@ pub async fn add(
             &frontend,
             &session,
             &room,
-            Some(format!("No user is called {}.", form.username)),
+            Some(t_with("members-no-user", "name", &form.username)),
         )
         .await;
     };

@@ -14,12 +14,13 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use natter_proto::website::v1::{ListRoomsRequest, ListThreadsRequest, RoomKind, RoomRequest};
+use natter_proto::website::v1::{ListRoomsRequest, ListThreadsRequest};
 use tonic::Code;
 
 use crate::Frontend;
+use crate::prefs::{Prefs, t};
 use crate::session::{MaybeUser, Session, same_token};
-use crate::views::{ErrorPage, Home, Nav, RoomView, ThreadView};
+use crate::views::{ErrorPage, Home, Nav, RoomView, Sidebar, ThreadView};
 
 /// A page or a redirect, or an error page.
 pub type Page = Result<Response, PageError>;
@@ -51,12 +52,74 @@ pub fn render(template: &impl Template) -> Response {
     }
 }
 
-/// Navigation for `session`.
+/// The page frame for `session`, without the sidebar (signed-out and error pages).
 pub fn nav(session: Option<&Session>) -> Nav {
     Nav {
         user: session.map(|s| s.username.clone()),
         csrf: session.map(|s| s.csrf.clone()).unwrap_or_default(),
+        theme: Prefs::current().theme,
+        lang: Prefs::current().lang,
+        sidebar: None,
     }
+}
+
+/// Rooms the sidebar lists (the first page of the reader's; the stream adds the rest).
+const SIDEBAR_ROOMS: u32 = 100;
+/// Followed threads the sidebar lists.
+const SIDEBAR_THREADS: u32 = 20;
+
+/// The app shell's frame for a signed-in page: `nav` with the reader's rooms, direct
+/// chats and followed threads (empty for the shell's own navigation, which keeps its
+/// sidebar). When they cannot be read the page still renders, with an empty sidebar the
+/// event stream fills once connected.
+pub async fn shell(frontend: &Frontend, session: &Session) -> Nav {
+    let sidebar = match Prefs::current().partial {
+        true => Ok(Sidebar::default()),
+        false => sidebar(frontend, session).await,
+    };
+    let sidebar = match sidebar {
+        Ok(sidebar) => sidebar,
+        Err(status) => {
+            tracing::warn!(code = ?status.code(), message = status.message(), "sidebar not read");
+            Sidebar::default()
+        }
+    };
+    Nav {
+        sidebar: Some(sidebar),
+        ..nav(Some(session))
+    }
+}
+
+async fn sidebar(frontend: &Frontend, session: &Session) -> Result<Sidebar, tonic::Status> {
+    let mut website = frontend.website();
+    let request = ListRoomsRequest {
+        query: String::new(),
+        cursor: String::new(),
+        limit: SIDEBAR_ROOMS,
+    };
+    let threads = ListThreadsRequest {
+        limit: SIDEBAR_THREADS,
+    };
+    let mut other = website.clone();
+    let (rooms, threads) = tokio::try_join!(
+        website.list_my_rooms(authed(session, request)),
+        other.list_threads(authed(session, threads)),
+    )?;
+    let (directs, rooms): (Vec<_>, Vec<_>) = (rooms.into_inner().rooms.iter())
+        .map(|room| RoomView::of(room, None))
+        .partition(|room| room.kind == "direct");
+    let room_name = |id: &str| {
+        let room = rooms.iter().chain(&directs).find(|r| r.id == id);
+        room.map_or_else(|| "a room".to_owned(), |r| r.name.clone())
+    };
+    let threads = (threads.into_inner().threads.iter())
+        .map(|t| ThreadView::of(t, &room_name(&t.room_id)))
+        .collect();
+    Ok(Sidebar {
+        rooms,
+        directs,
+        threads,
+    })
 }
 
 /// An error page with `status`.
@@ -87,40 +150,36 @@ pub fn csrf_refused(session: Option<&Session>) -> Response {
     error_page(
         session,
         StatusCode::FORBIDDEN,
-        "Form refused",
-        "This form was not sent from a current Natter page. Reload the page and try again.",
+        &t("error-form-title"),
+        &t("error-form"),
     )
 }
 
 /// A service error as a page: not found stays not found, refusals say why.
 pub fn service_error(session: Option<&Session>, status: tonic::Status) -> Response {
     let (code, title) = match status.code() {
-        Code::NotFound => (StatusCode::NOT_FOUND, "Not found"),
-        Code::PermissionDenied => (StatusCode::FORBIDDEN, "Not allowed"),
+        Code::NotFound => (StatusCode::NOT_FOUND, "error-not-found"),
+        Code::PermissionDenied => (StatusCode::FORBIDDEN, "error-forbidden"),
         Code::InvalidArgument | Code::AlreadyExists | Code::FailedPrecondition => {
-            (StatusCode::BAD_REQUEST, "That did not work")
+            (StatusCode::BAD_REQUEST, "error-bad-request")
         }
-        Code::ResourceExhausted => (StatusCode::TOO_MANY_REQUESTS, "Slow down"),
-        Code::Unauthenticated => (StatusCode::UNAUTHORIZED, "Please log in again"),
+        Code::ResourceExhausted => (StatusCode::TOO_MANY_REQUESTS, "error-slow-down"),
+        Code::Unauthenticated => (StatusCode::UNAUTHORIZED, "error-log-in"),
         Code::Unavailable => {
             tracing::warn!(message = status.message(), "a service is unavailable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Natter is briefly unavailable",
-            )
+            (StatusCode::SERVICE_UNAVAILABLE, "error-unavailable")
         }
         _ => {
             tracing::error!(code = ?status.code(), message = status.message(), "service call failed");
-            (StatusCode::BAD_GATEWAY, "Natter is having trouble")
+            (StatusCode::BAD_GATEWAY, "error-trouble")
         }
     };
+    // The services' own messages (what was wrong with the input) are in English.
     let message = match code {
-        StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE => {
-            "Please try again in a moment."
-        }
-        _ => status.message(),
+        StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE => t("error-retry"),
+        _ => status.message().to_owned(),
     };
-    let mut page = error_page(session, code, title, message);
+    let mut page = error_page(session, code, &t(title), &message);
     if code == StatusCode::SERVICE_UNAVAILABLE {
         let retry = natter_core::http::RETRY_UNAVAILABLE_SECS.into();
         page.headers_mut().insert(http::header::RETRY_AFTER, retry);
@@ -138,70 +197,12 @@ pub fn authed<T>(session: &Session, message: T) -> tonic::Request<T> {
     request
 }
 
-/// `/`: what Natter is, or the user's rooms with unread counts.
+/// `/`: what Natter is, or the signed-in reader's start page (the shell's sidebar lists
+/// their rooms).
 pub async fn home(State(frontend): State<Frontend>, MaybeUser(session): MaybeUser) -> Page {
-    let Some(session) = session else {
-        return Ok(render(&Home {
-            nav: nav(None),
-            rooms: Vec::new(),
-            threads: Vec::new(),
-        }));
+    let nav = match &session {
+        Some(session) => shell(&frontend, session).await,
+        None => nav(None),
     };
-    let request = ListRoomsRequest {
-        query: String::new(),
-        cursor: String::new(),
-        limit: 100,
-    };
-    let page = frontend
-        .website()
-        .list_my_rooms(authed(&session, request))
-        .await
-        .map_err(|s| service_error(Some(&session), s))?
-        .into_inner();
-    let mut rooms = Vec::with_capacity(page.rooms.len());
-    for room in &page.rooms {
-        // A direct room has no name: show the other person's.
-        let other = match room.kind() {
-            RoomKind::Direct => other_member(&frontend, &session, &room.id).await,
-            _ => None,
-        };
-        rooms.push(RoomView::of(room, other.as_deref()));
-    }
-    let threads = frontend
-        .website()
-        .list_threads(authed(&session, ListThreadsRequest { limit: 20 }))
-        .await
-        .map_err(|s| service_error(Some(&session), s))?
-        .into_inner()
-        .threads;
-    let room_name = |id: &str| {
-        let room = rooms.iter().find(|r| r.id == id);
-        room.map_or_else(|| "a room".to_owned(), |r| r.name.clone())
-    };
-    let threads = (threads.iter())
-        .map(|t| ThreadView::of(t, &room_name(&t.room_id)))
-        .collect();
-    Ok(render(&Home {
-        nav: nav(Some(&session)),
-        rooms,
-        threads,
-    }))
-}
-
-/// The user name of the other member of direct room `room_id`.
-async fn other_member(frontend: &Frontend, session: &Session, room_id: &str) -> Option<String> {
-    let request = RoomRequest {
-        room_id: room_id.into(),
-    };
-    let members = frontend
-        .website()
-        .list_members(authed(session, request))
-        .await
-        .ok()?;
-    let other = members
-        .into_inner()
-        .members
-        .into_iter()
-        .find(|m| m.user_id != session.user_id)?;
-    Some(other.username)
+    Ok(render(&Home { nav }))
 }

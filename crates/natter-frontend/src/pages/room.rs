@@ -1,5 +1,5 @@
-//! The room page (latest history server-rendered; room.js makes it live) and the token
-//! endpoint the script uses to authenticate its WebSocket.
+//! The room page (latest history server-rendered; the app's room view makes it live) and
+//! the token endpoint the script uses to authenticate its WebSocket.
 
 use std::collections::BTreeMap;
 
@@ -7,66 +7,49 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use natter_proto::common::v1::HistoryRequest;
+use natter_proto::common::v1::{HistoryRequest, Message};
 use natter_proto::website::v1::{Role, RoomKind, RoomRequest};
 
-use super::{Page, authed, nav, render, service_error};
+use super::{Page, authed, render, service_error, shell};
 use crate::Frontend;
-use crate::session::{User, same_token};
+use crate::session::{Session, User, same_token};
 use crate::views::{MessageView, RoomPage, RoomView};
 
 /// Messages shown when a room opens; older ones load on scroll-up.
 const FIRST_PAGE: u32 = 50;
 
-/// `GET /rooms/{room}`.
+/// `GET /rooms/{room}`: the shell with the room's latest messages (its reads run at once).
 pub async fn show(
     State(frontend): State<Frontend>,
     User(session): User,
     Path(room_id): Path<String>,
 ) -> Page {
     let fail = |s| service_error(Some(&session), s);
-    let mut website = frontend.website();
-    let room = website
-        .get_room(authed(
-            &session,
-            RoomRequest {
-                room_id: room_id.clone(),
-            },
-        ))
-        .await
-        .map_err(fail)?
-        .into_inner();
-    let members = website
-        .list_members(authed(
-            &session,
-            RoomRequest {
-                room_id: room_id.clone(),
-            },
-        ))
-        .await
-        .map_err(fail)?
-        .into_inner()
-        .members;
-    let names: BTreeMap<String, String> = members
-        .iter()
-        .map(|m| (m.user_id.clone(), m.username.clone()))
-        .collect();
-    let joined = room.my_role() != Role::Unspecified;
-    let history = HistoryRequest {
+    let (mut website, mut website2) = (frontend.website(), frontend.website());
+    let room_request = || RoomRequest {
         room_id: room_id.clone(),
-        before: None,
-        after: None,
-        limit: FIRST_PAGE,
-        thread: None,
     };
-    let messages = match website.get_history(authed(&session, history)).await {
-        Ok(list) => list.into_inner().messages,
+    let (nav, room, members, history) = tokio::join!(
+        shell(&frontend, &session),
+        website.get_room(authed(&session, room_request())),
+        website2.list_members(authed(&session, room_request())),
+        first_page(&frontend, &session, &room_id),
+    );
+    let room = room.map_err(fail)?.into_inner();
+    let members = members.map_err(fail)?.into_inner().members;
+    let joined = room.my_role() != Role::Unspecified;
+    let messages = match history {
+        Ok(list) => list,
         Err(status) if !joined => {
             tracing::debug!(code = ?status.code(), "no history before joining");
             Vec::new()
         }
         Err(status) => return Err(fail(status).into()),
     };
+    let names: BTreeMap<String, String> = members
+        .iter()
+        .map(|m| (m.user_id.clone(), m.username.clone()))
+        .collect();
     let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| "someone".into());
     let other = (room.kind() == RoomKind::Direct)
         .then(|| {
@@ -76,8 +59,12 @@ pub async fn show(
                 .map(|m| m.username.clone())
         })
         .flatten();
+    // Where the reader had got to: the "new messages" divider goes after it.
+    let read_seq = (nav.sidebar.as_ref())
+        .and_then(|side| side.room(&room_id))
+        .map_or(room.last_seq, |r| r.last_seq - r.unread);
     let page = RoomPage {
-        nav: nav(Some(&session)),
+        nav,
         room: RoomView::of(&room, other.as_deref()),
         // History comes newest first; the page reads top to bottom.
         messages: messages
@@ -93,8 +80,29 @@ pub async fn show(
             && (room.kind() == RoomKind::Direct
                 || matches!(room.my_role(), Role::Owner | Role::Admin)),
         last_seq: room.last_seq,
+        read_seq,
     };
     Ok(render(&page))
+}
+
+/// The room's newest messages, newest first.
+async fn first_page(
+    frontend: &Frontend,
+    session: &Session,
+    room_id: &str,
+) -> Result<Vec<Message>, tonic::Status> {
+    let history = HistoryRequest {
+        room_id: room_id.to_owned(),
+        before: None,
+        after: None,
+        limit: FIRST_PAGE,
+        thread: None,
+    };
+    let page = frontend
+        .website()
+        .get_history(authed(session, history))
+        .await?;
+    Ok(page.into_inner().messages)
 }
 
 /// `GET /session/socket-token` (same-origin script only: it must echo the session's

@@ -10,7 +10,7 @@ use tonic::Code;
 
 use super::auth::CsrfForm;
 use super::settings::act;
-use super::{Page, authed, check_csrf, nav, render, service_error};
+use super::{Page, authed, check_csrf, render, service_error, shell};
 use crate::Frontend;
 use crate::session::User;
 use crate::views::{NewRoom, RoomView, Rooms};
@@ -50,7 +50,7 @@ pub async fn list(
         .into_inner();
     let rooms = page.rooms.iter().map(|r| RoomView::of(r, None)).collect();
     Ok(render(&Rooms {
-        nav: nav(Some(&session)),
+        nav: shell(&frontend, &session).await,
         rooms,
         query: query.q,
         next_cursor: page.next_cursor,
@@ -58,9 +58,9 @@ pub async fn list(
 }
 
 /// `GET /rooms/new`.
-pub async fn new_form(User(session): User) -> Page {
+pub async fn new_form(State(frontend): State<Frontend>, User(session): User) -> Page {
     Ok(render(&NewRoom {
-        nav: nav(Some(&session)),
+        nav: shell(&frontend, &session).await,
         error: None,
     }))
 }
@@ -88,7 +88,7 @@ pub async fn create(
         Ok(room) => Ok(Redirect::to(&format!("/rooms/{}", room.into_inner().id)).into_response()),
         Err(status) if status.code() == Code::InvalidArgument => {
             let page = NewRoom {
-                nav: nav(Some(&session)),
+                nav: shell(&frontend, &session).await,
                 error: Some(status.message().into()),
             };
             Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())

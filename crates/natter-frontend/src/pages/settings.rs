@@ -13,6 +13,7 @@ use super::auth::CsrfForm;
 use super::members::page;
 use super::{Page, authed, check_csrf, service_error};
 use crate::Frontend;
+use crate::prefs::t;
 use crate::session::{Session, User};
 
 #[derive(Debug, Deserialize)]
@@ -103,7 +104,7 @@ pub async fn delete(
 ) -> Page {
     check_csrf(&session, &form.csrf)?;
     if form.confirm.is_none() {
-        let error = "Tick the box to confirm the deletion.".to_owned();
+        let error = t("members-delete-unticked");
         return page(&frontend, &session, &room, Some(error)).await;
     }
     let request = RoomRequest {

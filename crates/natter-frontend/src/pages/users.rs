@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tonic::Code;
 
 use super::auth::CsrfForm;
-use super::{Page, authed, check_csrf, nav, render, service_error};
+use super::{Page, authed, check_csrf, render, service_error, shell};
 use crate::Frontend;
 use crate::session::{Session, User};
 use crate::views::{EditProfile, ProfilePage, Users};
@@ -65,7 +65,7 @@ pub async fn search(
         }
     };
     Ok(render(&Users {
-        nav: nav(Some(&session)),
+        nav: shell(&frontend, &session).await,
         query: query.q,
         users,
     }))
@@ -85,7 +85,7 @@ pub async fn profile(
         .into_inner();
     let mine = profile.id == session.user_id;
     Ok(render(&ProfilePage {
-        nav: nav(Some(&session)),
+        nav: shell(&frontend, &session).await,
         profile,
         mine,
     }))
@@ -136,7 +136,7 @@ async fn edit_page(frontend: &Frontend, session: &Session, error: Option<String>
         StatusCode::OK
     };
     let page = EditProfile {
-        nav: nav(Some(session)),
+        nav: shell(frontend, session).await,
         profile,
         settings,
         error,

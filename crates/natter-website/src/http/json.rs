@@ -33,6 +33,9 @@ pub struct RoomJson {
     /// Messages after the caller's read marker (in the caller's own room list).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unread: Option<i64>,
+    /// In a direct room, the other person's user name (in the caller's own room list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_name: Option<String>,
 }
 
 /// One page of rooms.
@@ -380,6 +383,7 @@ pub fn room_json(room: RoomRecord, role: Option<Role>) -> RoomJson {
         last_seq: room.last_seq,
         my_role: role.map(Role::as_str),
         unread: None,
+        peer_name: None,
     }
 }
 
@@ -393,6 +397,7 @@ pub fn room_page(page: Page<RoomRecord>) -> RoomPage {
 pub fn my_room_page(page: Page<MyRoom>) -> RoomPage {
     let item = |mine: MyRoom| RoomJson {
         unread: Some(mine.unread()),
+        peer_name: mine.peer,
         ..room_json(mine.room, Some(mine.role))
     };
     RoomPage {

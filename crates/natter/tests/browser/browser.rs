@@ -245,21 +245,39 @@ impl Browser {
         self.wait_for("live", live).await;
     }
 
-    /// Answers the open prompt with `text` (`None`: just accept a confirm).
-    pub async fn answer_dialog(&self, text: Option<&str>) {
-        let started = Instant::now();
-        loop {
-            let ready = match text {
-                Some(text) => self.client.send_alert_text(text).await,
-                None => self.client.get_alert_text().await.map(drop),
-            };
-            if ready.is_ok() {
-                break;
-            }
-            assert!(started.elapsed() < PATIENCE, "no dialog opened");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        self.client.accept_alert().await.unwrap();
+    /// Runs `script`, which calls its last argument (`arguments[arguments.length - 1]`)
+    /// with the result when done, and returns that result.
+    pub async fn eval_async(&self, script: &str) -> Value {
+        self.client.execute_async(script, Vec::new()).await.unwrap()
+    }
+
+    /// Resizes the window to `width` × `height` CSS pixels.
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.client.set_window_size(width, height).await.unwrap();
+    }
+
+    /// Runs axe-core (the script `NATTER_AXE_JS` names: `cargo xtask test` installs it)
+    /// on the page; panics listing any serious or critical violation, naming `page`.
+    pub async fn check_accessibility(&self, page: &str) {
+        let path = std::env::var("NATTER_AXE_JS").unwrap_or_else(|_| {
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../target/tools/axe/node_modules/axe-core/axe.min.js"
+            )
+            .into()
+        });
+        let axe = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("axe-core not at {path} ({e}): `cargo xtask test` installs it")
+        });
+        self.client.execute(&axe, Vec::new()).await.unwrap();
+        let run = "const done = arguments[arguments.length - 1]; \
+                   axe.run(document, { resultTypes: ['violations'] }).then(r => done(r.violations \
+                   .filter(v => v.impact === 'serious' || v.impact === 'critical') \
+                   .map(v => ({ id: v.id, impact: v.impact, help: v.help, \
+                   nodes: v.nodes.slice(0, 3).map(n => n.html) }))), \
+                   e => done([{ id: 'axe failed', help: String(e) }]));";
+        let violations = self.eval_async(run).await;
+        assert_eq!(violations, json!([]), "accessibility of {page}");
     }
 
     /// Reloads the page.

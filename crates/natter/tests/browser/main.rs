@@ -8,6 +8,7 @@ mod support;
 
 mod browser;
 mod notify;
+mod shell;
 
 use std::time::Duration;
 
@@ -318,27 +319,27 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
         .await,
         json!([true, true])
     );
-    // Editing and deleting one's own message reach the other page too.
-    alice
-        .click("#messages li:nth-child(1) .tools button:nth-child(1)")
-        .await;
-    alice.answer_dialog(Some("hello bob (edited text)")).await;
+    // Editing (in place) and deleting (after the time to undo it) one's own message reach
+    // the other page too.
+    alice.click("#messages li[data-seq='1'] button.edit").await;
+    let editor = "#messages li[data-seq='1'] form.edit textarea";
+    alice.fill(editor, "hello bob (edited text)").await;
+    alice.press_enter(editor).await;
     bob.wait_for(
         "the edit",
         "document.querySelector('#messages li .body').textContent === 'hello bob (edited text)'",
     )
     .await;
     // "(edited)" opens the earlier text.
-    bob.click("#messages li:nth-child(1) button.edited").await;
+    bob.click("#messages li[data-seq='1'] button.edited").await;
     bob.wait_for(
         "the earlier version",
         "document.querySelector('#messages li ol.edits .body')?.textContent === 'hello bob'",
     )
     .await;
     alice
-        .click("#messages li:nth-child(3) .tools button:nth-child(2)")
+        .click("#messages li[data-seq='3'] button.delete")
         .await;
-    alice.answer_dialog(None).await;
     bob.wait_for(
         "the deletion",
         "document.querySelectorAll('#messages li.deleted').length === 1",
@@ -371,7 +372,7 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
     carol.press_enter("#body").await;
     bob.wait_for(
         "the late joiner named",
-        "[...document.querySelectorAll('#messages > li')].some(li => \
+        "[...document.querySelectorAll('#messages > li.message')].some(li => \
          li.querySelector('.sender').textContent === 'carol' \
          && li.querySelector('.body').textContent === 'hello all')",
     )

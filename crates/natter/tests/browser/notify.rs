@@ -11,7 +11,7 @@ use super::support::terminate;
 use super::{alice_and_bob, free_addr, output_dir, start};
 
 /// Alice's new group `name` with Bob added; its path.
-async fn group_with_bob(alice: &Browser, name: &str) -> String {
+pub async fn group_with_bob(alice: &Browser, name: &str) -> String {
     alice.create_room(name, "group").await;
     let room = alice.url().await.path().to_owned();
     alice.goto(&format!("{room}/members")).await;
@@ -26,7 +26,7 @@ async fn group_with_bob(alice: &Browser, name: &str) -> String {
     room
 }
 
-async fn say(page: &Browser, text: &str) {
+pub async fn say(page: &Browser, text: &str) {
     page.fill("#body", text).await;
     page.press_enter("#body").await;
     let stored = format!(
