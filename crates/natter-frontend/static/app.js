@@ -79,6 +79,10 @@ async function navigate(url, { push = true } = {}) {
     kept.show(new URL(url, location.href).hash);
     return arrived(url, push, started, true);
   }
+  if (!document.getElementById("sidebar")) {
+    window.location.href = url; // a page without the shell (an error page): load it whole
+    return;
+  }
   let reply;
   try {
     reply = await fetch(url, { credentials: "same-origin", headers: { "X-Natter-Nav": "1" } });

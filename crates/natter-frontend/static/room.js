@@ -436,7 +436,11 @@ export function startRoom(el, { socket, outbox, stream }) {
     const stick = nearBottom();
     const mine = m.sender_id === me ? pending.get(m.client_id) : null;
     if (mine) pending.delete(m.client_id);
-    const inTimeline = !m.thread_root || m.also_to_room;
+    // The list shows one unbroken stretch of the timeline: a message older than its
+    // first (a filled gap whose place was trimmed off) is left to scrolling back.
+    const beforeWindow = shown().length > 0 && m.seq < firstSeq();
+    if (beforeWindow) exhausted = false;
+    const inTimeline = (!m.thread_root || m.also_to_room) && !beforeWindow;
     if (inTimeline && !tailGap && !original(m.seq)) {
       const li = messageItem(m);
       if (mine && mine.parentElement === list) {

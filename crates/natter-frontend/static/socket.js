@@ -71,13 +71,18 @@ export function createSocket() {
     }, due);
   }
 
+  let connecting = false;
   async function connect() {
+    if (connecting || ws) return; // one socket at a time
+    connecting = true;
     setState(attempt === 0 ? "connecting" : "reconnecting");
     try {
       await currentToken();
     } catch (e) {
+      connecting = false;
       return retry();
     }
+    connecting = false;
     const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
     ws = new WebSocket(url, "natter.v1");
     // How many sockets this tab has opened (one per connection, not per view).
@@ -91,12 +96,29 @@ export function createSocket() {
     };
   }
 
+  // After a drop: again with jittered exponential backoff, or at the longest backoff
+  // while the browser says it is offline (its `online` event reconnects at once).
+  let retryTimer = null;
+  let offline = false;
   function retry() {
     attempt += 1;
     setState("reconnecting");
-    const base = Math.min(30000, 500 * 2 ** Math.min(attempt, 6));
-    setTimeout(connect, base / 2 + (Math.random() * base) / 2);
+    const base = offline ? 30000 : Math.min(30000, 500 * 2 ** Math.min(attempt, 6));
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(connect, base / 2 + (Math.random() * base) / 2);
   }
+
+  window.addEventListener("offline", () => {
+    offline = true;
+    ws?.close(); // the server cannot be reached: say so now, not at the next timeout
+  });
+  window.addEventListener("online", () => {
+    offline = false;
+    if (ws) return;
+    clearTimeout(retryTimer);
+    attempt = 0;
+    connect();
+  });
 
   function subscribeFrame(id, view) {
     return { type: "subscribe", room_id: id, since: view.since(), receipts: view.receipts || undefined };

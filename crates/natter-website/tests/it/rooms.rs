@@ -346,6 +346,13 @@ async fn direct_rooms_are_unique_per_pair(backend: Backend) {
         .map(|r| r.body["id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids.len(), 1);
+    // Each one's room list names it after the other person.
+    for (me, other) in [(&alice, "bob"), (&bob, "alice")] {
+        let mine = server
+            .call(Some(me), "GET", "/api/v1/rooms/mine", None)
+            .await;
+        assert_eq!(mine.body["items"][0]["peer_name"], other);
+    }
     let myself = server
         .call(
             Some(&alice),

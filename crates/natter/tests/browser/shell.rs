@@ -55,6 +55,10 @@ async fn rooms_switch_on_one_socket_with_badges_and_the_url_following() {
     bob.wait_for("beta's message", shown).await;
     bob.wait_live().await;
     assert_eq!(bob.url().await.path(), beta);
+    let ms = bob
+        .eval("return document.documentElement.dataset.lastSwitchMs")
+        .await;
+    eprintln!("switch to a room not opened before: {ms} ms (its page fetched and rendered)");
     bob.wait_for("beta read", &format!("{badge}.hidden")).await;
 
     // Back to a room opened before: kept, shown at once; back and forward follow.
@@ -124,7 +128,7 @@ async fn rooms_switch_on_one_socket_with_badges_and_the_url_following() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_gap_of_several_pages_is_filled_and_an_offline_send_survives_a_reload() {
+async fn a_reconnect_after_a_gap_of_several_pages_fills_it_and_an_offline_send_survives_a_reload() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let addr = free_addr();
@@ -142,11 +146,17 @@ async fn a_gap_of_several_pages_is_filled_and_an_offline_send_survives_a_reload(
     let first = bob
         .eval("return Number(document.getElementById('room').dataset.contiguous)")
         .await;
-    // Bob looks elsewhere (the room stays kept, unsubscribed) while 700 messages arrive:
-    // more than the server replays (500), so 200 come from history, two pages of 100.
-    bob.click(".brand").await;
-    bob.wait_for("home", "!document.getElementById('room')")
+    // Bob's browser goes offline (its socket closes) while 700 messages arrive: more
+    // than the server replays on resume (500), so 200 come from history, two pages of
+    // 100. `NATTER_TEST_GAP` sets another number (e.g. 10000, to measure a tab).
+    let gap: u32 = std::env::var("NATTER_TEST_GAP").map_or(700, |n| n.parse().unwrap());
+    bob.eval("window.dispatchEvent(new Event('offline')); return null")
         .await;
+    bob.wait_for(
+        "offline shown",
+        "document.getElementById('conn').dataset.state === 'reconnecting'",
+    )
+    .await;
     alice.goto(&room).await;
     alice.wait_live().await;
     alice
@@ -154,7 +164,7 @@ async fn a_gap_of_several_pages_is_filled_and_an_offline_send_survives_a_reload(
             "(async () => {{ \
                const csrf = document.querySelector('meta[name=natter-csrf]').content; \
                const token = (await (await fetch('/session/socket-token', {{ headers: {{ 'X-CSRF-Token': csrf }} }})).json()).token; \
-               for (let i = 0; i < 700; i++) {{ \
+               for (let i = 0; i < {gap}; i++) {{ \
                  const r = await fetch('/api/v1/rooms/{}/messages', {{ method: 'POST', \
                    headers: {{ Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' }}, \
                    body: JSON.stringify({{ body: 'gap ' + i, client_id: 'gap-' + i }}) }}); \
@@ -165,27 +175,59 @@ async fn a_gap_of_several_pages_is_filled_and_an_offline_send_survives_a_reload(
             room_id(&room)
         ))
         .await;
-    alice
-        .wait_for("700 posted", "window.posted !== undefined")
-        .await;
+    while alice.eval("return window.posted === undefined").await == json!(true) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(alice.eval("return window.posted").await, json!("ok"));
-    bob.click(&sidebar_link(&room)).await;
-    let expected = first.as_i64().unwrap() + 700;
+    bob.eval("window.dispatchEvent(new Event('online')); return null")
+        .await;
+    let expected = first.as_i64().unwrap() + i64::from(gap);
     bob.wait_for(
         "every message of the gap",
         &format!("Number(document.getElementById('room').dataset.contiguous) === {expected}"),
     )
     .await;
     let last = "[...document.querySelectorAll('#messages li.message .body')].pop().textContent";
-    assert_eq!(bob.eval(&format!("return {last}")).await, json!("gap 699"));
-    let shown = bob
-        .eval(
-            "return [document.querySelectorAll('#messages li.message').length, \
-             document.getElementsByTagName('*').length, \
-             Math.round(performance.memory.usedJSHeapSize / 1024)]",
+    let sockets = bob
+        .eval("return Number(document.documentElement.dataset.sockets)")
+        .await;
+    assert!(sockets.as_u64().unwrap() >= 2, "a reconnection: {sockets}");
+    let newest = json!(format!("gap {}", gap - 1));
+    assert_eq!(bob.eval(&format!("return {last}")).await, newest);
+    let measure = "return [document.querySelectorAll('#messages li.message').length, \
+                   document.getElementsByTagName('*').length, \
+                   Math.round(performance.memory.usedJSHeapSize / 1024)]";
+    let after = bob.eval(measure).await;
+    eprintln!("after {gap} arrived: [messages in the page, elements, JS heap KiB] = {after}");
+    // What the list shows is one unbroken stretch of the room, ending with the newest.
+    let seqs = bob
+        .eval("return [...document.querySelectorAll('#messages li.message')].map(li => Number(li.dataset.seq))")
+        .await;
+    let seqs: Vec<i64> = serde_json::from_value(seqs).unwrap();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "a hole in {seqs:?}"
+    );
+    // Reading back through older pages (50 each) to the first: the window stays bounded.
+    for _ in 0..20 {
+        let before = bob
+            .eval("return document.querySelector('#messages li.message').dataset.seq")
+            .await;
+        if before == json!("1") {
+            break;
+        }
+        bob.eval(
+            "const list = document.getElementById('messages'); list.scrollTop = 0; \
+             list.dispatchEvent(new Event('scroll')); return null",
         )
         .await;
-    eprintln!("after 700 arrived: [messages in the page, elements, JS heap KiB] = {shown}");
+        let moved =
+            format!("document.querySelector('#messages li.message').dataset.seq !== {before}");
+        bob.wait_for("an older page", &moved).await;
+    }
+    let back = bob.eval(measure).await;
+    eprintln!("after scrolling back 20 pages: {back}");
+    assert!(back[0].as_u64().unwrap() <= 800, "windowed: {back}");
 
     // Offline: the send waits in this browser's outbox, survives a reload, goes once.
     assert!(terminate(server).success());
@@ -316,12 +358,18 @@ async fn phone_width_dark_mode_and_russian() {
         "document.querySelector('h1').textContent === 'Здравствуйте, bob'",
     )
     .await;
+    bob.goto("/users?q=alice").await;
+    bob.click("#users a").await;
+    bob.wait_for("alice's profile", "!!document.getElementById('direct')")
+        .await;
+    bob.check_accessibility("a profile").await;
     for path in [
         "/rooms",
         "/users?q=a",
         "/rooms/new",
         "/profile",
         &format!("{room}/members"),
+        "/rooms/no-such-room",
     ] {
         bob.goto(path).await;
         bob.check_accessibility(path).await;
@@ -335,7 +383,7 @@ async fn phone_width_dark_mode_and_russian() {
     )
     .unwrap();
     let signed_out = Browser::open(&driver, &server.url).await;
-    for path in ["/", "/login", "/register"] {
+    for path in ["/", "/login", "/register", "/unsubscribe/an-unknown-token"] {
         signed_out.goto(path).await;
         signed_out.check_accessibility(path).await;
     }
