@@ -110,7 +110,7 @@ async fn sidebar(frontend: &Frontend, session: &Session) -> Result<Sidebar, toni
         .partition(|room| room.kind == "direct");
     let room_name = |id: &str| {
         let room = rooms.iter().chain(&directs).find(|r| r.id == id);
-        room.map_or_else(|| "a room".to_owned(), |r| r.name.clone())
+        room.map_or_else(|| t("room-a-room"), |r| r.name.clone())
     };
     let threads = (threads.into_inner().threads.iter())
         .map(|t| ThreadView::of(t, &room_name(&t.room_id)))
