@@ -73,8 +73,10 @@ async function ask(id) {
 }
 
 const listeners = [];
+// Calls `fn` with each id whose name becomes known; returns what stops it.
 export function onName(fn) {
   listeners.push(fn);
+  return () => listeners.splice(listeners.indexOf(fn) >>> 0, 1);
 }
 
 // Fills in `id`'s (or every known) name inside `root`.

@@ -82,9 +82,11 @@ export function startRoom(el, { socket, outbox, stream }) {
     stateEl.textContent = text;
     el.dataset.state = state;
   }
-  socket.on("state", (s) => {
+  // What a stopped view must let go of (so an evicted room's page can be freed).
+  const stopping = [];
+  stopping.push(socket.on("state", (s) => {
     if (!stopped && visible && s !== "live") setState(s, t(`room-state-${s}`));
-  });
+  }));
 
   // --- placing messages: in seq order, with day separators ---
 
@@ -481,6 +483,7 @@ export function startRoom(el, { socket, outbox, stream }) {
     if (visible && joined && !document.hidden && seq > 0) socket.send({ type: "read", room_id: room, seq });
   }
   document.addEventListener("visibilitychange", markRead);
+  stopping.push(() => document.removeEventListener("visibilitychange", markRead));
 
   function showSeen() {
     for (const old of list.querySelectorAll(".seen")) old.remove();
@@ -520,12 +523,12 @@ export function startRoom(el, { socket, outbox, stream }) {
     $("typing").textContent = !who.length ? "" : who.length > 3 ? t("room-typing-many") : t("room-typing", { n: who.length, names: who.join(", ") });
   }
 
-  onName(() => {
+  stopping.push(onName(() => {
     if (stopped) return;
     showOnline();
     renderTyping();
     refreshQuotes();
-  });
+  }));
 
   // --- history: gaps, older and newer pages, the window ---
 
@@ -809,6 +812,7 @@ export function startRoom(el, { socket, outbox, stream }) {
       hide();
       stopped = true;
       forget(el);
+      for (const release of stopping) release();
     },
     openThread,
     closeThread,

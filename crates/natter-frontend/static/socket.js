@@ -22,8 +22,10 @@ export function createSocket() {
   let reauthTimer = null;
   let userId = null;
 
+  // Calls `fn` on each `kind` event; returns what stops it.
   function on(kind, fn) {
     listeners[kind].push(fn);
+    return () => listeners[kind].splice(listeners[kind].indexOf(fn) >>> 0, 1);
   }
 
   function emit(kind, value) {

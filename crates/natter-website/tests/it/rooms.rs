@@ -347,11 +347,11 @@ async fn direct_rooms_are_unique_per_pair(backend: Backend) {
         .collect();
     assert_eq!(ids.len(), 1);
     // Each one's room list names it after the other person.
-    for (me, other) in [(&alice, "bob"), (&bob, "alice")] {
+    for (me, other) in [(&alice, &bob), (&bob, &alice)] {
         let mine = server
             .call(Some(me), "GET", "/api/v1/rooms/mine", None)
             .await;
-        assert_eq!(mine.body["items"][0]["peer_name"], other);
+        assert_eq!(mine.body["items"][0]["peer_name"], other.name.as_str());
     }
     let myself = server
         .call(
