@@ -382,6 +382,9 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
     // A direct chat started from a profile.
     bob.goto("/users?q=ali").await;
     bob.click("#users a").await;
+    // The profile comes by the shell's navigation (fetched, then swapped in).
+    bob.wait_for("the profile", "!!document.getElementById('direct')")
+        .await;
     bob.click("#direct").await;
     bob.wait_for(
         "the direct room",
