@@ -70,7 +70,8 @@ export function startRoom(el, { socket, outbox, stream }) {
 
   const { messageItem, showBody, markMentions, addTools, markEdited, markDeleted, setThread, markThreadReply, setPinned, setReaction } = createMessages({ me, joined, canPin, fillQuote: (a) => fillQuote(a) });
   const shown = () => list.querySelectorAll("li.message[data-seq]");
-  const firstSeq = () => Number(shown()[0]?.dataset.seq || lastSeq + 1);
+  const firstMessage = () => list.querySelector("li.message[data-seq]");
+  const firstSeq = () => Number(firstMessage()?.dataset.seq || lastSeq + 1);
   const lastShown = () => {
     const all = shown();
     return Number(all[all.length - 1]?.dataset.seq || 0);
@@ -440,7 +441,8 @@ export function startRoom(el, { socket, outbox, stream }) {
     if (mine) pending.delete(m.client_id);
     // The list shows one unbroken stretch of the timeline: a message older than its
     // first (a filled gap whose place was trimmed off) is left to scrolling back.
-    const beforeWindow = shown().length > 0 && m.seq < firstSeq();
+    const first = firstMessage();
+    const beforeWindow = !!first && m.seq < Number(first.dataset.seq);
     if (beforeWindow) exhausted = false;
     const inTimeline = (!m.thread_root || m.also_to_room) && !beforeWindow;
     if (inTimeline && !tailGap && !original(m.seq)) {

@@ -12,6 +12,7 @@ use natter_proto::website::v1::{Role, RoomKind, RoomRequest};
 
 use super::{Page, authed, render, service_error, shell};
 use crate::Frontend;
+use crate::prefs::t;
 use crate::session::{Session, User, same_token};
 use crate::views::{MessageView, RoomPage, RoomView};
 
@@ -50,7 +51,7 @@ pub async fn show(
         .iter()
         .map(|m| (m.user_id.clone(), m.username.clone()))
         .collect();
-    let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| "someone".into());
+    let name_of = |id: &str| (names.get(id).cloned()).unwrap_or_else(|| t("message-someone"));
     let other = (room.kind() == RoomKind::Direct)
         .then(|| {
             members
