@@ -53,8 +53,11 @@ pub struct Shared {
     /// The newest seq of each listened room.
     pub(crate) heads: Heads,
     /// Authentications and subscriptions being processed; more wait for a turn.
-    pub(crate) admission: tokio::sync::Semaphore,
+    admission: Arc<tokio::sync::Semaphore>,
 }
+
+/// A turn to process an authentication or subscription (see [`Limits::in_flight`]).
+pub(crate) type Turn = tokio::sync::OwnedSemaphorePermit;
 
 impl std::ops::Deref for Chat {
     type Target = Shared;
@@ -131,7 +134,7 @@ impl Chat {
             ..OutboxParts::new(broker.clone(), "chat", shutdown.clone())
         });
         Self(Arc::new(Shared {
-            admission: tokio::sync::Semaphore::new(limits.in_flight),
+            admission: Arc::new(tokio::sync::Semaphore::new(limits.in_flight)),
             messages: Messages::new(store.clone(), outbox)
                 .remembering(memberships.clone())
                 .with_receipts_up_to(limits.receipts_max_members),
@@ -169,6 +172,15 @@ impl Chat {
 
     pub(crate) fn connection_id(&self) -> u64 {
         self.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Waits for a turn to process an authentication or subscription.
+    pub(crate) async fn admit(&self) -> Turn {
+        let admission = Arc::clone(&self.admission);
+        admission
+            .acquire_owned()
+            .await
+            .expect("the admission semaphore is never closed")
     }
 
     /// May `user` do `action` in `room`? Non-members of private rooms learn nothing.

@@ -20,7 +20,7 @@ use tracing::Instrument;
 use crate::error::ChatError;
 use crate::hub::{Event, Inbox, Mailbox, inbox};
 use crate::protocol::{ClientFrame, ServerFrame, VERSION, close};
-use crate::service::{Chat, REPLAY_LIMIT, message_frame};
+use crate::service::{Chat, REPLAY_LIMIT, Turn, message_frame};
 use crate::trace;
 
 /// How often the server pings an idle connection.
@@ -169,9 +169,8 @@ impl Connection {
                 received = socket.next() => {
                     last_heard = Instant::now();
                     match received {
-                        // Boxed: requests await the store, and an idle connection should not carry
-                        // the space for those futures.
-                        Some(Ok(Message::Text(text))) => Box::pin(self.on_text(socket, text.as_str())).await,
+                        // Boxed: only the frames' own handling needs the space.
+                        Some(Ok(Message::Text(text))) => Box::pin(self.on_text(socket, text)).await,
                         Some(Ok(Message::Binary(_))) => Err(Closing(close::PROTOCOL_ERROR, "text frames only")),
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
                         Some(Err(error)) => return read_failure(error),
@@ -194,21 +193,41 @@ impl Connection {
         }
     }
 
-    async fn on_text<S: Socket>(&mut self, socket: &mut S, text: &str) -> Result<(), Closing> {
-        let frame: ClientFrame = match serde_json::from_str(text) {
+    /// Parses a client frame and, when it needs one, waits for an admission turn before
+    /// its handling (boxed: requests await the store, and a connection waiting for its
+    /// turn in a reconnect storm should not carry the space for those futures)
+    /// allocates anything. The frame's text is let go first: it pins the socket's read
+    /// buffer, which would have to grow for the next frame.
+    async fn on_text<S: Socket>(&mut self, socket: &mut S, text: Utf8Bytes) -> Result<(), Closing> {
+        let frame: ClientFrame = match serde_json::from_str(text.as_str()) {
             Ok(frame) => frame,
             Err(error) => {
                 let refusal = ChatError::BadFrame(error.to_string());
                 return self.send(socket, &error_frame(refusal, None)).await;
             }
         };
+        drop(text);
+        let turn = match &frame {
+            ClientFrame::Auth { .. } => Some(self.chat.admit().await),
+            ClientFrame::Subscribe { .. } if self.user.is_some() => Some(self.chat.admit().await),
+            _ => None,
+        };
+        Box::pin(self.on_frame(socket, frame, turn)).await
+    }
+
+    async fn on_frame<S: Socket>(
+        &mut self,
+        socket: &mut S,
+        frame: ClientFrame,
+        turn: Option<Turn>,
+    ) -> Result<(), Closing> {
         match frame {
             ClientFrame::Auth {
                 token,
                 presence_changes,
             } => {
                 self.presence_changes = presence_changes;
-                self.authenticate(socket, &token).await
+                self.authenticate(socket, &token, turn).await
             }
             ClientFrame::Ping => self.send(socket, &ServerFrame::Pong).await,
             _ if self.user.is_none() => {
@@ -216,14 +235,14 @@ impl Connection {
                 self.send(socket, &refusal).await
             }
             ClientFrame::Subscribe { room_id, .. } if room_id == me::ME => {
-                Box::pin(self.watch(socket)).await
+                Box::pin(self.watch(socket, turn)).await
             }
             ClientFrame::Subscribe {
                 room_id,
                 since,
                 receipts,
             } => {
-                self.subscribe(socket, &room_id, since).await?;
+                self.subscribe(socket, &room_id, since, turn).await?;
                 match receipts && self.subscriptions.contains_key(room_id.as_str()) {
                     true => Box::pin(self.send_receipts(socket, &room_id)).await,
                     false => Ok(()),
@@ -331,8 +350,8 @@ impl Connection {
         &mut self,
         socket: &mut S,
         token: &str,
+        turn: Option<Turn>,
     ) -> Result<(), Closing> {
-        let turn = self.chat.admission.acquire().await;
         let claims = self.chat.verifier.verify(token).await;
         if let (Ok(claims), None) = (&claims, &self.user) {
             // Every room of the user at once: their subscriptions need no access read.
@@ -402,6 +421,7 @@ impl Connection {
         socket: &mut S,
         room: &str,
         since: Option<i64>,
+        turn: Option<Turn>,
     ) -> Result<(), Closing> {
         let full = self.subscriptions.len() >= self.chat.limits.max_subscriptions;
         if full && !self.subscriptions.contains_key(room) {
@@ -415,7 +435,6 @@ impl Connection {
         self.chat.hub.subscribe(room, self.id, self.inbox.clone());
         // Other replicas' events of the room reach this one before the store is read.
         self.chat.listen(room).await;
-        let turn = self.chat.admission.acquire().await;
         let start = match since {
             None => (self.chat.start_of(self.user_id(), room).await)
                 .map(|from_seq| (Vec::new(), from_seq, false)),
@@ -589,7 +608,31 @@ impl Connection {
         true
     }
 
+    /// Handles what the hub queued: a plain delivery (most events) inline, the rest
+    /// boxed so that every idle connection does not carry the space they need.
     async fn on_event<S: Socket>(
+        &mut self,
+        socket: &mut S,
+        event: Arc<Event>,
+    ) -> Result<(), Closing> {
+        match &*event {
+            Event::Message {
+                room_id,
+                seq,
+                created_ms,
+                frame,
+                trace: None,
+                ..
+            } if self.extra.is_none() => {
+                let (room_id, frame) = (room_id.clone(), frame.clone());
+                self.deliver(socket, room_id, *seq, *created_ms, frame)
+                    .await
+            }
+            _ => Box::pin(self.on_other_event(socket, event)).await,
+        }
+    }
+
+    async fn on_other_event<S: Socket>(
         &mut self,
         socket: &mut S,
         event: Arc<Event>,
@@ -607,19 +650,15 @@ impl Connection {
                     Box::pin(self.count(socket, &message)).await?;
                     Box::pin(self.count_reply(socket, &message)).await?;
                 }
-                let delivery = self.deliver(socket, room_id, seq, frame);
-                let delivered = match trace {
+                let delivery = self.deliver(socket, room_id, seq, created_ms, frame);
+                match trace {
                     // Only sampled sends carry a trace: the delivery joins it.
                     Some(trace) => {
                         let span = trace::span("deliver", "producer", "natter", Some(trace));
-                        delivery.instrument(span).await?
+                        delivery.instrument(span).await
                     }
-                    None => delivery.await?,
-                };
-                if delivered && created_ms > 0 {
-                    self.chat.metrics.observe_delivery(created_ms);
+                    None => delivery.await,
                 }
-                Ok(())
             }
             Event::Signal { room_id, frame } => {
                 if !self.subscriptions.contains_key(&room_id) {
@@ -654,7 +693,10 @@ impl Connection {
             Event::Recheck => {
                 Box::pin(self.recheck()).await?;
                 match self.extra.as_ref().is_some_and(|e| e.streaming()) {
-                    true => Box::pin(self.watch(socket)).await,
+                    true => {
+                        let turn = self.chat.admit().await;
+                        Box::pin(self.watch(socket, Some(turn))).await
+                    }
                     false => Ok(()),
                 }
             }
@@ -717,13 +759,14 @@ impl Connection {
         socket: &mut S,
         room: Arc<str>,
         seq: i64,
+        created_ms: i64,
         frame: Utf8Bytes,
-    ) -> Result<bool, Closing> {
+    ) -> Result<(), Closing> {
         let Some(&next) = self.subscriptions.get(&room) else {
-            return Ok(false);
+            return Ok(());
         };
         if seq < next {
-            return Ok(false);
+            return Ok(());
         }
         if next < seq {
             // Rare (a reordering between replicas or a dropped broker frame): boxed so the
@@ -732,8 +775,11 @@ impl Connection {
         }
         write(socket, Message::Text(frame), self.chat.limits.write_stall).await?;
         self.chat.metrics.delivered.inc();
+        if created_ms > 0 {
+            self.chat.metrics.observe_delivery(created_ms);
+        }
         self.subscriptions.insert(room, seq + 1);
-        Ok(true)
+        Ok(())
     }
 
     /// Brings a subscriber of `room` up to its head `seq` (every message up to it is

@@ -256,8 +256,10 @@ impl Store {
     }
 }
 
-/// Pool options of `backend`, with `max` connections (SQLite: WAL, foreign keys, and a
-/// busy timeout that only another process's writes can make it wait in).
+/// Pool options of `backend`, with `max` connections (SQLite: WAL, foreign keys, a busy
+/// timeout that only another process's writes can make it wait in, and a 512 KiB page
+/// cache per connection: SQLite's default 2 MB each made 34 MB for the 17 connections
+/// of standalone mode, while the file's pages stay in the kernel's cache anyway).
 fn pool_options(backend: Backend, settings: PoolSettings, max: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
@@ -268,7 +270,8 @@ fn pool_options(backend: Backend, settings: PoolSettings, max: u32) -> AnyPoolOp
                 if backend == Backend::Sqlite {
                     conn.execute(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                         PRAGMA cache_size = -512;",
                     )
                     .await?;
                 }
