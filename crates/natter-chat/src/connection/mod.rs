@@ -193,11 +193,11 @@ impl Connection {
         }
     }
 
-    /// Parses a client frame and, when it needs one, waits for an admission turn before
-    /// its handling (boxed: requests await the store, and a connection waiting for its
-    /// turn in a reconnect storm should not carry the space for those futures)
-    /// allocates anything. The frame's text is let go first: it pins the socket's read
-    /// buffer, which would have to grow for the next frame.
+    /// Parses a client frame, lets its text go (it pins the socket's read buffer, which
+    /// would otherwise grow for the next frame), waits for an admission turn when the
+    /// frame needs one, and only then boxes its handling: requests await the store, and
+    /// a connection waiting for its turn in a reconnect storm should not hold the space
+    /// for those futures.
     async fn on_text<S: Socket>(&mut self, socket: &mut S, text: Utf8Bytes) -> Result<(), Closing> {
         let frame: ClientFrame = match serde_json::from_str(text.as_str()) {
             Ok(frame) => frame,
@@ -215,6 +215,7 @@ impl Connection {
         Box::pin(self.on_frame(socket, frame, turn)).await
     }
 
+    /// Handles one parsed client frame; `turn` is the admission turn its kind needs.
     async fn on_frame<S: Socket>(
         &mut self,
         socket: &mut S,
