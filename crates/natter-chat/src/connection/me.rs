@@ -13,7 +13,6 @@ use natter_core::store::{Level, RoomCounts, RoomKind};
 use super::{Closing, Connection, Socket, error_frame};
 use crate::error::ChatError;
 use crate::protocol::{Receipt, RoomState, ServerFrame};
-use crate::service::Turn;
 
 /// The room id a client subscribes to for its own event stream.
 pub(super) const ME: &str = "me";
@@ -161,15 +160,12 @@ impl Connection {
 
     /// Starts (or refreshes) the user's event stream: every room of the user with its
     /// counts in one `my_rooms` frame, then changes as they happen.
-    pub(super) async fn watch<S: Socket>(
-        &mut self,
-        socket: &mut S,
-        turn: Option<Turn>,
-    ) -> Result<(), Closing> {
+    pub(super) async fn watch<S: Socket>(&mut self, socket: &mut S) -> Result<(), Closing> {
         let user = self.user_id().to_owned();
         self.chat.hub.watch_user(&user, self.id, self.inbox.clone());
         self.chat.listen_user(&user).await;
         let limit = u32::try_from(self.chat.limits.max_subscriptions).unwrap_or(u32::MAX);
+        let turn = self.chat.admit().await;
         let counts = self.chat.messages.room_counts(&user, limit).await;
         drop(turn);
         let counts = match counts {

@@ -194,10 +194,11 @@ impl Connection {
     }
 
     /// Parses a client frame, lets its text go (it pins the socket's read buffer, which
-    /// would otherwise grow for the next frame), waits for an admission turn when the
-    /// frame needs one, and only then boxes its handling: requests await the store, and
-    /// a connection waiting for its turn in a reconnect storm should not hold the space
-    /// for those futures.
+    /// would otherwise grow for the next frame) and, for an `auth`, waits for an admission
+    /// turn before boxing its handling: requests await the store, and a connection
+    /// waiting for its turn in a reconnect storm should not hold the space for those
+    /// futures. (A subscription takes its turn after it listens to the room, so that a
+    /// slow broker cannot hold every turn.)
     async fn on_text<S: Socket>(&mut self, socket: &mut S, text: Utf8Bytes) -> Result<(), Closing> {
         let frame: ClientFrame = match serde_json::from_str(text.as_str()) {
             Ok(frame) => frame,
@@ -207,15 +208,14 @@ impl Connection {
             }
         };
         drop(text);
-        let turn = match &frame {
+        let turn = match frame {
             ClientFrame::Auth { .. } => Some(self.chat.admit().await),
-            ClientFrame::Subscribe { .. } if self.user.is_some() => Some(self.chat.admit().await),
             _ => None,
         };
         Box::pin(self.on_frame(socket, frame, turn)).await
     }
 
-    /// Handles one parsed client frame; `turn` is the admission turn its kind needs.
+    /// Handles one parsed client frame; an `auth` comes with its admission turn.
     async fn on_frame<S: Socket>(
         &mut self,
         socket: &mut S,
@@ -236,14 +236,14 @@ impl Connection {
                 self.send(socket, &refusal).await
             }
             ClientFrame::Subscribe { room_id, .. } if room_id == me::ME => {
-                Box::pin(self.watch(socket, turn)).await
+                Box::pin(self.watch(socket)).await
             }
             ClientFrame::Subscribe {
                 room_id,
                 since,
                 receipts,
             } => {
-                self.subscribe(socket, &room_id, since, turn).await?;
+                self.subscribe(socket, &room_id, since).await?;
                 match receipts && self.subscriptions.contains_key(room_id.as_str()) {
                     true => Box::pin(self.send_receipts(socket, &room_id)).await,
                     false => Ok(()),
@@ -422,7 +422,6 @@ impl Connection {
         socket: &mut S,
         room: &str,
         since: Option<i64>,
-        turn: Option<Turn>,
     ) -> Result<(), Closing> {
         let full = self.subscriptions.len() >= self.chat.limits.max_subscriptions;
         if full && !self.subscriptions.contains_key(room) {
@@ -436,6 +435,7 @@ impl Connection {
         self.chat.hub.subscribe(room, self.id, self.inbox.clone());
         // Other replicas' events of the room reach this one before the store is read.
         self.chat.listen(room).await;
+        let turn = self.chat.admit().await;
         let start = match since {
             None => (self.chat.start_of(self.user_id(), room).await)
                 .map(|from_seq| (Vec::new(), from_seq, false)),
@@ -694,10 +694,7 @@ impl Connection {
             Event::Recheck => {
                 Box::pin(self.recheck()).await?;
                 match self.extra.as_ref().is_some_and(|e| e.streaming()) {
-                    true => {
-                        let turn = self.chat.admit().await;
-                        Box::pin(self.watch(socket, Some(turn))).await
-                    }
+                    true => Box::pin(self.watch(socket)).await,
                     false => Ok(()),
                 }
             }
