@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use axum::extract::ws::Utf8Bytes;
 use natter_core::events::pb;
 use natter_core::store::Level;
 use tokio::sync::{Notify, mpsc};
+use tungstenite::Utf8Bytes;
 
 /// Something a connection must hear about a room.
 #[derive(Debug, Clone)]

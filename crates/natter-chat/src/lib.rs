@@ -14,6 +14,7 @@ mod reads;
 mod relay;
 mod service;
 mod trace;
+mod wire;
 mod ws;
 
 pub use error::ChatError;

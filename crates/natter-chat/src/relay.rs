@@ -6,13 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use futures::StreamExt;
 use natter_core::broker::Delivery;
 use natter_core::events::{self, Kind, pb};
 use natter_core::store::Level;
 use natter_core::token::{REVOCATIONS_TOPIC, Revocation};
+use tungstenite::Utf8Bytes;
 
 use crate::hub::Event;
 use crate::presence::{Announcement, FLUSH_EVERY, Flushed, RoomUpdate, SYNC_EVERY};

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::ws::Utf8Bytes;
 use natter_core::broker::Broker;
 use natter_core::events::{self, Kind, pb};
 use natter_core::memberships::Memberships;
@@ -15,6 +14,7 @@ use natter_core::policy::Action;
 use natter_core::shutdown::Shutdown;
 use natter_core::store::{HistoryOrder, Level, MessageRecord, Posted, RoomRecord, Store};
 use natter_core::token::TokenVerifier;
+use tungstenite::Utf8Bytes;
 
 use crate::error::ChatError;
 use crate::hub::{Event, Hub};

@@ -1,4 +1,4 @@
-//! The `/ws` route: upgrades with the protocol's size limits and subprotocol, runs one
+//! The `/ws` route: upgrades with the protocol's size limits and subprotocol (`wire`), runs one
 //! connection task per socket, and lets shutdown wait for every socket to close.
 
 use std::sync::Arc;
@@ -6,14 +6,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::response::Response;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper_util::rt::TokioIo;
 use tokio::sync::Notify;
+use tokio_tungstenite::WebSocketStream;
+use tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::Chat;
 use crate::connection;
+use crate::wire::{FRAGMENT, Upgrade, Wire};
 
 /// Counts open sockets so shutdown can wait for them to close.
 #[derive(Debug, Clone, Default)]
@@ -65,26 +68,34 @@ pub fn routes(chat: Chat, sockets: Sockets) -> Router {
         .with_state((chat, sockets))
 }
 
-async fn upgrade(
-    State((chat, sockets)): State<(Chat, Sockets)>,
-    upgrade: WebSocketUpgrade,
-) -> Response {
+async fn upgrade(State((chat, sockets)): State<(Chat, Sockets)>, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let (accepted, on_upgrade) = match Upgrade::of(&mut parts, "natter.v1") {
+        Ok(upgrade) => upgrade.accept(),
+        Err(refusal) => return refusal.into_response(),
+    };
     let limit = chat.limits.max_frame_bytes;
-    upgrade
-        .protocols(["natter.v1"])
-        .max_message_size(limit)
-        .max_frame_size(limit)
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(limit))
+        .max_frame_size(Some(limit))
         // tungstenite's defaults (128 KiB read buffer) would cost more per idle socket
         // than a chat needs; frames are small. The buffer grows to the largest frame read
         // (tungstenite reserves a frame's length on top of what it holds), which for most
         // connections is the auth frame: starting at 1 KiB it ended at 2 KiB.
         .read_buffer_size(256)
-        .write_buffer_size(4 * 1024)
-        .on_upgrade(move |socket| {
-            let open = sockets.track();
-            async move {
-                connection::serve(chat, socket).await;
-                drop(open);
-            }
-        })
+        // Written as soon as a fragment's worth is queued: the output buffer stays at
+        // about one fragment (`Wire` splits longer messages).
+        .write_buffer_size(FRAGMENT);
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(error) => return tracing::debug!(%error, "WebSocket upgrade failed"),
+        };
+        let open = sockets.track();
+        let io = TokioIo::new(upgraded);
+        let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        connection::serve(chat, Wire::new(socket)).await;
+        drop(open);
+    });
+    accepted
 }

@@ -100,7 +100,7 @@ impl Connection {
             kept.clear();
         }
         let states = threads.into_iter().filter_map(|t| self.keep(t)).collect();
-        self.send(socket, &ServerFrame::MyThreads { threads: states })
+        self.send(socket, ServerFrame::MyThreads { threads: states })
             .await
     }
 
@@ -131,7 +131,7 @@ impl Connection {
             return Ok(());
         }
         let state = counted.state(room, root);
-        self.send(socket, &ServerFrame::ThreadUnread(state)).await
+        self.send(socket, ServerFrame::ThreadUnread(state)).await
     }
 
     /// Someone replied to a message of the user's: the thread is followed from now on.
@@ -168,7 +168,7 @@ impl Connection {
             }
         };
         match thread.and_then(|t| self.keep(t)) {
-            Some(state) => self.send(socket, &ServerFrame::ThreadUnread(state)).await,
+            Some(state) => self.send(socket, ServerFrame::ThreadUnread(state)).await,
             None => Ok(()),
         }
     }
@@ -189,7 +189,7 @@ impl Connection {
             return Ok(());
         }
         let state = counted.state(&room, root);
-        self.send(socket, &ServerFrame::ThreadUnread(state)).await
+        self.send(socket, ServerFrame::ThreadUnread(state)).await
     }
 
     /// The user left `room`: its threads are no longer counted.

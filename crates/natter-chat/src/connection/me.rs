@@ -175,7 +175,7 @@ impl Connection {
                     self.chat.unwatch_user(&user, self.id);
                 }
                 let refusal = error_frame(ChatError::from(error), Some(ME));
-                return self.send(socket, &refusal).await;
+                return self.send(socket, refusal).await;
             }
         };
         let mut watched = HashMap::with_capacity(counts.len());
@@ -197,7 +197,7 @@ impl Connection {
         for room in previous.iter().flat_map(HashMap::keys) {
             self.release(room);
         }
-        self.send(socket, &ServerFrame::MyRooms { rooms }).await?;
+        self.send(socket, ServerFrame::MyRooms { rooms }).await?;
         self.watch_threads(socket).await
     }
 
@@ -232,7 +232,7 @@ impl Connection {
         };
         let counts = counted.unread_frame(&message.room_id);
         if !self.subscriptions.contains_key(message.room_id.as_str()) {
-            self.send(socket, &counts).await?;
+            self.send(socket, counts).await?;
         }
         let Some(reason) = due else {
             return Ok(());
@@ -244,7 +244,7 @@ impl Connection {
             reason: reason.into(),
             excerpt: message.body.chars().take(EXCERPT_CHARS).collect(),
         };
-        self.send(socket, &notify).await
+        self.send(socket, notify).await
     }
 
     /// A read marker moved: the user's own recounts the room; another member's is a
@@ -264,7 +264,7 @@ impl Connection {
                 return Ok(());
             }
             let frame = counted.unread_frame(room);
-            return self.send(socket, &frame).await;
+            return self.send(socket, frame).await;
         }
         let receives = self
             .extra
@@ -278,7 +278,7 @@ impl Connection {
             user_id: user_id.into(),
             seq,
         };
-        self.send(socket, &receipt).await
+        self.send(socket, receipt).await
     }
 
     /// The user became a member of `room`: the stream counts it from now on.
@@ -310,7 +310,7 @@ impl Connection {
         if let Some(watched) = self.watched() {
             watched.insert(room, counted);
         }
-        self.send(socket, &ServerFrame::RoomAdded { room: state })
+        self.send(socket, ServerFrame::RoomAdded { room: state })
             .await
     }
 
@@ -330,7 +330,7 @@ impl Connection {
             room_id: room.into(),
             reason: reason.into(),
         };
-        self.send(socket, &frame).await
+        self.send(socket, frame).await
     }
 
     /// Every message of `room` up to `seq` is committed: a stream that counted fewer
@@ -354,7 +354,7 @@ impl Connection {
         if let Some(slot) = self.watched().and_then(|w| w.get_mut(room)) {
             *slot = counted;
         }
-        self.send(socket, &frame).await
+        self.send(socket, frame).await
     }
 
     /// The user chose a level for `room` (here or on another device).
@@ -375,7 +375,7 @@ impl Connection {
             room_id: room.into(),
             level: counted.level().as_str().into(),
         };
-        self.send(socket, &frame).await
+        self.send(socket, frame).await
     }
 
     /// Sets the user's level in `room` from a `notify_level` frame and answers it.
@@ -393,7 +393,7 @@ impl Connection {
         };
         let (chosen, effective) = match set {
             Ok(set) => set,
-            Err(refusal) => return self.send(socket, &error_frame(refusal, Some(room))).await,
+            Err(refusal) => return self.send(socket, error_frame(refusal, Some(room))).await,
         };
         if let Some(counted) = self.watched().and_then(|w| w.get_mut(room)) {
             counted.chosen = chosen;
@@ -402,7 +402,7 @@ impl Connection {
             room_id: room.into(),
             level: effective.as_str().into(),
         };
-        self.send(socket, &frame).await
+        self.send(socket, frame).await
     }
 
     /// After `subscribed`, for a subscription that asked for them: the room's read
@@ -421,7 +421,7 @@ impl Connection {
             }
             Err(error) => {
                 let refusal = error_frame(ChatError::from(error), Some(room));
-                return self.send(socket, &refusal).await;
+                return self.send(socket, refusal).await;
             }
         };
         let extra = self.extra.get_or_insert_with(Box::default);
@@ -433,7 +433,7 @@ impl Connection {
             room_id: room.into(),
             receipts,
         };
-        self.send(socket, &frame).await
+        self.send(socket, frame).await
     }
 
     /// No more receipts of `room` (unsubscribed).

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::ws::Message;
 use futures::channel::mpsc;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use natter_core::broker::MemoryBroker;
@@ -15,17 +14,18 @@ use natter_core::shutdown::{Shutdown, ShutdownTrigger};
 use natter_core::store::{Backend, NewMessage, NewUser, RoomKind, Store};
 use natter_core::token::{Denylist, KeySet, TokenSigner, TokenVerifier};
 use serde_json::{Value, json};
+use tungstenite::Message;
 
 use crate::{Chat, Limits};
 
 /// The server's end: what the client said, and where the server's frames go.
 struct Duplex {
-    incoming: mpsc::UnboundedReceiver<Result<Message, axum::Error>>,
+    incoming: mpsc::UnboundedReceiver<Result<Message, tungstenite::Error>>,
     outgoing: mpsc::UnboundedSender<Message>,
 }
 
 impl Stream for Duplex {
-    type Item = Result<Message, axum::Error>;
+    type Item = Result<Message, tungstenite::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.incoming.poll_next_unpin(cx)
@@ -33,17 +33,14 @@ impl Stream for Duplex {
 }
 
 impl Sink<Message> for Duplex {
-    type Error = axum::Error;
+    type Error = tungstenite::Error;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.get_mut()
-            .outgoing
-            .poll_ready(cx)
-            .map_err(axum::Error::new)
+        self.get_mut().outgoing.poll_ready(cx).map_err(closed)
     }
 
     fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
-        self.outgoing.start_send(item).map_err(axum::Error::new)
+        self.outgoing.start_send(item).map_err(closed)
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -56,9 +53,14 @@ impl Sink<Message> for Duplex {
     }
 }
 
+/// The channel to the client is gone, as a socket's error.
+fn closed(error: mpsc::SendError) -> tungstenite::Error {
+    tungstenite::Error::Io(std::io::Error::other(error))
+}
+
 /// The client's end of one connection.
 pub(super) struct Client {
-    says: mpsc::UnboundedSender<Result<Message, axum::Error>>,
+    says: mpsc::UnboundedSender<Result<Message, tungstenite::Error>>,
     hears: mpsc::UnboundedReceiver<Message>,
 }
 
@@ -77,7 +79,7 @@ impl Client {
                 .expect("the connection is open");
             let frame = match message {
                 Message::Text(text) => serde_json::from_str(text.as_str()).unwrap(),
-                Message::Close(close) => json!({"close": close.map_or(0, |c| c.code)}),
+                Message::Close(close) => json!({"close": close.map_or(0, |c| u16::from(c.code))}),
                 _ => continue,
             };
             if !matches!(frame["type"].as_str(), Some("presence" | "presence_list")) {

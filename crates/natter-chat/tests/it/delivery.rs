@@ -281,6 +281,35 @@ async fn a_client_that_stops_reading_is_closed_and_others_keep_going(backend: Ba
     );
 }
 
+/// A message longer than one written frame (the server fragments it) reaches a real
+/// client whole, multi-byte characters split across frames included, and the frames
+/// after it are intact.
+async fn a_long_message_arrives_whole_and_what_follows_intact(backend: Backend) {
+    let cluster = Cluster::new(backend).await;
+    let replica = cluster.replica(generous()).await;
+    let (alice, bob) = (cluster.user("alice").await, cluster.user("bob").await);
+    let room = cluster.room(&alice, &[&bob]).await;
+    let mut reader = connect(&replica, Some(&bob)).await;
+    subscribe(&mut reader, &room, None).await;
+    let mut writer = connect(&replica, Some(&alice)).await;
+    let long = "Grüße, 世界! ".repeat(300);
+    assert!(long.len() > 3 * 1024 && long.chars().count() <= 4000);
+    for (client_id, body) in [("long", long.as_str()), ("short", "after it")] {
+        let ack = send(&mut writer, &room, client_id, body).await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+    }
+    let first = next(&mut reader).await;
+    assert_eq!(
+        (first["seq"].as_i64(), first["body"].as_str()),
+        (Some(1), Some(long.as_str()))
+    );
+    let second = next(&mut reader).await;
+    assert_eq!(
+        (second["seq"].as_i64(), second["body"].as_str()),
+        (Some(2), Some("after it"))
+    );
+}
+
 macro_rules! per_backend {
     ($($case:ident),* $(,)?) => {
         mod postgres { $(#[tokio::test] async fn $case() { super::$case(super::Backend::Postgres).await })* }
@@ -297,4 +326,5 @@ per_backend!(
     deleting_the_room_ends_its_subscriptions,
     edits_deletes_typing_and_read_markers,
     a_client_that_stops_reading_is_closed_and_others_keep_going,
+    a_long_message_arrives_whole_and_what_follows_intact,
 );
