@@ -16,7 +16,7 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::Chat;
 use crate::connection;
-use crate::wire::{FRAGMENT, Upgrade, Wire};
+use crate::wire::{Upgrade, Wire};
 
 /// Counts open sockets so shutdown can wait for them to close.
 #[derive(Debug, Clone, Default)]
@@ -83,9 +83,9 @@ async fn upgrade(State((chat, sockets)): State<(Chat, Sockets)>, request: Reques
         // (tungstenite reserves a frame's length on top of what it holds), which for most
         // connections is the auth frame: starting at 1 KiB it ended at 2 KiB.
         .read_buffer_size(256)
-        // Written as soon as a fragment's worth is queued: the output buffer stays at
-        // about one fragment (`Wire` splits longer messages).
-        .write_buffer_size(FRAGMENT);
+        // Only control frames go through tungstenite's output buffer (`Wire` writes text
+        // frames itself): written at once.
+        .write_buffer_size(0);
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,

@@ -281,9 +281,8 @@ async fn a_client_that_stops_reading_is_closed_and_others_keep_going(backend: Ba
     );
 }
 
-/// A message longer than one written frame (the server fragments it) reaches a real
-/// client whole, multi-byte characters split across frames included, and the frames
-/// after it are intact.
+/// A long multi-byte message (a 16-bit frame length, larger than a socket write may
+/// take at once) reaches a real client whole, and the frame after it is intact.
 async fn a_long_message_arrives_whole_and_what_follows_intact(backend: Backend) {
     let cluster = Cluster::new(backend).await;
     let replica = cluster.replica(generous()).await;
