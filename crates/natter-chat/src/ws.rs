@@ -1,5 +1,5 @@
-//! The `/ws` route: upgrades with the protocol's size limits and subprotocol (`wire`), runs one
-//! connection task per socket, and lets shutdown wait for every socket to close.
+//! The `/ws` route: upgrades (`wire`) with the protocol's size limits and subprotocol,
+//! runs one connection task per socket, and lets shutdown wait for every socket to close.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
