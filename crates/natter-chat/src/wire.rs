@@ -32,34 +32,42 @@ pub struct Upgrade {
 impl Upgrade {
     /// Checks a request's upgrade headers; a bad one is refused with the reason.
     pub fn of(parts: &mut Parts, protocol: &'static str) -> Result<Self, Refusal> {
-        let refuse = Refusal;
         let headers = &parts.headers;
         if parts.method != Method::GET {
-            return Err(refuse(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "WebSocket upgrades use GET",
-            ));
+            let why = "WebSocket upgrades use GET";
+            return Err(Refusal(StatusCode::METHOD_NOT_ALLOWED, why));
         }
-        if !has_token(headers, header::CONNECTION, "upgrade") {
-            let why = "the Connection header must include `upgrade`";
-            return Err(refuse(StatusCode::BAD_REQUEST, why));
-        }
-        if !has_token(headers, header::UPGRADE, "websocket") {
-            let why = "the Upgrade header must be `websocket`";
-            return Err(refuse(StatusCode::BAD_REQUEST, why));
-        }
-        if !has_token(headers, header::SEC_WEBSOCKET_VERSION, "13") {
-            let why = "Sec-WebSocket-Version must be 13";
-            return Err(refuse(StatusCode::BAD_REQUEST, why));
+        let required = [
+            (
+                header::CONNECTION,
+                "upgrade",
+                "the Connection header must include `upgrade`",
+            ),
+            (
+                header::UPGRADE,
+                "websocket",
+                "the Upgrade header must be `websocket`",
+            ),
+            (
+                header::SEC_WEBSOCKET_VERSION,
+                "13",
+                "Sec-WebSocket-Version must be 13",
+            ),
+        ];
+        if let Some((.., why)) = required
+            .into_iter()
+            .find(|(h, t, _)| !has_token(headers, h, t))
+        {
+            return Err(Refusal(StatusCode::BAD_REQUEST, why));
         }
         let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY).cloned() else {
             let why = "Sec-WebSocket-Key is missing";
-            return Err(refuse(StatusCode::BAD_REQUEST, why));
+            return Err(Refusal(StatusCode::BAD_REQUEST, why));
         };
-        let offered = has_token(headers, header::SEC_WEBSOCKET_PROTOCOL, protocol);
+        let offered = has_token(headers, &header::SEC_WEBSOCKET_PROTOCOL, protocol);
         let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
             let why = "this connection cannot be upgraded";
-            return Err(refuse(StatusCode::UPGRADE_REQUIRED, why));
+            return Err(Refusal(StatusCode::UPGRADE_REQUIRED, why));
         };
         Ok(Self {
             key,
@@ -70,14 +78,13 @@ impl Upgrade {
 
     /// The 101 response that completes the handshake, and the connection it yields.
     pub fn accept(self) -> (Response, OnUpgrade) {
-        let accept = derive_accept_key(self.key.as_bytes());
+        let accept = HeaderValue::try_from(derive_accept_key(self.key.as_bytes()))
+            .expect("base64 is a valid header value");
         let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        if let Ok(accept) = HeaderValue::from_str(&accept) {
-            headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
-        }
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
         if let Some(protocol) = self.protocol {
             let protocol = HeaderValue::from_static(protocol);
             headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
@@ -97,7 +104,7 @@ impl IntoResponse for Refusal {
 }
 
 /// Does a comma-separated header (any of its lines) hold `token`, ignoring ASCII case?
-fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
+fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
     let values = headers.get_all(name);
     let mut tokens = values
         .iter()
@@ -113,6 +120,9 @@ pub struct Wire<T> {
     inner: WebSocketStream<T>,
     /// The text frame being written, if its write has not finished.
     pending: Option<Outgoing>,
+    /// Whether tungstenite may hold frames it has not written: a control frame sent
+    /// through it, or the pong (or close reply) it queues on reading a ping (or close).
+    unflushed: bool,
 }
 
 /// A text frame on its way out: header and payload, and how much of them is written.
@@ -168,7 +178,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Wire<T> {
         Self {
             inner,
             pending: None,
+            unflushed: false,
         }
+    }
+
+    /// Writes what is pending — the text frame, then whatever tungstenite holds — so
+    /// that the next frame, whichever way it goes, follows it. Only a socket that sent or
+    /// read a control frame flushes tungstenite: not once per delivery.
+    fn poll_drained(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), tungstenite::Error>> {
+        ready!(self.poll_pending(cx))?;
+        if self.unflushed {
+            ready!(self.inner.poll_flush_unpin(cx))?;
+            self.unflushed = false;
+        }
+        Poll::Ready(Ok(()))
     }
 
     /// Writes the pending text frame to the end.
@@ -200,7 +223,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Stream for Wire<T> {
         if let Err(error) = ready!(self.poll_pending(cx)) {
             return Poll::Ready(Some(Err(error)));
         }
-        self.inner.poll_next_unpin(cx)
+        let read = ready!(self.inner.poll_next_unpin(cx));
+        if let Some(Ok(Message::Ping(_) | Message::Close(_))) = &read {
+            self.unflushed = true;
+        }
+        Poll::Ready(read)
     }
 }
 
@@ -210,8 +237,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Sink<Message> for Wire<T> {
     /// Ready once the last text frame is written and tungstenite has flushed what it
     /// holds (a pong answering a ping, say), so frames leave in the order they were sent.
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        ready!(self.poll_pending(cx))?;
-        self.inner.poll_flush_unpin(cx)
+        self.poll_drained(cx)
     }
 
     fn start_send(mut self: Pin<&mut Self>, message: Message) -> Result<(), Self::Error> {
@@ -220,13 +246,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Sink<Message> for Wire<T> {
                 self.pending = Some(Outgoing::text(text.into()));
                 Ok(())
             }
-            message => self.inner.start_send_unpin(message),
+            message => {
+                self.unflushed = true;
+                self.inner.start_send_unpin(message)
+            }
         }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        ready!(self.poll_pending(cx))?;
-        self.inner.poll_flush_unpin(cx)
+        self.poll_drained(cx)
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -299,6 +327,22 @@ mod tests {
         };
         let ((), heard) = tokio::join!(sending, receiving);
         assert_eq!(heard, sent);
+    }
+
+    #[tokio::test]
+    async fn the_pong_to_a_client_ping_leaves_before_the_next_text_frame() {
+        let (mut client, mut server) = pair(1 << 16).await;
+        client
+            .send(Message::Ping(Bytes::from_static(b"hi")))
+            .await
+            .unwrap();
+        let ping = server.next().await.unwrap().unwrap();
+        assert_eq!(ping, Message::Ping(Bytes::from_static(b"hi")));
+        server.send(Message::text("after the pong")).await.unwrap();
+        let pong = client.next().await.unwrap().unwrap();
+        assert_eq!(pong, Message::Pong(Bytes::from_static(b"hi")));
+        let text = client.next().await.unwrap().unwrap();
+        assert_eq!(text, Message::text("after the pong"));
     }
 
     fn request(headers: &[(&str, &str)]) -> Parts {

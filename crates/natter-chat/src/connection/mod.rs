@@ -423,7 +423,8 @@ impl Connection {
         socket: &'s mut S,
         frame: ServerFrame,
     ) -> impl Future<Output = Result<(), Closing>> + use<'s, S> {
-        write(socket, encoded(&frame), self.chat.limits.write_stall)
+        let text = Message::Text(frame.encode().into());
+        write(socket, text, self.chat.limits.write_stall)
     }
 
     fn user_id(&self) -> &str {
@@ -473,9 +474,8 @@ impl Connection {
         };
         self.send(socket, subscribed).await?;
         let (user_ids, count) = self.chat.presence.list(room);
-        let room_id = room.into();
         let online = ServerFrame::PresenceList {
-            room_id,
+            room_id: room.into(),
             user_ids,
             count,
         };
@@ -614,7 +614,6 @@ impl Connection {
                 Change::Pin { seq, pin } => self.chat.pin(&user, room, seq, pin).await,
             }
         });
-
         match done.await {
             Ok(()) => Ok(()),
             Err(refusal) => self.send(socket, error_frame(refusal, Some(room))).await,
@@ -918,11 +917,6 @@ fn read_failure(error: tungstenite::Error) -> Option<Closing> {
 fn error_frame(error: ChatError, about: Option<&str>) -> ServerFrame {
     error.log();
     ServerFrame::error(error.code(), error.to_string(), about)
-}
-
-/// A server frame as the text message that carries it.
-fn encoded(frame: &ServerFrame) -> Message {
-    Message::Text(frame.encode().into())
 }
 
 /// Writes one frame. A client that stops reading fills its TCP window and the write
