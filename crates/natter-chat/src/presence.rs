@@ -208,8 +208,8 @@ impl Room {
         if !large {
             for (user, was) in changed {
                 match (was, self.users.contains_key(&user)) {
-                    (false, true) => online.push(user.to_string()),
-                    (true, false) => offline.push(user.to_string()),
+                    (false, true) => online.push(String::from(&*user)),
+                    (true, false) => offline.push(String::from(&*user)),
                     _ => {}
                 }
             }
@@ -218,7 +218,7 @@ impl Room {
         }
         let typing: Vec<String> = match large {
             true => Vec::new(),
-            false => typing.iter().map(|u| u.to_string()).collect(),
+            false => typing.iter().map(|u| String::from(&**u)).collect(),
         };
         if online.is_empty() && offline.is_empty() && typing.is_empty() && previous == count {
             return None;
@@ -232,10 +232,15 @@ impl Room {
     }
 
     fn sorted(&self) -> Vec<String> {
-        let mut users: Vec<String> = self.users.keys().map(|u| u.to_string()).collect();
-        users.sort_unstable();
-        users
+        sorted(self.users.keys())
     }
+}
+
+/// `users` as sorted names.
+fn sorted<'a>(users: impl Iterator<Item = &'a Arc<str>>) -> Vec<String> {
+    let mut users: Vec<String> = users.map(|u| String::from(&**u)).collect();
+    users.sort_unstable();
+    users
 }
 
 impl State {
@@ -327,15 +332,20 @@ impl Presence {
     /// Who is online in `room` on any replica (sorted), or nobody by name when the room
     /// is large; and how many.
     pub fn list(&self, room: &str) -> (Vec<String>, usize) {
-        let state = self.lock();
-        let Some(room) = state.rooms.get(room) else {
-            return (Vec::new(), 0);
+        // Only the names' handles are taken under the lock (every subscription asks).
+        let users: Vec<Arc<str>> = {
+            let state = self.lock();
+            let Some(room) = state.rooms.get(room) else {
+                return (Vec::new(), 0);
+            };
+            let count = room.users.len();
+            if count > self.list_max {
+                return (Vec::new(), count);
+            }
+            room.users.keys().cloned().collect()
         };
-        let count = room.users.len();
-        match count > self.list_max {
-            true => (Vec::new(), count),
-            false => (room.sorted(), count),
-        }
+        let count = users.len();
+        (sorted(users.iter()), count)
     }
 
     /// Whether `user` is online in `room` on any replica.
@@ -374,8 +384,8 @@ impl Presence {
             let mut changes = Changes::default();
             for (user, was) in users {
                 match (was, here(&user)) {
-                    (false, true) => changes.online.push(user.to_string()),
-                    (true, false) => changes.offline.push(user.to_string()),
+                    (false, true) => changes.online.push(String::from(&*user)),
+                    (true, false) => changes.offline.push(String::from(&*user)),
                     _ => {}
                 }
             }
@@ -405,7 +415,7 @@ impl Presence {
         let state = self.lock();
         let here = |room: &Room| -> Vec<String> {
             let local = room.users.iter().filter(|(_, seen)| seen.local > 0);
-            local.map(|(user, _)| user.to_string()).collect()
+            local.map(|(user, _)| String::from(&**user)).collect()
         };
         state
             .rooms

@@ -82,6 +82,9 @@ struct Figures {
     sockets: usize,
     failed: usize,
     connect: Duration,
+    /// CPU seconds the server (with PostgreSQL and Redis, when they serve it) used
+    /// while the sockets connected: unlike `connect`, not shared with the clients.
+    connect_cpu: f64,
     presence_frames: u64,
     kib_per_socket: f64,
     steps: Vec<Step>,
@@ -156,9 +159,11 @@ async fn measure(
     let ws = format!("{}/ws", server.url().replace("http://", "ws://"));
     let rss_before = server.rss_kib();
     let started = Instant::now();
+    let usage = Usage::start(server.pid(), target == Target::Postgres);
     let mut swarm = Swarm::start(&[ws], members, first_source);
     let (sockets, failed) = swarm.ready(swarm.len(), Duration::from_secs(30)).await;
     let connect = started.elapsed();
+    let usage = usage.stop();
     let slow_closes = settle(&mut swarm, Duration::from_secs(2)).await;
     let presence_frames = swarm
         .presence_frames
@@ -169,6 +174,7 @@ async fn measure(
         sockets,
         failed,
         connect,
+        connect_cpu: usage.server + usage.dependencies,
         presence_frames,
         kib_per_socket,
         steps: Vec::new(),
@@ -348,10 +354,11 @@ fn print_target(f: &Figures, args: &ChatArgs) {
         f.target, args.rooms, args.room_size, args.senders
     );
     println!(
-        "connect + auth + subscribe: {} sockets ({} failed) in {:.2} s; {} presence and typing frames; {:.1} KiB per idle socket",
+        "connect + auth + subscribe: {} sockets ({} failed) in {:.2} s (server cpu {:.2} s); {} presence and typing frames; {:.1} KiB per idle socket",
         f.sockets,
         f.failed,
         f.connect.as_secs_f64(),
+        f.connect_cpu,
         f.presence_frames,
         f.kib_per_socket
     );
@@ -437,6 +444,7 @@ fn print_comparison(all: &[Figures]) {
         &|f| f.connect.as_secs_f64(),
         " s",
     );
+    row("connect + subscribe: server cpu", &|f| f.connect_cpu, " s");
     row("KiB per idle socket", &|f| f.kib_per_socket, "");
     row("highest rate, p99 ≤ 100 ms", &|f| highest(f) as f64, "/s");
     for (i, step) in reference.steps.iter().enumerate() {

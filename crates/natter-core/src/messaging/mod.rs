@@ -89,6 +89,8 @@ pub struct Messages {
     /// Memberships remembered, when this owner hears of their end (the chat service's
     /// relay does); otherwise every check reads the store.
     memberships: Option<Memberships>,
+    /// Reads the rooms of authenticating users into `memberships`.
+    rooms_of: Option<RoomsOf>,
     /// Rooms with more members show no read receipts.
     receipts_up_to: i64,
 }
@@ -144,6 +146,7 @@ impl Messages {
             store,
             outbox,
             memberships: None,
+            rooms_of: None,
             receipts_up_to: notify::RECEIPTS_UP_TO,
         }
     }
@@ -160,6 +163,7 @@ impl Messages {
     /// whoever calls this must forget memberships when room events end them.
     pub fn remembering(self, memberships: Memberships) -> Self {
         Self {
+            rooms_of: Some(RoomsOf::new(self.store.clone(), memberships.clone())),
             memberships: Some(memberships),
             ..self
         }
@@ -185,18 +189,15 @@ impl Messages {
         Ok(found)
     }
 
-    /// Remembers every room `user` is a member of (at most `limit`), read in one query, so
-    /// that their subscriptions need no store read for authorization. Without
-    /// remembered memberships, it does nothing.
+    /// Remembers every room `user` is a member of (at most `limit`), read in one query
+    /// (shared with the users who authenticate meanwhile), so that their subscriptions
+    /// need no store read for authorization. Without remembered memberships, it does
+    /// nothing.
     pub async fn remember_rooms_of(&self, user: &str, limit: u32) -> Result<()> {
-        let Some(memberships) = &self.memberships else {
-            return Ok(());
-        };
-        let epoch = memberships.epoch();
-        for (room, kind) in self.store.member_rooms(user, limit).await? {
-            memberships.remember(epoch, &room, kind, user);
+        match &self.rooms_of {
+            Some(rooms_of) => rooms_of.remember(user, limit).await,
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// [`Messages::authorized`] without the room: what any member may do is decided
@@ -394,6 +395,9 @@ impl HistoryPage {
 
 mod notify;
 mod rich;
+mod rooms_of;
+
+use rooms_of::RoomsOf;
 
 pub use notify::{Marked, RECEIPTS_UP_TO, level_named};
 pub use rich::{MAX_DISTINCT_REACTIONS, MAX_PINS, ROOM_MENTION_INTERVAL_SECS, Reaction};

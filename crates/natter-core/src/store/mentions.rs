@@ -2,7 +2,7 @@
 //! tells anything to) someone who cannot read the room; and when the room was last
 //! mentioned as a whole, for the `@room` rate limit.
 
-use super::{Result, Store};
+use super::{Result, Store, placeholders};
 
 impl Store {
     /// The members of `room` among the lower-cased usernames `names`, as
@@ -12,13 +12,11 @@ impl Store {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (0..names.len()).map(|i| format!("${}", i + 2)).collect();
-        // Only numbered placeholders are formatted into the statement.
         let sql = format!(
             "SELECT u.id, u.username FROM users u \
              JOIN room_members m ON m.user_id = u.id AND m.room_id = $1 \
              WHERE lower(u.username) IN ({})",
-            placeholders.join(", ")
+            placeholders(2, names.len())
         );
         let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(room);
         for name in names {

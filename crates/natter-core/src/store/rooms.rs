@@ -7,7 +7,7 @@ use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
 use uuid::Uuid;
 
-use super::{Result, Store, StoreError, map_conflict};
+use super::{Result, Store, StoreError, map_conflict, placeholders};
 use crate::text::{fold_case, is_id};
 use crate::time::now_ms;
 
@@ -268,10 +268,9 @@ impl Store {
     pub async fn room_heads(&self, ids: &[&str]) -> Result<Vec<(String, i64)>> {
         let mut heads = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
                 "SELECT id, last_seq FROM rooms WHERE id IN ({})",
-                placeholders.join(", ")
+                placeholders(1, chunk.len())
             );
             let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
             for id in chunk {
@@ -417,24 +416,37 @@ impl Store {
         Ok(paginate(rooms, limit, |r| r.room.id.clone()))
     }
 
-    /// The rooms `user` is a member of (at most `limit`) and their kinds: what a chat
-    /// connection may subscribe to, read once when it authenticates.
-    #[tracing::instrument(name = "db.member_rooms", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT"))]
-    pub async fn member_rooms(&self, user: &str, limit: u32) -> Result<Vec<(String, RoomKind)>> {
-        if !is_id(user) {
+    /// The rooms each of `users` is a member of (at most `limit` each) and their kinds,
+    /// as `(user, room, kind)`: what their chat connections may subscribe to, read once
+    /// when they authenticate — in one query for the many that authenticate at once.
+    #[tracing::instrument(name = "db.member_rooms", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "SELECT", users = users.len()))]
+    pub async fn member_rooms(
+        &self,
+        users: &[&str],
+        limit: u32,
+    ) -> Result<Vec<(String, String, RoomKind)>> {
+        let users: Vec<&str> = users.iter().copied().filter(|u| is_id(u)).collect();
+        if users.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = "SELECT m.room_id, r.kind FROM room_members m JOIN rooms r ON r.id = m.room_id \
-                   WHERE m.user_id = $1 LIMIT $2";
-        let rows: Vec<(String, String)> = sqlx::query_as(sql)
-            .bind(user)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let sql = format!(
+            "SELECT user_id, room_id, kind FROM (\
+               SELECT m.user_id, m.room_id, r.kind, \
+                 ROW_NUMBER() OVER (PARTITION BY m.user_id ORDER BY m.room_id) AS n \
+               FROM room_members m JOIN rooms r ON r.id = m.room_id \
+               WHERE m.user_id IN ({})) AS mine \
+             WHERE n <= $1",
+            placeholders(2, users.len())
+        );
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(i64::from(limit));
+        for user in users {
+            query = query.bind(user);
+        }
+        let rows: Vec<(String, String, String)> = query.fetch_all(&self.pool).await?;
         rows.into_iter()
-            .map(|(room, kind)| {
+            .map(|(user, room, kind)| {
                 let kind = RoomKind::parse(&kind).ok_or_else(|| corrupt("rooms.kind", &kind))?;
-                Ok((room, kind))
+                Ok((user, room, kind))
             })
             .collect()
     }

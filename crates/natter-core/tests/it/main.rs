@@ -30,6 +30,7 @@ mod kv;
 mod notify;
 mod push;
 mod reactions;
+mod remembered;
 mod rich;
 mod rooms;
 mod store;

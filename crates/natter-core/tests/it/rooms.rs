@@ -348,6 +348,40 @@ async fn members_roles_and_ownership_transfer(backend: Backend) {
     assert_eq!(mine.items.len(), 1);
 }
 
+async fn many_users_rooms_are_read_at_once_within_each_limit(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "alice").await;
+    let bob = user(&t.store, "bob").await;
+    let carol = user(&t.store, "carol").await;
+    let mut rooms = Vec::new();
+    for name in ["a", "b", "c"] {
+        let room = t.store.create_room(RoomKind::Group, name, &alice).await;
+        rooms.push(room.unwrap().id);
+    }
+    assert!(
+        t.store
+            .add_member(&rooms[1], &bob, Role::Member)
+            .await
+            .unwrap()
+    );
+    let users = [alice.as_str(), bob.as_str(), carol.as_str(), "x' OR 1=1 --"];
+    let mut found = t.store.member_rooms(&users, 2).await.unwrap();
+    found.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    rooms.sort();
+    let kind = RoomKind::Group;
+    let mut expected = vec![
+        (alice.clone(), rooms[0].clone(), kind),
+        (alice.clone(), rooms[1].clone(), kind),
+        (bob.clone(), rooms[1].clone(), kind),
+    ];
+    expected.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    assert_eq!(
+        found, expected,
+        "at most 2 each, the first by id; none for carol"
+    );
+    assert!(t.store.member_rooms(&[], 2).await.unwrap().is_empty());
+}
+
 async fn profiles_are_updated_and_found_by_prefix(backend: Backend) {
     let t = store(backend).await;
     let alice = user(&t.store, "a_lice").await;
@@ -459,5 +493,6 @@ conformance!(
     history_pages_by_cursor_in_both_directions,
     deleting_a_room_removes_members_and_messages,
     members_roles_and_ownership_transfer,
+    many_users_rooms_are_read_at_once_within_each_limit,
     profiles_are_updated_and_found_by_prefix,
 );
