@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
+use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use edits::{Edit, EditRecord, MAX_EDITS_KEPT, Pinned};
 pub use email::{DigestItem, DueDigest};
@@ -256,35 +256,22 @@ impl Store {
     }
 }
 
-/// A pooled PostgreSQL connection idle for this long is pinged before it is handed out
-/// (HikariCP's default for the same trade-off): one in use within it answered its
-/// release ping a moment ago; one cut while idle fails its first statement at worst.
-const PING_IF_IDLE_FOR: Duration = Duration::from_millis(500);
-
 /// Pool options of `backend`, with `max` connections (SQLite: WAL, foreign keys, a busy
 /// timeout that only another process's writes can make it wait in, and a 512 KiB page
 /// cache per connection: SQLite's default 2 MB each made 34 MB for the 17 connections
 /// of standalone mode, while the file's pages stay in the kernel's cache anyway).
 ///
-/// sqlx pings every connection it takes back (so a returned one was alive a moment
-/// ago) and, by default, again before handing it out: a second round trip per
-/// statement — to the server, or to SQLite's worker thread. Only a PostgreSQL
-/// connection that sat idle for [`PING_IF_IDLE_FOR`] is pinged again; an in-process
-/// SQLite connection cannot go stale.
+/// sqlx pings every connection it takes back and, by default, again before handing it
+/// out. A PostgreSQL connection may have been cut while it sat in the pool (a restart,
+/// a network cut): that ping replaces it on the first call after an outage, not the
+/// second. SQLite's in-process connections cannot be cut, and the ping was a round trip
+/// to the connection's worker thread on every statement: they are not pinged first.
 fn pool_options(backend: Backend, settings: PoolSettings, max: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
         .max_lifetime(settings.max_lifetime)
         .acquire_timeout(settings.acquire_timeout)
-        .test_before_acquire(false)
-        .before_acquire(move |conn, meta| {
-            Box::pin(async move {
-                if backend == Backend::Postgres && meta.idle_for >= PING_IF_IDLE_FOR {
-                    conn.ping().await?;
-                }
-                Ok(true)
-            })
-        })
+        .test_before_acquire(backend == Backend::Postgres)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {

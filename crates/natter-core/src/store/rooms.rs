@@ -425,10 +425,14 @@ impl Store {
         users: &[&str],
         limit: u32,
     ) -> Result<Vec<(String, String, RoomKind)>> {
-        let users: Vec<&str> = users.iter().copied().filter(|u| is_id(u)).collect();
-        if users.is_empty() {
+        let mut users: Vec<&str> = users.iter().copied().filter(|u| is_id(u)).collect();
+        let Some(&last) = users.last() else {
             return Ok(Vec::new());
-        }
+        };
+        // A few statement shapes serve every batch (each is prepared once per pooled
+        // connection): the list is padded with its last id, which changes no answer.
+        let shape = [1, 4, 16, 64].into_iter().find(|&n| n >= users.len());
+        users.resize(shape.unwrap_or(users.len()), last);
         let sql = format!(
             "SELECT user_id, room_id, kind FROM (\
                SELECT m.user_id, m.room_id, r.kind, \
