@@ -89,8 +89,8 @@ pub struct Messages {
     /// Memberships remembered, when this owner hears of their end (the chat service's
     /// relay does); otherwise every check reads the store.
     memberships: Option<Memberships>,
-    /// Reads the rooms of authenticating users into `memberships`.
-    rooms_of: Option<RoomsOf>,
+    /// Authenticating users waiting for their rooms to be read into `memberships`.
+    rooms_of: RoomsOf,
     /// Rooms with more members show no read receipts.
     receipts_up_to: i64,
 }
@@ -146,7 +146,7 @@ impl Messages {
             store,
             outbox,
             memberships: None,
-            rooms_of: None,
+            rooms_of: RoomsOf::default(),
             receipts_up_to: notify::RECEIPTS_UP_TO,
         }
     }
@@ -163,7 +163,6 @@ impl Messages {
     /// whoever calls this must forget memberships when room events end them.
     pub fn remembering(self, memberships: Memberships) -> Self {
         Self {
-            rooms_of: Some(RoomsOf::new(self.store.clone(), memberships.clone())),
             memberships: Some(memberships),
             ..self
         }
@@ -194,10 +193,13 @@ impl Messages {
     /// need no store read for authorization. Without remembered memberships, it does
     /// nothing.
     pub async fn remember_rooms_of(&self, user: &str, limit: u32) -> Result<()> {
-        match &self.rooms_of {
-            Some(rooms_of) => rooms_of.remember(user, limit).await,
-            None => Ok(()),
-        }
+        let Some(memberships) = &self.memberships else {
+            return Ok(());
+        };
+        let rooms_of = &self.rooms_of;
+        rooms_of
+            .remember(&self.store, memberships, user, limit)
+            .await
     }
 
     /// [`Messages::authorized`] without the room: what any member may do is decided

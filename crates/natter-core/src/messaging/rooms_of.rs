@@ -16,12 +16,18 @@ use crate::store::Store;
 /// Most users read in one statement.
 const BATCH: usize = 64;
 
-/// Users waiting for their rooms to be read and remembered. Cheap to clone.
-#[derive(Debug, Clone)]
+/// Users waiting for their rooms to be read and remembered. Cheap to clone; clones share
+/// the queue.
+#[derive(Debug, Clone, Default)]
 pub(super) struct RoomsOf {
+    queue: Arc<Mutex<Queue>>,
+}
+
+/// The task reading for the queue, from `store` into `memberships`.
+struct Reader {
+    rooms_of: RoomsOf,
     store: Store,
     memberships: Memberships,
-    queue: Arc<Mutex<Queue>>,
 }
 
 #[derive(Debug, Default)]
@@ -39,21 +45,18 @@ struct Waiter {
 }
 
 impl RoomsOf {
-    /// Reads from `store` into `memberships`.
-    pub(super) fn new(store: Store, memberships: Memberships) -> Self {
-        Self {
-            store,
-            memberships,
-            queue: Arc::default(),
-        }
-    }
-
-    /// Remembers the rooms `user` is a member of (at most `limit`), read together with
-    /// those of whoever else asks meanwhile.
+    /// Remembers in `memberships` the rooms `user` is a member of (at most `limit`), read
+    /// from `store` together with those of whoever else asks meanwhile.
     ///
     /// The reading runs in a task of its own: a caller that gives up (its connection
     /// closed) leaves the others' read going.
-    pub(super) async fn remember(&self, user: &str, limit: u32) -> Result<()> {
+    pub(super) async fn remember(
+        &self,
+        store: &Store,
+        memberships: &Memberships,
+        user: &str,
+        limit: u32,
+    ) -> Result<()> {
         let (done, answer) = oneshot::channel();
         let start = {
             let mut queue = self.lock();
@@ -66,7 +69,12 @@ impl RoomsOf {
             !std::mem::replace(&mut queue.reading, true)
         };
         if start {
-            tokio::spawn(self.clone().read_while_waited_for());
+            let reader = Reader {
+                rooms_of: self.clone(),
+                store: store.clone(),
+                memberships: memberships.clone(),
+            };
+            tokio::spawn(reader.read_while_waited_for());
         }
         answer
             .await
@@ -76,13 +84,15 @@ impl RoomsOf {
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
+impl Reader {
     /// Reads for the waiting users, [`BATCH`] at a time, until nobody waits.
     async fn read_while_waited_for(self) {
-        let mut reading = Reading(Some(&self));
+        let mut reading = Reading(Some(&self.rooms_of));
         loop {
             let batch = {
-                let mut queue = self.lock();
+                let mut queue = self.rooms_of.lock();
                 if queue.waiting.is_empty() {
                     queue.reading = false;
                     reading.0 = None;
