@@ -19,7 +19,7 @@ use tungstenite::{Message, Utf8Bytes};
 use tracing::Instrument;
 
 use crate::error::ChatError;
-use crate::hub::{Event, Inbox, Mailbox, inbox};
+use crate::hub::{Event, Inbox, Mailbox, Taken, inbox};
 use crate::protocol::{ClientFrame, ServerFrame, VERSION, close};
 use crate::service::{Chat, REPLAY_LIMIT, Turn, message_frame};
 use crate::trace;
@@ -85,60 +85,63 @@ enum Change<'a> {
 const TYPING_EVERY: Duration = Duration::from_secs(3);
 
 /// Serves one upgraded socket until it closes.
-pub async fn serve<S: Socket>(chat: Chat, mut socket: S) {
-    let (inbox, mailbox) = inbox(chat.limits.queue);
-    let mut connection = Connection {
-        id: chat.connection_id(),
-        tokens: chat.limits.send_burst,
-        refilled: Instant::now(),
-        chat,
-        inbox,
-        user: None,
-        subscriptions: HashMap::new(),
-        refused_in_row: 0,
-        typed: HashMap::new(),
-        presence_changes: false,
-        expires: None,
-        extra: None,
-    };
-    let metrics = connection.chat.metrics.clone();
-    metrics.connections.inc();
-    let closing = connection.run(&mut socket, mailbox).await;
-    metrics.connections.dec();
-    metrics.closed.inc();
-    metrics
-        .subscriptions
-        .dec_by(connection.subscriptions.len() as i64);
-    if matches!(closing, Some(Closing(close::SLOW_CONSUMER, _))) {
-        metrics.slow_consumers.inc();
-    }
-    connection.unwatch();
-    for room in connection.subscriptions.keys() {
-        connection.chat.leave_room(room, connection.id);
-        connection.chat.presence.leave(room, connection.user_id());
-    }
-    if let Some(claims) = &connection.user {
-        connection
-            .chat
-            .hub
-            .leave_session(&claims.sid, connection.id);
-    }
-    if let Some(Closing(code, reason)) = closing {
-        let frame = CloseFrame {
-            code: code.into(),
-            reason: Utf8Bytes::from_static(reason),
+///
+/// A function returning an `async` block rather than an `async fn`: an `async fn` keeps
+/// its arguments in its future beside the locals they are moved to, and this future is
+/// held by every open socket (the socket's own 400 bytes twice).
+#[allow(clippy::manual_async_fn)]
+pub fn serve<S: Socket>(chat: Chat, mut socket: S) -> impl Future<Output = ()> + Send {
+    async move {
+        let (inbox, mailbox) = inbox(chat.limits.queue);
+        let mut connection = Connection {
+            id: chat.connection_id(),
+            tokens: chat.limits.send_burst,
+            refilled: Instant::now(),
+            chat,
+            inbox,
+            user: None,
+            subscriptions: HashMap::new(),
+            refused_in_row: 0,
+            typed: HashMap::new(),
+            presence_changes: false,
+            expires: None,
+            extra: None,
         };
-        let stall = connection.chat.limits.write_stall;
-        let _ = tokio::time::timeout(stall, socket.send(Message::Close(Some(frame)))).await;
+        let metrics = connection.chat.metrics.clone();
+        metrics.connections.inc();
+        let closing = connection.run(&mut socket, mailbox).await;
+        metrics.connections.dec();
+        metrics.closed.inc();
+        metrics
+            .subscriptions
+            .dec_by(connection.subscriptions.len() as i64);
+        if matches!(closing, Some(Closing(close::SLOW_CONSUMER, _))) {
+            metrics.slow_consumers.inc();
+        }
+        connection.unwatch();
+        for room in connection.subscriptions.keys() {
+            connection.chat.leave_room(room, connection.id);
+            connection.chat.presence.leave(room, connection.user_id());
+        }
+        if let Some(claims) = &connection.user {
+            connection
+                .chat
+                .hub
+                .leave_session(&claims.sid, connection.id);
+        }
+        if let Some(Closing(code, reason)) = closing {
+            let frame = CloseFrame {
+                code: code.into(),
+                reason: Utf8Bytes::from_static(reason),
+            };
+            let stall = connection.chat.limits.write_stall;
+            let _ = tokio::time::timeout(stall, socket.send(Message::Close(Some(frame)))).await;
+        }
     }
 }
 
 impl Connection {
     async fn run<S: Socket>(&mut self, socket: &mut S, mailbox: Mailbox) -> Option<Closing> {
-        let Mailbox {
-            mut events,
-            overflow,
-        } = mailbox;
         let hello = ServerFrame::Hello {
             protocol: VERSION,
             auth_timeout_secs: self.chat.limits.auth_timeout_secs,
@@ -152,11 +155,10 @@ impl Connection {
             Instant::now() + Duration::from_secs(self.chat.limits.auth_timeout_secs);
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         let mut last_heard = Instant::now();
-        // One timer and one overflow waiter for the connection's life, not one of each
-        // per frame (registering them costs a lock each, on every delivery).
+        // One timer for the connection's life, not one per frame (registering it costs a
+        // lock, on every delivery).
         let (mut expires, deadline) = (auth_deadline, tokio::time::sleep_until(auth_deadline));
-        let overflowed = overflow.happened();
-        tokio::pin!(deadline, overflowed);
+        tokio::pin!(deadline);
         let mut streak = 0;
         loop {
             let now_expires = self.expires.unwrap_or(auth_deadline);
@@ -166,21 +168,20 @@ impl Connection {
             }
             // A queued event is taken without polling every branch below first (waking
             // for one delivery used to poll six, ~6 % of a busy replica's CPU); after
-            // STREAK events in a row the full select runs, so shutdown, overflow, the
-            // deadline and the client's own frames wait for at most that many.
+            // STREAK events in a row the full select runs, so shutdown, the deadline and
+            // the client's own frames wait for at most that many.
             let queued = match streak < STREAK {
-                true => events.try_recv().ok(),
+                true => mailbox.try_take(),
                 false => None,
             };
-            let outcome = if let Some(event) = queued {
+            let outcome = if let Some(taken) = queued {
                 streak += 1;
-                self.on_event(socket, event).await
+                self.on_taken(socket, taken).await
             } else {
                 streak = 0;
                 tokio::select! {
                     biased;
                     _ = &mut stop => return Some(Closing(close::SERVICE_RESTART, "service restart")),
-                    _ = &mut overflowed => return Some(Closing(close::SLOW_CONSUMER, "too slow: resume with since")),
                     _ = &mut deadline => return Some(if self.user.is_some() {
                         Closing(close::TOKEN_EXPIRED, "token expired")
                     } else {
@@ -197,7 +198,7 @@ impl Connection {
                             Some(Ok(Message::Close(_))) | None => return None,
                         }
                     }
-                    Some(event) = events.recv() => self.on_event(socket, event).await,
+                        taken = mailbox.take() => self.on_taken(socket, taken).await,
                     _ = heartbeat.tick() => {
                         if last_heard.elapsed() > IDLE_LIMIT {
                             return Some(Closing(close::HEARTBEAT_TIMEOUT, "no heartbeat"));
@@ -654,6 +655,14 @@ impl Connection {
 
     /// Handles what the hub queued: a plain delivery (most events) inline, the rest
     /// boxed so that every idle connection does not carry the space they need.
+    /// An event taken from the mailbox, or the end of a connection too slow to keep up.
+    async fn on_taken<S: Socket>(&mut self, socket: &mut S, taken: Taken) -> Result<(), Closing> {
+        match taken {
+            Taken::Event(event) => self.on_event(socket, event).await,
+            Taken::Overflowed => Err(Closing(close::SLOW_CONSUMER, "too slow: resume with since")),
+        }
+    }
+
     async fn on_event<S: Socket>(
         &mut self,
         socket: &mut S,
@@ -922,15 +931,24 @@ fn error_frame(error: ChatError, about: Option<&str>) -> ServerFrame {
 /// Writes one frame. A client that stops reading fills its TCP window and the write
 /// blocks: after `stall` it is closed as a slow consumer instead of holding its
 /// task (and queue) forever.
-async fn write<S: Socket>(
-    socket: &mut S,
+/// Writes `message`, ending the connection if the socket takes longer than `stall`.
+///
+/// The timer is set (and boxed) only for a write that has to wait: most complete at once,
+/// and this future is part of every waiting connection's (a timer is 112 bytes).
+fn write<'s, S: Socket>(
+    socket: &'s mut S,
     message: Message,
     stall: Duration,
-) -> Result<(), Closing> {
-    match tokio::time::timeout(stall, socket.send(message)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(Closing(0, "")),
-        Err(_) => Err(Closing(close::SLOW_CONSUMER, "too slow: resume with since")),
+) -> impl Future<Output = Result<(), Closing>> + use<'s, S> {
+    let mut sending = socket.send(message);
+    async move {
+        let sent = match futures::poll!(&mut sending) {
+            std::task::Poll::Ready(sent) => sent,
+            std::task::Poll::Pending => Box::pin(tokio::time::timeout(stall, sending))
+                .await
+                .map_err(|_| Closing(close::SLOW_CONSUMER, "too slow: resume with since"))?,
+        };
+        sent.map_err(|_| Closing(0, ""))
     }
 }
 
