@@ -212,8 +212,54 @@ impl Drop for Mailbox {
     }
 }
 
-/// One room's local subscribers by connection id.
-type Subscribers = HashMap<u64, Inbox>;
+/// The local connections under one key (a room, a session, a user) by connection id.
+/// Most sessions and users have one, kept inline: a map of one cost ~190 bytes per socket.
+#[derive(Debug)]
+enum Subscribers {
+    One(u64, Inbox),
+    Many(HashMap<u64, Inbox>),
+}
+
+impl Subscribers {
+    fn insert(&mut self, id: u64, inbox: Inbox) {
+        match self {
+            Self::One(one, first) if *one == id => *first = inbox,
+            Self::One(one, first) => {
+                let map = HashMap::from([(*one, first.clone()), (id, inbox)]);
+                *self = Self::Many(map);
+            }
+            Self::Many(map) => {
+                map.insert(id, inbox);
+            }
+        }
+    }
+
+    /// Removes connection `id`; whether none is left.
+    fn remove(&mut self, id: u64) -> bool {
+        match self {
+            Self::One(one, _) => *one == id,
+            Self::Many(map) => {
+                map.remove(&id);
+                map.is_empty()
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::One(..) => 1,
+            Self::Many(map) => map.len(),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u64, &Inbox)> {
+        let (one, many) = match self {
+            Self::One(id, inbox) => (Some((*id, inbox)), None),
+            Self::Many(map) => (None, Some(map.iter().map(|(id, inbox)| (*id, inbox)))),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+}
 
 /// Local subscribers by room (a user's event stream is subscribed to each of the user's
 /// rooms), local connections by session, and local event streams by user. Cheap to
@@ -260,7 +306,7 @@ impl Hub {
     /// Local connections with `user`'s event stream.
     pub fn watchers(&self, user: &str) -> usize {
         let users = self.users.read().unwrap_or_else(|e| e.into_inner());
-        users.get(user).map_or(0, HashMap::len)
+        users.get(user).map_or(0, Subscribers::len)
     }
 
     /// The users whose event streams have local connections.
@@ -283,7 +329,7 @@ impl Hub {
     pub fn recheck_sessions(&self) {
         let event = Arc::new(Event::Recheck);
         let sessions = self.sessions.read().unwrap_or_else(|e| e.into_inner());
-        for inbox in sessions.values().flat_map(HashMap::values) {
+        for (_, inbox) in sessions.values().flat_map(Subscribers::iter) {
             inbox.offer(&event);
         }
     }
@@ -297,7 +343,7 @@ impl Hub {
     /// Local subscriptions of `room`.
     pub fn subscribers(&self, room: &str) -> usize {
         let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
-        rooms.get(room).map_or(0, HashMap::len)
+        rooms.get(room).map_or(0, Subscribers::len)
     }
 
     /// Events queued for connections and not yet written (each connection counted once,
@@ -307,8 +353,8 @@ impl Hub {
         let mut seen = std::collections::HashSet::new();
         rooms
             .values()
-            .flat_map(HashMap::iter)
-            .filter(|(id, _)| seen.insert(**id))
+            .flat_map(Subscribers::iter)
+            .filter(|(id, _)| seen.insert(*id))
             .map(|(_, inbox)| inbox.0.pending().events.len())
             .sum()
     }
@@ -343,23 +389,25 @@ type Index = RwLock<HashMap<Arc<str>, Subscribers>>;
 
 fn insert(index: &Index, key: &str, id: u64, inbox: Inbox) {
     let mut index = index.write().unwrap_or_else(|e| e.into_inner());
-    index.entry(Arc::from(key)).or_default().insert(id, inbox);
+    match index.get_mut(key) {
+        Some(members) => members.insert(id, inbox),
+        None => {
+            index.insert(Arc::from(key), Subscribers::One(id, inbox));
+        }
+    }
 }
 
 fn remove(index: &Index, key: &str, id: u64) {
     let mut index = index.write().unwrap_or_else(|e| e.into_inner());
-    if let Some(members) = index.get_mut(key) {
-        members.remove(&id);
-        if members.is_empty() {
-            index.remove(key);
-        }
+    if index.get_mut(key).is_some_and(|members| members.remove(id)) {
+        index.remove(key);
     }
 }
 
 fn send_to(index: &Index, key: &str, event: Event) {
     let event = Arc::new(event);
     let index = index.read().unwrap_or_else(|e| e.into_inner());
-    for inbox in index.get(key).into_iter().flat_map(HashMap::values) {
+    for (_, inbox) in index.get(key).into_iter().flat_map(Subscribers::iter) {
         inbox.offer(&event);
     }
 }
@@ -439,5 +487,26 @@ mod tests {
         drop(mailbox);
         inbox.offer(&Arc::new(message(2)));
         assert!(inbox.0.pending().events.is_empty());
+    }
+
+    #[test]
+    fn a_session_of_one_or_several_connections_hears_its_revocation() {
+        let hub = Hub::default();
+        let (a, a_box) = inbox(8);
+        let (b, b_box) = inbox(8);
+        let revoked =
+            |taken| matches!(taken, Some(Taken::Event(e)) if matches!(*e, Event::SessionRevoked));
+        hub.enter_session("s", 1, a.clone());
+        hub.enter_session("s", 2, b);
+        hub.leave_session("s", 2);
+        hub.revoke_session("s");
+        assert!(revoked(a_box.try_take()));
+        assert!(b_box.try_take().is_none());
+        hub.leave_session("s", 1);
+        assert!(hub.sessions.read().unwrap().is_empty());
+        hub.enter_session("s", 1, a);
+        hub.leave_session("s", 3);
+        hub.revoke_session("s");
+        assert!(revoked(a_box.try_take()), "one left after another's leave");
     }
 }

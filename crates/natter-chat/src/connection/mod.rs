@@ -55,7 +55,8 @@ struct Connection {
     chat: Chat,
     id: u64,
     inbox: Inbox,
-    user: Option<AccessClaims>,
+    /// The authenticated user's claims, shared with the token cache.
+    user: Option<Arc<AccessClaims>>,
     /// Next sequence number expected per subscribed room.
     subscriptions: HashMap<Arc<str>, i64>,
     tokens: f64,
@@ -361,7 +362,7 @@ impl Connection {
         token: &str,
         turn: Option<Turn>,
     ) -> Result<(), Closing> {
-        let claims = self.chat.verifier.verify(token).await;
+        let claims = self.chat.verifier.verify_shared(token).await;
         if let (Ok(claims), None) = (&claims, &self.user) {
             // Every room of the user at once: their subscriptions need no access read.
             let limit = u32::try_from(self.chat.limits.max_subscriptions).unwrap_or(u32::MAX);

@@ -49,8 +49,8 @@ pub struct TokenVerifier {
 /// and the previous old one is dropped, so memory stays within two generations.
 #[derive(Default)]
 struct VerifiedCache {
-    young: HashMap<Digest, AccessClaims>,
-    old: HashMap<Digest, AccessClaims>,
+    young: HashMap<Digest, Arc<AccessClaims>>,
+    old: HashMap<Digest, Arc<AccessClaims>>,
 }
 
 /// A token's SHA-256, the cache's key: 32 bytes instead of the ~300 of the token, and no
@@ -74,20 +74,20 @@ impl std::fmt::Debug for TokenVerifier {
 }
 
 impl VerifiedCache {
-    fn get(&mut self, token: &Digest) -> Option<AccessClaims> {
+    fn get(&mut self, token: &Digest) -> Option<Arc<AccessClaims>> {
         if let Some(claims) = self.young.get(token) {
             return Some(claims.clone());
         }
         let claims = self.old.remove(token)?;
-        self.insert(*token, &claims);
+        self.insert(*token, claims.clone());
         Some(claims)
     }
 
-    fn insert(&mut self, token: Digest, claims: &AccessClaims) {
+    fn insert(&mut self, token: Digest, claims: Arc<AccessClaims>) {
         if self.young.len() >= CACHE_GENERATION {
             self.old = std::mem::take(&mut self.young);
         }
-        self.young.insert(token, claims.clone());
+        self.young.insert(token, claims);
     }
 }
 
@@ -127,9 +127,15 @@ impl TokenVerifier {
     }
 
     /// Full check: signature, claims, expiry and the deny-list.
-    #[tracing::instrument(name = "token.verify", skip_all, err(level = "debug"))]
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let claims = self.verify_signature(token)?;
+        self.verify_shared(token).await.map(Arc::unwrap_or_clone)
+    }
+
+    /// [`TokenVerifier::verify`], sharing the claims with the cache (a connection keeps
+    /// them for its life).
+    #[tracing::instrument(name = "token.verify", skip_all, err(level = "debug"))]
+    pub async fn verify_shared(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
+        let claims = self.verified(token)?;
         if self.denylist.is_denied(&claims).await? {
             return Err(TokenError::Revoked);
         }
@@ -138,6 +144,10 @@ impl TokenVerifier {
 
     /// Signature and claims only, without the deny-list.
     pub fn verify_signature(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        self.verified(token).map(Arc::unwrap_or_clone)
+    }
+
+    fn verified(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
         let key = digest(token);
         if let Some(claims) = self.cache().get(&key) {
             let leeway = i64::try_from(self.validation.leeway).unwrap_or(0);
@@ -146,8 +156,8 @@ impl TokenVerifier {
             }
             return Ok(claims);
         }
-        let claims = self.decode(token)?;
-        self.cache().insert(key, &claims);
+        let claims = Arc::new(self.decode(token)?);
+        self.cache().insert(key, claims.clone());
         Ok(claims)
     }
 
@@ -196,7 +206,7 @@ mod tests {
         // Pretend the remembered claims ran out: the cache must re-check expiry.
         let mut cache = verifier.cache();
         let claims = cache.young.get_mut(&digest(&token)).unwrap();
-        claims.exp = now - 60;
+        Arc::make_mut(claims).exp = now - 60;
         drop(cache);
         assert!(matches!(
             verifier.verify_signature(&token),
@@ -234,7 +244,7 @@ mod tests {
             exp: 0,
         };
         for i in 0..(CACHE_GENERATION * 3) {
-            cache.insert(digest(&i.to_string()), &claims);
+            cache.insert(digest(&i.to_string()), Arc::new(claims.clone()));
         }
         assert!(cache.young.len() + cache.old.len() <= 2 * CACHE_GENERATION);
         assert!(
