@@ -319,3 +319,21 @@ async fn a_revoked_session_is_closed_and_others_stay() {
     kept.say(json!({"type": "ping"})).await;
     assert_eq!(kept.next().await["type"], "pong");
 }
+
+#[tokio::test]
+async fn a_subscriber_whose_queue_overflows_is_closed_as_too_slow() {
+    let setup = Setup::new().await;
+    let (_, room, mut client) = setup.in_own_group("alice").await;
+    let frame = tungstenite::Utf8Bytes::from_static(r#"{"type":"typing"}"#);
+    // Queued at once, with no turn for the connection in between (one-threaded runtime).
+    for _ in 0..=setup.chat.limits.queue {
+        let signal = crate::hub::Event::Signal {
+            room_id: Arc::from(room.as_str()),
+            frame: frame.clone(),
+        };
+        setup.chat.hub.dispatch(&room, signal);
+    }
+    assert_eq!(client.next().await["close"], 4008);
+    assert_eq!(setup.chat.metrics.slow_consumers.get(), 1);
+    assert_eq!(setup.chat.hub.queued(), 0, "its queued events are let go");
+}
