@@ -51,6 +51,9 @@ impl<T> Socket for T where
 /// Why the loop ended.
 struct Closing(u16, &'static str);
 
+/// A client that does not keep up: its queue overflowed or a write stalled.
+const TOO_SLOW: Closing = Closing(close::SLOW_CONSUMER, "too slow: resume with since");
+
 struct Connection {
     chat: Chat,
     id: u64,
@@ -199,7 +202,7 @@ impl Connection {
                             Some(Ok(Message::Close(_))) | None => return None,
                         }
                     }
-                        taken = mailbox.take() => self.on_taken(socket, taken).await,
+                    taken = mailbox.take() => self.on_taken(socket, taken).await,
                     _ = heartbeat.tick() => {
                         if last_heard.elapsed() > IDLE_LIMIT {
                             return Some(Closing(close::HEARTBEAT_TIMEOUT, "no heartbeat"));
@@ -654,16 +657,16 @@ impl Connection {
         true
     }
 
-    /// Handles what the hub queued: a plain delivery (most events) inline, the rest
-    /// boxed so that every idle connection does not carry the space they need.
     /// An event taken from the mailbox, or the end of a connection too slow to keep up.
     async fn on_taken<S: Socket>(&mut self, socket: &mut S, taken: Taken) -> Result<(), Closing> {
         match taken {
             Taken::Event(event) => self.on_event(socket, event).await,
-            Taken::Overflowed => Err(Closing(close::SLOW_CONSUMER, "too slow: resume with since")),
+            Taken::Overflowed => Err(TOO_SLOW),
         }
     }
 
+    /// Handles what the hub queued: a plain delivery (most events) inline, the rest
+    /// boxed so that every idle connection does not carry the space they need.
     async fn on_event<S: Socket>(
         &mut self,
         socket: &mut S,
@@ -932,7 +935,6 @@ fn error_frame(error: ChatError, about: Option<&str>) -> ServerFrame {
 /// Writes one frame. A client that stops reading fills its TCP window and the write
 /// blocks: after `stall` it is closed as a slow consumer instead of holding its
 /// task (and queue) forever.
-/// Writes `message`, ending the connection if the socket takes longer than `stall`.
 ///
 /// The timer is set (and boxed) only for a write that has to wait: most complete at once,
 /// and this future is part of every waiting connection's (a timer is 112 bytes).
@@ -947,7 +949,7 @@ fn write<'s, S: Socket>(
             std::task::Poll::Ready(sent) => sent,
             std::task::Poll::Pending => Box::pin(tokio::time::timeout(stall, sending))
                 .await
-                .map_err(|_| Closing(close::SLOW_CONSUMER, "too slow: resume with since"))?,
+                .map_err(|_| TOO_SLOW)?,
         };
         sent.map_err(|_| Closing(0, ""))
     }

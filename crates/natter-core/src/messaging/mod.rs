@@ -196,9 +196,9 @@ impl Messages {
         let Some(memberships) = &self.memberships else {
             return Ok(());
         };
-        let rooms_of = &self.rooms_of;
-        rooms_of
-            .remember(&self.store, memberships, user, limit)
+        let store = &self.store;
+        self.rooms_of
+            .remember(store, memberships, user, limit)
             .await
     }
 
