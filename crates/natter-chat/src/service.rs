@@ -97,6 +97,10 @@ pub struct Limits {
     /// Rooms with more members show no read receipts (every read there is a frame to
     /// each subscriber).
     pub receipts_max_members: i64,
+    /// How often a connection is pinged.
+    pub heartbeat: std::time::Duration,
+    /// Silence after which a connection is closed as dead (4002).
+    pub idle_limit: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -113,6 +117,8 @@ impl Default for Limits {
             presence_list_max: 100,
             in_flight: 64,
             receipts_max_members: natter_core::messaging::RECEIPTS_UP_TO,
+            heartbeat: std::time::Duration::from_secs(20),
+            idle_limit: std::time::Duration::from_secs(60),
         }
     }
 }

@@ -1,24 +1,39 @@
 //! One shutdown signal (SIGTERM or Ctrl-C) that every server in the process waits on.
 
-use tokio::sync::watch;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::Notify;
 
 /// A cloneable handle that resolves when the process should stop.
 #[derive(Debug, Clone)]
 pub struct Shutdown {
-    receiver: watch::Receiver<bool>,
+    signal: Arc<Signal>,
 }
 
-/// Triggers a [`Shutdown`] by hand (tests, or the signal listener).
+/// Triggers a [`Shutdown`] by hand (tests, or the signal listener); dropping it triggers
+/// it too.
 #[derive(Debug)]
 pub struct ShutdownTrigger {
-    sender: watch::Sender<bool>,
+    signal: Arc<Signal>,
+}
+
+/// A flag and its waiters. Every open socket waits on it, so a waiter is kept small: a
+/// `Notify` waiter (a `watch` receiver's `wait_for` took 184 bytes per socket).
+#[derive(Debug, Default)]
+struct Signal {
+    triggered: AtomicBool,
+    notify: Notify,
 }
 
 impl Shutdown {
     /// A handle and its trigger.
     pub fn new() -> (ShutdownTrigger, Self) {
-        let (sender, receiver) = watch::channel(false);
-        (ShutdownTrigger { sender }, Self { receiver })
+        let signal = Arc::new(Signal::default());
+        let trigger = ShutdownTrigger {
+            signal: signal.clone(),
+        };
+        (trigger, Self { signal })
     }
 
     /// A handle triggered by SIGTERM or Ctrl-C.
@@ -33,13 +48,18 @@ impl Shutdown {
     }
 
     /// Resolves once shutdown has been triggered.
-    pub async fn wait(mut self) {
-        let _ = self.receiver.wait_for(|stopped| *stopped).await;
+    pub async fn wait(self) {
+        // A waiter hears every trigger after its creation, polled or not: created before
+        // the flag is read, it cannot miss one in between.
+        let triggered = self.signal.notify.notified();
+        if !self.is_triggered() {
+            triggered.await;
+        }
     }
 
     /// Whether shutdown has been triggered.
     pub fn is_triggered(&self) -> bool {
-        *self.receiver.borrow()
+        self.signal.triggered.load(Ordering::SeqCst)
     }
 
     /// Runs `tick` every `period` until shutdown (a late tick delays the next); a failed
@@ -70,7 +90,14 @@ impl Shutdown {
 impl ShutdownTrigger {
     /// Starts the shutdown.
     pub fn trigger(&self) {
-        let _ = self.sender.send(true);
+        self.signal.triggered.store(true, Ordering::SeqCst);
+        self.signal.notify.notify_waiters();
+    }
+}
+
+impl Drop for ShutdownTrigger {
+    fn drop(&mut self) {
+        self.trigger();
     }
 }
 
@@ -94,5 +121,31 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_waiter_hears_the_trigger_before_or_after_it_waits() {
+        let (trigger, shutdown) = Shutdown::new();
+        let early = tokio::spawn(shutdown.clone().wait());
+        tokio::task::yield_now().await;
+        assert!(!shutdown.is_triggered());
+        trigger.trigger();
+        early.await.unwrap();
+        assert!(shutdown.is_triggered());
+        shutdown.wait().await;
+    }
+
+    #[tokio::test]
+    async fn a_dropped_trigger_shuts_down() {
+        let (trigger, shutdown) = Shutdown::new();
+        let waiting = tokio::spawn(shutdown.clone().wait());
+        drop(trigger);
+        waiting.await.unwrap();
+        assert!(shutdown.is_triggered());
     }
 }

@@ -24,10 +24,6 @@ use crate::protocol::{ClientFrame, ServerFrame, VERSION, close};
 use crate::service::{Chat, REPLAY_LIMIT, Turn, message_frame};
 use crate::trace;
 
-/// How often the server pings an idle connection.
-const HEARTBEAT: Duration = Duration::from_secs(20);
-/// Silence after which a connection is considered dead.
-const IDLE_LIMIT: Duration = Duration::from_secs(60);
 /// Most queued events handled in a row before the connection looks at anything else.
 const STREAK: u32 = 32;
 
@@ -157,22 +153,25 @@ impl Connection {
         tokio::pin!(stop);
         let auth_deadline =
             Instant::now() + Duration::from_secs(self.chat.limits.auth_timeout_secs);
-        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        let (heartbeat, idle_limit) = (self.chat.limits.heartbeat, self.chat.limits.idle_limit);
         let mut last_heard = Instant::now();
-        // One timer for the connection's life, not one per frame (registering it costs a
-        // lock, on every delivery).
-        let (mut expires, deadline) = (auth_deadline, tokio::time::sleep_until(auth_deadline));
-        tokio::pin!(deadline);
+        let mut ping_at = last_heard + heartbeat;
+        // One timer for the connection's life, due at the earlier of the token's expiry
+        // and the next ping: not one per frame (registering one costs a lock, on every
+        // delivery), nor a second one for the heartbeat (~0.1 KiB on every idle socket).
+        let mut due = auth_deadline.min(ping_at);
+        let timer = tokio::time::sleep_until(due);
+        tokio::pin!(timer);
         let mut streak = 0;
         loop {
-            let now_expires = self.expires.unwrap_or(auth_deadline);
-            if now_expires != expires {
-                expires = now_expires;
-                deadline.as_mut().reset(expires);
+            let expires = self.expires.unwrap_or(auth_deadline);
+            if expires.min(ping_at) != due {
+                due = expires.min(ping_at);
+                timer.as_mut().reset(due);
             }
             // A queued event is taken without polling every branch below first (waking
             // for one delivery used to poll six, ~6 % of a busy replica's CPU); after
-            // STREAK events in a row the full select runs, so shutdown, the deadline and
+            // STREAK events in a row the full select runs, so shutdown, the timer and
             // the client's own frames wait for at most that many.
             let queued = match streak < STREAK {
                 true => mailbox.try_take(),
@@ -186,11 +185,20 @@ impl Connection {
                 tokio::select! {
                     biased;
                     _ = &mut stop => return Some(Closing(close::SERVICE_RESTART, "service restart")),
-                    _ = &mut deadline => return Some(if self.user.is_some() {
-                        Closing(close::TOKEN_EXPIRED, "token expired")
-                    } else {
-                        Closing(close::AUTH_TIMEOUT, "authenticate first")
-                    }),
+                    _ = &mut timer => {
+                        if expires <= ping_at {
+                            return Some(if self.user.is_some() {
+                                Closing(close::TOKEN_EXPIRED, "token expired")
+                            } else {
+                                Closing(close::AUTH_TIMEOUT, "authenticate first")
+                            });
+                        }
+                        if last_heard.elapsed() > idle_limit {
+                            return Some(Closing(close::HEARTBEAT_TIMEOUT, "no heartbeat"));
+                        }
+                        ping_at = Instant::now() + heartbeat;
+                        write(socket, Message::Ping(Default::default()), self.chat.limits.write_stall).await
+                    }
                     received = socket.next() => {
                         last_heard = Instant::now();
                         match received {
@@ -203,12 +211,6 @@ impl Connection {
                         }
                     }
                     taken = mailbox.take() => self.on_taken(socket, taken).await,
-                    _ = heartbeat.tick() => {
-                        if last_heard.elapsed() > IDLE_LIMIT {
-                            return Some(Closing(close::HEARTBEAT_TIMEOUT, "no heartbeat"));
-                        }
-                        write(socket, Message::Ping(Default::default()), self.chat.limits.write_stall).await
-                    }
                 }
             };
             match outcome {

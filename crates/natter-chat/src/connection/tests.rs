@@ -100,6 +100,10 @@ pub(super) struct Setup {
 
 impl Setup {
     pub(super) async fn new() -> Self {
+        Self::with(Limits::default()).await
+    }
+
+    pub(super) async fn with(limits: Limits) -> Self {
         let test_store = natter_testkit::store(Backend::Sqlite).await;
         let keys = KeySet::generate(natter_core::time::now_secs());
         let denylist = Denylist::new(Arc::new(MemoryKv::default()));
@@ -107,7 +111,7 @@ impl Setup {
         let (stop, shutdown) = Shutdown::new();
         let broker = Arc::new(MemoryBroker::default());
         let store = test_store.store.clone();
-        let chat = Chat::new(store.clone(), verifier, broker, shutdown, Limits::default());
+        let chat = Chat::new(store.clone(), verifier, broker, shutdown, limits);
         Self {
             chat,
             store,
@@ -336,4 +340,52 @@ async fn a_subscriber_whose_queue_overflows_is_closed_as_too_slow() {
     assert_eq!(client.next().await["close"], 4008);
     assert_eq!(setup.chat.metrics.slow_consumers.get(), 1);
     assert_eq!(setup.chat.hub.queued(), 0, "its queued events are let go");
+}
+
+/// The next frame, whatever its kind.
+async fn any_frame(client: &mut Client) -> Message {
+    let frame = tokio::time::timeout(Duration::from_secs(5), client.hears.next()).await;
+    frame
+        .expect("a frame within 5 s")
+        .expect("the connection is open")
+}
+
+#[tokio::test]
+async fn a_connection_is_pinged_and_closed_only_after_its_silence() {
+    let heartbeat = Duration::from_millis(100);
+    let setup = Setup::with(Limits {
+        heartbeat,
+        idle_limit: heartbeat * 3,
+        ..Limits::default()
+    })
+    .await;
+    let (_, token) = setup.user("alice", "s1").await;
+    let mut talking = setup.signed_in(&token).await;
+    let mut silent = setup.signed_in(&token).await;
+    let silent_since = std::time::Instant::now();
+    // The talking client answers each ping, for longer than the idle limit.
+    for _ in 0..5 {
+        assert!(matches!(any_frame(&mut talking).await, Message::Ping(_)));
+        talking
+            .says
+            .send(Ok(Message::Pong(Default::default())))
+            .await
+            .unwrap();
+    }
+    let mut pings = 0;
+    let close = loop {
+        match any_frame(&mut silent).await {
+            Message::Ping(_) => pings += 1,
+            Message::Close(close) => break close.map(|c| u16::from(c.code)),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(close, Some(4002));
+    assert!(pings >= 2, "pinged every heartbeat before closing: {pings}");
+    assert!(
+        silent_since.elapsed() >= heartbeat * 2,
+        "closed before its idle limit"
+    );
+    talking.say(json!({"type": "ping"})).await;
+    assert_eq!(talking.next().await["type"], "pong");
 }
