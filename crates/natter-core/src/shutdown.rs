@@ -128,6 +128,12 @@ async fn wait_for_signal() {
 mod tests {
     use super::*;
 
+    /// Waits for `task` to end, failing after 5 s instead of hanging.
+    async fn ends(task: tokio::task::JoinHandle<()>) {
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+        ended.expect("the waiter ends").unwrap();
+    }
+
     #[tokio::test]
     async fn every_waiter_hears_the_trigger_before_or_after_it_waits() {
         let (trigger, shutdown) = Shutdown::new();
@@ -135,9 +141,9 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!shutdown.is_triggered());
         trigger.trigger();
-        early.await.unwrap();
+        ends(early).await;
         assert!(shutdown.is_triggered());
-        shutdown.wait().await;
+        ends(tokio::spawn(shutdown.wait())).await;
     }
 
     #[tokio::test]
@@ -145,7 +151,7 @@ mod tests {
         let (trigger, shutdown) = Shutdown::new();
         let waiting = tokio::spawn(shutdown.clone().wait());
         drop(trigger);
-        waiting.await.unwrap();
+        ends(waiting).await;
         assert!(shutdown.is_triggered());
     }
 }

@@ -170,6 +170,7 @@ impl Drop for Receiving {
         let mut state = lock(&self.0.state);
         state.closed = true;
         state.items = VecDeque::new();
+        state.lagging = HashMap::new();
     }
 }
 
