@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::{Either, ready};
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use natter_core::events;
 use natter_core::messaging::Post;
@@ -46,6 +47,16 @@ impl<T> Socket for T where
 
 /// Why the loop ended.
 struct Closing(u16, &'static str);
+
+/// How a taken event is handled.
+enum Plain {
+    /// Not for this connection, or already delivered.
+    Skip,
+    /// Written as it is: the frame and when the message was stored (Unix ms).
+    Write(Utf8Bytes, i64),
+    /// Anything else: boxed.
+    Other,
+}
 
 /// A client that does not keep up: its queue overflowed or a write stalled.
 const TOO_SLOW: Closing = Closing(close::SLOW_CONSUMER, "too slow: resume with since");
@@ -660,34 +671,66 @@ impl Connection {
     }
 
     /// An event taken from the mailbox, or the end of a connection too slow to keep up.
-    async fn on_taken<S: Socket>(&mut self, socket: &mut S, taken: Taken) -> Result<(), Closing> {
-        match taken {
-            Taken::Event(event) => self.on_event(socket, event).await,
-            Taken::Overflowed => Err(TOO_SLOW),
+    ///
+    /// Not `async`: a plain delivery (almost every event) is decided here and only its
+    /// write is awaited; every other event is boxed. This future is part of every
+    /// waiting connection's, and nested `async fn`s kept their arguments at each level.
+    fn on_taken<'a, S: Socket>(
+        &'a mut self,
+        socket: &'a mut S,
+        taken: Taken,
+    ) -> impl Future<Output = Result<(), Closing>> + Send + 'a {
+        let event = match taken {
+            Taken::Event(event) => event,
+            Taken::Overflowed => return Either::Left(ready(Err(TOO_SLOW))),
+        };
+        match self.plain_delivery(&event) {
+            Plain::Skip => Either::Left(ready(Ok(()))),
+            Plain::Write(frame, created_ms) => {
+                let (chat, stall) = (&self.chat, self.chat.limits.write_stall);
+                Either::Right(Either::Left(async move {
+                    write(socket, Message::Text(frame), stall).await?;
+                    chat.metrics.delivered.inc();
+                    if created_ms > 0 {
+                        chat.metrics.observe_delivery(created_ms);
+                    }
+                    Ok(())
+                }))
+            }
+            Plain::Other => {
+                Either::Right(Either::Right(Box::pin(self.on_other_event(socket, event))))
+            }
         }
     }
 
-    /// Handles what the hub queued: a plain delivery (most events) inline, the rest
-    /// boxed so that every idle connection does not carry the space they need.
-    async fn on_event<S: Socket>(
-        &mut self,
-        socket: &mut S,
-        event: Arc<Event>,
-    ) -> Result<(), Closing> {
-        match &*event {
-            Event::Message {
-                room_id,
-                seq,
-                created_ms,
-                frame,
-                trace: None,
-                ..
-            } if self.extra.is_none() => {
-                let frame = frame.clone();
-                self.deliver(socket, room_id, *seq, *created_ms, frame)
-                    .await
+    /// What a plain delivery — a message without a trace, to a connection without an
+    /// event stream, in order — needs (its expected seq moved on, as in [`Self::deliver`]).
+    fn plain_delivery(&mut self, event: &Event) -> Plain {
+        let Event::Message {
+            room_id,
+            seq,
+            created_ms,
+            frame,
+            trace: None,
+            ..
+        } = event
+        else {
+            return Plain::Other;
+        };
+        if self.extra.is_some() {
+            return Plain::Other;
+        }
+        let Some(next) = self.subscriptions.get_mut(&**room_id) else {
+            return Plain::Skip;
+        };
+        match seq.cmp(next) {
+            std::cmp::Ordering::Less => Plain::Skip,
+            std::cmp::Ordering::Equal => {
+                *next = seq + 1;
+                Plain::Write(frame.clone(), *created_ms)
             }
-            _ => Box::pin(self.on_other_event(socket, event)).await,
+            // A gap to fill from the store first.
+            std::cmp::Ordering::Greater => Plain::Other,
         }
     }
 
