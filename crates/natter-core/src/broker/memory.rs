@@ -15,8 +15,9 @@ use tokio::sync::Notify;
 
 use super::{Broker, BrokerError, Delivery, TopicStream, Topics};
 
-/// Subscribers by topic.
-type Subscribers = Arc<Mutex<HashMap<Arc<str>, Vec<Arc<Queue>>>>>;
+/// Subscribers by topic, with the topic's name to queue their payloads under (found in
+/// the same lookup as the subscribers).
+type Subscribers = Arc<Mutex<HashMap<Arc<str>, (Arc<str>, Vec<Arc<Queue>>)>>>;
 
 /// A broker inside one process.
 #[derive(Debug)]
@@ -94,10 +95,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 fn enter(topics: &Subscribers, topic: &str, queue: &Arc<Queue>) {
     let mut topics = lock(topics);
     match topics.get_mut(topic) {
-        Some(queues) if queues.iter().any(|q| Arc::ptr_eq(q, queue)) => {}
-        Some(queues) => queues.push(queue.clone()),
+        Some((_, queues)) if queues.iter().any(|q| Arc::ptr_eq(q, queue)) => {}
+        Some((_, queues)) => queues.push(queue.clone()),
         None => {
-            topics.insert(Arc::from(topic), vec![queue.clone()]);
+            let name = Arc::<str>::from(topic);
+            topics.insert(name.clone(), (name, vec![queue.clone()]));
         }
     }
 }
@@ -105,7 +107,7 @@ fn enter(topics: &Subscribers, topic: &str, queue: &Arc<Queue>) {
 /// `queue` no longer receives `topic`.
 fn leave(topics: &Subscribers, topic: &str, queue: &Arc<Queue>) {
     let mut topics = lock(topics);
-    if let Some(queues) = topics.get_mut(topic) {
+    if let Some((_, queues)) = topics.get_mut(topic) {
         queues.retain(|q| !Arc::ptr_eq(q, queue));
         if queues.is_empty() {
             topics.remove(topic);
@@ -187,14 +189,12 @@ fn stream(queue: Arc<Queue>) -> TopicStream {
 impl Broker for MemoryBroker {
     async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BrokerError> {
         let mut topics = lock(&self.topics);
-        let Some(topic) = topics.get_key_value(topic).map(|(key, _)| key.clone()) else {
+        let Some((name, queues)) = topics.get_mut(topic) else {
             return Ok(());
         };
-        if let Some(queues) = topics.get_mut(&topic) {
-            queues.retain(|queue| queue.offer(&topic, &payload));
-            if queues.is_empty() {
-                topics.remove(&topic);
-            }
+        queues.retain(|queue| queue.offer(name, &payload));
+        if queues.is_empty() {
+            topics.remove(topic);
         }
         Ok(())
     }
@@ -240,7 +240,7 @@ impl Topics for MemoryTopics {
 impl Drop for MemoryTopics {
     /// The set's topics stop delivering into its queue (its stream may outlive it).
     fn drop(&mut self) {
-        lock(&self.topics).retain(|_, queues| {
+        lock(&self.topics).retain(|_, (_, queues)| {
             queues.retain(|q| !Arc::ptr_eq(q, &self.queue));
             !queues.is_empty()
         });
