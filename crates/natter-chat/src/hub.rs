@@ -2,11 +2,11 @@
 //! one shared encoded frame to each of them through their bounded queues.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, RwLock};
 
 use natter_core::events::pb;
+use natter_core::queue::{Policy, Queue};
 use natter_core::store::Level;
-use tokio::sync::Notify;
 use tungstenite::Utf8Bytes;
 
 /// Something a connection must hear about a room.
@@ -126,11 +126,11 @@ pub enum Event {
 /// allocation per connection (a tokio channel with its own overflow flag and waker took
 /// ~870 bytes on every idle socket, mostly its cache-padded halves and first block).
 #[derive(Debug, Clone)]
-pub struct Inbox(Arc<Queue>);
+pub struct Inbox(Arc<Queue<TooSlow>>);
 
 /// A connection's end of its inbox.
 #[derive(Debug)]
-pub struct Mailbox(Arc<Queue>);
+pub struct Mailbox(Arc<Queue<TooSlow>>);
 
 /// What a connection takes from its mailbox.
 #[derive(Debug)]
@@ -142,20 +142,36 @@ pub enum Taken {
     Overflowed,
 }
 
-#[derive(Debug)]
-struct Queue {
-    capacity: usize,
-    pending: Mutex<Pending>,
-    /// Woken after every offer; one waiter (the connection), so a wake-up that finds it
-    /// busy is kept for its next wait.
-    wake: Notify,
+/// An inbox's policy: an event that does not fit marks the connection as too slow, lets
+/// the queued events go and refuses later ones (the connection resumes from the store).
+#[derive(Debug, Default)]
+struct TooSlow {
+    overflowed: bool,
 }
 
-#[derive(Debug, Default)]
-struct Pending {
-    events: VecDeque<Arc<Event>>,
-    /// Set on overflow and when the mailbox is gone: later offers are dropped.
-    refused: bool,
+impl Policy for TooSlow {
+    type Item = Arc<Event>;
+    type Offer = Arc<Event>;
+    type Taken = Taken;
+
+    fn offer(&mut self, events: &mut VecDeque<Arc<Event>>, capacity: usize, event: Arc<Event>) {
+        if self.overflowed {
+            return;
+        }
+        if events.len() < capacity {
+            events.push_back(event);
+        } else {
+            self.overflowed = true;
+            *events = VecDeque::new();
+        }
+    }
+
+    fn take(&mut self, events: &mut VecDeque<Arc<Event>>) -> Option<Taken> {
+        if self.overflowed {
+            return Some(Taken::Overflowed);
+        }
+        events.pop_front().map(Taken::Event)
+    }
 }
 
 /// Queue slots kept while empty; a larger queue (after a burst) is freed once drained.
@@ -163,52 +179,26 @@ const KEPT_SLOTS: usize = 16;
 
 /// A new inbox holding at most `capacity` undelivered events.
 pub fn inbox(capacity: usize) -> (Inbox, Mailbox) {
-    let queue = Arc::new(Queue {
-        capacity,
-        pending: Mutex::default(),
-        wake: Notify::new(),
-    });
+    let queue = Arc::new(Queue::new(capacity, KEPT_SLOTS));
     (Inbox(queue.clone()), Mailbox(queue))
-}
-
-impl Queue {
-    fn pending(&self) -> MutexGuard<'_, Pending> {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 impl Mailbox {
     /// The next event or the overflow, without waiting.
     pub fn try_take(&self) -> Option<Taken> {
-        let mut pending = self.0.pending();
-        if pending.refused {
-            return Some(Taken::Overflowed);
-        }
-        let event = pending.events.pop_front()?;
-        if pending.events.is_empty() && pending.events.capacity() > KEPT_SLOTS {
-            pending.events = VecDeque::new();
-        }
-        Some(Taken::Event(event))
+        self.0.try_take()
     }
 
     /// Waits for the next event or the overflow. Cancel-safe: nothing is taken until it
     /// is returned.
     pub async fn take(&self) -> Taken {
-        loop {
-            let offered = self.0.wake.notified();
-            if let Some(taken) = self.try_take() {
-                return taken;
-            }
-            offered.await;
-        }
+        self.0.take().await
     }
 }
 
 impl Drop for Mailbox {
     fn drop(&mut self) {
-        let mut pending = self.0.pending();
-        pending.refused = true;
-        pending.events = VecDeque::new();
+        self.0.close();
     }
 }
 
@@ -355,7 +345,7 @@ impl Hub {
             .values()
             .flat_map(Subscribers::iter)
             .filter(|(id, _)| seen.insert(*id))
-            .map(|(_, inbox)| inbox.0.pending().events.len())
+            .map(|(_, inbox)| inbox.0.len())
             .sum()
     }
 
@@ -370,18 +360,7 @@ impl Hub {
 impl Inbox {
     /// Queues `event` without waiting; a full queue flags the connection as too slow.
     fn offer(&self, event: &Arc<Event>) {
-        let mut pending = self.0.pending();
-        if pending.refused {
-            return;
-        }
-        if pending.events.len() < self.0.capacity {
-            pending.events.push_back(Arc::clone(event));
-        } else {
-            pending.refused = true;
-            pending.events = VecDeque::new();
-        }
-        drop(pending);
-        self.0.wake.notify_one();
+        self.0.offer(Arc::clone(event));
     }
 }
 
@@ -472,7 +451,7 @@ mod tests {
             };
             assert!(matches!(*event, Event::Message { seq: s, .. } if s == seq));
         }
-        assert_eq!(inbox.0.pending().events.capacity(), 0);
+        assert_eq!(inbox.0.allocated(), 0);
         let waiting = tokio::spawn(async move { mailbox.take().await });
         tokio::task::yield_now().await;
         inbox.offer(&Arc::new(message(101)));
@@ -486,7 +465,7 @@ mod tests {
         inbox.offer(&Arc::new(message(1)));
         drop(mailbox);
         inbox.offer(&Arc::new(message(2)));
-        assert!(inbox.0.pending().events.is_empty());
+        assert!(inbox.0.is_empty());
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod messaging;
 pub mod outbox;
 pub mod policy;
 pub mod push;
+pub mod queue;
 pub mod secret;
 pub mod secrets;
 pub mod shutdown;

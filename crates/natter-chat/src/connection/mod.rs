@@ -48,14 +48,14 @@ impl<T> Socket for T where
 /// Why the loop ended.
 struct Closing(u16, &'static str);
 
-/// How a taken event is handled.
-enum Plain {
-    /// Not for this connection, or already delivered.
+/// Where a message stands in a subscriber's order of its room.
+enum Order {
+    /// Not subscribed, or already delivered.
     Skip,
-    /// Written as it is: the frame and when the message was stored (Unix ms).
-    Write(Utf8Bytes, i64),
-    /// Anything else: boxed.
-    Other,
+    /// The one expected next.
+    Next,
+    /// Later than the one expected (given): those between come from the store first.
+    Gap(i64),
 }
 
 /// A client that does not keep up: its queue overflowed or a write stalled.
@@ -684,53 +684,42 @@ impl Connection {
             Taken::Event(event) => event,
             Taken::Overflowed => return Either::Left(ready(Err(TOO_SLOW))),
         };
-        match self.plain_delivery(&event) {
-            Plain::Skip => Either::Left(ready(Ok(()))),
-            Plain::Write(frame, created_ms) => {
-                let (chat, stall) = (&self.chat, self.chat.limits.write_stall);
-                Either::Right(Either::Left(async move {
-                    write(socket, Message::Text(frame), stall).await?;
-                    chat.metrics.delivered.inc();
-                    if created_ms > 0 {
-                        chat.metrics.observe_delivery(created_ms);
-                    }
-                    Ok(())
-                }))
+        let plain = plain_message(&event).filter(|_| self.extra.is_none());
+        let Some((room, seq, created_ms, frame)) = plain else {
+            let other = Box::pin(self.on_other_event(socket, event));
+            return Either::Right(Either::Right(Either::Left(other)));
+        };
+        match self.order(room, seq) {
+            Order::Skip => Either::Left(ready(Ok(()))),
+            Order::Next => {
+                let write = delivered(socket, &self.chat, frame.clone(), created_ms);
+                Either::Right(Either::Left(write))
             }
-            Plain::Other => {
-                Either::Right(Either::Right(Box::pin(self.on_other_event(socket, event))))
+            Order::Gap(expected) => {
+                let (room, frame) = (room.clone(), frame.clone());
+                let fill = self.fill_and_write(socket, room, expected, seq, frame, created_ms);
+                Either::Right(Either::Right(Either::Right(Box::pin(fill))))
             }
         }
     }
 
-    /// What a plain delivery — a message without a trace, to a connection without an
-    /// event stream, in order — needs (its expected seq moved on, as in [`Self::deliver`]).
-    fn plain_delivery(&mut self, event: &Event) -> Plain {
-        let Event::Message {
-            room_id,
-            seq,
-            created_ms,
-            frame,
-            trace: None,
-            ..
-        } = event
-        else {
-            return Plain::Other;
+    /// Where message `seq` of `room` stands, moving the expected one past it unless it
+    /// is skipped: moved before writing, since a failed write or gap fill ends the
+    /// connection and its client resumes from the last message it has. One lookup per
+    /// delivery: hashing and comparing the room id twice was ~2 % of a busy replica's
+    /// CPU (docs/latency.md).
+    fn order(&mut self, room: &str, seq: i64) -> Order {
+        let Some(next) = self.subscriptions.get_mut(room) else {
+            return Order::Skip;
         };
-        if self.extra.is_some() {
-            return Plain::Other;
+        let expected = *next;
+        if seq < expected {
+            return Order::Skip;
         }
-        let Some(next) = self.subscriptions.get_mut(&**room_id) else {
-            return Plain::Skip;
-        };
-        match seq.cmp(next) {
-            std::cmp::Ordering::Less => Plain::Skip,
-            std::cmp::Ordering::Equal => {
-                *next = seq + 1;
-                Plain::Write(frame.clone(), *created_ms)
-            }
-            // A gap to fill from the store first.
-            std::cmp::Ordering::Greater => Plain::Other,
+        *next = seq + 1;
+        match expected < seq {
+            true => Order::Gap(expected),
+            false => Order::Next,
         }
     }
 
@@ -856,34 +845,36 @@ impl Connection {
     async fn deliver<S: Socket>(
         &mut self,
         socket: &mut S,
-        room: &str,
+        room: &Arc<str>,
         seq: i64,
         created_ms: i64,
         frame: Utf8Bytes,
     ) -> Result<(), Closing> {
-        // One lookup per delivery: hashing and comparing the room id twice was ~2 % of a
-        // busy replica's CPU (docs/latency.md).
-        let Some(next) = self.subscriptions.get_mut(room) else {
-            return Ok(());
-        };
-        let expected = *next;
-        if seq < expected {
-            return Ok(());
+        match self.order(room, seq) {
+            Order::Skip => Ok(()),
+            Order::Next => delivered(socket, &self.chat, frame, created_ms).await,
+            Order::Gap(expected) => {
+                let room = room.clone();
+                let fill = self.fill_and_write(socket, room, expected, seq, frame, created_ms);
+                Box::pin(fill).await
+            }
         }
-        // Moved before writing: a failed write or gap fill ends the connection, and its
-        // client resumes from the last message it has.
-        *next = seq + 1;
-        if expected < seq {
-            // Rare (a reordering between replicas or a dropped broker frame): boxed so the
-            // store read does not enlarge every idle connection.
-            Box::pin(self.fill_gap(socket, room, expected, seq)).await?;
-        }
-        write(socket, Message::Text(frame), self.chat.limits.write_stall).await?;
-        self.chat.metrics.delivered.inc();
-        if created_ms > 0 {
-            self.chat.metrics.observe_delivery(created_ms);
-        }
-        Ok(())
+    }
+
+    /// Sends `room`'s messages from `expected` up to `seq` from the store, then `frame`
+    /// (message `seq`). Rare (a reordering between replicas or a dropped broker frame):
+    /// always boxed, so the store read does not enlarge every idle connection.
+    async fn fill_and_write<S: Socket>(
+        &mut self,
+        socket: &mut S,
+        room: Arc<str>,
+        expected: i64,
+        seq: i64,
+        frame: Utf8Bytes,
+        created_ms: i64,
+    ) -> Result<(), Closing> {
+        self.fill_gap(socket, &room, expected, seq).await?;
+        delivered(socket, &self.chat, frame, created_ms).await
     }
 
     /// Brings a subscriber of `room` up to its head `seq` (every message up to it is
@@ -975,6 +966,38 @@ fn read_failure(error: tungstenite::Error) -> Option<Closing> {
 fn error_frame(error: ChatError, about: Option<&str>) -> ServerFrame {
     error.log();
     ServerFrame::error(error.code(), error.to_string(), about)
+}
+
+/// The message of a plain delivery, if `event` is one: a message without a trace (its
+/// room, seq, creation time in Unix ms and frame).
+fn plain_message(event: &Event) -> Option<(&Arc<str>, i64, i64, &Utf8Bytes)> {
+    match event {
+        Event::Message {
+            room_id,
+            seq,
+            created_ms,
+            frame,
+            trace: None,
+            ..
+        } => Some((room_id, *seq, *created_ms, frame)),
+        _ => None,
+    }
+}
+
+/// Writes a message's `frame` and counts its delivery (and, when its creation time
+/// `created_ms` is known, its latency).
+async fn delivered<S: Socket>(
+    socket: &mut S,
+    chat: &Chat,
+    frame: Utf8Bytes,
+    created_ms: i64,
+) -> Result<(), Closing> {
+    write(socket, Message::Text(frame), chat.limits.write_stall).await?;
+    chat.metrics.delivered.inc();
+    if created_ms > 0 {
+        chat.metrics.observe_delivery(created_ms);
+    }
+    Ok(())
 }
 
 /// Writes one frame. A client that stops reading fills its TCP window and the write

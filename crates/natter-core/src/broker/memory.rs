@@ -11,13 +11,16 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use tokio::sync::Notify;
 
 use super::{Broker, BrokerError, Delivery, TopicStream, Topics};
+use crate::queue::{Policy, Queue};
 
 /// Subscribers by topic, with the topic's name to queue their payloads under (found in
 /// the same lookup as the subscribers).
-type Subscribers = Arc<Mutex<HashMap<Arc<str>, (Arc<str>, Vec<Arc<Queue>>)>>>;
+type Subscribers = Arc<Mutex<HashMap<Arc<str>, (Arc<str>, Vec<Arc<TopicQueue>>)>>>;
+
+/// One subscriber's undelivered payloads, of all its topics.
+type TopicQueue = Queue<Lagging>;
 
 /// A broker inside one process.
 #[derive(Debug)]
@@ -26,23 +29,13 @@ pub struct MemoryBroker {
     capacity: usize,
 }
 
-/// One subscriber's undelivered payloads, of all its topics.
-#[derive(Debug)]
-struct Queue {
-    capacity: usize,
-    state: Mutex<State>,
-    /// Woken after every offer; one waiter (the subscriber's stream).
-    offered: Notify,
-}
-
+/// A subscriber's policy: a payload that does not fit is dropped and counted against its
+/// topic, which delivers nothing more until the receiver has taken the count (its
+/// `Lagged` marker, queued in the payload's place).
 #[derive(Debug, Default)]
-struct State {
-    items: VecDeque<(Arc<str>, Item)>,
-    /// Topics whose payloads are being dropped, with how many so far; each has its
-    /// `Item::Lagged` marker in `items`.
-    lagging: HashMap<Arc<str>, u64>,
-    /// The subscriber's stream is gone.
-    closed: bool,
+struct Lagging {
+    /// Topics whose payloads are being dropped, with how many so far.
+    dropped: HashMap<Arc<str>, u64>,
 }
 
 #[derive(Debug)]
@@ -50,6 +43,33 @@ enum Item {
     Payload(Bytes),
     /// Payloads of the topic were dropped from here on, until this is taken.
     Lagged,
+}
+
+impl Policy for Lagging {
+    type Item = (Arc<str>, Item);
+    type Offer = (Arc<str>, Bytes);
+    type Taken = (Arc<str>, Delivery);
+
+    fn offer(&mut self, items: &mut VecDeque<Self::Item>, capacity: usize, offer: Self::Offer) {
+        let (topic, payload) = offer;
+        if let Some(dropped) = self.dropped.get_mut(&topic) {
+            *dropped += 1;
+        } else if items.len() >= capacity {
+            self.dropped.insert(topic.clone(), 1);
+            items.push_back((topic, Item::Lagged));
+        } else {
+            items.push_back((topic, Item::Payload(payload)));
+        }
+    }
+
+    fn take(&mut self, items: &mut VecDeque<Self::Item>) -> Option<Self::Taken> {
+        let (topic, item) = items.pop_front()?;
+        let delivery = match item {
+            Item::Payload(payload) => Delivery::Message(payload),
+            Item::Lagged => Delivery::Lagged(self.dropped.remove(&topic).unwrap_or(0)),
+        };
+        Some((topic, delivery))
+    }
 }
 
 /// Queue slots kept while empty; a queue grown in a burst is freed once drained.
@@ -66,12 +86,8 @@ impl MemoryBroker {
     }
 
     /// A new queue, receiving `topic` if one is given.
-    fn queue(&self, topic: Option<&str>) -> Arc<Queue> {
-        let queue = Arc::new(Queue {
-            capacity: self.capacity,
-            state: Mutex::default(),
-            offered: Notify::new(),
-        });
+    fn queue(&self, topic: Option<&str>) -> Arc<TopicQueue> {
+        let queue = Arc::new(Queue::new(self.capacity, KEPT_SLOTS));
         if let Some(topic) = topic {
             enter(&self.topics, topic, &queue);
         }
@@ -92,7 +108,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// `queue` receives `topic` from now on.
-fn enter(topics: &Subscribers, topic: &str, queue: &Arc<Queue>) {
+fn enter(topics: &Subscribers, topic: &str, queue: &Arc<TopicQueue>) {
     let mut topics = lock(topics);
     match topics.get_mut(topic) {
         Some((_, queues)) if queues.iter().any(|q| Arc::ptr_eq(q, queue)) => {}
@@ -105,7 +121,7 @@ fn enter(topics: &Subscribers, topic: &str, queue: &Arc<Queue>) {
 }
 
 /// `queue` no longer receives `topic`.
-fn leave(topics: &Subscribers, topic: &str, queue: &Arc<Queue>) {
+fn leave(topics: &Subscribers, topic: &str, queue: &Arc<TopicQueue>) {
     let mut topics = lock(topics);
     if let Some((_, queues)) = topics.get_mut(topic) {
         queues.retain(|q| !Arc::ptr_eq(q, queue));
@@ -115,69 +131,17 @@ fn leave(topics: &Subscribers, topic: &str, queue: &Arc<Queue>) {
     }
 }
 
-impl Queue {
-    /// Queues `payload` of `topic`; false when the subscriber is gone.
-    fn offer(&self, topic: &Arc<str>, payload: &Bytes) -> bool {
-        let mut state = lock(&self.state);
-        if state.closed {
-            return false;
-        }
-        if let Some(dropped) = state.lagging.get_mut(topic) {
-            *dropped += 1;
-            return true;
-        }
-        if state.items.len() >= self.capacity {
-            state.lagging.insert(topic.clone(), 1);
-            state.items.push_back((topic.clone(), Item::Lagged));
-        } else {
-            state
-                .items
-                .push_back((topic.clone(), Item::Payload(payload.clone())));
-        }
-        drop(state);
-        self.offered.notify_one();
-        true
-    }
-
-    /// The next delivery, waiting for one.
-    async fn take(&self) -> (Arc<str>, Delivery) {
-        loop {
-            let offered = self.offered.notified();
-            if let Some(next) = self.try_take() {
-                return next;
-            }
-            offered.await;
-        }
-    }
-
-    fn try_take(&self) -> Option<(Arc<str>, Delivery)> {
-        let mut state = lock(&self.state);
-        let (topic, item) = state.items.pop_front()?;
-        if state.items.is_empty() && state.items.capacity() > KEPT_SLOTS {
-            state.items = VecDeque::new();
-        }
-        let delivery = match item {
-            Item::Payload(payload) => Delivery::Message(payload),
-            Item::Lagged => Delivery::Lagged(state.lagging.remove(&topic).unwrap_or(0)),
-        };
-        Some((topic, delivery))
-    }
-}
-
 /// The subscriber's end of a queue: gone with its stream, and then refused by publishers.
-struct Receiving(Arc<Queue>);
+struct Receiving(Arc<TopicQueue>);
 
 impl Drop for Receiving {
     fn drop(&mut self) {
-        let mut state = lock(&self.0.state);
-        state.closed = true;
-        state.items = VecDeque::new();
-        state.lagging = HashMap::new();
+        self.0.close();
     }
 }
 
 /// What `queue` receives, as a stream.
-fn stream(queue: Arc<Queue>) -> TopicStream {
+fn stream(queue: Arc<TopicQueue>) -> TopicStream {
     futures::stream::unfold(Receiving(queue), |receiving| async move {
         let next = receiving.0.take().await;
         Some((next, receiving))
@@ -192,7 +156,7 @@ impl Broker for MemoryBroker {
         let Some((name, queues)) = topics.get_mut(topic) else {
             return Ok(());
         };
-        queues.retain(|queue| queue.offer(name, &payload));
+        queues.retain(|queue| queue.offer((name.clone(), payload.clone())));
         if queues.is_empty() {
             topics.remove(topic);
         }
@@ -218,13 +182,13 @@ impl Broker for MemoryBroker {
 #[derive(Debug)]
 struct MemoryTopics {
     topics: Subscribers,
-    queue: Arc<Queue>,
+    queue: Arc<TopicQueue>,
 }
 
 #[async_trait]
 impl Topics for MemoryTopics {
     async fn add(&self, topic: &str) -> Result<(), BrokerError> {
-        if lock(&self.queue.state).closed {
+        if self.queue.is_closed() {
             return Err(BrokerError("topic set closed".into()));
         }
         enter(&self.topics, topic, &self.queue);
