@@ -262,9 +262,12 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Starts delivering `room`'s events to connection `id`.
-    pub fn subscribe(&self, room: &str, id: u64, inbox: Inbox) {
-        insert(&self.rooms, room, id, inbox);
+    /// Starts delivering `room`'s events to connection `id`; the room's id as the hub
+    /// keeps it, for the connection to key its own subscription with. One copy shared by
+    /// every local subscriber: no allocation each, and a delivery's lookup of the room in
+    /// the connection's subscriptions compares against bytes already in cache.
+    pub fn subscribe(&self, room: &str, id: u64, inbox: Inbox) -> Arc<str> {
+        insert(&self.rooms, room, id, inbox)
     }
 
     /// Stops delivering `room`'s events to connection `id`.
@@ -366,14 +369,17 @@ impl Inbox {
 
 type Index = RwLock<HashMap<Arc<str>, Subscribers>>;
 
-fn insert(index: &Index, key: &str, id: u64, inbox: Inbox) {
+/// Adds connection `id` under `key`; the key as the index keeps it.
+fn insert(index: &Index, key: &str, id: u64, inbox: Inbox) -> Arc<str> {
     let mut index = index.write().unwrap_or_else(|e| e.into_inner());
-    match index.get_mut(key) {
-        Some(members) => members.insert(id, inbox),
-        None => {
-            index.insert(Arc::from(key), Subscribers::One(id, inbox));
-        }
+    if let Some((kept, mut members)) = index.remove_entry(key) {
+        members.insert(id, inbox);
+        index.insert(kept.clone(), members);
+        return kept;
     }
+    let kept = Arc::<str>::from(key);
+    index.insert(kept.clone(), Subscribers::One(id, inbox));
+    kept
 }
 
 fn remove(index: &Index, key: &str, id: u64) {
@@ -421,6 +427,17 @@ mod tests {
         assert!(b_box.try_take().is_none());
         hub.unsubscribe("r", 1);
         assert_eq!(hub.subscribers("r"), 0);
+    }
+
+    #[test]
+    fn subscribers_of_a_room_share_one_copy_of_its_id() {
+        let hub = Hub::default();
+        let (a, _a_box) = inbox(8);
+        let (b, _b_box) = inbox(8);
+        let first = hub.subscribe("r", 1, a);
+        let second = hub.subscribe("r", 2, b);
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(hub.subscribers("r"), 2, "both are subscribers");
     }
 
     #[tokio::test]

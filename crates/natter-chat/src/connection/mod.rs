@@ -464,7 +464,7 @@ impl Connection {
         // check): whatever commits meanwhile arrives as an event and is ordered against
         // the replay by sequence number; events of a room not (yet) subscribed are ignored.
         let listening = self.subscriptions.contains_key(room);
-        self.chat.hub.subscribe(room, self.id, self.inbox.clone());
+        let room_id = self.chat.hub.subscribe(room, self.id, self.inbox.clone());
         // Other replicas' events of the room reach this one before the store is read.
         self.chat.listen(room).await;
         let turn = self.chat.admit().await;
@@ -479,7 +479,6 @@ impl Connection {
                 return self.send(socket, error_frame(refusal, Some(room))).await;
             }
         };
-        let room_id: Arc<str> = Arc::from(room);
         let next = messages.last().map_or(from_seq, |m| m.seq + 1);
         if self.subscriptions.insert(room_id, next).is_none() {
             self.chat.metrics.subscriptions.inc();

@@ -430,10 +430,9 @@ where
         .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
 }
 
-/// SQLite (whose CTEs cannot update): increment and insert in the caller's transaction,
-/// on the one writer connection.
-/// Inserts a message with its room's next seq in one statement (a trigger moves the
-/// room's counter: see the migration `send_in_one_statement`); its seq.
+/// SQLite: inserts a message with its room's next seq in one statement, on the one
+/// writer connection (its CTEs cannot update, so a trigger moves the room's counter: see
+/// the migration `send_in_one_statement`); its seq.
 async fn insert_message_sqlite<'c, E>(executor: E, new: &NewMessage<'_>) -> Result<i64>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,

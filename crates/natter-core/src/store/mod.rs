@@ -6,6 +6,7 @@
 
 mod edits;
 mod email;
+mod liveness;
 mod mentions;
 mod messages;
 mod notify;
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
 pub use edits::{Edit, EditRecord, MAX_EDITS_KEPT, Pinned};
 pub use email::{DigestItem, DueDigest};
@@ -53,7 +54,7 @@ pub enum StoreError {
     Conflict(String),
     /// The database refused or failed in a way no caller handles.
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// A migration failed.
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -67,6 +68,18 @@ pub enum StoreError {
 
 /// Result of store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl From<sqlx::Error> for StoreError {
+    /// Notes, on the way, a failure for want of the database: the pool's connections
+    /// taken back before it are pinged before their next use.
+    fn from(error: sqlx::Error) -> Self {
+        let error = Self::Database(error);
+        if error.is_unavailable() {
+            liveness::lost();
+        }
+        error
+    }
+}
 
 impl StoreError {
     /// Whether the database could not be reached or is shutting down (retrying later
@@ -263,15 +276,27 @@ impl Store {
 ///
 /// sqlx pings every connection it takes back and, by default, again before handing it
 /// out. A PostgreSQL connection may have been cut while it sat in the pool (a restart,
-/// a network cut): that ping replaces it on the first call after an outage, not the
-/// second. SQLite's in-process connections cannot be cut, and the ping was a round trip
-/// to the connection's worker thread on every statement: they are not pinged first.
+/// a network cut): a ping before handing it out replaces it on the first call after an
+/// outage, not the second. But pinging every time doubled every statement's round trips
+/// (a send's ack waited for two PostgreSQL turns on a loaded machine), so a PostgreSQL
+/// connection is pinged first only when it was idle long or taken back before a call last
+/// failed for want of the database ([`liveness`]). SQLite's in-process connections cannot
+/// be cut, and the ping was a round trip to the connection's worker thread on every
+/// statement: they are not pinged first.
 fn pool_options(backend: Backend, settings: PoolSettings, max: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
         .max_lifetime(settings.max_lifetime)
         .acquire_timeout(settings.acquire_timeout)
-        .test_before_acquire(backend == Backend::Postgres)
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if backend == Backend::Postgres && liveness::must_ping(meta.idle_for) {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
@@ -324,5 +349,5 @@ pub(crate) fn map_conflict(error: sqlx::Error) -> StoreError {
             .unwrap_or_else(|| db.message().to_owned());
         return StoreError::Conflict(name);
     }
-    StoreError::Database(error)
+    StoreError::from(error)
 }

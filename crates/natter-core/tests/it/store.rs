@@ -237,3 +237,26 @@ conformance!(
     concurrent_rotation_has_one_winner,
     migrations_are_idempotent,
 );
+
+/// A pooled PostgreSQL connection cut while it sat idle (a restart, a network cut) is
+/// pinged before it is used again, and replaced: the first call after the outage is
+/// answered.
+#[tokio::test]
+async fn a_postgres_connection_cut_while_idle_is_replaced_before_the_next_call() {
+    use sqlx::Connection;
+    let url = natter_testkit::fresh_postgres_url().await;
+    let store = Store::connect(&url, 1).await.unwrap();
+    store.ping().await.unwrap();
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    let cut: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(cut, [(true,)], "the pool's one connection was cut");
+    // Idle long enough to be pinged before use.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    store.ping().await.expect("the first call after the cut");
+}
