@@ -154,9 +154,14 @@ impl Policy for TooSlow {
     type Offer = Arc<Event>;
     type Taken = Taken;
 
-    fn offer(&mut self, events: &mut VecDeque<Arc<Event>>, capacity: usize, event: Arc<Event>) {
+    fn offer(
+        &mut self,
+        events: &mut VecDeque<Arc<Event>>,
+        capacity: usize,
+        event: Arc<Event>,
+    ) -> bool {
         if self.overflowed {
-            return;
+            return false;
         }
         if events.len() < capacity {
             events.push_back(event);
@@ -164,6 +169,7 @@ impl Policy for TooSlow {
             self.overflowed = true;
             *events = VecDeque::new();
         }
+        true
     }
 
     fn take(&mut self, events: &mut VecDeque<Arc<Event>>) -> Option<Taken> {

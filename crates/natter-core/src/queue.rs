@@ -18,8 +18,14 @@ pub trait Policy: Default {
     type Taken;
 
     /// Puts `offer` into `items`, which should hold at most `capacity`; deciding, when it
-    /// does not fit, what the receiver will be told instead.
-    fn offer(&mut self, items: &mut VecDeque<Self::Item>, capacity: usize, offer: Self::Offer);
+    /// does not fit, what the receiver will be told instead. Whether the receiver has
+    /// something new to take (it is woken only then).
+    fn offer(
+        &mut self,
+        items: &mut VecDeque<Self::Item>,
+        capacity: usize,
+        offer: Self::Offer,
+    ) -> bool;
 
     /// The next thing for the receiver, if any (usually `items`' front).
     fn take(&mut self, items: &mut VecDeque<Self::Item>) -> Option<Self::Taken>;
@@ -79,9 +85,11 @@ impl<P: Policy> Queue<P> {
             return false;
         }
         let State { items, policy, .. } = &mut *state;
-        policy.offer(items, self.capacity, offer);
+        let news = policy.offer(items, self.capacity, offer);
         drop(state);
-        self.offered.notify_one();
+        if news {
+            self.offered.notify_one();
+        }
         true
     }
 
@@ -152,12 +160,13 @@ mod tests {
         type Offer = u32;
         type Taken = u32;
 
-        fn offer(&mut self, items: &mut VecDeque<u32>, capacity: usize, offer: u32) {
-            if items.len() < capacity {
-                items.push_back(offer);
-            } else {
+        fn offer(&mut self, items: &mut VecDeque<u32>, capacity: usize, offer: u32) -> bool {
+            if items.len() >= capacity {
                 self.dropped += 1;
+                return false;
             }
+            items.push_back(offer);
+            true
         }
 
         fn take(&mut self, items: &mut VecDeque<u32>) -> Option<u32> {

@@ -50,16 +50,24 @@ impl Policy for Lagging {
     type Offer = (Arc<str>, Bytes);
     type Taken = (Arc<str>, Delivery);
 
-    fn offer(&mut self, items: &mut VecDeque<Self::Item>, capacity: usize, offer: Self::Offer) {
+    fn offer(
+        &mut self,
+        items: &mut VecDeque<Self::Item>,
+        capacity: usize,
+        offer: Self::Offer,
+    ) -> bool {
         let (topic, payload) = offer;
         if let Some(dropped) = self.dropped.get_mut(&topic) {
             *dropped += 1;
-        } else if items.len() >= capacity {
+            return false;
+        }
+        if items.len() >= capacity {
             self.dropped.insert(topic.clone(), 1);
             items.push_back((topic, Item::Lagged));
         } else {
             items.push_back((topic, Item::Payload(payload)));
         }
+        true
     }
 
     fn take(&mut self, items: &mut VecDeque<Self::Item>) -> Option<Self::Taken> {
