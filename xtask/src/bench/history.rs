@@ -69,14 +69,15 @@ pub fn run(
 
 fn seed_sql(user_id: &str, args: &HistoryArgs) -> String {
     format!(
-        "INSERT INTO rooms (id, kind, name, created_by, created_at, last_seq) \
-           VALUES ('{ROOM}', 'group', 'bench room', '{user_id}', 0, {messages});
+        "INSERT INTO rooms (id, kind, name, name_key, created_by, created_at, last_seq) \
+           VALUES ('{ROOM}', 'group', 'bench room', 'bench room', '{user_id}', 0, {messages});
          INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES ('{ROOM}', '{user_id}', 'owner', 0);
          INSERT INTO messages (room_id, seq, sender_id, client_id, body, created_at)
            SELECT '{ROOM}', g, '{user_id}', 'c' || g, 'message number ' || g || ' with some ordinary chat text', g
            FROM generate_series(1, {messages}) g;
-         INSERT INTO rooms (id, kind, name, created_by, created_at)
-           SELECT 'room-' || lpad(g::text, 7, '0'), 'public', 'room ' || md5(g::text), '{user_id}', g
+         INSERT INTO rooms (id, kind, name, name_key, created_by, created_at)
+           SELECT 'room-' || lpad(g::text, 7, '0'), 'public', 'room ' || md5(g::text),
+             'room ' || md5(g::text), '{user_id}', g
            FROM generate_series(1, {rooms}) g;
          ANALYZE;",
         messages = args.messages,
