@@ -153,6 +153,8 @@ impl Policy for TooSlow {
     type Item = Arc<Event>;
     type Offer = Arc<Event>;
     type Taken = Taken;
+    /// A larger queue (after a burst) is freed once drained.
+    const KEPT_SLOTS: usize = 16;
 
     fn offer(
         &mut self,
@@ -180,12 +182,9 @@ impl Policy for TooSlow {
     }
 }
 
-/// Queue slots kept while empty; a larger queue (after a burst) is freed once drained.
-const KEPT_SLOTS: usize = 16;
-
 /// A new inbox holding at most `capacity` undelivered events.
 pub fn inbox(capacity: usize) -> (Inbox, Mailbox) {
-    let queue = Arc::new(Queue::new(capacity, KEPT_SLOTS));
+    let queue = Arc::new(Queue::new(capacity));
     (Inbox(queue.clone()), Mailbox(queue))
 }
 

@@ -17,6 +17,9 @@ pub trait Policy: Default {
     /// What the receiver takes.
     type Taken;
 
+    /// Slots kept while the queue is empty: one grown in a burst is freed once drained.
+    const KEPT_SLOTS: usize;
+
     /// Puts `offer` into `items`, which should hold at most `capacity`; deciding, when it
     /// does not fit, what the receiver will be told instead. Whether the receiver has
     /// something new to take (it is woken only then).
@@ -34,8 +37,6 @@ pub trait Policy: Default {
 /// A bounded queue; see the module documentation.
 pub struct Queue<P: Policy> {
     capacity: usize,
-    /// Slots kept while empty: a queue grown in a burst is freed once drained.
-    kept: usize,
     state: Mutex<State<P>>,
     /// Woken after every offer; one waiter (the receiver), so a wake-up that finds it
     /// busy is kept for its next wait.
@@ -59,12 +60,10 @@ impl<P: Policy> std::fmt::Debug for Queue<P> {
 }
 
 impl<P: Policy> Queue<P> {
-    /// An empty queue holding at most `capacity` items, keeping `kept` slots while
-    /// empty.
-    pub fn new(capacity: usize, kept: usize) -> Self {
+    /// An empty queue holding at most `capacity` items.
+    pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            kept,
             state: Mutex::new(State {
                 items: VecDeque::new(),
                 policy: P::default(),
@@ -98,7 +97,7 @@ impl<P: Policy> Queue<P> {
         let mut state = self.state();
         let State { items, policy, .. } = &mut *state;
         let taken = policy.take(items)?;
-        if items.is_empty() && items.capacity() > self.kept {
+        if items.is_empty() && items.capacity() > P::KEPT_SLOTS {
             *items = VecDeque::new();
         }
         Some(taken)
@@ -159,6 +158,7 @@ mod tests {
         type Item = u32;
         type Offer = u32;
         type Taken = u32;
+        const KEPT_SLOTS: usize = 16;
 
         fn offer(&mut self, items: &mut VecDeque<u32>, capacity: usize, offer: u32) -> bool {
             if items.len() >= capacity {
@@ -176,7 +176,7 @@ mod tests {
 
     #[tokio::test]
     async fn items_come_in_order_and_a_drained_burst_frees_its_slots() {
-        let queue = std::sync::Arc::new(Queue::<Counting>::new(256, 16));
+        let queue = std::sync::Arc::new(Queue::<Counting>::new(256));
         for i in 1..=100 {
             assert!(queue.offer(i));
         }
@@ -193,7 +193,7 @@ mod tests {
 
     #[test]
     fn the_policy_decides_what_does_not_fit() {
-        let queue = Queue::<Counting>::new(2, 16);
+        let queue = Queue::<Counting>::new(2);
         for i in 0..5 {
             queue.offer(i);
         }
@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn a_closed_queue_refuses_offers_and_lets_its_items_go() {
-        let queue = Queue::<Counting>::new(8, 16);
+        let queue = Queue::<Counting>::new(8);
         queue.offer(1);
         queue.close();
         assert!(queue.is_closed());

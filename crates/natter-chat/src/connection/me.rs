@@ -181,7 +181,10 @@ impl Connection {
         let mut watched = HashMap::with_capacity(counts.len());
         let mut rooms = Vec::with_capacity(counts.len());
         for room in counts {
-            let id = (self.chat.hub).subscribe(&room.room.id, self.id, self.inbox.clone());
+            let id = self
+                .chat
+                .hub
+                .subscribe(&room.room.id, self.id, self.inbox.clone());
             self.chat.listen(&id).await;
             let name = room.room.name.clone();
             let mut counted = Counted::of(room);

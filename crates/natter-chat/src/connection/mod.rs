@@ -686,20 +686,10 @@ impl Connection {
         let plain = plain_message(&event).filter(|_| self.extra.is_none());
         let Some((room, seq, created_ms, frame)) = plain else {
             let other = Box::pin(self.on_other_event(socket, event));
-            return Either::Right(Either::Right(Either::Left(other)));
+            return Either::Right(Either::Right(other));
         };
-        match self.order(room, seq) {
-            Order::Skip => Either::Left(ready(Ok(()))),
-            Order::Next => {
-                let write = delivered(socket, &self.chat, frame.clone(), created_ms);
-                Either::Right(Either::Left(write))
-            }
-            Order::Gap(expected) => {
-                let (room, frame) = (room.clone(), frame.clone());
-                let fill = self.fill_and_write(socket, room, expected, seq, frame, created_ms);
-                Either::Right(Either::Right(Either::Right(Box::pin(fill))))
-            }
-        }
+        let delivery = self.deliver(socket, room, seq, created_ms, frame.clone());
+        Either::Right(Either::Left(delivery))
     }
 
     /// Where message `seq` of `room` stands, moving the expected one past it unless it
@@ -840,22 +830,26 @@ impl Connection {
     }
 
     /// Delivers a message once and in order: earlier-than-expected ones are duplicates,
-    /// later-than-expected ones first bring the missing ones from the store.
-    async fn deliver<S: Socket>(
-        &mut self,
-        socket: &mut S,
+    /// later-than-expected ones first bring the missing ones from the store. Not
+    /// `async`, like [`Self::on_taken`]: only the write of a delivery in order is
+    /// awaited inline; a gap fill is boxed.
+    fn deliver<'a, S: Socket>(
+        &'a mut self,
+        socket: &'a mut S,
         room: &Arc<str>,
         seq: i64,
         created_ms: i64,
         frame: Utf8Bytes,
-    ) -> Result<(), Closing> {
+    ) -> impl Future<Output = Result<(), Closing>> + Send + use<'a, S> {
         match self.order(room, seq) {
-            Order::Skip => Ok(()),
-            Order::Next => delivered(socket, &self.chat, frame, created_ms).await,
+            Order::Skip => Either::Left(ready(Ok(()))),
+            Order::Next => Either::Right(Either::Left(delivered(
+                socket, &self.chat, frame, created_ms,
+            ))),
             Order::Gap(expected) => {
                 let room = room.clone();
                 let fill = self.fill_and_write(socket, room, expected, seq, frame, created_ms);
-                Box::pin(fill).await
+                Either::Right(Either::Right(Box::pin(fill)))
             }
         }
     }

@@ -49,6 +49,7 @@ impl Policy for Lagging {
     type Item = (Arc<str>, Item);
     type Offer = (Arc<str>, Bytes);
     type Taken = (Arc<str>, Delivery);
+    const KEPT_SLOTS: usize = 64;
 
     fn offer(
         &mut self,
@@ -80,9 +81,6 @@ impl Policy for Lagging {
     }
 }
 
-/// Queue slots kept while empty; a queue grown in a burst is freed once drained.
-const KEPT_SLOTS: usize = 64;
-
 impl MemoryBroker {
     /// A broker whose subscribers may fall `capacity` payloads behind (over all their
     /// topics) before lagging.
@@ -95,7 +93,7 @@ impl MemoryBroker {
 
     /// A new queue, receiving `topic` if one is given.
     fn queue(&self, topic: Option<&str>) -> Arc<TopicQueue> {
-        let queue = Arc::new(Queue::new(self.capacity, KEPT_SLOTS));
+        let queue = Arc::new(Queue::new(self.capacity));
         if let Some(topic) = topic {
             enter(&self.topics, topic, &queue);
         }

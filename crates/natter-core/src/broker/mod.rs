@@ -105,10 +105,7 @@ impl Broker for RedisBroker {
             pubsub.subscribe(topic).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
-        let pubsub = tokio::time::timeout(self.timeout * 2, subscribed)
-            .await
-            .map_err(|_| BrokerError("subscribing timed out".into()))?
-            .map_err(|e| BrokerError(e.to_string()))?;
+        let pubsub = bounded(self.timeout, "subscribing", subscribed).await?;
         let stream = pubsub
             .into_on_message()
             .map(|message| Delivery::Message(Bytes::copy_from_slice(message.get_payload_bytes())));
@@ -116,10 +113,7 @@ impl Broker for RedisBroker {
     }
 
     async fn subscribe_set(&self) -> Result<(Box<dyn Topics>, TopicStream), BrokerError> {
-        let pubsub = tokio::time::timeout(self.timeout * 2, self.client.get_async_pubsub())
-            .await
-            .map_err(|_| BrokerError("subscribing timed out".into()))?
-            .map_err(|e| BrokerError(e.to_string()))?;
+        let pubsub = bounded(self.timeout, "subscribing", self.client.get_async_pubsub()).await?;
         let (sink, stream) = pubsub.split();
         let stream = stream.map(|message| {
             let topic = Arc::from(message.get_channel_name());
@@ -150,19 +144,26 @@ impl std::fmt::Debug for RedisTopics {
 impl Topics for RedisTopics {
     async fn add(&self, topic: &str) -> Result<(), BrokerError> {
         let mut sink = self.sink.clone();
-        tokio::time::timeout(self.timeout * 2, sink.subscribe(topic))
-            .await
-            .map_err(|_| BrokerError("subscribing timed out".into()))?
-            .map_err(|e| BrokerError(e.to_string()))
+        bounded(self.timeout, "subscribing", sink.subscribe(topic)).await
     }
 
     async fn remove(&self, topic: &str) -> Result<(), BrokerError> {
         let mut sink = self.sink.clone();
-        tokio::time::timeout(self.timeout * 2, sink.unsubscribe(topic))
-            .await
-            .map_err(|_| BrokerError("unsubscribing timed out".into()))?
-            .map_err(|e| BrokerError(e.to_string()))
+        bounded(self.timeout, "unsubscribing", sink.unsubscribe(topic)).await
     }
+}
+
+/// `call` (`what`, for the error), given twice `timeout`: the bound of every Redis broker
+/// call.
+async fn bounded<T>(
+    timeout: Duration,
+    what: &str,
+    call: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T, BrokerError> {
+    tokio::time::timeout(timeout * 2, call)
+        .await
+        .map_err(|_| BrokerError(format!("{what} timed out")))?
+        .map_err(|e| BrokerError(e.to_string()))
 }
 
 /// The broker the config selects: Redis when `redis_url` is set (each call bounded by

@@ -284,32 +284,33 @@ impl Store {
 /// be cut, and the ping was a round trip to the connection's worker thread on every
 /// statement: they are not pinged first.
 fn pool_options(backend: Backend, settings: PoolSettings, max: u32) -> AnyPoolOptions {
-    AnyPoolOptions::new()
+    let options = AnyPoolOptions::new()
         .max_connections(max)
         .max_lifetime(settings.max_lifetime)
         .acquire_timeout(settings.acquire_timeout)
-        .test_before_acquire(false)
-        .before_acquire(move |conn, meta| {
+        .test_before_acquire(false);
+    match backend {
+        // The check (a boxed future) only where a connection can be cut.
+        Backend::Postgres => options.before_acquire(|conn, meta| {
             Box::pin(async move {
-                if backend == Backend::Postgres && liveness::must_ping(meta.idle_for) {
+                if liveness::must_ping(meta.idle_for) {
                     conn.ping().await?;
                 }
                 Ok(true)
             })
-        })
-        .after_connect(move |conn, _| {
+        }),
+        Backend::Sqlite => options.after_connect(|conn, _| {
             Box::pin(async move {
-                if backend == Backend::Sqlite {
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
-                         PRAGMA cache_size = -512;",
-                    )
-                    .await?;
-                }
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                     PRAGMA cache_size = -512;",
+                )
+                .await?;
                 Ok(())
             })
-        })
+        }),
+    }
 }
 
 impl Backend {
