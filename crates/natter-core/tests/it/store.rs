@@ -260,3 +260,21 @@ async fn a_postgres_connection_cut_while_idle_is_replaced_before_the_next_call()
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     store.ping().await.expect("the first call after the cut");
 }
+
+/// Room search on PostgreSQL never scans a pending list: the trigram index takes new
+/// rooms in place (GIN `fastupdate` off), so a search costs the same before and after a
+/// vacuum.
+#[tokio::test]
+async fn the_room_search_index_takes_new_rooms_in_place() {
+    use sqlx::Connection;
+    let url = natter_testkit::fresh_postgres_url().await;
+    let store = Store::connect(&url, 1).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    let options: (Option<Vec<String>>,) =
+        sqlx::query_as("SELECT reloptions FROM pg_class WHERE relname = 'rooms_name_trgm_idx'")
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+    assert_eq!(options.0, Some(vec!["fastupdate=off".to_owned()]));
+}
