@@ -270,9 +270,11 @@ impl Store {
 }
 
 /// Pool options of `backend`, with `max` connections (SQLite: WAL, foreign keys, a busy
-/// timeout that only another process's writes can make it wait in, and a 512 KiB page
-/// cache per connection: SQLite's default 2 MB each made 34 MB for the 17 connections
-/// of standalone mode, while the file's pages stay in the kernel's cache anyway).
+/// timeout that only another process's writes can make it wait in, and a 128 KiB page
+/// cache per connection: the 17 connections of standalone mode each fill theirs in a
+/// reconnect storm, and SQLite's default 2 MB each made 34 MB, 512 KiB still 8.5 MB, while
+/// the file's pages stay in the kernel's cache anyway; a statement's hot pages (a few
+/// B-tree levels per index) fit in 32).
 ///
 /// sqlx pings every connection it takes back and, by default, again before handing it
 /// out. A PostgreSQL connection may have been cut while it sat in the pool (a restart,
@@ -304,7 +306,7 @@ fn pool_options(backend: Backend, settings: PoolSettings, max: u32) -> AnyPoolOp
                 conn.execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
-                     PRAGMA cache_size = -512;",
+                     PRAGMA cache_size = -128;",
                 )
                 .await?;
                 Ok(())
