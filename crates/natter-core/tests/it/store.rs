@@ -238,16 +238,24 @@ conformance!(
     migrations_are_idempotent,
 );
 
+/// A migrated store of one pooled connection on a fresh PostgreSQL database, and a
+/// connection of the test's own to that database.
+async fn postgres_and_admin() -> (Store, sqlx::PgConnection) {
+    use sqlx::Connection;
+    let url = natter_testkit::fresh_postgres_url().await;
+    let store = Store::connect(&url, 1).await.unwrap();
+    store.migrate().await.unwrap();
+    let admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    (store, admin)
+}
+
 /// A pooled PostgreSQL connection cut while it sat idle (a restart, a network cut) is
 /// pinged before it is used again, and replaced: the first call after the outage is
 /// answered.
 #[tokio::test]
 async fn a_postgres_connection_cut_while_idle_is_replaced_before_the_next_call() {
-    use sqlx::Connection;
-    let url = natter_testkit::fresh_postgres_url().await;
-    let store = Store::connect(&url, 1).await.unwrap();
+    let (store, mut admin) = postgres_and_admin().await;
     store.ping().await.unwrap();
-    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
     let cut: Vec<(bool,)> = sqlx::query_as(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = current_database() AND pid <> pg_backend_pid()",
@@ -266,11 +274,7 @@ async fn a_postgres_connection_cut_while_idle_is_replaced_before_the_next_call()
 /// vacuum.
 #[tokio::test]
 async fn the_room_search_index_takes_new_rooms_in_place() {
-    use sqlx::Connection;
-    let url = natter_testkit::fresh_postgres_url().await;
-    let store = Store::connect(&url, 1).await.unwrap();
-    store.migrate().await.unwrap();
-    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    let (_store, mut admin) = postgres_and_admin().await;
     let options: (Option<Vec<String>>,) =
         sqlx::query_as("SELECT reloptions FROM pg_class WHERE relname = 'rooms_name_trgm_idx'")
             .fetch_one(&mut admin)
