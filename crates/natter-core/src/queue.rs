@@ -38,8 +38,9 @@ pub trait Policy: Default {
 pub struct Queue<P: Policy> {
     capacity: usize,
     state: Mutex<State<P>>,
-    /// Woken after every offer; one waiter (the receiver), so a wake-up that finds it
-    /// busy is kept for its next wait.
+    /// Woken after an offer that gave the receiver something to take (its policy says
+    /// which); one waiter (the receiver), so a wake-up that finds it busy is kept for
+    /// its next wait.
     offered: Notify,
 }
 
