@@ -2,8 +2,10 @@
 //! that writes text frames straight from the shared frame bytes. tungstenite copies each
 //! frame into a per-socket output buffer that keeps the capacity of the largest frame it
 //! ever held for the socket's life (a 100-name presence list: ~4 KiB on every idle
-//! socket of the room); here a frame's header and its bytes go out in one vectored write.
+//! socket of the room); here frames' headers and bytes go out in vectored writes, the
+//! frames queued since the last flush together.
 
+use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -116,13 +118,33 @@ fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
 /// the header as tungstenite formats it, then the message's own bytes, in one vectored
 /// write — nothing is copied and no output buffer is kept. Every other frame (ping,
 /// pong, close) goes through tungstenite, which is flushed first so the order holds.
+///
+/// Frames sent without a flush (`feed`) wait, up to [`BATCH`] of them, and go out
+/// together on the flush: the frames a subscription answers with, or the events a busy
+/// connection takes in a row, cost one system call instead of one each.
 pub struct Wire<T> {
     inner: WebSocketStream<T>,
-    /// The text frame being written, if its write has not finished.
-    pending: Option<Outgoing>,
+    /// The oldest frame not yet written (most sockets hold one frame at a time).
+    head: Option<Queued>,
+    /// The frames behind it, in order; allocated only while several wait.
+    behind: VecDeque<Queued>,
     /// Whether tungstenite may hold frames it has not written: a control frame sent
     /// through it, or the pong (or close reply) it queues on reading a ping (or close).
     unflushed: bool,
+}
+
+/// Most frames waiting for a flush; the next send writes them out first.
+const BATCH: usize = 16;
+
+/// Text frames written in one vectored write: two slices (header, payload) each.
+const SLICES: usize = 2 * BATCH;
+
+/// A frame waiting to be written.
+enum Queued {
+    /// A text frame, written here.
+    Text(Outgoing),
+    /// Any other frame, handed to tungstenite when the frames before it are written.
+    Control(Message),
 }
 
 /// A text frame on its way out: header and payload, and how much of them is written.
@@ -168,8 +190,9 @@ impl Outgoing {
         [IoSlice::new(header), IoSlice::new(payload)]
     }
 
-    fn done(&self) -> bool {
-        self.written == self.header_len + self.payload.len()
+    /// Bytes not yet written.
+    fn left(&self) -> usize {
+        self.header_len + self.payload.len() - self.written
     }
 }
 
@@ -177,50 +200,92 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Wire<T> {
     pub fn new(inner: WebSocketStream<T>) -> Self {
         Self {
             inner,
-            pending: None,
+            head: None,
+            behind: VecDeque::new(),
             unflushed: false,
         }
     }
 
-    /// Writes what is pending — the text frame, then whatever tungstenite holds — so
-    /// that the next frame, whichever way it goes, follows it. Only a socket that sent or
-    /// read a control frame flushes tungstenite: not once per delivery.
+    /// Writes every waiting frame, in order, and whatever tungstenite holds, so that the
+    /// next frame, whichever way it goes, follows them. Only a socket that sent or read a
+    /// control frame flushes tungstenite: not once per delivery.
     fn poll_drained(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), tungstenite::Error>> {
-        ready!(self.poll_pending(cx))?;
-        if self.unflushed {
-            ready!(self.inner.poll_flush_unpin(cx))?;
-            self.unflushed = false;
+        loop {
+            if self.unflushed {
+                ready!(self.inner.poll_flush_unpin(cx))?;
+                self.unflushed = false;
+            }
+            match &self.head {
+                None => return Poll::Ready(Ok(())),
+                Some(Queued::Text(_)) => ready!(self.poll_write_texts(cx))?,
+                Some(Queued::Control(_)) => {
+                    ready!(self.inner.poll_ready_unpin(cx))?;
+                    let Some(Queued::Control(message)) = self.next_frame() else {
+                        unreachable!("the head is a control frame");
+                    };
+                    self.unflushed = true;
+                    self.inner.start_send_unpin(message)?;
+                }
+            }
+        }
+    }
+
+    /// One vectored write of the text frames at the head of the queue.
+    fn poll_write_texts(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), tungstenite::Error>> {
+        let mut slices = [IoSlice::new(&[]); SLICES];
+        let texts = self.head.iter().chain(&self.behind).map_while(|q| match q {
+            Queued::Text(outgoing) => Some(outgoing.rest()),
+            Queued::Control(_) => None,
+        });
+        let mut used = 0;
+        for (pair, rest) in slices.chunks_exact_mut(2).zip(texts) {
+            pair.copy_from_slice(&rest);
+            used += 2;
+        }
+        let io = Pin::new(self.inner.get_mut());
+        let mut written = ready!(io.poll_write_vectored(cx, &slices[..used]))?;
+        if written == 0 {
+            let gone = std::io::Error::from(std::io::ErrorKind::WriteZero);
+            return Poll::Ready(Err(gone.into()));
+        }
+        while let Some(Queued::Text(outgoing)) = &mut self.head
+            && written > 0
+        {
+            let step = written.min(outgoing.left());
+            outgoing.written += step;
+            written -= step;
+            if outgoing.left() == 0 {
+                self.next_frame();
+            }
         }
         Poll::Ready(Ok(()))
     }
 
-    /// Writes the pending text frame to the end.
-    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), tungstenite::Error>> {
-        while let Some(outgoing) = &mut self.pending {
-            if outgoing.done() {
-                self.pending = None;
-                break;
-            }
-            let rest = outgoing.rest();
-            let io = Pin::new(self.inner.get_mut());
-            let written = ready!(io.poll_write_vectored(cx, &rest))?;
-            if written == 0 {
-                let gone = std::io::Error::from(std::io::ErrorKind::WriteZero);
-                return Poll::Ready(Err(gone.into()));
-            }
-            outgoing.written += written;
+    /// Takes the head of the queue; the one behind it moves up. An emptied queue gives
+    /// its allocation back (an idle socket holds none).
+    fn next_frame(&mut self) -> Option<Queued> {
+        let head = std::mem::replace(&mut self.head, self.behind.pop_front());
+        if self.head.is_none() && self.behind.capacity() > 0 {
+            self.behind = VecDeque::new();
         }
-        Poll::Ready(Ok(()))
+        head
+    }
+
+    /// Whether a frame waits to be written.
+    fn waiting(&self) -> bool {
+        self.head.is_some()
     }
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Stream for Wire<T> {
     type Item = Result<Message, tungstenite::Error>;
 
-    /// Reading waits for a half-written text frame: tungstenite answers a ping while
-    /// reading, and its pong must not land inside the frame.
+    /// Reading waits for the waiting frames to be written: tungstenite answers a ping
+    /// while reading, and its pong must not land inside a frame.
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if let Err(error) = ready!(self.poll_pending(cx)) {
+        if self.waiting()
+            && let Err(error) = ready!(self.poll_drained(cx))
+        {
             return Poll::Ready(Some(Err(error)));
         }
         let read = ready!(self.inner.poll_next_unpin(cx));
@@ -234,23 +299,24 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Stream for Wire<T> {
 impl<T: AsyncRead + AsyncWrite + Unpin> Sink<Message> for Wire<T> {
     type Error = tungstenite::Error;
 
-    /// Ready once the last text frame is written and tungstenite has flushed what it
-    /// holds (a pong answering a ping, say), so frames leave in the order they were sent.
+    /// Ready while fewer than [`BATCH`] frames wait; otherwise once they are written.
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.poll_drained(cx)
+        if self.behind.len() + 1 >= BATCH {
+            ready!(self.poll_drained(cx))?;
+        }
+        Poll::Ready(Ok(()))
     }
 
     fn start_send(mut self: Pin<&mut Self>, message: Message) -> Result<(), Self::Error> {
-        match message {
-            Message::Text(text) => {
-                self.pending = Some(Outgoing::text(text.into()));
-                Ok(())
-            }
-            message => {
-                self.unflushed = true;
-                self.inner.start_send_unpin(message)
-            }
+        let queued = match message {
+            Message::Text(text) => Queued::Text(Outgoing::text(text.into())),
+            message => Queued::Control(message),
+        };
+        match self.head {
+            None => self.head = Some(queued),
+            Some(_) => self.behind.push_back(queued),
         }
+        Ok(())
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -258,7 +324,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Sink<Message> for Wire<T> {
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        ready!(self.poll_pending(cx))?;
+        ready!(self.poll_drained(cx))?;
         self.inner.poll_close_unpin(cx)
     }
 }
@@ -300,16 +366,35 @@ mod tests {
     #[tokio::test]
     async fn text_frames_of_every_length_class_arrive_whole_and_in_order_with_pings() {
         // 7-bit, 16-bit and 64-bit lengths; a pipe smaller than a frame forces partial
-        // writes, resumed when the client reads.
-        let (mut client, mut server) = pair(512).await;
+        // writes, resumed when the client reads: one frame at a time, and several
+        // frames in one write (fed, then flushed together).
+        for flushed_each in [true, false] {
+            let (client, server) = pair(512).await;
+            let heard = exchange(client, server, flushed_each).await;
+            assert_eq!(heard, texts(), "flushed each: {flushed_each}");
+        }
+    }
+
+    /// Sends [`texts`] with a ping after each (then closes), and returns the texts the
+    /// client heard.
+    async fn exchange(
+        mut client: WebSocketStream<tokio::io::DuplexStream>,
+        mut server: Wire<tokio::io::DuplexStream>,
+        flushed_each: bool,
+    ) -> Vec<String> {
         let sent = texts();
         let sending = async {
             for text in &sent {
-                server.send(Message::text(text.clone())).await.unwrap();
-                server
-                    .send(Message::Ping(Bytes::from_static(b"p")))
-                    .await
-                    .unwrap();
+                let frames = [
+                    Message::text(text.clone()),
+                    Message::Ping(Bytes::from_static(b"p")),
+                ];
+                for frame in frames {
+                    match flushed_each {
+                        true => server.send(frame).await.unwrap(),
+                        false => server.feed(frame).await.unwrap(),
+                    }
+                }
             }
             server.close().await.unwrap();
         };
@@ -326,7 +411,51 @@ mod tests {
             heard
         };
         let ((), heard) = tokio::join!(sending, receiving);
-        assert_eq!(heard, sent);
+        heard
+    }
+
+    #[tokio::test]
+    async fn fed_frames_wait_for_the_flush_and_keep_their_order_around_control_frames() {
+        let (mut client, mut server) = pair(1 << 16).await;
+        server.feed(Message::text("one")).await.unwrap();
+        server
+            .feed(Message::Ping(Bytes::from_static(b"between")))
+            .await
+            .unwrap();
+        server.feed(Message::text("two")).await.unwrap();
+        assert!(
+            futures::poll!(client.next()).is_pending(),
+            "nothing written yet"
+        );
+        server.flush().await.unwrap();
+        let mut heard_in_order = Vec::new();
+        for _ in 0..3 {
+            heard_in_order.push(client.next().await.unwrap().unwrap());
+        }
+        let expected = [
+            Message::text("one"),
+            Message::Ping(Bytes::from_static(b"between")),
+            Message::text("two"),
+        ];
+        assert_eq!(heard_in_order, expected);
+        assert!(server.head.is_none() && server.behind.capacity() == 0);
+    }
+
+    #[tokio::test]
+    async fn a_full_batch_is_written_before_the_next_frame_is_queued() {
+        let (mut client, mut server) = pair(1 << 16).await;
+        for n in 0..=BATCH {
+            server.feed(Message::text(n.to_string())).await.unwrap();
+        }
+        // The first BATCH went out when the last one was fed; it waits for a flush.
+        for n in 0..BATCH {
+            let heard = client.next().await.unwrap().unwrap();
+            assert_eq!(heard, Message::text(n.to_string()));
+        }
+        assert!(futures::poll!(client.next()).is_pending());
+        server.flush().await.unwrap();
+        let last = client.next().await.unwrap().unwrap();
+        assert_eq!(last, Message::text(BATCH.to_string()));
     }
 
     #[tokio::test]

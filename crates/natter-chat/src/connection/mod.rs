@@ -191,6 +191,10 @@ impl Connection {
             let outcome = if let Some(taken) = queued {
                 streak += 1;
                 self.on_taken(socket, taken).await
+            } else if let Err(closing) = flush(socket, self.chat.limits.write_stall).await {
+                // What the frames handled since the last wait queued goes out before the
+                // next wait: in one write, when there were several.
+                Err(closing)
             } else {
                 streak = 0;
                 tokio::select! {
@@ -993,27 +997,41 @@ async fn delivered<S: Socket>(
     Ok(())
 }
 
-/// Writes one frame. A client that stops reading fills its TCP window and the write
-/// blocks: after `stall` it is closed as a slow consumer instead of holding its
-/// task (and queue) forever.
-///
-/// The timer is set (and boxed) only for a write that has to wait: most complete at once,
-/// and this future is part of every waiting connection's (a timer is 112 bytes).
+/// Queues one frame on the socket; it goes out with the next [`flush`] (the loop flushes
+/// before it waits), together with whatever else was queued meanwhile.
 fn write<'s, S: Socket>(
     socket: &'s mut S,
     message: Message,
     stall: Duration,
 ) -> impl Future<Output = Result<(), Closing>> + use<'s, S> {
-    let mut sending = socket.send(message);
-    async move {
-        let sent = match futures::poll!(&mut sending) {
-            std::task::Poll::Ready(sent) => sent,
-            std::task::Poll::Pending => Box::pin(tokio::time::timeout(stall, sending))
-                .await
-                .map_err(|_| TOO_SLOW)?,
-        };
-        sent.map_err(|_| Closing(0, ""))
-    }
+    within(stall, socket.feed(message))
+}
+
+/// Writes out the frames queued on the socket.
+fn flush<S: Socket>(
+    socket: &mut S,
+    stall: Duration,
+) -> impl Future<Output = Result<(), Closing>> + use<'_, S> {
+    within(stall, socket.flush())
+}
+
+/// A write to the socket, bounded. A client that stops reading fills its TCP window and
+/// the write blocks: after `stall` it is closed as a slow consumer instead of holding its
+/// task (and queue) forever.
+///
+/// The timer is set (and boxed) only for a write that has to wait: most complete at once,
+/// and this future is part of every waiting connection's (a timer is 112 bytes).
+async fn within<F>(stall: Duration, mut writing: F) -> Result<(), Closing>
+where
+    F: Future<Output = Result<(), tungstenite::Error>> + Unpin,
+{
+    let written = match futures::poll!(&mut writing) {
+        std::task::Poll::Ready(written) => written,
+        std::task::Poll::Pending => Box::pin(tokio::time::timeout(stall, writing))
+            .await
+            .map_err(|_| TOO_SLOW)?,
+    };
+    written.map_err(|_| Closing(0, ""))
 }
 
 mod followed;

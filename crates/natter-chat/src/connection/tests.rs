@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use futures::channel::mpsc;
@@ -18,10 +18,13 @@ use tungstenite::Message;
 
 use crate::{Chat, Limits};
 
-/// The server's end: what the client said, and where the server's frames go.
+/// The server's end: what the client said, and where the server's frames go. Like a
+/// real socket's, frames sent without a flush are held until the next one, so a frame
+/// the connection forgets to flush never reaches the client.
 struct Duplex {
     incoming: mpsc::UnboundedReceiver<Result<Message, tungstenite::Error>>,
     outgoing: mpsc::UnboundedSender<Message>,
+    held: Vec<Message>,
 }
 
 impl Stream for Duplex {
@@ -35,19 +38,27 @@ impl Stream for Duplex {
 impl Sink<Message> for Duplex {
     type Error = tungstenite::Error;
 
-    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.get_mut().outgoing.poll_ready(cx).map_err(closed)
-    }
-
-    fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
-        self.outgoing.start_send(item).map_err(closed)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+    fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+    fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+        self.held.push(item);
+        Ok(())
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        let Self { outgoing, held, .. } = &mut *self;
+        for message in held.drain(..) {
+            outgoing
+                .unbounded_send(message)
+                .map_err(|e| closed(e.into_send_error()))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        ready!(self.as_mut().poll_flush(cx))?;
         self.get_mut().outgoing.close_channel();
         Poll::Ready(Ok(()))
     }
@@ -158,7 +169,11 @@ impl Setup {
         let (outgoing, hears) = mpsc::unbounded();
         tokio::spawn(super::serve(
             self.chat.clone(),
-            Duplex { incoming, outgoing },
+            Duplex {
+                incoming,
+                outgoing,
+                held: Vec::new(),
+            },
         ));
         let mut client = Client { says, hears };
         assert_eq!(client.next().await["type"], "hello");
