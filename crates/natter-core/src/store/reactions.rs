@@ -74,40 +74,13 @@ impl Store {
         if live.is_none() {
             return Ok(Reacted::NoMessage);
         }
-        // Other emoji on the message, and this one's count, in one read.
-        let (others, before): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(DISTINCT CASE WHEN emoji <> $3 THEN emoji END), \
-               CAST(COALESCE(SUM(CASE WHEN emoji = $3 THEN 1 ELSE 0 END), 0) AS BIGINT) \
-             FROM message_reactions WHERE room_id = $1 AND seq = $2",
-        )
-        .bind(change.room_id)
-        .bind(change.seq)
-        .bind(change.emoji)
-        .fetch_one(&mut *tx)
-        .await?;
+        let (others, before, changed) = match self.backend {
+            Backend::Postgres => count_and_change_pg(&mut tx, &change).await?,
+            Backend::Sqlite => count_and_change(&mut tx, &change).await?,
+        };
         if change.add && before == 0 && others >= change.max_distinct {
             return Ok(Reacted::TooMany);
         }
-        let write = match change.add {
-            true => sqlx::query(
-                "INSERT INTO message_reactions (room_id, seq, emoji, user_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            ),
-            false => sqlx::query(
-                "DELETE FROM message_reactions \
-                 WHERE room_id = $1 AND seq = $2 AND emoji = $3 AND user_id = $4",
-            ),
-        };
-        let write = write
-            .bind(change.room_id)
-            .bind(change.seq)
-            .bind(change.emoji)
-            .bind(change.user_id);
-        let write = match change.add {
-            true => write.bind(change.now),
-            false => write,
-        };
-        let changed = write.execute(&mut *tx).await?.rows_affected() as i64;
         tx.commit().await?;
         let count = if change.add {
             before + changed
@@ -149,4 +122,99 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// What a reaction change finds and does with the message locked: the other emoji on the
+/// message, this emoji's count before the change, and the rows changed.
+type Counted = (i64, i64, i64);
+
+/// The counts of a reaction change, read after the lock is held: a statement that
+/// waited for the lock itself would count from its snapshot taken before the wait.
+macro_rules! counts {
+    () => {
+        "SELECT COUNT(DISTINCT CASE WHEN emoji <> $3 THEN emoji END) AS others, \
+           CAST(COALESCE(SUM(CASE WHEN emoji = $3 THEN 1 ELSE 0 END), 0) AS BIGINT) AS count \
+         FROM message_reactions WHERE room_id = $1 AND seq = $2"
+    };
+}
+
+/// PostgreSQL: counts and change in one statement, so the message stays locked for it and
+/// the commit only (a burst of reactions to one message queues on that lock). Its parts
+/// share one snapshot: the count is the one before the change. A new emoji beyond
+/// `max_distinct` is not added (the caller refuses it).
+async fn count_and_change_pg(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    change: &ReactionChange<'_>,
+) -> Result<Counted> {
+    let query = match change.add {
+        true => sqlx::query_as(concat!(
+            "WITH before AS (",
+            counts!(),
+            "), changed AS (INSERT INTO message_reactions \
+             (room_id, seq, emoji, user_id, created_at) \
+             SELECT $1, $2, $3, $4, $5 FROM before WHERE before.count > 0 OR before.others < $6 \
+             ON CONFLICT DO NOTHING RETURNING 1) \
+             SELECT before.others, before.count, (SELECT COUNT(*) FROM changed) FROM before"
+        ))
+        .bind(change.room_id)
+        .bind(change.seq)
+        .bind(change.emoji)
+        .bind(change.user_id)
+        .bind(change.now)
+        .bind(change.max_distinct),
+        false => sqlx::query_as(concat!(
+            "WITH before AS (",
+            counts!(),
+            "), changed AS (DELETE FROM message_reactions \
+             WHERE room_id = $1 AND seq = $2 AND emoji = $3 AND user_id = $4 RETURNING 1) \
+             SELECT before.others, before.count, (SELECT COUNT(*) FROM changed) FROM before"
+        ))
+        .bind(change.room_id)
+        .bind(change.seq)
+        .bind(change.emoji)
+        .bind(change.user_id),
+    };
+    Ok(query.fetch_one(&mut **tx).await?)
+}
+
+/// SQLite (whose `WITH` cannot change rows; its one writer applies changes one after
+/// the other): the counts, then the change unless it is a new emoji beyond
+/// `max_distinct`.
+async fn count_and_change(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    change: &ReactionChange<'_>,
+) -> Result<Counted> {
+    let (others, before): (i64, i64) = sqlx::query_as(counts!())
+        .bind(change.room_id)
+        .bind(change.seq)
+        .bind(change.emoji)
+        .fetch_one(&mut **tx)
+        .await?;
+    if change.add && before == 0 && others >= change.max_distinct {
+        return Ok((others, before, 0));
+    }
+    let write = match change.add {
+        true => sqlx::query(
+            "INSERT INTO message_reactions (room_id, seq, emoji, user_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        ),
+        false => sqlx::query(
+            "DELETE FROM message_reactions \
+             WHERE room_id = $1 AND seq = $2 AND emoji = $3 AND user_id = $4",
+        ),
+    };
+    let write = write
+        .bind(change.room_id)
+        .bind(change.seq)
+        .bind(change.emoji)
+        .bind(change.user_id);
+    let write = match change.add {
+        true => write.bind(change.now),
+        false => write,
+    };
+    Ok((
+        others,
+        before,
+        write.execute(&mut **tx).await?.rows_affected() as i64,
+    ))
 }
