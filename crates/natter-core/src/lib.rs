@@ -2,6 +2,7 @@
 //! broker, ephemeral key-value state and access-token verification.
 
 pub mod broker;
+pub mod coalesce;
 pub mod config;
 pub mod cookie;
 pub mod email;

@@ -89,8 +89,11 @@ pub struct Messages {
     /// Memberships remembered, when this owner hears of their end (the chat service's
     /// relay does); otherwise every check reads the store.
     memberships: Option<Memberships>,
-    /// Authenticating users waiting for their rooms to be read into `memberships`.
-    rooms_of: RoomsOf,
+    /// Authenticating users waiting for their rooms to be read into `memberships`
+    /// (with memberships only).
+    rooms_of: Option<RoomsOf>,
+    /// Reactions waiting to be applied, by message.
+    reactions: Reactions,
     /// Rooms with more members show no read receipts.
     receipts_up_to: i64,
 }
@@ -143,10 +146,11 @@ impl Messages {
     /// Messages kept in `store`, their events published through `outbox`.
     pub fn new(store: Store, outbox: Outbox) -> Self {
         Self {
+            reactions: Reactions::new(store.clone(), outbox.clone()),
             store,
             outbox,
             memberships: None,
-            rooms_of: RoomsOf::default(),
+            rooms_of: None,
             receipts_up_to: notify::RECEIPTS_UP_TO,
         }
     }
@@ -163,6 +167,7 @@ impl Messages {
     /// whoever calls this must forget memberships when room events end them.
     pub fn remembering(self, memberships: Memberships) -> Self {
         Self {
+            rooms_of: Some(RoomsOf::new(self.store.clone(), memberships.clone())),
             memberships: Some(memberships),
             ..self
         }
@@ -193,13 +198,10 @@ impl Messages {
     /// need no store read for authorization. Without remembered memberships, it does
     /// nothing.
     pub async fn remember_rooms_of(&self, user: &str, limit: u32) -> Result<()> {
-        let Some(memberships) = &self.memberships else {
-            return Ok(());
-        };
-        let store = &self.store;
-        self.rooms_of
-            .remember(store, memberships, user, limit)
-            .await
+        match &self.rooms_of {
+            Some(rooms_of) => rooms_of.remember(user, limit).await,
+            None => Ok(()),
+        }
     }
 
     /// [`Messages::authorized`] without the room: what any member may do is decided
@@ -396,9 +398,11 @@ impl HistoryPage {
 }
 
 mod notify;
+mod reacting;
 mod rich;
 mod rooms_of;
 
+use reacting::Reactions;
 use rooms_of::RoomsOf;
 
 pub use notify::{Marked, RECEIPTS_UP_TO, level_named};

@@ -7,8 +7,7 @@ use crate::events::{self, Kind, pb};
 use crate::markdown::{self, ROOM_MENTION};
 use crate::policy::Action;
 use crate::store::{
-    EditRecord, FollowedThread, MessageRecord, NewMessage, Pinned, Posted, Reacted, ReactionChange,
-    ThreadUnread,
+    EditRecord, FollowedThread, MessageRecord, NewMessage, Pinned, Posted, ThreadUnread,
 };
 use crate::text;
 use crate::time::now_ms;
@@ -45,7 +44,8 @@ pub struct Reaction {
 impl Messages {
     /// Adds (or removes) `user`'s reaction `emoji` to message `seq` of `room` and publishes
     /// the change. Adding twice is adding once and removing what is not there changes
-    /// nothing: the count is the same, answered and published again.
+    /// nothing: the count is the same, answered and published again. Reactions to one
+    /// message that arrive together share a transaction (see `reacting`).
     pub async fn react(
         &self,
         user: &str,
@@ -59,35 +59,7 @@ impl Messages {
             message: text::EMOJI_RULE,
         })?;
         self.allowed(user, room, Action::Post).await?;
-        let change = ReactionChange {
-            room_id: room,
-            seq,
-            user_id: user,
-            emoji,
-            add,
-            max_distinct: MAX_DISTINCT_REACTIONS,
-            now: now_ms(),
-        };
-        let count = match self.store.react(change).await? {
-            Reacted::Count(count) => count,
-            Reacted::NoMessage => return Err(MessageError::NoSuchMessage),
-            Reacted::TooMany => {
-                return Err(MessageError::Unmet {
-                    code: "too_many_reactions",
-                    message: "this message has the most different reactions allowed (20)",
-                });
-            }
-        };
-        let reaction = Reaction {
-            seq,
-            emoji: emoji.to_owned(),
-            user_id: user.to_owned(),
-            added: add,
-            count,
-        };
-        let kind = Kind::Reacted(events::reaction(&reaction));
-        self.outbox.publish(room, kind, None);
-        Ok(reaction)
+        self.reactions.apply((room, seq), user, emoji, add).await
     }
 
     /// The members of `room` that `body` mentions as `(user id, username)`, and whether it

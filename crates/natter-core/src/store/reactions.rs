@@ -1,6 +1,9 @@
 //! Emoji reactions to messages: one row per message, user and emoji (adding twice is
 //! adding once), counts read in the changing transaction with the message row locked, so
-//! concurrent reactions to one message never report a stale count.
+//! concurrent reactions to one message never report a stale count; several changes to one
+//! message can share that transaction.
+
+use std::collections::HashMap;
 
 use super::{Backend, Result, Store};
 
@@ -49,8 +52,19 @@ pub struct ReactionCount {
 
 impl Store {
     /// Adds or removes one reaction and returns the emoji's count after it.
-    #[tracing::instrument(name = "db.react", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "INSERT"))]
     pub async fn react(&self, change: ReactionChange<'_>) -> Result<Reacted> {
+        let reacted = self.react_together(&[change]).await?;
+        Ok(reacted[0])
+    }
+
+    /// Applies `changes`, all to one message, in their order, in one transaction, and
+    /// returns what each did: a burst of reactions to one message takes its lock and
+    /// commits once, not once per reaction.
+    #[tracing::instrument(name = "db.react", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "INSERT", db.operation.batch.size = changes.len()))]
+    pub async fn react_together(&self, changes: &[ReactionChange<'_>]) -> Result<Vec<Reacted>> {
+        let Some(first) = changes.first() else {
+            return Ok(Vec::new());
+        };
         let mut tx = self.writer.begin().await?;
         // The message row is locked (PostgreSQL; SQLite has one writer), so reactions to
         // it apply one after the other and each count includes every earlier one. The
@@ -67,27 +81,29 @@ impl Store {
             }
         };
         let live: Option<(i64,)> = sqlx::query_as(lock)
-            .bind(change.room_id)
-            .bind(change.seq)
+            .bind(first.room_id)
+            .bind(first.seq)
             .fetch_optional(&mut *tx)
             .await?;
         if live.is_none() {
-            return Ok(Reacted::NoMessage);
+            return Ok(vec![Reacted::NoMessage; changes.len()]);
         }
-        let (others, before, changed) = match self.backend {
-            Backend::Postgres => count_and_change_pg(&mut tx, &change).await?,
-            Backend::Sqlite => count_and_change(&mut tx, &change).await?,
-        };
-        if change.add && before == 0 && others >= change.max_distinct {
-            return Ok(Reacted::TooMany);
+        let counted: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT emoji, COUNT(*) FROM message_reactions WHERE room_id = $1 AND seq = $2 \
+             GROUP BY emoji",
+        )
+        .bind(first.room_id)
+        .bind(first.seq)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut counts: HashMap<String, i64> = counted.into_iter().collect();
+        let mut reacted = Vec::with_capacity(changes.len());
+        for change in changes {
+            debug_assert_eq!((change.room_id, change.seq), (first.room_id, first.seq));
+            reacted.push(apply(&mut tx, change, &mut counts).await?);
         }
         tx.commit().await?;
-        let count = if change.add {
-            before + changed
-        } else {
-            before - changed
-        };
-        Ok(Reacted::Count(count))
+        Ok(reacted)
     }
 
     /// The reactions on `room`'s messages `first..=last` as `reader` sees them, by seq,
@@ -124,74 +140,17 @@ impl Store {
     }
 }
 
-/// What a reaction change finds and does with the message locked: the other emoji on the
-/// message, this emoji's count before the change, and the rows changed.
-type Counted = (i64, i64, i64);
-
-/// The counts of a reaction change, read after the lock is held: a statement that
-/// waited for the lock itself would count from its snapshot taken before the wait.
-macro_rules! counts {
-    () => {
-        "SELECT COUNT(DISTINCT CASE WHEN emoji <> $3 THEN emoji END) AS others, \
-           CAST(COALESCE(SUM(CASE WHEN emoji = $3 THEN 1 ELSE 0 END), 0) AS BIGINT) AS count \
-         FROM message_reactions WHERE room_id = $1 AND seq = $2"
-    };
-}
-
-/// PostgreSQL: counts and change in one statement, so the message stays locked for it and
-/// the commit only (a burst of reactions to one message queues on that lock). Its parts
-/// share one snapshot: the count is the one before the change. A new emoji beyond
-/// `max_distinct` is not added (the caller refuses it).
-async fn count_and_change_pg(
+/// One change, with the message locked and `counts` (by emoji) as the changes before it
+/// left them: refused when it adds an emoji beyond `max_distinct`, else written.
+async fn apply(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     change: &ReactionChange<'_>,
-) -> Result<Counted> {
-    let query = match change.add {
-        true => sqlx::query_as(concat!(
-            "WITH before AS (",
-            counts!(),
-            "), changed AS (INSERT INTO message_reactions \
-             (room_id, seq, emoji, user_id, created_at) \
-             SELECT $1, $2, $3, $4, $5 FROM before WHERE before.count > 0 OR before.others < $6 \
-             ON CONFLICT DO NOTHING RETURNING 1) \
-             SELECT before.others, before.count, (SELECT COUNT(*) FROM changed) FROM before"
-        ))
-        .bind(change.room_id)
-        .bind(change.seq)
-        .bind(change.emoji)
-        .bind(change.user_id)
-        .bind(change.now)
-        .bind(change.max_distinct),
-        false => sqlx::query_as(concat!(
-            "WITH before AS (",
-            counts!(),
-            "), changed AS (DELETE FROM message_reactions \
-             WHERE room_id = $1 AND seq = $2 AND emoji = $3 AND user_id = $4 RETURNING 1) \
-             SELECT before.others, before.count, (SELECT COUNT(*) FROM changed) FROM before"
-        ))
-        .bind(change.room_id)
-        .bind(change.seq)
-        .bind(change.emoji)
-        .bind(change.user_id),
-    };
-    Ok(query.fetch_one(&mut **tx).await?)
-}
-
-/// SQLite (whose `WITH` cannot change rows; its one writer applies changes one after
-/// the other): the counts, then the change unless it is a new emoji beyond
-/// `max_distinct`.
-async fn count_and_change(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    change: &ReactionChange<'_>,
-) -> Result<Counted> {
-    let (others, before): (i64, i64) = sqlx::query_as(counts!())
-        .bind(change.room_id)
-        .bind(change.seq)
-        .bind(change.emoji)
-        .fetch_one(&mut **tx)
-        .await?;
-    if change.add && before == 0 && others >= change.max_distinct {
-        return Ok((others, before, 0));
+    counts: &mut HashMap<String, i64>,
+) -> Result<Reacted> {
+    let before = counts.get(change.emoji).copied().unwrap_or(0);
+    let distinct = counts.values().filter(|count| **count > 0).count() as i64;
+    if change.add && before == 0 && distinct >= change.max_distinct {
+        return Ok(Reacted::TooMany);
     }
     let write = match change.add {
         true => sqlx::query(
@@ -212,9 +171,11 @@ async fn count_and_change(
         true => write.bind(change.now),
         false => write,
     };
-    Ok((
-        others,
-        before,
-        write.execute(&mut **tx).await?.rows_affected() as i64,
-    ))
+    let changed = write.execute(&mut **tx).await?.rows_affected() as i64;
+    let count = match change.add {
+        true => before + changed,
+        false => before - changed,
+    };
+    counts.insert(change.emoji.to_owned(), count);
+    Ok(Reacted::Count(count))
 }

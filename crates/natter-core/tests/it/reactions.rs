@@ -1,12 +1,21 @@
 //! Conformance cases for emoji reactions (PostgreSQL and SQLite): idempotent per user and
-//! emoji, counts that include every concurrent change, a bound on distinct emoji, and
-//! reactions gone with their deleted message.
+//! emoji, counts that include every concurrent change (applied one by one or together,
+//! and published in count order), a bound on distinct emoji, and reactions gone with
+//! their deleted message.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use futures::StreamExt;
+use natter_core::broker::{Broker, Delivery, MemoryBroker};
+use natter_core::events::{self, Kind};
+use natter_core::messaging::Messages;
+use natter_core::outbox::{Outbox, OutboxParts};
+use natter_core::shutdown::Shutdown;
+
 use natter_core::store::{
-    Backend, NewMessage, Reacted, ReactionChange, ReactionCount, RoomKind, Store,
+    Backend, NewMessage, Reacted, ReactionChange, ReactionCount, Role, RoomKind, Store,
 };
 use natter_testkit::store;
 
@@ -151,7 +160,88 @@ async fn concurrent_reactions_are_all_counted(backend: Backend) {
     assert_eq!(counts, (1..=20).collect());
 }
 
+async fn changes_applied_together_count_one_after_the_other(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "alice").await;
+    let bob = user(&t.store, "bob").await;
+    let (room, seq) = room_with_message(&t.store, &alice).await;
+    t.store
+        .react(change(&room, seq, &alice, "👍", true))
+        .await
+        .unwrap();
+    let together = [
+        change(&room, seq, &bob, "👍", true),
+        change(&room, seq, &bob, "👍", true),
+        change(&room, seq, &alice, "🎉", true),
+        change(&room, seq, &alice, "😀", true),
+        change(&room, seq, &bob, "🚀", true),
+        change(&room, seq, &alice, "👍", false),
+        change(&room, seq, &alice, "👍", false),
+        change(&room, seq, &bob, "🎉", true),
+    ];
+    let reacted = t.store.react_together(&together).await.unwrap();
+    let expected = [
+        Reacted::Count(2),
+        Reacted::Count(2),
+        Reacted::Count(1),
+        Reacted::Count(1),
+        Reacted::TooMany,
+        Reacted::Count(1),
+        Reacted::Count(1),
+        Reacted::Count(2),
+    ];
+    assert_eq!(reacted, expected, "each change sees the ones before it");
+    let stored = t.store.reactions(&room, seq, seq, &bob).await.unwrap();
+    let stored: Vec<(&str, i64)> = stored.iter().map(|r| (r.emoji.as_str(), r.count)).collect();
+    assert_eq!(stored, [("👍", 1), ("🎉", 2), ("😀", 1)]);
+    let gone = [change(&room, seq + 1, &bob, "👍", true)];
+    let on_nothing = t.store.react_together(&gone).await.unwrap();
+    assert_eq!(on_nothing, [Reacted::NoMessage]);
+}
+
+async fn reactions_at_once_are_each_counted_and_published_in_count_order(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "alice").await;
+    let (room, seq) = room_with_message(&t.store, &alice).await;
+    let broker = Arc::new(MemoryBroker::default());
+    let mut published = broker.subscribe(&events::room_topic(&room)).await.unwrap();
+    let (_stop, shutdown) = Shutdown::new();
+    let parts = OutboxParts::new(broker, "test", shutdown);
+    let messages = Messages::new(t.store.clone(), Outbox::start(parts));
+    let mut reactions = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let person = user(&t.store, &format!("p{i}")).await;
+        assert!(
+            t.store
+                .add_member(&room, &person, Role::Member)
+                .await
+                .unwrap()
+        );
+        let (messages, room) = (messages.clone(), room.clone());
+        reactions.spawn(async move { messages.react(&person, &room, seq, "👍", true).await });
+    }
+    let mut counts = BTreeSet::new();
+    while let Some(reaction) = reactions.join_next().await {
+        let count = reaction.unwrap().unwrap().count;
+        assert!(counts.insert(count), "count {count} twice");
+    }
+    assert_eq!(counts, (1..=40).collect());
+    let mut heard = Vec::new();
+    while heard.len() < 40 {
+        let Some(Delivery::Message(payload)) = published.next().await else {
+            panic!("the room's events end or lag");
+        };
+        let event = events::decode(&events::room_topic(&room), &payload).unwrap();
+        if let Some(Kind::Reacted(reaction)) = event.kind {
+            heard.push(reaction.count);
+        }
+    }
+    assert_eq!(heard, (1..=40).collect::<Vec<_>>(), "published as counted");
+}
+
 conformance!(
+    reactions_at_once_are_each_counted_and_published_in_count_order,
+    changes_applied_together_count_one_after_the_other,
     reactions_are_idempotent_per_user_and_emoji,
     distinct_emoji_are_bounded_and_deletion_drops_reactions,
     concurrent_reactions_are_all_counted,

@@ -1,0 +1,234 @@
+//! Coalesces concurrent requests that share a key into batches: per key, one batch is in
+//! flight at a time and whoever asks meanwhile joins the next one (up to a bound), so a
+//! burst shares one statement (or one lock and one commit) while a lone request goes at
+//! once.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::oneshot;
+
+/// What a batch of requests does.
+pub trait Batch: Send + Sync + 'static {
+    /// What requests share to be batched together (one key: everything batches).
+    type Key: Eq + Hash + Clone + Send + Sync + 'static;
+    /// One caller's request.
+    type Request: Send + 'static;
+    /// One caller's answer.
+    type Answer: Send + 'static;
+
+    /// Answers `requests`, all of `key`, in their order: one answer each.
+    fn run(
+        &self,
+        key: &Self::Key,
+        requests: Vec<Self::Request>,
+    ) -> impl Future<Output = Vec<Self::Answer>> + Send;
+}
+
+/// Runs a [`Batch`] for whoever asks. Cheap to clone; clones share the queues.
+pub struct Coalescer<B: Batch> {
+    shared: Arc<Shared<B>>,
+}
+
+impl<B: Batch> Clone for Coalescer<B> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<B: Batch> std::fmt::Debug for Coalescer<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coalescer")
+            .field("most", &self.shared.most)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared<B: Batch> {
+    batch: B,
+    /// Most requests in one batch.
+    most: usize,
+    /// The requests waiting, by key; a key is here while a task runs its batches.
+    waiting: Mutex<HashMap<B::Key, Vec<Waiter<B>>>>,
+}
+
+struct Waiter<B: Batch> {
+    request: B::Request,
+    answer: oneshot::Sender<B::Answer>,
+}
+
+impl<B: Batch> Coalescer<B> {
+    /// Batches of at most `most` requests.
+    pub fn new(batch: B, most: usize) -> Self {
+        let shared = Shared {
+            batch,
+            most: most.max(1),
+            waiting: Mutex::default(),
+        };
+        Self {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// The answer to `request`, run with whatever else is asked of `key` meanwhile;
+    /// `None` if its batch ended without answering (its task panicked, or the runtime is
+    /// shutting down).
+    ///
+    /// The batches run in a task of their own: a caller that gives up leaves the others'
+    /// batch going.
+    pub async fn ask(&self, key: B::Key, request: B::Request) -> Option<B::Answer> {
+        let (answer, answered) = oneshot::channel();
+        let waiter = Waiter { request, answer };
+        let start = {
+            let mut waiting = self.shared.lock();
+            match waiting.get_mut(&key) {
+                Some(queue) => {
+                    queue.push(waiter);
+                    false
+                }
+                None => {
+                    waiting.insert(key.clone(), vec![waiter]);
+                    true
+                }
+            }
+        };
+        if start {
+            tokio::spawn(self.shared.clone().run_while_waited_for(key));
+        }
+        answered.await.ok()
+    }
+}
+
+impl<B: Batch> Shared<B> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<B::Key, Vec<Waiter<B>>>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs the batches of `key`, [`Shared::most`] requests at a time, until nobody waits.
+    async fn run_while_waited_for(self: Arc<Self>, key: B::Key) {
+        let mut running = Running {
+            shared: &self,
+            key: Some(&key),
+        };
+        loop {
+            let batch = {
+                let mut waiting = self.lock();
+                let queue = waiting.entry(key.clone()).or_default();
+                if queue.is_empty() {
+                    waiting.remove(&key);
+                    running.key = None;
+                    return;
+                }
+                let taken = queue.len().min(self.most);
+                queue.drain(..taken).collect::<Vec<_>>()
+            };
+            let (requests, answers): (Vec<_>, Vec<_>) =
+                batch.into_iter().map(|w| (w.request, w.answer)).unzip();
+            let answered = self.batch.run(&key, requests).await;
+            for (answer, to) in answered.into_iter().zip(answers) {
+                let _ = to.send(answer);
+            }
+        }
+    }
+}
+
+/// While a task runs a key's batches: should it end other than by finding nobody
+/// waiting (a panic, its runtime shutting down), the key's next caller starts a new
+/// one, and those it would have answered hear that their batch ended.
+struct Running<'a, B: Batch> {
+    shared: &'a Shared<B>,
+    /// The key, until its task ends by finding nobody waiting.
+    key: Option<&'a B::Key>,
+}
+
+impl<B: Batch> Drop for Running<'_, B> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            self.shared.lock().remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Doubles numbers; remembers the batch sizes, and waits for a go between batches.
+    struct Doubling {
+        sizes: Mutex<Vec<usize>>,
+        go: tokio::sync::Semaphore,
+        runs: AtomicUsize,
+    }
+
+    impl Batch for Arc<Doubling> {
+        type Key = &'static str;
+        type Request = u32;
+        type Answer = u32;
+
+        async fn run(&self, key: &&'static str, requests: Vec<u32>) -> Vec<u32> {
+            self.runs.fetch_add(1, Ordering::Relaxed);
+            self.sizes.lock().unwrap().push(requests.len());
+            self.go.acquire().await.unwrap().forget();
+            if *key == "panics" {
+                panic!("a batch that fails");
+            }
+            requests.into_iter().map(|n| n * 2).collect()
+        }
+    }
+
+    fn doubling() -> Arc<Doubling> {
+        Arc::new(Doubling {
+            sizes: Mutex::default(),
+            go: tokio::sync::Semaphore::new(0),
+            runs: AtomicUsize::new(0),
+        })
+    }
+
+    #[tokio::test]
+    async fn who_asks_while_a_batch_runs_joins_the_next_one_up_to_the_bound() {
+        let batch = doubling();
+        let coalescer = Coalescer::new(batch.clone(), 3);
+        let first = tokio::spawn({
+            let coalescer = coalescer.clone();
+            async move { coalescer.ask("a", 1).await }
+        });
+        while batch.runs.load(Ordering::Relaxed) == 0 {
+            tokio::task::yield_now().await;
+        }
+        // The first batch (of one) runs; five more ask meanwhile, and one of another key.
+        let mut later = Vec::new();
+        for n in 2..=6 {
+            let coalescer = coalescer.clone();
+            later.push(tokio::spawn(async move { coalescer.ask("a", n).await }));
+        }
+        let other = tokio::spawn({
+            let coalescer = coalescer.clone();
+            async move { coalescer.ask("b", 10).await }
+        });
+        batch.go.add_permits(4);
+        assert_eq!(first.await.unwrap(), Some(2));
+        for (n, asked) in (2..=6).zip(later) {
+            assert_eq!(asked.await.unwrap(), Some(n * 2));
+        }
+        assert_eq!(other.await.unwrap(), Some(20));
+        let mut sizes = batch.sizes.lock().unwrap().clone();
+        sizes.sort_unstable();
+        assert_eq!(sizes, [1, 1, 2, 3], "the lone b, the first a, then 3 and 2");
+        assert!(coalescer.shared.lock().is_empty(), "no key is left running");
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_panics_answers_none_and_the_next_caller_starts_afresh() {
+        let batch = doubling();
+        let coalescer = Coalescer::new(batch.clone(), 8);
+        batch.go.add_permits(2);
+        assert_eq!(coalescer.ask("panics", 1).await, None);
+        assert!(coalescer.shared.lock().is_empty());
+        assert_eq!(coalescer.ask("a", 4).await, Some(8));
+    }
+}
