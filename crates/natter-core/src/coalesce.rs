@@ -116,12 +116,14 @@ impl<B: Batch> Shared<B> {
         loop {
             let batch = {
                 let mut waiting = self.lock();
-                let queue = waiting.entry(key.clone()).or_default();
-                if queue.is_empty() {
-                    waiting.remove(&key);
-                    running.key = None;
-                    return;
-                }
+                let queue = match waiting.get_mut(&key) {
+                    Some(queue) if !queue.is_empty() => queue,
+                    _ => {
+                        waiting.remove(&key);
+                        running.key = None;
+                        return;
+                    }
+                };
                 let taken = queue.len().min(self.most);
                 queue.drain(..taken).collect::<Vec<_>>()
             };

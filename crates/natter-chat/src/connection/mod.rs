@@ -192,8 +192,8 @@ impl Connection {
                 streak += 1;
                 self.on_taken(socket, taken).await
             } else if let Err(closing) = flush(socket, self.chat.limits.write_stall).await {
-                // What the frames handled since the last wait queued goes out before the
-                // next wait: in one write, when there were several.
+                // The frames queued since the last wait go out before the next one, in
+                // one write when there are several.
                 Err(closing)
             } else {
                 streak = 0;
