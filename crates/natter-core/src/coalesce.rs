@@ -8,6 +8,7 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 /// What a batch of requests does.
 pub trait Batch: Send + Sync + 'static {
@@ -58,6 +59,9 @@ struct Shared<B: Batch> {
 struct Waiter<B: Batch> {
     request: B::Request,
     answer: oneshot::Sender<B::Answer>,
+    /// The caller's span: the batch's span follows from it, so a request's trace leads
+    /// to the batch that served it (whose task is not the caller's).
+    span: tracing::Span,
 }
 
 impl<B: Batch> Coalescer<B> {
@@ -81,7 +85,12 @@ impl<B: Batch> Coalescer<B> {
     /// batch going.
     pub async fn ask(&self, key: B::Key, request: B::Request) -> Option<B::Answer> {
         let (answer, answered) = oneshot::channel();
-        let waiter = Waiter { request, answer };
+        let span = tracing::Span::current();
+        let waiter = Waiter {
+            request,
+            answer,
+            span,
+        };
         let start = {
             let mut waiting = self.shared.lock();
             match waiting.get_mut(&key) {
@@ -127,9 +136,13 @@ impl<B: Batch> Shared<B> {
                 let taken = queue.len().min(self.most);
                 queue.drain(..taken).collect::<Vec<_>>()
             };
+            let span = tracing::info_span!("batch", batch.size = batch.len());
+            for waiter in &batch {
+                span.follows_from(&waiter.span);
+            }
             let (requests, answers): (Vec<_>, Vec<_>) =
                 batch.into_iter().map(|w| (w.request, w.answer)).unzip();
-            let answered = self.batch.run(&key, requests).await;
+            let answered = self.batch.run(&key, requests).instrument(span).await;
             for (answer, to) in answered.into_iter().zip(answers) {
                 let _ = to.send(answer);
             }
