@@ -72,7 +72,6 @@ impl Batch for Applier {
             Ok(reacted) => reacted,
             Err(error) => return vec![Err(error.into()); asked.len()],
         };
-        drop(changes);
         let answers = asked.into_iter().zip(reacted);
         answers
             .map(|((user_id, emoji, added), reacted)| {

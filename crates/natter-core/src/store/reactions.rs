@@ -60,11 +60,20 @@ impl Store {
     /// Applies `changes`, all to one message, in their order, in one transaction, and
     /// returns what each did: a burst of reactions to one message takes its lock and
     /// commits once, not once per reaction.
+    ///
+    /// # Panics
+    ///
+    /// If the changes are not all to the same message: only the first one's is locked.
     #[tracing::instrument(name = "db.react", skip_all, fields(otel.kind = "client", db.system.name = self.system(), db.operation.name = "INSERT", db.operation.batch.size = changes.len()))]
     pub async fn react_together(&self, changes: &[ReactionChange<'_>]) -> Result<Vec<Reacted>> {
         let Some(first) = changes.first() else {
             return Ok(Vec::new());
         };
+        let message = (first.room_id, first.seq);
+        assert!(
+            changes.iter().all(|c| (c.room_id, c.seq) == message),
+            "reactions applied together are to one message"
+        );
         let mut tx = self.writer.begin().await?;
         // The message row is locked (PostgreSQL; SQLite has one writer), so reactions to
         // it apply one after the other and each count includes every earlier one. The
@@ -99,7 +108,6 @@ impl Store {
         let mut counts: HashMap<String, i64> = counted.into_iter().collect();
         let mut reacted = Vec::with_capacity(changes.len());
         for change in changes {
-            debug_assert_eq!((change.room_id, change.seq), (first.room_id, first.seq));
             reacted.push(apply(&mut tx, change, &mut counts).await?);
         }
         tx.commit().await?;
