@@ -59,8 +59,9 @@ struct Shared<B: Batch> {
 struct Waiter<B: Batch> {
     request: B::Request,
     answer: oneshot::Sender<B::Answer>,
-    /// The caller's span: the batch's span follows from it, so a request's trace leads
-    /// to the batch that served it (whose task is not the caller's).
+    /// The caller's span: the batch's span is its child (the batch's first caller) or
+    /// follows from it, so a request's trace leads to the batch that served it (whose
+    /// task is not the caller's).
     span: tracing::Span,
 }
 
@@ -136,8 +137,12 @@ impl<B: Batch> Shared<B> {
                 let taken = queue.len().min(self.most);
                 queue.drain(..taken).collect::<Vec<_>>()
             };
-            let span = tracing::info_span!("batch", batch.size = batch.len());
-            for waiter in &batch {
+            // A child of its first caller's span (a lone request's trace is whole, as if
+            // it had run the batch itself), following from the others'.
+            // A batch is never empty.
+            let first = &batch[0].span;
+            let span = tracing::info_span!(parent: first, "batch", batch.size = batch.len());
+            for waiter in batch.iter().skip(1) {
                 span.follows_from(&waiter.span);
             }
             let (requests, answers): (Vec<_>, Vec<_>) =

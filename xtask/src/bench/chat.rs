@@ -93,6 +93,8 @@ struct Figures {
     last_member: Vec<Duration>,
     big_complete: usize,
     slow_closes: usize,
+    /// Every member of one room sending to it at once.
+    send_burst: Burst,
     /// Every member of one room reacting to one message at once.
     burst: Burst,
     /// Every member of one room replying in one message's thread at once.
@@ -193,6 +195,7 @@ async fn measure(
         last_member: Vec::new(),
         big_complete: 0,
         slow_closes,
+        send_burst: Burst::default(),
         burst: Burst::default(),
         thread_burst: Burst::default(),
     };
@@ -211,6 +214,7 @@ async fn measure(
         figures.slow_closes += closes;
         figures.steps.push(step);
     }
+    figures.send_burst = bursts::sends(&mut swarm, (args.rooms, 0), &mut next_id).await;
     // Room 0 has had messages since the first step: its members react to the first.
     figures.burst = bursts::burst(&mut swarm, (args.rooms, 0), Command::React, 1).await;
     figures.thread_burst =
@@ -418,11 +422,12 @@ fn print_target(f: &Figures, args: &ChatArgs) {
         f.slow_closes
     );
     for (b, what) in [
+        (&f.send_burst, "send to one room at once: message"),
         (&f.burst, "react to one message at once: reaction"),
         (&f.thread_burst, "reply in one thread at once: root update"),
     ] {
         println!(
-            "{} members {what} frames {} of {}, p50 {:.1}ms p99 {:.1}ms last {:.1}ms; counts not seen exactly once by everyone: {}",
+            "{} members {what} frames {} of {}, p50 {:.1}ms p99 {:.1}ms last {:.1}ms; not seen exactly once by everyone: {}",
             b.members,
             b.frames.len(),
             b.expected(),
@@ -474,6 +479,8 @@ fn print_comparison(all: &[Figures]) {
     row("one room of all: move", &|f| f.big_move.as_secs_f64(), " s");
     let last = |f: &Figures| ms(quantile_sorted(&f.last_member, 0.99));
     row("one room of all: last member p99", &last, " ms");
+    let sent = |f: &Figures| ms(quantile(&f.send_burst.frames, 0.99));
+    row("send burst: message p99", &sent, " ms");
     let reaction = |f: &Figures| ms(quantile(&f.burst.frames, 0.99));
     row("reaction burst: frame p99", &reaction, " ms");
     let thread = |f: &Figures| ms(quantile(&f.thread_burst.frames, 0.99));

@@ -94,6 +94,8 @@ pub struct Messages {
     rooms_of: Option<RoomsOf>,
     /// Reactions waiting to be applied, by message.
     reactions: Reactions,
+    /// Sends waiting to be stored, by room.
+    sends: Sends,
     /// Rooms with more members show no read receipts.
     receipts_up_to: i64,
 }
@@ -147,6 +149,7 @@ impl Messages {
     pub fn new(store: Store, outbox: Outbox) -> Self {
         Self {
             reactions: Reactions::new(store.clone(), outbox.clone()),
+            sends: Sends::new(store.clone(), outbox.clone()),
             store,
             outbox,
             memberships: None,
@@ -271,17 +274,7 @@ impl Messages {
         if mentions_room && let Some(stored) = self.room_mention(&new).await? {
             return Ok((stored, None));
         }
-        let posted = self.store.post_message(new).await?;
-        if !posted.created {
-            return Ok((posted, None));
-        }
-        let wire = events::message(&posted.message);
-        let trace = crate::telemetry::sampled();
-        (self.outbox).publish(post.room, Kind::Posted(wire.clone()), trace.as_ref());
-        if let Some(root) = &posted.root {
-            self.publish_updated(post.room, root);
-        }
-        Ok((posted, Some(wire)))
+        self.sends.post(&new, crate::telemetry::sampled()).await
     }
 
     /// Replaces the text of `user`'s message `seq` (`body` given) or deletes it, and
@@ -319,10 +312,15 @@ impl Messages {
     /// Publishes `message` as it now is; returns its wire shape (rendered once, for
     /// whoever answers or delivers it too).
     fn publish_updated(&self, room: &str, message: &MessageRecord) -> events::pb::Message {
-        let wire = events::message(message);
-        self.outbox.publish(room, Kind::Updated(wire.clone()), None);
-        wire
+        published_update(&self.outbox, room, message)
     }
+}
+
+/// Publishes `message` as it now is through `outbox`; returns its wire shape.
+fn published_update(outbox: &Outbox, room: &str, message: &MessageRecord) -> events::pb::Message {
+    let wire = events::message(message);
+    outbox.publish(room, Kind::Updated(wire.clone()), None);
+    wire
 }
 
 impl Messages {
@@ -401,9 +399,11 @@ mod notify;
 mod reacting;
 mod rich;
 mod rooms_of;
+mod sending;
 
 use reacting::Reactions;
 use rooms_of::RoomsOf;
+use sending::Sends;
 
 pub use notify::{Marked, RECEIPTS_UP_TO, level_named};
 pub use rich::{MAX_DISTINCT_REACTIONS, MAX_PINS, ROOM_MENTION_INTERVAL_SECS, Reaction};

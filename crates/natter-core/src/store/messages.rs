@@ -61,6 +61,31 @@ impl<'a> NewMessage<'a> {
             now,
         }
     }
+
+    /// The message as stored with `seq` (nothing about it is set by the database but
+    /// its seq).
+    pub(super) fn stored(&self, seq: i64) -> MessageRecord {
+        MessageRecord {
+            room_id: self.room_id.into(),
+            seq,
+            sender_id: Some(self.sender_id.into()),
+            client_id: self.client_id.into(),
+            body: self.body.into(),
+            created_at: self.now,
+            edited_at: None,
+            deleted_at: None,
+            reply_to: self.reply_to,
+            mentions: mentions_column(self.mentions),
+            room_mentioned_at: self.mentions_room.then_some(self.now),
+            pinned_at: None,
+            pinned_by: None,
+            thread_root: self.thread_root,
+            also_to_room: i64::from(self.also_to_room),
+            thread_replies: 0,
+            thread_last_at: None,
+            thread_participants: String::new(),
+        }
+    }
 }
 
 /// A stored message.
@@ -225,27 +250,7 @@ impl Store {
                 (seq, root)
             }
         };
-        let message = MessageRecord {
-            room_id: new.room_id.into(),
-            seq,
-            sender_id: Some(new.sender_id.into()),
-            client_id: new.client_id.into(),
-            body: new.body.into(),
-            created_at: new.now,
-            edited_at: None,
-            deleted_at: None,
-            reply_to: new.reply_to,
-            mentions: mentions_column(new.mentions),
-            room_mentioned_at: new.mentions_room.then_some(new.now),
-            pinned_at: None,
-            pinned_by: None,
-            thread_root: new.thread_root,
-            also_to_room: i64::from(new.also_to_room),
-            thread_replies: 0,
-            thread_last_at: None,
-            thread_participants: String::new(),
-        };
-        Ok((message, root))
+        Ok((new.stored(seq), root))
     }
 
     /// The message an earlier send with the same client id stored.
@@ -379,7 +384,7 @@ pub(super) fn mentions_column(mentions: &[(String, String)]) -> String {
 /// PostgreSQL: the sequence is taken and the message inserted in one statement, so
 /// the room's row is locked for that statement and its commit only (one round trip),
 /// not across a transaction's four; a unique-violation rolls the increment back.
-async fn insert_message_pg<'c, E>(executor: E, new: &NewMessage<'_>) -> Result<i64>
+pub(super) async fn insert_message_pg<'c, E>(executor: E, new: &NewMessage<'_>) -> Result<i64>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
@@ -433,7 +438,7 @@ where
 /// SQLite: inserts a message with its room's next seq in one statement, on the one
 /// writer connection (its CTEs cannot update, so a trigger moves the room's counter: see
 /// the migration `send_in_one_statement`); its seq.
-async fn insert_message_sqlite<'c, E>(executor: E, new: &NewMessage<'_>) -> Result<i64>
+pub(super) async fn insert_message_sqlite<'c, E>(executor: E, new: &NewMessage<'_>) -> Result<i64>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {

@@ -16,6 +16,7 @@ mod reactions;
 mod rooms;
 mod sessions;
 mod threads;
+mod together;
 mod users;
 
 use std::str::FromStr;

@@ -33,6 +33,7 @@ mod reactions;
 mod remembered;
 mod rich;
 mod rooms;
+mod sending;
 mod store;
 mod threads;
 mod vault;

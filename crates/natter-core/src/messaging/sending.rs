@@ -1,0 +1,140 @@
+//! Messages sent to one room that arrive together are stored together: whoever sends to
+//! a room while a send to it is being stored joins the next transaction (one lock of the
+//! room's row, and of a thread's root, and one commit; a burst of a hundred took a
+//! hundred commits one after the other), and they are published in the order of their
+//! seqs. A lone send is stored at once, as before.
+
+use opentelemetry::Context;
+
+use super::{MessageError, Result, published_update};
+use crate::coalesce::{Batch, Coalescer};
+use crate::events::{self, Kind};
+use crate::outbox::Outbox;
+use crate::store::{NewMessage, Posted, Store, StoreError};
+
+/// Most messages stored in one transaction.
+const BATCH: usize = 64;
+
+/// Sends waiting to be stored, by room. Cheap to clone; clones share the queues.
+#[derive(Debug, Clone)]
+pub(super) struct Sends(Coalescer<Storer>);
+
+/// Stores a batch of messages to one room and publishes them.
+struct Storer {
+    store: Store,
+    outbox: Outbox,
+}
+
+/// A [`NewMessage`] waiting for its batch (owned, its room the batch's key), with the
+/// trace its publication carries.
+struct Waiting {
+    sender_id: String,
+    client_id: String,
+    body: String,
+    reply_to: Option<i64>,
+    mentions: Vec<(String, String)>,
+    mentions_room: bool,
+    thread_root: Option<i64>,
+    also_to_room: bool,
+    now: i64,
+    trace: Option<Context>,
+}
+
+/// A send's answer: what was stored, and a new message in its wire shape as published.
+pub(super) type Sent = Result<(Posted, Option<events::pb::Message>)>;
+
+impl Sends {
+    /// Sends stored in `store` and published through `outbox`.
+    pub(super) fn new(store: Store, outbox: Outbox) -> Self {
+        Self(Coalescer::new(Storer { store, outbox }, BATCH))
+    }
+
+    /// Stores `new` (idempotent per client id), with whatever else is sent to its room
+    /// meanwhile, and publishes it with `trace`.
+    pub(super) async fn post(&self, new: &NewMessage<'_>, trace: Option<Context>) -> Sent {
+        let waiting = Waiting {
+            sender_id: new.sender_id.to_owned(),
+            client_id: new.client_id.to_owned(),
+            body: new.body.to_owned(),
+            reply_to: new.reply_to,
+            mentions: new.mentions.to_vec(),
+            mentions_room: new.mentions_room,
+            thread_root: new.thread_root,
+            also_to_room: new.also_to_room,
+            now: new.now,
+            trace,
+        };
+        let asked = self.0.ask(new.room_id.to_owned(), waiting);
+        (asked.await).unwrap_or_else(|| Err(MessageError::Internal("the send was dropped".into())))
+    }
+}
+
+impl Waiting {
+    fn new_message<'a>(&'a self, room_id: &'a str) -> NewMessage<'a> {
+        NewMessage {
+            room_id,
+            sender_id: &self.sender_id,
+            client_id: &self.client_id,
+            body: &self.body,
+            reply_to: self.reply_to,
+            mentions: &self.mentions,
+            mentions_room: self.mentions_room,
+            thread_root: self.thread_root,
+            also_to_room: self.also_to_room,
+            now: self.now,
+        }
+    }
+}
+
+impl Batch for Storer {
+    type Key = String;
+    type Request = Waiting;
+    type Answer = Sent;
+
+    async fn run(&self, room: &String, asked: Vec<Waiting>) -> Vec<Sent> {
+        let news: Vec<NewMessage<'_>> = asked.iter().map(|w| w.new_message(room)).collect();
+        let stored = self.store(&news).await;
+        let traces = asked.iter().map(|w| w.trace.as_ref());
+        (stored.into_iter().zip(traces))
+            .map(|(posted, trace)| Ok(self.publish(room, posted?, trace)))
+            .collect()
+    }
+}
+
+impl Storer {
+    /// Stores `news` together, or one by one when the batch held a retry.
+    async fn store(&self, news: &[NewMessage<'_>]) -> Vec<Result<Posted>> {
+        if let [new] = news {
+            return vec![self.store.post_message(*new).await.map_err(Into::into)];
+        }
+        match self.store.post_together(news).await {
+            Ok(posted) => posted.into_iter().map(Ok).collect(),
+            Err(StoreError::Conflict(_)) => {
+                let mut each = Vec::with_capacity(news.len());
+                for new in news {
+                    each.push(self.store.post_message(*new).await.map_err(Into::into));
+                }
+                each
+            }
+            Err(error) => vec![Err(error.into()); news.len()],
+        }
+    }
+
+    /// Publishes a new message (and its thread's root as the message left it).
+    fn publish(
+        &self,
+        room: &str,
+        posted: Posted,
+        trace: Option<&Context>,
+    ) -> (Posted, Option<events::pb::Message>) {
+        if !posted.created {
+            return (posted, None);
+        }
+        let wire = events::message(&posted.message);
+        (self.outbox).publish(room, Kind::Posted(wire.clone()), trace);
+        if let Some(root) = &posted.root {
+            published_update(&self.outbox, room, root);
+        }
+        (posted, Some(wire))
+    }
+}

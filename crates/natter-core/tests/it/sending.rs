@@ -1,0 +1,231 @@
+//! Conformance cases for sends stored together (PostgreSQL and SQLite): sends to one room
+//! at once take gap-free seqs and are published in their order; a batch holding a retry
+//! stores nothing and each is then answered alone; replies to roots stored together each
+//! count every reply before them.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use natter_core::broker::{Broker, Delivery, MemoryBroker};
+use natter_core::events::{self, Kind};
+use natter_core::messaging::{Messages, Post};
+use natter_core::outbox::{Outbox, OutboxParts};
+use natter_core::shutdown::Shutdown;
+use natter_core::store::{Backend, HistoryOrder, NewMessage, Role, RoomKind, Store, StoreError};
+use natter_testkit::store;
+
+use crate::user;
+
+/// A group room of `owner` with `members` more members: (room, members).
+async fn room_of(store: &Store, owner: &str, members: usize) -> (String, Vec<String>) {
+    let room = store.create_room(RoomKind::Group, "g", owner).await;
+    let room = room.unwrap().id;
+    let mut people = Vec::new();
+    for i in 0..members {
+        let person = user(store, &format!("p{i}")).await;
+        assert!(
+            store
+                .add_member(&room, &person, Role::Member)
+                .await
+                .unwrap()
+        );
+        people.push(person);
+    }
+    (room, people)
+}
+
+/// A plain post of `user` to `room`.
+fn post<'a>(user: &'a str, room: &'a str, client_id: &'a str) -> Post<'a> {
+    Post {
+        user,
+        room,
+        client_id,
+        body: "hi",
+        reply_to: None,
+        thread_root: None,
+        also_to_room: false,
+    }
+}
+
+/// The seqs of the events of `kind` heard on `room`'s topic, until `count` were heard.
+async fn heard(
+    published: &mut (impl futures::Stream<Item = Delivery> + Unpin),
+    room: &str,
+    count: usize,
+    seq_of: fn(Kind) -> Option<i64>,
+) -> Vec<i64> {
+    let mut heard = Vec::new();
+    while heard.len() < count {
+        let Some(Delivery::Message(payload)) = published.next().await else {
+            panic!("the room's events end or lag");
+        };
+        let event = events::decode(&events::room_topic(room), &payload).unwrap();
+        heard.extend(event.kind.and_then(seq_of));
+    }
+    heard
+}
+
+async fn sends_at_once_take_gap_free_seqs_and_are_published_in_order(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "alice").await;
+    let (room, people) = room_of(&t.store, &alice, 40).await;
+    let broker = Arc::new(MemoryBroker::default());
+    let mut published = broker.subscribe(&events::room_topic(&room)).await.unwrap();
+    let (_stop, shutdown) = Shutdown::new();
+    let parts = OutboxParts::new(broker, "test", shutdown);
+    let messages = Messages::new(t.store.clone(), Outbox::start(parts));
+    let mut sends = tokio::task::JoinSet::new();
+    for person in people {
+        let (messages, room) = (messages.clone(), room.clone());
+        sends.spawn(async move { messages.post(post(&person, &room, "c")).await });
+    }
+    let mut seqs = BTreeSet::new();
+    while let Some(sent) = sends.join_next().await {
+        let posted = sent.unwrap().unwrap();
+        assert!(posted.created);
+        assert!(seqs.insert(posted.message.seq), "seq twice");
+    }
+    assert_eq!(seqs, (1..=40).collect(), "gap-free");
+    let posted = |kind| match kind {
+        Kind::Posted(message) => Some(message.seq),
+        _ => None,
+    };
+    let heard = heard(&mut published, &room, 40, posted).await;
+    assert_eq!(
+        heard,
+        (1..=40).collect::<Vec<_>>(),
+        "published in seq order"
+    );
+}
+
+async fn a_batch_holding_a_retry_stores_nothing_and_retries_are_answered_alone(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "alice").await;
+    let (room, people) = room_of(&t.store, &alice, 3).await;
+    let first = NewMessage::text(&room, &people[0], "once", "first", 1);
+    assert_eq!(t.store.post_message(first).await.unwrap().message.seq, 1);
+    let fresh = NewMessage::text(&room, &people[1], "new", "second", 2);
+    let retried = t.store.post_together(&[fresh, first]).await;
+    assert!(
+        matches!(retried, Err(StoreError::Conflict(_))),
+        "{retried:?}"
+    );
+    let twice = [
+        fresh,
+        NewMessage::text(&room, &people[1], "new", "again", 3),
+    ];
+    let twice = t.store.post_together(&twice).await;
+    assert!(matches!(twice, Err(StoreError::Conflict(_))), "{twice:?}");
+    let stored = (t.store).history(&room, HistoryOrder::OldestFirst, None, None, 10);
+    assert_eq!(stored.await.unwrap().len(), 1, "nothing of either batch");
+
+    // Through `Messages`, sends at once with a retry among them: the retry gets what it
+    // stored, the rest gap-free seqs after it.
+    let (_stop, shutdown) = Shutdown::new();
+    let parts = OutboxParts::new(Arc::new(MemoryBroker::default()), "test", shutdown);
+    let messages = Messages::new(t.store.clone(), Outbox::start(parts));
+    let mut sends = tokio::task::JoinSet::new();
+    for (i, person) in people.iter().enumerate() {
+        for client_id in ["a", "b", "once"] {
+            let (messages, room, person) = (messages.clone(), room.clone(), person.clone());
+            let retry = client_id == "once" && i == 0;
+            sends.spawn(async move {
+                let sent = messages.post(post(&person, &room, client_id)).await;
+                (retry, sent.unwrap())
+            });
+        }
+    }
+    let mut seqs = BTreeSet::new();
+    while let Some(sent) = sends.join_next().await {
+        let (retry, posted) = sent.unwrap();
+        assert_eq!(posted.created, !retry);
+        if retry {
+            assert_eq!(posted.message.seq, 1, "the retry's own message");
+        } else {
+            assert!(seqs.insert(posted.message.seq), "seq twice");
+        }
+    }
+    assert_eq!(seqs, (2..=9).collect(), "gap-free after the first");
+}
+
+async fn replies_stored_together_each_count_the_replies_before_them(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "alice").await;
+    let (room, people) = room_of(&t.store, &alice, 3).await;
+    for (n, client_id) in ["r1", "r2"].into_iter().enumerate() {
+        let root = NewMessage::text(&room, &alice, client_id, "root", n as i64);
+        t.store.post_message(root).await.unwrap();
+    }
+    let reply = |who: &'static str, person: usize, root: i64| NewMessage {
+        thread_root: Some(root),
+        ..NewMessage::text(&room, &people[person], who, "reply", 10)
+    };
+    // Replies to the second root before the first: the roots are locked in seq order.
+    let batch = [
+        reply("x", 0, 2),
+        reply("y", 1, 1),
+        reply("z", 2, 2),
+        NewMessage::text(&room, &alice, "plain", "plain", 11),
+    ];
+    let posted = t.store.post_together(&batch).await.unwrap();
+    let seqs: Vec<i64> = posted.iter().map(|p| p.message.seq).collect();
+    assert_eq!(seqs, [3, 4, 5, 6], "the room's seqs in the batch's order");
+    let roots: Vec<Option<(i64, i64)>> = (posted.iter())
+        .map(|p| p.root.as_ref().map(|r| (r.seq, r.thread_replies)))
+        .collect();
+    assert_eq!(roots, [Some((2, 1)), Some((1, 1)), Some((2, 2)), None]);
+    let last = posted[2].root.as_ref().unwrap();
+    let participants: Vec<&str> = last.participants().collect();
+    assert_eq!(participants, [&alice, &people[0], &people[2]]);
+    let thread = t.store.followed_threads(&people[2], 10).await.unwrap();
+    assert_eq!(thread.len(), 1, "a replier follows");
+}
+
+async fn replies_at_once_publish_every_count_of_their_root_in_order(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "alice").await;
+    let (room, people) = room_of(&t.store, &alice, 30).await;
+    let root = NewMessage::text(&room, &alice, "root", "root", 1);
+    let root = t.store.post_message(root).await.unwrap().message.seq;
+    let broker = Arc::new(MemoryBroker::default());
+    let mut published = broker.subscribe(&events::room_topic(&room)).await.unwrap();
+    let (_stop, shutdown) = Shutdown::new();
+    let parts = OutboxParts::new(broker, "test", shutdown);
+    let messages = Messages::new(t.store.clone(), Outbox::start(parts));
+    let mut replies = tokio::task::JoinSet::new();
+    for person in people {
+        let (messages, room) = (messages.clone(), room.clone());
+        replies.spawn(async move {
+            let reply = Post {
+                thread_root: Some(root),
+                ..post(&person, &room, "r")
+            };
+            messages
+                .post(reply)
+                .await
+                .unwrap()
+                .root
+                .unwrap()
+                .thread_replies
+        });
+    }
+    let mut counts = BTreeSet::new();
+    while let Some(count) = replies.join_next().await {
+        assert!(counts.insert(count.unwrap()), "count twice");
+    }
+    assert_eq!(counts, (1..=30).collect());
+    let updated = |kind| match kind {
+        Kind::Updated(message) => Some(message.thread.map_or(0, |t| t.replies)),
+        _ => None,
+    };
+    let heard = heard(&mut published, &room, 30, updated).await;
+    assert_eq!(heard, (1..=30).collect::<Vec<_>>(), "published as counted");
+}
+
+conformance!(
+    sends_at_once_take_gap_free_seqs_and_are_published_in_order,
+    a_batch_holding_a_retry_stores_nothing_and_retries_are_answered_alone,
+    replies_stored_together_each_count_the_replies_before_them,
+    replies_at_once_publish_every_count_of_their_root_in_order,
+);
