@@ -7,6 +7,7 @@ mod error;
 mod grpc;
 mod hub;
 mod listen;
+mod local;
 mod metrics;
 mod presence;
 pub mod protocol;

@@ -14,15 +14,14 @@ use natter_core::policy::Action;
 use natter_core::shutdown::Shutdown;
 use natter_core::store::{HistoryOrder, Level, MessageRecord, Posted, RoomRecord, Store};
 use natter_core::token::TokenVerifier;
-use tungstenite::Utf8Bytes;
 
 use crate::error::ChatError;
 use crate::hub::{Event, Hub};
 use crate::listen::{Heads, Listener};
+use crate::local::{self, Subscribers};
 use crate::metrics::ChatMetrics;
 use crate::presence::Presence;
 use crate::protocol::{Mention, ServerFrame, Thread};
-use crate::trace;
 
 /// Most messages replayed to a resuming subscriber; more are left to the history API.
 pub const REPLAY_LIMIT: u32 = 500;
@@ -51,7 +50,7 @@ pub struct Shared {
     pub(crate) memberships: Memberships,
     pub(crate) metrics: ChatMetrics,
     /// The newest seq of each listened room.
-    pub(crate) heads: Heads,
+    pub(crate) heads: Arc<Heads>,
     /// Authentications and subscriptions being processed; more wait for a turn.
     admission: Arc<tokio::sync::Semaphore>,
 }
@@ -139,23 +138,28 @@ impl Chat {
             dropped: metrics.outbox_dropped.clone(),
             ..OutboxParts::new(broker.clone(), "chat", shutdown.clone())
         });
+        let subscribers = Arc::new(Subscribers {
+            hub: Hub::default(),
+            heads: Arc::default(),
+        });
         Self(Arc::new(Shared {
             admission: Arc::new(tokio::sync::Semaphore::new(limits.in_flight)),
             messages: Messages::new(store.clone(), outbox)
                 .remembering(memberships.clone())
-                .with_receipts_up_to(limits.receipts_max_members),
+                .with_receipts_up_to(limits.receipts_max_members)
+                .delivering_locally(subscribers.clone()),
             memberships,
             store,
             verifier,
             broker,
-            hub: Hub::default(),
+            hub: subscribers.hub.clone(),
             shutdown,
             limits,
             next_connection: Arc::new(AtomicU64::new(1)),
             relaying: tokio::sync::watch::Sender::new(false),
             presence: Presence::new(limits.presence_list_max),
             listener: Listener::default(),
-            heads: Heads::default(),
+            heads: subscribers.heads.clone(),
             metrics,
         }))
     }
@@ -221,33 +225,18 @@ impl Chat {
         Ok(self.checked_room(user, room, read).await?.last_seq + 1)
     }
 
-    /// Stores a send through the messages' owner (which publishes it to the other
-    /// replicas), then delivers it to this replica's subscribers; returns the stored
-    /// message and whether it was new. Nothing is acknowledged that was not committed.
+    /// Stores a send through the messages' owner, which publishes it to the other
+    /// replicas and delivers it to this replica's subscribers ([`Subscribers`]); returns
+    /// the stored message and whether it was new. Nothing is acknowledged that was not
+    /// committed.
     pub(crate) async fn send(&self, post: Post<'_>) -> Result<Posted, ChatError> {
-        let (posted, wire) = self.messages.post_wire(post).await?;
-        if let Some(wire) = wire {
-            self.deliver_locally(&posted.message, wire);
-        }
-        if let Some(root) = &posted.root {
-            let root = events::message(root);
-            self.tell_starter(&posted.message.room_id, &root);
-            self.dispatch_signal(&root.room_id, &ServerFrame::updated(&root));
-        }
-        Ok(posted)
+        Ok(self.messages.post_wire(post).await?.0)
     }
 
     /// A thread's root changed: its author's local event streams follow the thread from
     /// its first reply on (a root's edit or pin tells them nothing new).
     pub(crate) fn tell_starter(&self, room: &str, root: &pb::Message) {
-        let (Some(starter), Some(_)) = (&root.sender_id, &root.thread) else {
-            return;
-        };
-        let event = Event::ThreadRoot {
-            room_id: Arc::from(room),
-            root: root.seq,
-        };
-        self.hub.dispatch_user(starter, event);
+        local::tell_starter(&self.hub, room, root);
     }
 
     /// Moves `user`'s marker in a thread; the user's local streams recount it (the
@@ -366,28 +355,7 @@ impl Chat {
 
     /// Sends an unsequenced frame to this replica's subscribers of `room`.
     fn dispatch_signal(&self, room: &str, frame: &ServerFrame) {
-        let event = Event::Signal {
-            room_id: Arc::from(room),
-            frame: Utf8Bytes::from(frame.encode()),
-        };
-        self.hub.dispatch(room, event);
-    }
-
-    /// Delivers a stored message to this replica's subscribers at once (the owner has
-    /// queued it for the others; a broker outage leaves local delivery working).
-    fn deliver_locally(&self, message: &MessageRecord, wire: pb::Message) {
-        let frame = Utf8Bytes::from(message_frame(&wire).encode());
-        let event = Event::Message {
-            room_id: Arc::from(message.room_id.as_str()),
-            seq: message.seq,
-            created_ms: message.created_at,
-            frame,
-            trace: trace::sampled(),
-            // Moved, not copied: the send is done with it.
-            message: Arc::new(wire),
-        };
-        self.heads.advance(&message.room_id, message.seq);
-        self.hub.dispatch(&message.room_id, event);
+        local::dispatch_signal(&self.hub, room, frame);
     }
 
     /// Messages of `room` after `after`, oldest first, at most `limit`.

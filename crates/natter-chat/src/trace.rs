@@ -39,16 +39,6 @@ pub(crate) fn from_w3c(traceparent: Option<&str>, tracestate: Option<&str>) -> O
     traceparent.map(|parent| natter_core::telemetry::context_from_w3c(parent, tracestate))
 }
 
-/// The current span's trace context, when it is sampled (else deliveries make no spans).
-pub(crate) fn sampled() -> Option<Context> {
-    let context = Span::current().context();
-    context
-        .span()
-        .span_context()
-        .is_sampled()
-        .then_some(context)
-}
-
 /// For a message from another replica: a `chat relay` span joining the sender's trace
 /// (`traceparent` and `tracestate` from the room event, empty when absent), whose
 /// context the deliveries then join.

@@ -320,7 +320,10 @@ impl Website {
         self.limiter.write(post.user).await?;
         let (posted, wire) = self.messages.post_wire(post).await?;
         // A retry's message was not published (nor rendered) now.
-        let wire = wire.unwrap_or_else(|| natter_core::events::message(&posted.message));
+        let wire = wire.map_or_else(
+            || natter_core::events::message(&posted.message),
+            std::sync::Arc::unwrap_or_clone,
+        );
         Ok((wire, posted.created))
     }
 

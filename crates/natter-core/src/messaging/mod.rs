@@ -4,6 +4,8 @@
 //! its publication happen here, once, so a message posted through any of them reaches
 //! every live subscriber on every replica. Transports only translate its answer.
 
+use std::sync::Arc;
+
 use crate::events::{self, Kind};
 use crate::memberships::Memberships;
 use crate::outbox::Outbox;
@@ -100,6 +102,26 @@ pub struct Messages {
     receipts_up_to: i64,
 }
 
+/// A message this replica has just stored and published, for its own subscribers.
+#[derive(Debug, Clone, Copy)]
+pub struct Stored<'a> {
+    /// The message.
+    pub message: &'a MessageRecord,
+    /// Its wire shape, as published.
+    pub wire: &'a Arc<events::pb::Message>,
+    /// In a thread: its root as the message left it, in its wire shape.
+    pub root: Option<&'a events::pb::Message>,
+    /// The send's trace, when it is sampled.
+    pub trace: Option<&'a opentelemetry::Context>,
+}
+
+/// Where a replica delivers the messages it stores to its own subscribers: at once (the
+/// broker's copy is for the other replicas) and in seq order per room.
+pub trait Local: Send + Sync + std::fmt::Debug + 'static {
+    /// Delivers `stored`.
+    fn stored(&self, stored: Stored<'_>);
+}
+
 /// Which page of a room's history to read.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HistoryQuery {
@@ -149,7 +171,7 @@ impl Messages {
     pub fn new(store: Store, outbox: Outbox) -> Self {
         Self {
             reactions: Reactions::new(store.clone(), outbox.clone()),
-            sends: Sends::new(store.clone(), outbox.clone()),
+            sends: Sends::new(store.clone(), outbox.clone(), None),
             store,
             outbox,
             memberships: None,
@@ -172,6 +194,15 @@ impl Messages {
         Self {
             rooms_of: Some(RoomsOf::new(self.store.clone(), memberships.clone())),
             memberships: Some(memberships),
+            ..self
+        }
+    }
+
+    /// Hands each message this replica stores to `local` (its own subscribers) right
+    /// after publishing it, in seq order per room.
+    pub fn delivering_locally(self, local: Arc<dyn Local>) -> Self {
+        Self {
+            sends: Sends::new(self.store.clone(), self.outbox.clone(), Some(local)),
             ..self
         }
     }
@@ -232,8 +263,11 @@ impl Messages {
     }
 
     /// [`Messages::post`], with a new message in its wire shape as published (its text
-    /// rendered once, for whoever delivers it too).
-    pub async fn post_wire(&self, post: Post<'_>) -> Result<(Posted, Option<events::pb::Message>)> {
+    /// rendered once, shared with whoever delivers it too).
+    pub async fn post_wire(
+        &self,
+        post: Post<'_>,
+    ) -> Result<(Posted, Option<Arc<events::pb::Message>>)> {
         if !text::is_client_id(post.client_id) {
             return Err(MessageError::Invalid {
                 code: "invalid_client_id",

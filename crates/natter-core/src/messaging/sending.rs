@@ -2,11 +2,15 @@
 //! a room while a send to it is being stored joins the next transaction (one lock of the
 //! room's row, and of a thread's root, and one commit; a burst of a hundred took a
 //! hundred commits one after the other), and they are published in the order of their
-//! seqs. A lone send is stored at once, as before.
+//! seqs and handed, in that order, to the replica's own subscribers (handed over by each
+//! sender after its answer, they came out of order, and each subscriber read the store to
+//! fill the gap). A lone send is stored at once, as before.
+
+use std::sync::Arc;
 
 use opentelemetry::Context;
 
-use super::{MessageError, Result, published_update};
+use super::{Local, MessageError, Result, Stored, published_update};
 use crate::coalesce::{Batch, Coalescer};
 use crate::events::{self, Kind};
 use crate::outbox::Outbox;
@@ -19,10 +23,12 @@ const BATCH: usize = 64;
 #[derive(Debug, Clone)]
 pub(super) struct Sends(Coalescer<Storer>);
 
-/// Stores a batch of messages to one room and publishes them.
+/// Stores a batch of messages to one room, publishes them and hands them to the
+/// replica's own subscribers.
 struct Storer {
     store: Store,
     outbox: Outbox,
+    local: Option<Arc<dyn Local>>,
 }
 
 /// A [`NewMessage`] waiting for its batch (owned, its room the batch's key), with the
@@ -41,12 +47,17 @@ struct Waiting {
 }
 
 /// A send's answer: what was stored, and a new message in its wire shape as published.
-pub(super) type Sent = Result<(Posted, Option<events::pb::Message>)>;
+pub(super) type Sent = Result<(Posted, Option<Arc<events::pb::Message>>)>;
 
 impl Sends {
-    /// Sends stored in `store` and published through `outbox`.
-    pub(super) fn new(store: Store, outbox: Outbox) -> Self {
-        Self(Coalescer::new(Storer { store, outbox }, BATCH))
+    /// Sends stored in `store`, published through `outbox` and handed to `local`.
+    pub(super) fn new(store: Store, outbox: Outbox, local: Option<Arc<dyn Local>>) -> Self {
+        let storer = Storer {
+            store,
+            outbox,
+            local,
+        };
+        Self(Coalescer::new(storer, BATCH))
     }
 
     /// Stores `new` (idempotent per client id), with whatever else is sent to its room
@@ -120,20 +131,28 @@ impl Storer {
         }
     }
 
-    /// Publishes a new message (and its thread's root as the message left it).
+    /// Publishes a new message (and its thread's root as the message left it), and hands
+    /// both to the replica's own subscribers.
     fn publish(
         &self,
         room: &str,
         posted: Posted,
         trace: Option<&Context>,
-    ) -> (Posted, Option<events::pb::Message>) {
+    ) -> (Posted, Option<Arc<events::pb::Message>>) {
         if !posted.created {
             return (posted, None);
         }
-        let wire = events::message(&posted.message);
-        (self.outbox).publish(room, Kind::Posted(wire.clone()), trace);
-        if let Some(root) = &posted.root {
-            published_update(&self.outbox, room, root);
+        let wire = Arc::new(events::message(&posted.message));
+        let kind = Kind::Posted(events::pb::Message::clone(&wire));
+        self.outbox.publish(room, kind, trace);
+        let root = (posted.root.as_ref()).map(|root| published_update(&self.outbox, room, root));
+        if let Some(local) = &self.local {
+            local.stored(Stored {
+                message: &posted.message,
+                wire: &wire,
+                root: root.as_ref(),
+                trace,
+            });
         }
         (posted, Some(wire))
     }

@@ -1,15 +1,16 @@
 //! Conformance cases for sends stored together (PostgreSQL and SQLite): sends to one room
-//! at once take gap-free seqs and are published in their order; a batch holding a retry
+//! at once take gap-free seqs and are published, and handed to the replica's own
+//! subscribers, in their order; a batch holding a retry
 //! stores nothing and each is then answered alone; replies to roots stored together each
 //! count every reply before them.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use natter_core::broker::{Broker, Delivery, MemoryBroker};
 use natter_core::events::{self, Kind};
-use natter_core::messaging::{Messages, Post};
+use natter_core::messaging::{Local, Messages, Post, Stored};
 use natter_core::outbox::{Outbox, OutboxParts};
 use natter_core::shutdown::Shutdown;
 use natter_core::store::{Backend, HistoryOrder, NewMessage, Role, RoomKind, Store, StoreError};
@@ -48,6 +49,16 @@ fn post<'a>(user: &'a str, room: &'a str, client_id: &'a str) -> Post<'a> {
     }
 }
 
+/// The seqs handed to a replica's own subscribers, in their order.
+#[derive(Debug, Default)]
+struct Handed(Mutex<Vec<i64>>);
+
+impl Local for Handed {
+    fn stored(&self, stored: Stored<'_>) {
+        self.0.lock().unwrap().push(stored.wire.seq);
+    }
+}
+
 /// The seqs of the events of `kind` heard on `room`'s topic, until `count` were heard.
 async fn heard(
     published: &mut (impl futures::Stream<Item = Delivery> + Unpin),
@@ -74,7 +85,9 @@ async fn sends_at_once_take_gap_free_seqs_and_are_published_in_order(backend: Ba
     let mut published = broker.subscribe(&events::room_topic(&room)).await.unwrap();
     let (_stop, shutdown) = Shutdown::new();
     let parts = OutboxParts::new(broker, "test", shutdown);
+    let handed = Arc::new(Handed::default());
     let messages = Messages::new(t.store.clone(), Outbox::start(parts));
+    let messages = messages.delivering_locally(handed.clone());
     let mut sends = tokio::task::JoinSet::new();
     for person in people {
         let (messages, room) = (messages.clone(), room.clone());
