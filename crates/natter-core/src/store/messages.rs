@@ -229,7 +229,7 @@ impl Store {
                 // The root's summary first, the seq last: the room's row is locked for
                 // the final statement and the commit only, as for any send.
                 let mut tx = self.writer.begin().await?;
-                let root = self.thread_reply(&mut tx, new, root).await?;
+                let root = self.thread_replies(&mut tx, root, &[new]).await?.remove(0);
                 let seq = insert_message_pg(&mut *tx, new).await?;
                 tx.commit().await?;
                 (seq, Some(root))
@@ -241,7 +241,7 @@ impl Store {
             (Backend::Sqlite, root) => {
                 let mut tx = self.writer.begin().await?;
                 let root = match root {
-                    Some(root) => Some(self.thread_reply(&mut tx, new, root).await?),
+                    Some(root) => Some(self.thread_replies(&mut tx, root, &[new]).await?.remove(0)),
                     None => None,
                 };
                 let seq = insert_message_sqlite(&mut *tx, new).await?;

@@ -54,56 +54,69 @@ impl Store {
         Ok(row.map(|(root,)| root.is_none()))
     }
 
-    /// In a reply's transaction: adds the reply to its root's summary (the update locks
-    /// the root's row, so concurrent replies count one after the other) and its sender,
-    /// the root's author and the people it mentions to the followers; returns the root as
-    /// the reply leaves it. Two or three statements, whatever the number of followers.
-    pub(super) async fn thread_reply(
+    /// In the transaction of replies to one root (in their order): adds them to the
+    /// root's summary (the update locks the root's row, so concurrent replies count one
+    /// after the other) and their senders, the root's author and the people they mention
+    /// to the followers; returns the root as each reply leaves it. Two or three
+    /// statements, whatever the number of replies and followers.
+    ///
+    /// # Panics
+    ///
+    /// If `replies` is empty.
+    pub(super) async fn thread_replies(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        new: &NewMessage<'_>,
         root: i64,
-    ) -> Result<MessageRecord> {
-        let mut updated: MessageRecord = sqlx::query_as(concat!(
-            "UPDATE messages SET thread_replies = thread_replies + 1, thread_last_at = $3 \
+        replies: &[&NewMessage<'_>],
+    ) -> Result<Vec<MessageRecord>> {
+        let (first, last) = (replies[0], replies[replies.len() - 1]);
+        let updated: MessageRecord = sqlx::query_as(concat!(
+            "UPDATE messages SET thread_replies = thread_replies + $3, thread_last_at = $4 \
              WHERE room_id = $1 AND seq = $2 RETURNING ",
             message_columns!()
         ))
-        .bind(new.room_id)
+        .bind(first.room_id)
         .bind(root)
-        .bind(new.now)
+        .bind(replies.len() as i64)
+        .bind(last.now)
         .fetch_optional(&mut **tx)
         .await?
         .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
-        let starter = updated.sender_id.clone();
+        let starter = updated.sender_id.as_deref();
         let mut joined: Vec<&str> = updated.participants().collect();
         let before = joined.len();
-        for who in starter.as_deref().into_iter().chain([new.sender_id]) {
-            if joined.len() < MAX_PARTICIPANTS && !joined.contains(&who) {
-                joined.push(who);
+        let mut followers: Vec<&str> = starter.into_iter().collect();
+        let mut roots = Vec::with_capacity(replies.len());
+        let replied_before = updated.thread_replies - replies.len() as i64;
+        for (n, reply) in (1..).zip(replies) {
+            for who in starter.into_iter().chain([reply.sender_id]) {
+                if joined.len() < MAX_PARTICIPANTS && !joined.contains(&who) {
+                    joined.push(who);
+                }
             }
+            let mentioned = reply.mentions.iter().map(|(id, _)| id.as_str());
+            followers.extend([reply.sender_id].into_iter().chain(mentioned));
+            roots.push(MessageRecord {
+                thread_replies: replied_before + n,
+                thread_last_at: Some(reply.now),
+                thread_participants: joined.join(" "),
+                ..updated.clone()
+            });
         }
         if joined.len() > before {
-            let participants = joined.join(" ");
             sqlx::query(
                 "UPDATE messages SET thread_participants = $3 WHERE room_id = $1 AND seq = $2",
             )
-            .bind(new.room_id)
+            .bind(first.room_id)
             .bind(root)
-            .bind(&participants)
+            .bind(joined.join(" "))
             .execute(&mut **tx)
             .await?;
-            updated.thread_participants = participants;
         }
-        let mentioned = new.mentions.iter().map(|(id, _)| id.as_str());
-        let mut followers: Vec<&str> = (starter.as_deref().into_iter())
-            .chain([new.sender_id])
-            .chain(mentioned)
-            .collect();
         followers.sort_unstable();
         followers.dedup();
-        follow(tx, new.room_id, root, &followers).await?;
-        Ok(updated)
+        follow(tx, first.room_id, root, &followers).await?;
+        Ok(roots)
     }
 
     /// The threads `user` follows in rooms they are still a member of, most recently

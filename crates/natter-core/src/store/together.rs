@@ -37,15 +37,20 @@ impl Store {
         }
         let mut tx = self.writer.begin().await?;
         // The roots first, in the order of their seqs (two batches of a room lock them in
-        // the same order, so they never wait for each other crosswise), and the room's row
-        // last, from the first insert to the commit, as for a lone reply.
-        let mut replies: Vec<(usize, i64)> = (news.iter().enumerate())
-            .filter_map(|(at, new)| Some((at, new.thread_root?)))
+        // the same order, so they never wait for each other crosswise), each updated once
+        // for all its replies; the room's row last, from the first insert to the commit,
+        // as for a lone reply.
+        let mut replies: Vec<(i64, usize)> = (news.iter().enumerate())
+            .filter_map(|(at, new)| Some((new.thread_root?, at)))
             .collect();
-        replies.sort_by_key(|&(at, root)| (root, at));
+        replies.sort_unstable();
         let mut roots = vec![None; news.len()];
-        for (at, root) in replies {
-            roots[at] = Some(self.thread_reply(&mut tx, &news[at], root).await?);
+        for thread in replies.chunk_by(|a, b| a.0 == b.0) {
+            let of_root: Vec<&NewMessage<'_>> = thread.iter().map(|&(_, at)| &news[at]).collect();
+            let updated = self.thread_replies(&mut tx, thread[0].0, &of_root).await?;
+            for (&(_, at), root) in thread.iter().zip(updated) {
+                roots[at] = Some(root);
+            }
         }
         let mut posted = Vec::with_capacity(news.len());
         for (new, root) in news.iter().zip(roots) {

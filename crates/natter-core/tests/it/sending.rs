@@ -191,6 +191,11 @@ async fn replies_stored_together_each_count_the_replies_before_them(backend: Bac
     let last = posted[2].root.as_ref().unwrap();
     let participants: Vec<&str> = last.participants().collect();
     assert_eq!(participants, [&alice, &people[0], &people[2]]);
+    let stored = (t.store).history(&room, HistoryOrder::OldestFirst, Some(1), Some(3), 1);
+    let stored = stored.await.unwrap().remove(0);
+    assert_eq!(stored.thread_replies, 2);
+    assert_eq!(stored.thread_participants, last.thread_participants);
+    assert_eq!(stored.thread_last_at, Some(10));
     let thread = t.store.followed_threads(&people[2], 10).await.unwrap();
     assert_eq!(thread.len(), 1, "a replier follows");
 }
