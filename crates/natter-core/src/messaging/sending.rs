@@ -14,7 +14,7 @@ use super::{Local, MessageError, Result, Stored, published_update};
 use crate::coalesce::{Batch, Coalescer};
 use crate::events::{self, Kind};
 use crate::outbox::Outbox;
-use crate::store::{NewMessage, Posted, Store, StoreError};
+use crate::store::{NewMessage, Posted, Store};
 
 /// Most messages stored in one transaction.
 const BATCH: usize = 64;
@@ -113,21 +113,23 @@ impl Batch for Storer {
 }
 
 impl Storer {
-    /// Stores `news` together, or one by one when the batch held a retry.
+    /// Stores `news` together; one by one when the batch failed for any reason but the
+    /// database's absence (a retry in it, or a message the database refused), so each
+    /// gets its own answer and no send fails for another's sake.
     async fn store(&self, news: &[NewMessage<'_>]) -> Vec<Result<Posted>> {
         if let [new] = news {
             return vec![self.store.post_message(*new).await.map_err(Into::into)];
         }
         match self.store.post_together(news).await {
             Ok(posted) => posted.into_iter().map(Ok).collect(),
-            Err(StoreError::Conflict(_)) => {
+            Err(error) if error.is_unavailable() => vec![Err(error.into()); news.len()],
+            Err(_) => {
                 let mut each = Vec::with_capacity(news.len());
                 for new in news {
                     each.push(self.store.post_message(*new).await.map_err(Into::into));
                 }
                 each
             }
-            Err(error) => vec![Err(error.into()); news.len()],
         }
     }
 
