@@ -90,16 +90,21 @@ pub struct Messages {
     outbox: Outbox,
     /// Memberships remembered, when this owner hears of their end (the chat service's
     /// relay does); otherwise every check reads the store.
-    memberships: Option<Memberships>,
-    /// Authenticating users waiting for their rooms to be read into `memberships`
-    /// (with memberships only).
-    rooms_of: Option<RoomsOf>,
+    remembered: Option<Remembered>,
     /// Reactions waiting to be applied, by message.
     reactions: Reactions,
     /// Sends waiting to be stored, by room.
     sends: Sends,
     /// Rooms with more members show no read receipts.
     receipts_up_to: i64,
+}
+
+/// Remembered memberships, and the authenticating users waiting for their rooms to be
+/// read into them.
+#[derive(Debug, Clone)]
+struct Remembered {
+    memberships: Memberships,
+    rooms_of: RoomsOf,
 }
 
 /// A message this replica has just stored and published, for its own subscribers.
@@ -174,8 +179,7 @@ impl Messages {
             sends: Sends::new(store.clone(), outbox.clone(), None),
             store,
             outbox,
-            memberships: None,
-            rooms_of: None,
+            remembered: None,
             receipts_up_to: notify::RECEIPTS_UP_TO,
         }
     }
@@ -191,9 +195,12 @@ impl Messages {
     /// Decides what any member may do from `memberships` when it remembers the member;
     /// whoever calls this must forget memberships when room events end them.
     pub fn remembering(self, memberships: Memberships) -> Self {
+        let remembered = Remembered {
+            rooms_of: RoomsOf::new(self.store.clone(), memberships.clone()),
+            memberships,
+        };
         Self {
-            rooms_of: Some(RoomsOf::new(self.store.clone(), memberships.clone())),
-            memberships: Some(memberships),
+            remembered: Some(remembered),
             ..self
         }
     }
@@ -216,7 +223,8 @@ impl Messages {
     /// messages asks first. Non-members of private rooms learn nothing.
     #[tracing::instrument(name = "room authorize", skip_all)]
     pub async fn authorized(&self, user: &str, room: &str, action: Action) -> Result<RoomRecord> {
-        let before_read = self.memberships.as_ref().map(|m| (m, m.epoch()));
+        let memberships = self.remembered.as_ref().map(|r| &r.memberships);
+        let before_read = memberships.map(|m| (m, m.epoch()));
         let Some((found, role)) = self.store.room_with_role(room, user).await? else {
             return Err(MessageError::RoomNotFound);
         };
@@ -232,8 +240,8 @@ impl Messages {
     /// need no store read for authorization. Without remembered memberships, it does
     /// nothing.
     pub async fn remember_rooms_of(&self, user: &str, limit: u32) -> Result<()> {
-        match &self.rooms_of {
-            Some(rooms_of) => rooms_of.remember(user, limit).await,
+        match &self.remembered {
+            Some(remembered) => remembered.rooms_of.remember(user, limit).await,
             None => Ok(()),
         }
     }
@@ -250,7 +258,7 @@ impl Messages {
     /// Whether a remembered membership of `user` in `room` allows `action` (what any
     /// member may do); false when nothing is remembered.
     pub fn remembered(&self, user: &str, room: &str, action: Action) -> bool {
-        let memberships = self.memberships.as_ref();
+        let memberships = self.remembered.as_ref().map(|r| &r.memberships);
         let remembered = memberships.and_then(|m| m.member_of(room, user));
         let any_member = Viewer::SignedIn(Some(Role::Member));
         remembered.is_some_and(|kind| authorize(kind, any_member, action).is_ok())
