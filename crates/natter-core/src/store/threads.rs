@@ -69,7 +69,9 @@ impl Store {
         root: i64,
         replies: &[&NewMessage<'_>],
     ) -> Result<Vec<MessageRecord>> {
-        let (first, last) = (replies[0], replies[replies.len() - 1]);
+        let first = replies[0];
+        // Each reply's time was taken before it queued: the latest is not always last.
+        let last_at = replies.iter().map(|reply| reply.now).max();
         let updated: MessageRecord = sqlx::query_as(concat!(
             "UPDATE messages SET thread_replies = thread_replies + $3, thread_last_at = $4 \
              WHERE room_id = $1 AND seq = $2 RETURNING ",
@@ -78,7 +80,7 @@ impl Store {
         .bind(first.room_id)
         .bind(root)
         .bind(replies.len() as i64)
-        .bind(last.now)
+        .bind(last_at)
         .fetch_optional(&mut **tx)
         .await?
         .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
@@ -88,7 +90,9 @@ impl Store {
         let mut followers: Vec<&str> = starter.into_iter().collect();
         let mut roots = Vec::with_capacity(replies.len());
         let replied_before = updated.thread_replies - replies.len() as i64;
+        let mut latest = None;
         for (n, reply) in (1..).zip(replies) {
+            latest = latest.max(Some(reply.now));
             for who in starter.into_iter().chain([reply.sender_id]) {
                 if joined.len() < MAX_PARTICIPANTS && !joined.contains(&who) {
                     joined.push(who);
@@ -98,7 +102,7 @@ impl Store {
             followers.extend([reply.sender_id].into_iter().chain(mentioned));
             roots.push(MessageRecord {
                 thread_replies: replied_before + n,
-                thread_last_at: Some(reply.now),
+                thread_last_at: latest,
                 thread_participants: joined.join(" "),
                 ..updated.clone()
             });

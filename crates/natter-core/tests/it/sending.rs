@@ -170,24 +170,30 @@ async fn replies_stored_together_each_count_the_replies_before_them(backend: Bac
         let root = NewMessage::text(&room, &alice, client_id, "root", n as i64);
         t.store.post_message(root).await.unwrap();
     }
-    let reply = |who: &'static str, person: usize, root: i64| NewMessage {
+    let reply = |who: &'static str, person: usize, root: i64, now: i64| NewMessage {
         thread_root: Some(root),
-        ..NewMessage::text(&room, &people[person], who, "reply", 10)
+        ..NewMessage::text(&room, &people[person], who, "reply", now)
     };
     // Replies to the second root before the first: the roots are locked in seq order.
+    // Their times were taken before they queued: the latest is not always last.
     let batch = [
-        reply("x", 0, 2),
-        reply("y", 1, 1),
-        reply("z", 2, 2),
+        reply("x", 0, 2, 12),
+        reply("y", 1, 1, 10),
+        reply("z", 2, 2, 11),
         NewMessage::text(&room, &alice, "plain", "plain", 11),
     ];
     let posted = t.store.post_together(&batch).await.unwrap();
     let seqs: Vec<i64> = posted.iter().map(|p| p.message.seq).collect();
     assert_eq!(seqs, [3, 4, 5, 6], "the room's seqs in the batch's order");
-    let roots: Vec<Option<(i64, i64)>> = (posted.iter())
-        .map(|p| p.root.as_ref().map(|r| (r.seq, r.thread_replies)))
+    let roots: Vec<Option<(i64, i64, Option<i64>)>> = (posted.iter())
+        .map(|p| (p.root.as_ref()).map(|r| (r.seq, r.thread_replies, r.thread_last_at)))
         .collect();
-    assert_eq!(roots, [Some((2, 1)), Some((1, 1)), Some((2, 2)), None]);
+    let expected = [
+        Some((2, 1, Some(12))),
+        Some((1, 1, Some(10))),
+        Some((2, 2, Some(12))),
+    ];
+    assert_eq!(roots, [expected[0], expected[1], expected[2], None]);
     let last = posted[2].root.as_ref().unwrap();
     let participants: Vec<&str> = last.participants().collect();
     assert_eq!(participants, [&alice, &people[0], &people[2]]);
@@ -195,7 +201,7 @@ async fn replies_stored_together_each_count_the_replies_before_them(backend: Bac
     let stored = stored.await.unwrap().remove(0);
     assert_eq!(stored.thread_replies, 2);
     assert_eq!(stored.thread_participants, last.thread_participants);
-    assert_eq!(stored.thread_last_at, Some(10));
+    assert_eq!(stored.thread_last_at, Some(12), "the latest reply's time");
     let thread = t.store.followed_threads(&people[2], 10).await.unwrap();
     assert_eq!(thread.len(), 1, "a replier follows");
 }
