@@ -192,8 +192,9 @@ async fn replies_stored_together_each_count_the_replies_before_them(backend: Bac
         Some((2, 1, Some(12))),
         Some((1, 1, Some(10))),
         Some((2, 2, Some(12))),
+        None,
     ];
-    assert_eq!(roots, [expected[0], expected[1], expected[2], None]);
+    assert_eq!(roots, expected);
     let last = posted[2].root.as_ref().unwrap();
     let participants: Vec<&str> = last.participants().collect();
     assert_eq!(participants, [&alice, &people[0], &people[2]]);
