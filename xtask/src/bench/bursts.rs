@@ -15,7 +15,8 @@ use super::swarm::{Command, Report, Swarm};
 pub(super) struct Burst {
     /// Members of the room, each acting once.
     pub(super) members: usize,
-    /// When each update frame arrived, from the start of the burst.
+    /// When each message (from its send) or update frame (from the start of the burst)
+    /// arrived.
     pub(super) frames: Vec<Duration>,
     /// How many members saw each count.
     counts: BTreeMap<i64, usize>,
@@ -76,6 +77,7 @@ pub(super) async fn sends(
     collect(swarm, members.len(), delivered).await
 }
 
+/// The clients of room `room`'s members: `room`, `room + rooms`, …
 fn members(swarm: &Swarm, (rooms, room): (usize, usize)) -> Vec<usize> {
     (room..swarm.len()).step_by(rooms.max(1)).collect()
 }
