@@ -137,9 +137,9 @@ impl<B: Batch> Shared<B> {
                 let taken = queue.len().min(self.most);
                 queue.drain(..taken).collect::<Vec<_>>()
             };
-            // A child of its first caller's span (a lone request's trace is whole, as if
-            // it had run the batch itself), following from the others'.
-            // A batch is never empty.
+            // A child of its first caller's span (a batch is never empty; a lone
+            // request's trace is whole, as if it had run the batch itself), following
+            // from the others'.
             let first = &batch[0].span;
             let span = tracing::info_span!(parent: first, "batch", batch.size = batch.len());
             for waiter in batch.iter().skip(1) {
