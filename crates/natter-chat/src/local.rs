@@ -22,14 +22,14 @@ pub(crate) struct Subscribers {
 
 impl Local for Subscribers {
     fn stored(&self, stored: Stored<'_>) {
-        let (message, room) = (stored.message, stored.message.room_id.as_str());
+        let (message, room) = (stored.wire, stored.wire.room_id.as_str());
         let event = Event::Message {
             room_id: Arc::from(room),
             seq: message.seq,
             created_ms: message.created_at,
-            frame: Utf8Bytes::from(message_frame(stored.wire).encode()),
+            frame: Utf8Bytes::from(message_frame(message).encode()),
             trace: stored.trace.cloned(),
-            message: stored.wire.clone(),
+            message: message.clone(),
         };
         self.heads.advance(room, message.seq);
         self.hub.dispatch(room, event);

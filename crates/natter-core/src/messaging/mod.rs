@@ -110,9 +110,7 @@ struct Remembered {
 /// A message this replica has just stored and published, for its own subscribers.
 #[derive(Debug, Clone, Copy)]
 pub struct Stored<'a> {
-    /// The message.
-    pub message: &'a MessageRecord,
-    /// Its wire shape, as published.
+    /// The message in its wire shape, as published.
     pub wire: &'a Arc<events::pb::Message>,
     /// In a thread: its root as the message left it, in its wire shape.
     pub root: Option<&'a events::pb::Message>,
@@ -125,6 +123,12 @@ pub struct Stored<'a> {
 pub trait Local: Send + Sync + std::fmt::Debug + 'static {
     /// Delivers `stored`.
     fn stored(&self, stored: Stored<'_>);
+}
+
+/// The answer of a batch (`coalesce`) that ended without giving one: its task panicked,
+/// or the runtime is shutting down.
+fn answered<T>(answer: Option<Result<T>>) -> Result<T> {
+    answer.unwrap_or_else(|| Err(MessageError::Internal("the batch ended unanswered".into())))
 }
 
 /// Which page of a room's history to read.
@@ -348,17 +352,12 @@ impl Messages {
             None => self.store.delete_message(room, seq, user, now_ms()).await,
         };
         let message = updated?.ok_or(MessageError::MessageNotFound)?;
-        Ok(self.publish_updated(room, &message))
-    }
-
-    /// Publishes `message` as it now is; returns its wire shape (rendered once, for
-    /// whoever answers or delivers it too).
-    fn publish_updated(&self, room: &str, message: &MessageRecord) -> events::pb::Message {
-        published_update(&self.outbox, room, message)
+        Ok(published_update(&self.outbox, room, &message))
     }
 }
 
-/// Publishes `message` as it now is through `outbox`; returns its wire shape.
+/// Publishes `message` as it now is through `outbox`; returns its wire shape (rendered
+/// once, for whoever answers or delivers it too).
 fn published_update(outbox: &Outbox, room: &str, message: &MessageRecord) -> events::pb::Message {
     let wire = events::message(message);
     outbox.publish(room, Kind::Updated(wire.clone()), None);

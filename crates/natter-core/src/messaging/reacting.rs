@@ -4,7 +4,7 @@
 //! and the changes are published in the order their counts were handed out.
 
 use super::rich::{MAX_DISTINCT_REACTIONS, Reaction};
-use super::{MessageError, Result};
+use super::{MessageError, Result, answered};
 use crate::coalesce::{Batch, Coalescer};
 use crate::events::{self, Kind};
 use crate::outbox::Outbox;
@@ -45,8 +45,7 @@ impl Reactions {
         let asked = self
             .0
             .ask((room.to_owned(), seq), (user.to_owned(), emoji, add));
-        (asked.await)
-            .unwrap_or_else(|| Err(MessageError::Internal("the reaction was dropped".into())))
+        answered(asked.await)
     }
 }
 

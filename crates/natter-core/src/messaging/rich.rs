@@ -2,7 +2,7 @@
 //! rules), pins and the earlier texts of edited messages. Each change is published to the
 //! room like a post, through the same outbox.
 
-use super::{MessageError, Messages, Result};
+use super::{MessageError, Messages, Result, published_update};
 use crate::events::{self, Kind, pb};
 use crate::markdown::{self, ROOM_MENTION};
 use crate::policy::Action;
@@ -136,7 +136,7 @@ impl Messages {
                 });
             }
         };
-        Ok(self.publish_updated(room, &message))
+        Ok(published_update(&self.outbox, room, &message))
     }
 
     /// `room`'s pinned messages, most recently pinned first, if `user` may read it.

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::{MessageError, Result};
+use super::{Result, answered};
 use crate::coalesce::{Batch, Coalescer};
 use crate::memberships::Memberships;
 use crate::store::Store;
@@ -34,8 +34,7 @@ impl RoomsOf {
     /// Remembers the rooms `user` is a member of (at most `limit`), read together with
     /// those of whoever else asks meanwhile.
     pub(super) async fn remember(&self, user: &str, limit: u32) -> Result<()> {
-        (self.0.ask((), (user.to_owned(), limit)).await)
-            .unwrap_or_else(|| Err(MessageError::Internal("the rooms read was dropped".into())))
+        answered(self.0.ask((), (user.to_owned(), limit)).await)
     }
 }
 

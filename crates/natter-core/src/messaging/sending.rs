@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use opentelemetry::Context;
 
-use super::{Local, MessageError, Result, Stored, published_update};
+use super::{Local, Result, Stored, answered, published_update};
 use crate::coalesce::{Batch, Coalescer};
 use crate::events::{self, Kind};
 use crate::outbox::Outbox;
@@ -76,7 +76,7 @@ impl Sends {
             trace,
         };
         let asked = self.0.ask(new.room_id.to_owned(), waiting);
-        (asked.await).unwrap_or_else(|| Err(MessageError::Internal("the send was dropped".into())))
+        answered(asked.await)
     }
 }
 
@@ -150,7 +150,6 @@ impl Storer {
         let root = (posted.root.as_ref()).map(|root| published_update(&self.outbox, room, root));
         if let Some(local) = &self.local {
             local.stored(Stored {
-                message: &posted.message,
                 wire: &wire,
                 root: root.as_ref(),
                 trace,

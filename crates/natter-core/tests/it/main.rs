@@ -26,6 +26,7 @@ async fn user(store: &natter_core::store::Store, name: &str) -> String {
 mod credentials;
 mod dynamic;
 mod email;
+mod heard;
 mod kv;
 mod notify;
 mod push;

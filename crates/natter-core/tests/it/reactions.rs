@@ -4,21 +4,15 @@
 //! their deleted message.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use futures::StreamExt;
-use natter_core::broker::{Broker, Delivery, MemoryBroker};
-use natter_core::events::{self, Kind};
-use natter_core::messaging::Messages;
-use natter_core::outbox::{Outbox, OutboxParts};
-use natter_core::shutdown::Shutdown;
-
+use natter_core::events::Kind;
 use natter_core::store::{
     Backend, NewMessage, Reacted, ReactionChange, ReactionCount, Role, RoomKind, Store,
 };
 use natter_testkit::store;
 
+use crate::heard::Heard;
 use crate::user;
 
 /// A group room of `owner` with one message in it: (room, seq).
@@ -203,11 +197,8 @@ async fn reactions_at_once_are_each_counted_and_published_in_count_order(backend
     let t = store(backend).await;
     let alice = user(&t.store, "alice").await;
     let (room, seq) = room_with_message(&t.store, &alice).await;
-    let broker = Arc::new(MemoryBroker::default());
-    let mut published = broker.subscribe(&events::room_topic(&room)).await.unwrap();
-    let (_stop, shutdown) = Shutdown::new();
-    let parts = OutboxParts::new(broker, "test", shutdown);
-    let messages = Messages::new(t.store.clone(), Outbox::start(parts));
+    let mut heard = Heard::new(&t.store, &room).await;
+    let messages = heard.messages.clone();
     let mut reactions = tokio::task::JoinSet::new();
     for i in 0..40 {
         let person = user(&t.store, &format!("p{i}")).await;
@@ -226,16 +217,11 @@ async fn reactions_at_once_are_each_counted_and_published_in_count_order(backend
         assert!(counts.insert(count), "count {count} twice");
     }
     assert_eq!(counts, (1..=40).collect());
-    let mut heard = Vec::new();
-    while heard.len() < 40 {
-        let Some(Delivery::Message(payload)) = published.next().await else {
-            panic!("the room's events end or lag");
-        };
-        let event = events::decode(&events::room_topic(&room), &payload).unwrap();
-        if let Some(Kind::Reacted(reaction)) = event.kind {
-            heard.push(reaction.count);
-        }
-    }
+    let counted = |kind| match kind {
+        Kind::Reacted(reaction) => Some(reaction.count),
+        _ => None,
+    };
+    let heard = heard.next(40, counted).await;
     assert_eq!(heard, (1..=40).collect::<Vec<_>>(), "published as counted");
 }
 

@@ -7,15 +7,12 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
-use natter_core::broker::{Broker, Delivery, MemoryBroker};
-use natter_core::events::{self, Kind};
-use natter_core::messaging::{Local, Messages, Post, Stored};
-use natter_core::outbox::{Outbox, OutboxParts};
-use natter_core::shutdown::Shutdown;
+use natter_core::events::Kind;
+use natter_core::messaging::{Local, Post, Stored};
 use natter_core::store::{Backend, HistoryOrder, NewMessage, Role, RoomKind, Store, StoreError};
 use natter_testkit::store;
 
+use crate::heard::Heard;
 use crate::user;
 
 /// A group room of `owner` with `members` more members: (room, members).
@@ -59,35 +56,13 @@ impl Local for Handed {
     }
 }
 
-/// The seqs of the events of `kind` heard on `room`'s topic, until `count` were heard.
-async fn heard(
-    published: &mut (impl futures::Stream<Item = Delivery> + Unpin),
-    room: &str,
-    count: usize,
-    seq_of: fn(Kind) -> Option<i64>,
-) -> Vec<i64> {
-    let mut heard = Vec::new();
-    while heard.len() < count {
-        let Some(Delivery::Message(payload)) = published.next().await else {
-            panic!("the room's events end or lag");
-        };
-        let event = events::decode(&events::room_topic(room), &payload).unwrap();
-        heard.extend(event.kind.and_then(seq_of));
-    }
-    heard
-}
-
 async fn sends_at_once_take_gap_free_seqs_and_are_published_in_order(backend: Backend) {
     let t = store(backend).await;
     let alice = user(&t.store, "alice").await;
     let (room, people) = room_of(&t.store, &alice, 40).await;
-    let broker = Arc::new(MemoryBroker::default());
-    let mut published = broker.subscribe(&events::room_topic(&room)).await.unwrap();
-    let (_stop, shutdown) = Shutdown::new();
-    let parts = OutboxParts::new(broker, "test", shutdown);
+    let mut heard = Heard::new(&t.store, &room).await;
     let handed = Arc::new(Handed::default());
-    let messages = Messages::new(t.store.clone(), Outbox::start(parts));
-    let messages = messages.delivering_locally(handed.clone());
+    let messages = heard.messages.clone().delivering_locally(handed.clone());
     let mut sends = tokio::task::JoinSet::new();
     for person in people {
         let (messages, room) = (messages.clone(), room.clone());
@@ -104,7 +79,7 @@ async fn sends_at_once_take_gap_free_seqs_and_are_published_in_order(backend: Ba
         Kind::Posted(message) => Some(message.seq),
         _ => None,
     };
-    let heard = heard(&mut published, &room, 40, posted).await;
+    let heard = heard.next(40, posted).await;
     assert_eq!(
         heard,
         (1..=40).collect::<Vec<_>>(),
@@ -135,9 +110,8 @@ async fn a_batch_holding_a_retry_stores_nothing_and_retries_are_answered_alone(b
 
     // Through `Messages`, sends at once with a retry among them: the retry gets what it
     // stored, the rest gap-free seqs after it.
-    let (_stop, shutdown) = Shutdown::new();
-    let parts = OutboxParts::new(Arc::new(MemoryBroker::default()), "test", shutdown);
-    let messages = Messages::new(t.store.clone(), Outbox::start(parts));
+    let heard = Heard::new(&t.store, &room).await;
+    let messages = heard.messages.clone();
     let mut sends = tokio::task::JoinSet::new();
     for (i, person) in people.iter().enumerate() {
         for client_id in ["a", "b", "once"] {
@@ -213,11 +187,8 @@ async fn replies_at_once_publish_every_count_of_their_root_in_order(backend: Bac
     let (room, people) = room_of(&t.store, &alice, 30).await;
     let root = NewMessage::text(&room, &alice, "root", "root", 1);
     let root = t.store.post_message(root).await.unwrap().message.seq;
-    let broker = Arc::new(MemoryBroker::default());
-    let mut published = broker.subscribe(&events::room_topic(&room)).await.unwrap();
-    let (_stop, shutdown) = Shutdown::new();
-    let parts = OutboxParts::new(broker, "test", shutdown);
-    let messages = Messages::new(t.store.clone(), Outbox::start(parts));
+    let mut heard = Heard::new(&t.store, &room).await;
+    let messages = heard.messages.clone();
     let mut replies = tokio::task::JoinSet::new();
     for person in people {
         let (messages, room) = (messages.clone(), room.clone());
@@ -244,7 +215,7 @@ async fn replies_at_once_publish_every_count_of_their_root_in_order(backend: Bac
         Kind::Updated(message) => Some(message.thread.map_or(0, |t| t.replies)),
         _ => None,
     };
-    let heard = heard(&mut published, &room, 30, updated).await;
+    let heard = heard.next(30, updated).await;
     assert_eq!(heard, (1..=30).collect::<Vec<_>>(), "published as counted");
 }
 
