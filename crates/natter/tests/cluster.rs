@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,7 +12,7 @@ use fake_opentelemetry_collector::FakeCollectorServer;
 use futures::{SinkExt, StreamExt};
 use natter_testkit::telemetry::{assert_exposition, sample};
 use serde_json::{Value, json};
-use support::{call, get, header, hidden, request, set_cookie};
+use support::{call, free_addr, get, header, hidden, request, set_cookie};
 use tokio_tungstenite::tungstenite::Message;
 
 /// One service process, killed when dropped.
@@ -28,12 +27,6 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A loopback address nobody listens on (yet).
-fn free_addr() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
 }
 
 struct Installation {
@@ -75,12 +68,12 @@ impl Installation {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        let service = Service {
+        let mut service = Service {
             child,
             http: format!("http://{http}"),
             grpc: format!("http://{grpc}"),
         };
-        wait_ready(&service.http);
+        service.wait_ready();
         service
     }
 }
@@ -96,17 +89,33 @@ impl Installation {
     }
 }
 
-fn wait_ready(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let host = url.trim_start_matches("http://");
-        if std::net::TcpStream::connect(host).is_ok()
-            && get(url, "/readyz").starts_with("HTTP/1.1 200")
-        {
-            return;
+impl Service {
+    /// Waits for `/readyz` to answer 200; a process that exits first fails the test at
+    /// once, with its status (its errors are on the test's stderr). The deadline outlasts
+    /// a service's own 60 s wait for its dependencies (chat's for auth's signing keys),
+    /// so that the service names what it waited for.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let host = self.http.trim_start_matches("http://").to_owned();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "the service for {} exited before it was ready: {status}",
+                    self.http
+                );
+            }
+            if std::net::TcpStream::connect(&host).is_ok()
+                && get(&self.http, "/readyz").starts_with("HTTP/1.1 200")
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} never became ready",
+                self.http
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
-        assert!(Instant::now() < deadline, "{url} never became ready");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use browser::{Browser, Driver};
 use serde_json::json;
-use support::{Running, start_with, terminate};
+use support::{Running, free_addr, start_with, terminate};
 
 fn output_dir() -> std::path::PathBuf {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
@@ -30,11 +30,6 @@ fn start(data: &std::path::Path, addr: &str) -> Running {
             ("NATTER_AUTH_LOGIN_LIMIT_PER_IP", "1000"),
         ],
     )
-}
-
-fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
 }
 
 /// Two people, registered, each in their own browser.

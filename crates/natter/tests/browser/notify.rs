@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::browser::{Browser, Driver};
-use super::support::terminate;
-use super::{alice_and_bob, free_addr, output_dir, start};
+use super::support::{free_addr, terminate};
+use super::{alice_and_bob, output_dir, start};
 
 /// Alice's new group `name` with Bob added; its path.
 pub async fn group_with_bob(alice: &Browser, name: &str) -> String {

@@ -9,8 +9,8 @@ use serde_json::json;
 
 use super::browser::{Browser, Driver};
 use super::notify::{group_with_bob, say};
-use super::support::{start_with, terminate};
-use super::{alice_and_bob, free_addr, output_dir, start};
+use super::support::{free_addr, start_with, terminate};
+use super::{alice_and_bob, output_dir, start};
 
 fn room_id(path: &str) -> &str {
     path.trim_start_matches("/rooms/")

@@ -42,6 +42,26 @@ pub fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Running {
     }
 }
 
+/// A loopback address nobody listens on, for a server started with a fixed address.
+///
+/// Taken below the kernel's ephemeral range (32768 and up here), where `bind(:0)` and
+/// outgoing connections take theirs: an ephemeral port that was free when asked can be
+/// handed out again (to a proxy, a collector, another test's service) before the server
+/// binds it, and that server then never becomes ready. Each test process counts through
+/// its own stretch of ports (from its pid), skipping any already taken.
+pub fn free_addr() -> String {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 20_000;
+    const STRETCH: u16 = 180;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = FIRST + (std::process::id() % 70) as u16 * STRETCH;
+    (0..STRETCH)
+        .map(|_| base + NEXT.fetch_add(1, Ordering::Relaxed) % STRETCH)
+        .find_map(|port| std::net::TcpListener::bind(("127.0.0.1", port)).ok())
+        .map(|listener| listener.local_addr().unwrap().to_string())
+        .unwrap_or_else(|| panic!("every port from {base} on is taken"))
+}
+
 /// GET `path`; the raw response.
 pub fn get(url: &str, path: &str) -> String {
     request(url, "GET", path, None, None)
