@@ -227,8 +227,7 @@ impl Messages {
     /// messages asks first. Non-members of private rooms learn nothing.
     #[tracing::instrument(name = "room authorize", skip_all)]
     pub async fn authorized(&self, user: &str, room: &str, action: Action) -> Result<RoomRecord> {
-        let memberships = self.remembered.as_ref().map(|r| &r.memberships);
-        let before_read = memberships.map(|m| (m, m.epoch()));
+        let before_read = self.memberships().map(|m| (m, m.epoch()));
         let Some((found, role)) = self.store.room_with_role(room, user).await? else {
             return Err(MessageError::RoomNotFound);
         };
@@ -259,11 +258,15 @@ impl Messages {
         self.authorized(user, room, action).await.map(drop)
     }
 
+    /// The memberships remembered, if this owner remembers any.
+    fn memberships(&self) -> Option<&Memberships> {
+        self.remembered.as_ref().map(|r| &r.memberships)
+    }
+
     /// Whether a remembered membership of `user` in `room` allows `action` (what any
     /// member may do); false when nothing is remembered.
     pub fn remembered(&self, user: &str, room: &str, action: Action) -> bool {
-        let memberships = self.remembered.as_ref().map(|r| &r.memberships);
-        let remembered = memberships.and_then(|m| m.member_of(room, user));
+        let remembered = self.memberships().and_then(|m| m.member_of(room, user));
         let any_member = Viewer::SignedIn(Some(Role::Member));
         remembered.is_some_and(|kind| authorize(kind, any_member, action).is_ok())
     }

@@ -87,17 +87,16 @@ impl Store {
         let starter = updated.sender_id.as_deref();
         let mut joined: Vec<&str> = updated.participants().collect();
         let before = joined.len();
+        if let Some(starter) = starter {
+            join(&mut joined, starter);
+        }
         let mut followers: Vec<&str> = starter.into_iter().collect();
         let mut roots = Vec::with_capacity(replies.len());
         let replied_before = updated.thread_replies - replies.len() as i64;
         let mut latest = None;
         for (n, reply) in (1..).zip(replies) {
             latest = latest.max(Some(reply.now));
-            for who in starter.into_iter().chain([reply.sender_id]) {
-                if joined.len() < MAX_PARTICIPANTS && !joined.contains(&who) {
-                    joined.push(who);
-                }
-            }
+            join(&mut joined, reply.sender_id);
             let mentioned = reply.mentions.iter().map(|(id, _)| id.as_str());
             followers.extend([reply.sender_id].into_iter().chain(mentioned));
             roots.push(MessageRecord {
@@ -228,4 +227,11 @@ async fn follow(
     }
     query.execute(&mut **tx).await?;
     Ok(())
+}
+
+/// Adds `who` to a thread's participants unless they are in it or it is full.
+fn join<'a>(joined: &mut Vec<&'a str>, who: &'a str) {
+    if joined.len() < MAX_PARTICIPANTS && !joined.contains(&who) {
+        joined.push(who);
+    }
 }
