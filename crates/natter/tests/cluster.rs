@@ -198,6 +198,7 @@ async fn every_service_counts_what_it_serves() {
         "gRPC calls are counted by RPC: {text}"
     );
     assert!(value(&text, "natter_db_pool_connections") >= 1.0, "{text}");
+    assert_eq!(value(&text, "natter_db_pool_max_connections"), 16.0);
     assert!(
         text.contains("natter_request_duration_seconds_bucket{"),
         "{text}"

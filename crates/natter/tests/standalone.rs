@@ -6,7 +6,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{get, header, register, request, start, terminate};
+use support::{get, header, register, request, start, start_with, terminate};
 
 #[test]
 fn standalone_serves_keeps_secrets_and_stops_on_sigterm() {
@@ -37,6 +37,27 @@ fn standalone_serves_keeps_secrets_and_stops_on_sigterm() {
     );
     assert!(get(&again.url, "/healthz").starts_with("HTTP/1.1 200"));
     assert!(terminate(again).success());
+}
+
+#[test]
+fn sqlite_reads_on_four_connections_unless_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let max = |running: &support::Running| {
+        let text = get(&running.url, "/metrics");
+        text.lines()
+            .find_map(|line| line.strip_prefix("natter_db_pool_max_connections "))
+            .unwrap_or_else(|| panic!("no pool maximum in {text}"))
+            .to_owned()
+    };
+    let running = start(&dir.path().join("default"));
+    assert_eq!(max(&running), "4");
+    assert!(terminate(running).success());
+    let running = start_with(
+        &dir.path().join("configured"),
+        &[("NATTER_DATABASE_MAX_CONNECTIONS", "7")],
+    );
+    assert_eq!(max(&running), "7");
+    assert!(terminate(running).success());
 }
 
 #[test]

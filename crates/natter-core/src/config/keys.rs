@@ -36,8 +36,8 @@ pub static KEYS: &[Key] = &[
     Key {
         name: "database.max_connections",
         env: "NATTER_DATABASE_MAX_CONNECTIONS",
-        doc: "Maximum pooled database connections (1-1000). Default 16.",
-        set: |c, v| in_range(v, 1, 1000).map(|x| c.database.max_connections = x as u32),
+        doc: "Maximum pooled database connections (1-1000). Default 16 on PostgreSQL; on SQLite 4 readers, beside its one writer.",
+        set: |c, v| in_range(v, 1, 1000).map(|x| c.database.max_connections = Some(x as u32)),
     },
     Key {
         name: "database.max_lifetime_secs",

@@ -90,8 +90,9 @@ pub struct FrontendConfig {
 pub struct DatabaseConfig {
     /// `postgres://…` or `sqlite://…`; `None` means the SQLite file in the data dir.
     pub url: Option<Secret<String>>,
-    /// Upper bound of pooled connections.
-    pub max_connections: u32,
+    /// Upper bound of pooled (reading) connections; `None`: the backend's own default
+    /// ([`crate::store::Backend::default_connections`]).
+    pub max_connections: Option<u32>,
     /// A pooled connection is closed after this many seconds, so rotated credentials take
     /// over; keep it below the credentials' lifetime.
     pub max_lifetime_secs: u64,
@@ -272,7 +273,7 @@ impl Default for Config {
             data_dir: PathBuf::from("natter-data"),
             database: DatabaseConfig {
                 url: None,
-                max_connections: 16,
+                max_connections: None,
                 max_lifetime_secs: 30 * 60,
                 acquire_timeout_ms: 5000,
             },

@@ -94,8 +94,15 @@ impl Metrics {
         self.register(|registry| registry.register_collector(Box::new(gauge)));
     }
 
-    /// Adds `natter_db_pool_connections` and `natter_db_pool_idle_connections` for `store`.
+    /// Adds `natter_db_pool_connections`, `natter_db_pool_idle_connections` and
+    /// `natter_db_pool_max_connections` for `store`.
     pub fn watch_store(&self, store: &crate::store::Store) {
+        let max = store.pool_max();
+        self.gauge_fn(
+            "db_pool_max_connections",
+            "Most database connections the pool opens",
+            move || Some(i64::from(max)),
+        );
         let open = store.clone();
         self.gauge_fn(
             "db_pool_connections",

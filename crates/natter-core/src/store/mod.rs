@@ -263,6 +263,12 @@ impl Store {
         (self.pool.size(), self.pool.num_idle())
     }
 
+    /// Most connections the read pool opens (on PostgreSQL, every connection; on SQLite,
+    /// the one writer comes on top).
+    pub fn pool_max(&self) -> u32 {
+        self.pool.options().get_max_connections()
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -272,10 +278,10 @@ impl Store {
 
 /// Pool options of `backend`, with `max` connections (SQLite: WAL, foreign keys, a busy
 /// timeout that only another process's writes can make it wait in, and a 128 KiB page
-/// cache per connection: the 17 connections of standalone mode each fill theirs in a
-/// reconnect storm, and SQLite's default 2 MB each made 34 MB, 512 KiB still 8.5 MB, while
-/// the file's pages stay in the kernel's cache anyway; a statement's hot pages (a few
-/// B-tree levels per index) fit in 32).
+/// cache per connection: every connection fills its cache in a reconnect storm, and
+/// SQLite's default 2 MB each made 34 MB for the 17 connections standalone mode had,
+/// 512 KiB still 8.5 MB, while the file's pages stay in the kernel's cache anyway; a
+/// statement's hot pages (a few B-tree levels per index) fit in 32).
 ///
 /// sqlx pings every connection it takes back and, by default, again before handing it
 /// out. A PostgreSQL connection may have been cut while it sat in the pool (a restart,
@@ -317,6 +323,18 @@ fn pool_options(backend: Backend, settings: PoolSettings, max: u32) -> AnyPoolOp
 }
 
 impl Backend {
+    /// Pooled connections when the configuration names no number. PostgreSQL: 16, each a
+    /// server process of its own. SQLite: 4 readers beside the one writer. Each SQLite
+    /// connection is a thread of this process with its own page cache; reads are short
+    /// and in memory, so more readers than cores run no more at once, and 16 of them
+    /// held ~0.7 KiB more per socket after a connect storm of 10,000 (docs/latency.md).
+    pub fn default_connections(self) -> u32 {
+        match self {
+            Self::Postgres => 16,
+            Self::Sqlite => 4,
+        }
+    }
+
     /// The backend a URL names.
     pub fn of_url(url: &str) -> Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
