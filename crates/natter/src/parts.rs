@@ -25,9 +25,9 @@ impl Parts {
     pub async fn connect(config: &Config, migrate: bool) -> anyhow::Result<Self> {
         let url = config.database_url();
         let backend = Backend::of_url(&url).context("the database URL")?;
+        let max_connections = config.database.max_connections;
         let pool = PoolSettings {
-            max_connections: (config.database.max_connections)
-                .unwrap_or_else(|| backend.default_connections()),
+            max_connections: max_connections.unwrap_or_else(|| backend.default_connections()),
             max_lifetime: Duration::from_secs(config.database.max_lifetime_secs),
             acquire_timeout: Duration::from_millis(config.database.acquire_timeout_ms),
         };

@@ -13,6 +13,7 @@ use clap::{Args, ValueEnum};
 
 use super::bursts::{self, Burst};
 use super::people::{self, People};
+use super::rounds::{self, Table};
 use super::swarm::{Command, Report, Swarm};
 use super::usage::{Usage, quantile};
 use super::{Natter, Process};
@@ -41,6 +42,11 @@ pub struct ChatArgs {
     /// What to measure, in this order.
     #[arg(long, value_delimiter = ',', default_values_t = [Target::Bare, Target::Sqlite, Target::Postgres])]
     targets: Vec<Target>,
+    /// Times to measure every target, taking turns; more than one adds each figure's
+    /// median over the rounds and the spread of its ratio, a round's ratios being
+    /// taken within that round (a slow spell of the machine then moves one round).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9))]
+    rounds: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -107,20 +113,34 @@ pub fn run(
     runtime: &tokio::runtime::Runtime,
     args: &ChatArgs,
 ) -> anyhow::Result<()> {
-    let mut all = Vec::new();
     // Sockets of a finished run linger in TIME_WAIT for a minute, holding their source
-    // ports: each target of this run, and each run, connects from other addresses.
+    // ports: each target of each round, and each run, connects from other addresses.
     let run = std::process::id() as usize % 8;
-    for (i, &target) in args.targets.iter().enumerate() {
-        let data = tempfile::tempdir()?;
-        let server = start(root, servers, target, data.path())?;
-        let first_source = u8::try_from(2 + 8 * ((run * 4 + i) % 31))?;
-        let database = (target == Target::Postgres).then_some(servers.database_url.as_str());
-        let figures = runtime.block_on(measure(&server, target, args, first_source, database))?;
-        print_target(&figures, args);
-        all.push(figures);
+    let mut tables = Vec::new();
+    for round in 0..args.rounds as usize {
+        let mut all = Vec::new();
+        for (i, &target) in args.targets.iter().enumerate() {
+            let data = tempfile::tempdir()?;
+            let server = start(root, servers, target, data.path())?;
+            let turn = run * 4 + round * args.targets.len() + i;
+            let first_source = u8::try_from(2 + 8 * (turn % 31))?;
+            let database = (target == Target::Postgres).then_some(servers.database_url.as_str());
+            let figures =
+                runtime.block_on(measure(&server, target, args, first_source, database))?;
+            print_target(&figures, args);
+            all.push(figures);
+        }
+        let table = table(&all);
+        let heading = match args.rounds {
+            1 => "same run".to_owned(),
+            n => format!("round {} of {n}, same run", round + 1),
+        };
+        table.print(&heading);
+        tables.push(table);
     }
-    print_comparison(&all);
+    if tables.len() > 1 {
+        rounds::print_medians(&tables);
+    }
     Ok(())
 }
 
@@ -439,20 +459,11 @@ fn print_target(f: &Figures, args: &ChatArgs) {
     }
 }
 
-/// One figure of every target, with its ratio to the first (the bare server).
-fn print_comparison(all: &[Figures]) {
-    let Some(reference) = all.first() else { return };
-    println!("\n== ratios to {} (same run)", reference.target);
-    let row = |name: &str, value: &dyn Fn(&Figures) -> f64, unit: &str| {
-        let base = value(reference);
-        let cells: Vec<String> = all
-            .iter()
-            .map(|f| {
-                let v = value(f);
-                format!("{}: {v:.1}{unit} ({:.2}×)", f.target, v / base.max(1e-9))
-            })
-            .collect();
-        println!("{name:<34} {}", cells.join("   "));
+/// The compared figures of one round's targets.
+fn table(all: &[Figures]) -> Table {
+    let mut table = Table::new(all.iter().map(|f| f.target.to_string()).collect());
+    let mut row = |name: &str, value: &dyn Fn(&Figures) -> f64, unit| {
+        table.push(name, unit, all.iter().map(value).collect());
     };
     row(
         "connect + subscribe all",
@@ -462,19 +473,17 @@ fn print_comparison(all: &[Figures]) {
     row("connect + subscribe: server cpu", &|f| f.connect_cpu, " s");
     row("KiB per idle socket", &|f| f.kib_per_socket, "");
     row("highest rate, p99 ≤ 100 ms", &|f| highest(f) as f64, "/s");
-    for (i, step) in reference.steps.iter().enumerate() {
-        let p99 = |f: &Figures| {
-            f.steps
-                .get(i)
-                .map_or(0.0, |s| ms(quantile_sorted(&s.delivered, 0.99)))
-        };
-        row(&format!("p99 at {}/s", step.rate), &p99, " ms");
-        let per_cpu = |f: &Figures| f.steps.get(i).map_or(0.0, |s| s.per_cpu_second(true));
-        row(
-            &format!("deliveries per cpu-s at {}/s", step.rate),
-            &per_cpu,
-            "",
-        );
+    let rates = all
+        .first()
+        .map(|f| f.steps.iter().map(|s| s.rate).collect::<Vec<_>>());
+    for (i, rate) in rates.unwrap_or_default().into_iter().enumerate() {
+        let step = |f: &Figures, read: &dyn Fn(&Step) -> f64| f.steps.get(i).map_or(0.0, read);
+        let p99 = |f: &Figures| step(f, &|s| ms(quantile_sorted(&s.delivered, 0.99)));
+        row(&format!("p99 at {rate}/s"), &p99, " ms");
+        let ack = |f: &Figures| step(f, &|s| ms(quantile_sorted(&s.acks, 0.99)));
+        row(&format!("ack p99 at {rate}/s"), &ack, " ms");
+        let per_cpu = |f: &Figures| step(f, &|s| s.per_cpu_second(true));
+        row(&format!("deliveries per cpu-s at {rate}/s"), &per_cpu, "");
     }
     row("one room of all: move", &|f| f.big_move.as_secs_f64(), " s");
     let last = |f: &Figures| ms(quantile_sorted(&f.last_member, 0.99));
@@ -485,6 +494,7 @@ fn print_comparison(all: &[Figures]) {
     row("reaction burst: frame p99", &reaction, " ms");
     let thread = |f: &Figures| ms(quantile(&f.thread_burst.frames, 0.99));
     row("thread burst: root update p99", &thread, " ms");
+    table
 }
 
 fn highest(f: &Figures) -> u32 {

@@ -11,6 +11,7 @@ mod history;
 mod load;
 mod notify;
 mod people;
+mod rounds;
 mod spans;
 mod swarm;
 mod usage;

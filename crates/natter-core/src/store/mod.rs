@@ -327,7 +327,7 @@ impl Backend {
     /// server process of its own. SQLite: 4 readers beside the one writer. Each SQLite
     /// connection is a thread of this process with its own page cache; reads are short
     /// and in memory, so more readers than cores run no more at once, and 16 of them
-    /// held ~0.7 KiB more per socket after a connect storm of 10,000 (docs/latency.md).
+    /// held ~0.4 KiB more per socket after a connect storm of 10,000 (docs/latency.md).
     pub fn default_connections(self) -> u32 {
         match self {
             Self::Postgres => 16,
