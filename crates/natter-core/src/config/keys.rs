@@ -36,7 +36,7 @@ pub static KEYS: &[Key] = &[
     Key {
         name: "database.max_connections",
         env: "NATTER_DATABASE_MAX_CONNECTIONS",
-        doc: "Maximum pooled database connections (1-1000). Default 16 on PostgreSQL; on SQLite 4 readers, beside its one writer.",
+        doc: "Maximum pooled database connections (1-1000). Default 16 on PostgreSQL; on SQLite a reader per core, 4 to 16, beside its one writer.",
         set: |c, v| in_range(v, 1, 1000).map(|x| c.database.max_connections = Some(x as u32)),
     },
     Key {

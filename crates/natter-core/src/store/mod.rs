@@ -324,14 +324,18 @@ fn pool_options(backend: Backend, settings: PoolSettings, max: u32) -> AnyPoolOp
 
 impl Backend {
     /// Pooled connections when the configuration names no number. PostgreSQL: 16, each a
-    /// server process of its own. SQLite: 4 readers beside the one writer. Each SQLite
-    /// connection is a thread of this process with its own page cache; reads are short
-    /// and in memory, so more readers than cores run no more at once, and 16 of them
-    /// held ~0.4 KiB more per socket after a connect storm of 10,000 (docs/latency.md).
+    /// server process of its own. SQLite: a reader per core the process may use, 4 to 16,
+    /// beside the one writer. Each SQLite connection is a thread of this process with its
+    /// own page cache; reads are short and in memory, so more readers than cores run no
+    /// more at once, and on two cores 16 of them held ~0.4 KiB more per socket after a
+    /// connect storm of 10,000 than 4 did (docs/latency.md).
     pub fn default_connections(self) -> u32 {
         match self {
             Self::Postgres => 16,
-            Self::Sqlite => 4,
+            Self::Sqlite => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                u32::try_from(cores).unwrap_or(u32::MAX).clamp(4, 16)
+            }
         }
     }
 
