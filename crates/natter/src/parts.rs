@@ -10,7 +10,7 @@ use natter_core::config::Config;
 use natter_core::http::Readiness;
 use natter_core::kv::Kv;
 use natter_core::shutdown::Shutdown;
-use natter_core::store::{Backend, PoolSettings, Store};
+use natter_core::store::{PoolSettings, Store};
 
 /// Connected dependencies.
 pub struct Parts {
@@ -23,15 +23,12 @@ impl Parts {
     /// Connects the store (migrating when `migrate`), the key-value store and the broker:
     /// Redis for both when configured, memory otherwise.
     pub async fn connect(config: &Config, migrate: bool) -> anyhow::Result<Self> {
-        let url = config.database_url();
-        let backend = Backend::of_url(&url).context("the database URL")?;
-        let max_connections = config.database.max_connections;
         let pool = PoolSettings {
-            max_connections: max_connections.unwrap_or_else(|| backend.default_connections()),
+            max_connections: config.database.max_connections,
             max_lifetime: Duration::from_secs(config.database.max_lifetime_secs),
             acquire_timeout: Duration::from_millis(config.database.acquire_timeout_ms),
         };
-        let store = Store::connect_with(&url, pool)
+        let store = Store::connect_with(&config.database_url(), pool)
             .await
             .context("connecting to the database")?;
         if migrate {

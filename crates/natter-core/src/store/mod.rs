@@ -124,8 +124,9 @@ static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
 /// How the connection pool behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSettings {
-    /// Most connections open at once.
-    pub max_connections: u32,
+    /// Most (reading) connections open at once; `None`: the backend's default
+    /// ([`Backend::default_connections`]).
+    pub max_connections: Option<u32>,
     /// A pooled connection is closed after this long, so new credentials given to
     /// [`Store::use_url`] take over within that time.
     pub max_lifetime: Duration,
@@ -138,7 +139,7 @@ impl PoolSettings {
     /// `max_connections` connections, replaced after 30 minutes, waited for up to 5 s.
     pub fn new(max_connections: u32) -> Self {
         Self {
-            max_connections,
+            max_connections: Some(max_connections),
             max_lifetime: Duration::from_secs(30 * 60),
             acquire_timeout: Duration::from_secs(5),
         }
@@ -157,7 +158,10 @@ impl Store {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url)?;
         let options = connect_options(url)?;
-        let pool = pool_options(backend, settings, settings.max_connections)
+        let max = settings
+            .max_connections
+            .unwrap_or_else(|| backend.default_connections());
+        let pool = pool_options(backend, settings, max)
             .connect_with(options.clone())
             .await?;
         let writer = match backend {
