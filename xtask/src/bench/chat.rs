@@ -77,7 +77,9 @@ pub(super) struct Step {
     pub(super) sent: usize,
     /// Deliveries due: every member of the room, for every message.
     expected: usize,
+    /// Each delivery's latency, sorted.
     pub(super) delivered: Vec<Duration>,
+    /// Each ack's latency, sorted.
     pub(super) acks: Vec<Duration>,
     usage: Usage,
 }
@@ -96,6 +98,7 @@ struct Figures {
     steps: Vec<Step>,
     big_move: Duration,
     big_failed: usize,
+    /// Per message into the room of all, when its last member had it; sorted.
     last_member: Vec<Duration>,
     big_complete: usize,
     slow_closes: usize,
@@ -306,6 +309,8 @@ pub(super) async fn send_at(
         }
     }
     let sent = (*next_id - first) as usize;
+    delivered.sort_unstable();
+    acks.sort_unstable();
     let step = Step {
         rate,
         sent,
@@ -357,6 +362,7 @@ async fn big_room_phase(
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    figures.last_member.sort_unstable();
 }
 
 fn ms(duration: Duration) -> f64 {
@@ -378,7 +384,7 @@ impl Step {
     }
 
     fn passes(&self) -> bool {
-        self.lost() == 0 && quantile_sorted(&self.delivered, 0.99) <= Duration::from_millis(100)
+        self.lost() == 0 && quantile(&self.delivered, 0.99) <= Duration::from_millis(100)
     }
 }
 
@@ -410,33 +416,27 @@ fn print_target(f: &Figures, args: &ChatArgs) {
         "+deps"
     );
     for step in &f.steps {
-        let mut sorted = step.delivered.clone();
-        sorted.sort();
-        let mut acks = step.acks.clone();
-        acks.sort();
         println!(
             "{:>6} {:>10} {:>8} {:>7.1}ms {:>7.1}ms {:>7.1}ms {:>7.1}ms {:>8.2} {:>11.0} {:>11.0}",
             step.rate,
             step.delivered.len(),
             step.lost(),
-            ms(quantile(&sorted, 0.5)),
-            ms(quantile(&sorted, 0.99)),
-            ms(quantile(&acks, 0.5)),
-            ms(quantile(&acks, 0.99)),
+            ms(quantile(&step.delivered, 0.5)),
+            ms(quantile(&step.delivered, 0.99)),
+            ms(quantile(&step.acks, 0.5)),
+            ms(quantile(&step.acks, 0.99)),
             step.usage.server,
             step.per_cpu_second(false),
             step.per_cpu_second(true),
         );
     }
-    let mut last = f.last_member.clone();
-    last.sort();
     println!(
         "one room of all {}: moved in {:.2} s ({} failed); last member p50 {:.1}ms p99 {:.1}ms ({} of {} messages reached everyone); 4008 closes: {}",
         f.sockets,
         f.big_move.as_secs_f64(),
         f.big_failed,
-        ms(quantile(&last, 0.5)),
-        ms(quantile(&last, 0.99)),
+        ms(quantile(&f.last_member, 0.5)),
+        ms(quantile(&f.last_member, 0.99)),
         f.big_complete,
         args.big_room_messages,
         f.slow_closes
@@ -478,15 +478,15 @@ fn table(all: &[Figures]) -> Table {
         .map(|f| f.steps.iter().map(|s| s.rate).collect::<Vec<_>>());
     for (i, rate) in rates.unwrap_or_default().into_iter().enumerate() {
         let step = |f: &Figures, read: &dyn Fn(&Step) -> f64| f.steps.get(i).map_or(0.0, read);
-        let p99 = |f: &Figures| step(f, &|s| ms(quantile_sorted(&s.delivered, 0.99)));
+        let p99 = |f: &Figures| step(f, &|s| ms(quantile(&s.delivered, 0.99)));
         row(&format!("p99 at {rate}/s"), &p99, " ms");
-        let ack = |f: &Figures| step(f, &|s| ms(quantile_sorted(&s.acks, 0.99)));
+        let ack = |f: &Figures| step(f, &|s| ms(quantile(&s.acks, 0.99)));
         row(&format!("ack p99 at {rate}/s"), &ack, " ms");
         let per_cpu = |f: &Figures| step(f, &|s| s.per_cpu_second(true));
         row(&format!("deliveries per cpu-s at {rate}/s"), &per_cpu, "");
     }
     row("one room of all: move", &|f| f.big_move.as_secs_f64(), " s");
-    let last = |f: &Figures| ms(quantile_sorted(&f.last_member, 0.99));
+    let last = |f: &Figures| ms(quantile(&f.last_member, 0.99));
     row("one room of all: last member p99", &last, " ms");
     let sent = |f: &Figures| ms(quantile(&f.send_burst.frames, 0.99));
     row("send burst: message p99", &sent, " ms");
@@ -504,10 +504,4 @@ fn highest(f: &Figures) -> u32 {
         .map(|s| s.rate)
         .max()
         .unwrap_or(0)
-}
-
-fn quantile_sorted(samples: &[Duration], q: f64) -> Duration {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    quantile(&sorted, q)
 }

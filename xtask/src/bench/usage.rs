@@ -91,11 +91,8 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// The `q` quantile of `sorted` samples (zero when there are none).
+/// The `q` quantile of `sorted` samples, by [`super::load::quantile`]'s nearest rank
+/// (zero when there are none).
 pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index]
+    super::load::quantile(sorted, q).unwrap_or_default()
 }
