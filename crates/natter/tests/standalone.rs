@@ -6,6 +6,7 @@ mod support;
 
 use std::process::Command;
 
+use natter_testkit::telemetry::sample;
 use support::{get, header, register, request, start, start_with, terminate};
 
 #[test]
@@ -44,20 +45,18 @@ fn sqlite_reads_on_a_connection_per_core_unless_configured() {
     let dir = tempfile::tempdir().unwrap();
     let max = |running: &support::Running| {
         let text = get(&running.url, "/metrics");
-        text.lines()
-            .find_map(|line| line.strip_prefix("natter_db_pool_max_connections "))
+        sample(&text, "natter_db_pool_max_connections")
             .unwrap_or_else(|| panic!("no pool maximum in {text}"))
-            .to_owned()
     };
     let running = start(&dir.path().join("default"));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    assert_eq!(max(&running), cores.clamp(4, 16).to_string());
+    assert_eq!(max(&running), cores.clamp(4, 16) as f64);
     assert!(terminate(running).success());
     let running = start_with(
         &dir.path().join("configured"),
         &[("NATTER_DATABASE_MAX_CONNECTIONS", "7")],
     );
-    assert_eq!(max(&running), "7");
+    assert_eq!(max(&running), 7.0);
     assert!(terminate(running).success());
 }
 

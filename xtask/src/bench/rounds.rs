@@ -93,7 +93,7 @@ impl Summary {
         let ratios = sorted(ratios.collect());
         Self {
             value: median(values.collect()),
-            ratio: median(ratios.clone()),
+            ratio: middle(&ratios),
             lowest: ratios.first().copied().unwrap_or_default(),
             highest: ratios.last().copied().unwrap_or_default(),
         }
@@ -107,7 +107,11 @@ fn sorted(mut values: Vec<f64>) -> Vec<f64> {
 
 /// The middle value (the mean of the two middle ones for an even count).
 fn median(values: Vec<f64>) -> f64 {
-    let values = sorted(values);
+    middle(&sorted(values))
+}
+
+/// The median of `values`, already sorted.
+fn middle(values: &[f64]) -> f64 {
     let n = values.len();
     match n {
         0 => 0.0,
