@@ -127,19 +127,24 @@ pub fn run(
     // ports: each target of each round, and each run, connects from other addresses.
     let run = std::process::id() as usize % 8;
     let mut tables = Vec::new();
+    let count = args.targets.len();
     for round in 0..args.rounds as usize {
-        let mut all = Vec::new();
-        for (i, &target) in args.targets.iter().enumerate() {
+        let mut all = Vec::with_capacity(count);
+        for (i, at) in rounds::order(round, count).enumerate() {
+            let target = args.targets[at];
             let data = tempfile::tempdir()?;
             let server = start(root, servers, target, data.path())?;
-            let turn = run * 4 + round * args.targets.len() + i;
+            let turn = run * 4 + round * count + i;
             let first_source = u8::try_from(2 + 8 * (turn % 31))?;
             let database = (target == Target::Postgres).then_some(servers.database_url.as_str());
             let figures =
                 runtime.block_on(measure(&server, target, args, first_source, database))?;
             print_target(&figures, args);
-            all.push(figures);
+            all.push((at, figures));
         }
+        // The table's columns in the order the targets were given (the reference first).
+        all.sort_by_key(|&(at, _)| at);
+        let all: Vec<Figures> = all.into_iter().map(|(_, figures)| figures).collect();
         let table = table(&all);
         let heading = match args.rounds {
             1 => "same run".to_owned(),

@@ -120,9 +120,30 @@ fn middle(values: &[f64]) -> f64 {
     }
 }
 
+/// The order in which round `round` measures `count` targets (indices into them): each
+/// round starts one target further on, so over `count` rounds each target has gone
+/// first, second, …, and a machine that slows down or speeds up within a round favours
+/// none of them.
+pub fn order(round: usize, count: usize) -> impl Iterator<Item = usize> {
+    (0..count).map(move |i| (i + round) % count)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_target_takes_each_turn_once_over_as_many_rounds() {
+        let rounds: Vec<Vec<usize>> = (0..3).map(|round| order(round, 3).collect()).collect();
+        assert_eq!(rounds, [[0, 1, 2], [1, 2, 0], [2, 0, 1]]);
+        for turn in 0..3 {
+            let mut at_turn: Vec<usize> = rounds.iter().map(|round| round[turn]).collect();
+            at_turn.sort_unstable();
+            assert_eq!(at_turn, [0, 1, 2]);
+        }
+        assert_eq!(order(5, 1).collect::<Vec<_>>(), [0]);
+        assert_eq!(order(0, 0).count(), 0);
+    }
 
     #[test]
     fn medians_of_odd_and_even_counts() {
