@@ -12,6 +12,9 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
+/// Clients per source address (see [`Client::connect`]).
+const SOCKETS_PER_SOURCE: usize = 10_000;
+
 /// Who a client is and where it starts.
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -149,8 +152,10 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 impl Client {
-    /// Connects from 127.0.0.(first + n / 20,000): one source address has about 28,000
-    /// ephemeral ports, so large runs spread over several.
+    /// Connects from 127.0.0.(first + n / 10,000): one source address has about 28,000
+    /// ephemeral ports, and finding a free one for `bind` slows as they fill (19,000
+    /// sockets from one address took the clients 9.5 s to connect, against 0.8 s for
+    /// 10,000), so large runs spread over several.
     async fn connect(&self) -> anyhow::Result<Socket> {
         let server: std::net::SocketAddr = self
             .url
@@ -158,7 +163,12 @@ impl Client {
             .trim_end_matches("/ws")
             .parse()?;
         let tcp = tokio::net::TcpSocket::new_v4()?;
-        let source = [127, 0, 0, self.first_source + (self.index / 20_000) as u8];
+        let source = [
+            127,
+            0,
+            0,
+            self.first_source + (self.index / SOCKETS_PER_SOURCE) as u8,
+        ];
         tcp.bind(std::net::SocketAddr::from((source, 0)))?;
         let stream = tcp.connect(server).await?;
         stream.set_nodelay(true)?;
