@@ -154,7 +154,7 @@ type Socket =
 impl Client {
     /// Connects from 127.0.0.(first + n / 10,000): one source address has about 28,000
     /// ephemeral ports, and finding a free one for `bind` slows as they fill (19,000
-    /// sockets from one address took the clients 9.5 s to connect, against 0.8 s for
+    /// sockets from one address took the clients 9.5–10.8 s to connect, against 0.8 s for
     /// 10,000), so large runs spread over several.
     async fn connect(&self) -> anyhow::Result<Socket> {
         let server: std::net::SocketAddr = self
