@@ -163,12 +163,11 @@ impl Client {
             .trim_end_matches("/ws")
             .parse()?;
         let tcp = tokio::net::TcpSocket::new_v4()?;
-        let source = [
-            127,
-            0,
-            0,
-            self.first_source + (self.index / SOCKETS_PER_SOURCE) as u8,
-        ];
+        let last = u8::try_from(self.index / SOCKETS_PER_SOURCE)
+            .ok()
+            .and_then(|n| self.first_source.checked_add(n))
+            .ok_or_else(|| anyhow::anyhow!("more clients than 127.0.0.x addresses"))?;
+        let source = [127, 0, 0, last];
         tcp.bind(std::net::SocketAddr::from((source, 0)))?;
         let stream = tcp.connect(server).await?;
         stream.set_nodelay(true)?;
