@@ -110,13 +110,6 @@ struct Figures {
     thread_burst: Burst,
 }
 
-impl Figures {
-    /// The storm's CPU seconds: the server's and its dependencies'.
-    fn connect_cpu(&self) -> f64 {
-        self.connect_usage.server + self.connect_usage.dependencies
-    }
-}
-
 pub fn run(
     root: &Path,
     servers: &Servers,
@@ -384,7 +377,7 @@ fn ms(duration: Duration) -> f64 {
 impl Step {
     fn per_cpu_second(&self, with_dependencies: bool) -> f64 {
         let cpu = match with_dependencies {
-            true => self.usage.server + self.usage.dependencies,
+            true => self.usage.total(),
             false => self.usage.server,
         };
         self.delivered.len() as f64 / cpu.max(1e-9)
@@ -410,7 +403,7 @@ fn print_target(f: &Figures, args: &ChatArgs) {
         f.sockets,
         f.failed,
         f.connect.as_secs_f64(),
-        f.connect_cpu(),
+        f.connect_usage.total(),
         f.connect_usage.dependencies,
         f.presence_frames,
         f.kib_per_socket
@@ -483,11 +476,8 @@ fn table(all: &[Figures]) -> Table {
         &|f| f.connect.as_secs_f64(),
         " s",
     );
-    row(
-        "connect + subscribe: server cpu",
-        &Figures::connect_cpu,
-        " s",
-    );
+    let storm_cpu = |f: &Figures| f.connect_usage.total();
+    row("connect + subscribe: server cpu", &storm_cpu, " s");
     row("KiB per idle socket", &|f| f.kib_per_socket, "");
     row("highest rate, p99 ≤ 100 ms", &|f| highest(f) as f64, "/s");
     let rates = all

@@ -33,6 +33,11 @@ impl Usage {
         }
     }
 
+    /// The server's CPU seconds and its dependencies'.
+    pub fn total(&self) -> f64 {
+        self.server + self.dependencies
+    }
+
     /// The CPU seconds used since [`Usage::start`].
     pub fn stop(self) -> Self {
         let dependencies = match self.count_dependencies {
