@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{Either, ready};
-use futures::{Sink, SinkExt, Stream, StreamExt};
+use futures::{FutureExt as _, Sink, SinkExt, Stream, StreamExt};
 use natter_core::events;
 use natter_core::messaging::Post;
 use natter_core::policy::Action;
@@ -46,7 +46,14 @@ impl<T> Socket for T where
 }
 
 /// Why the loop ended.
+#[derive(Debug, PartialEq, Eq)]
 struct Closing(u16, &'static str);
+
+/// The connection ends without a close frame of ours (the client closed or went away).
+const ENDED: Closing = Closing(0, "");
+
+/// What reading the socket gives: a frame, a read failure, or `None` at its end.
+type Received = Option<Result<Message, tungstenite::Error>>;
 
 /// Where a message stands in a subscriber's order of its room.
 enum Order {
@@ -174,6 +181,8 @@ impl Connection {
         let timer = tokio::time::sleep_until(due);
         tokio::pin!(timer);
         let mut streak = 0;
+        // Whether the last thing handled was a client frame (see `pipelined` below).
+        let mut read_last = false;
         loop {
             let expires = self.expires.unwrap_or(auth_deadline);
             if expires.min(ping_at) != due {
@@ -190,50 +199,90 @@ impl Connection {
             };
             let outcome = if let Some(taken) = queued {
                 streak += 1;
+                read_last = false;
                 self.on_taken(socket, taken).await
+            } else if read_last
+                && streak < STREAK
+                && let Some(received) = ready_frame(socket)
+            {
+                // A frame the client sent together with the one just handled (`auth`
+                // and its `subscribe`) is handled before the replies are flushed: one
+                // write and one wake-up of the client for both, not one each.
+                streak += 1;
+                last_heard = Instant::now();
+                self.on_received(socket, received).await
             } else if let Err(closing) = flush(socket, self.chat.limits.write_stall).await {
                 // The frames queued since the last wait go out before the next one, in
                 // one write when there are several.
                 Err(closing)
             } else {
                 streak = 0;
+                read_last = false;
                 tokio::select! {
                     biased;
                     _ = &mut stop => return Some(Closing(close::SERVICE_RESTART, "service restart")),
                     _ = &mut timer => {
                         if expires <= ping_at {
-                            return Some(if self.user.is_some() {
-                                Closing(close::TOKEN_EXPIRED, "token expired")
-                            } else {
-                                Closing(close::AUTH_TIMEOUT, "authenticate first")
-                            });
-                        }
-                        if last_heard.elapsed() > idle_limit {
+                            // A busy replica may poll a connection after its deadline
+                            // with the `auth` it was sent in time already readable: that
+                            // frame is handled, not refused.
+                            let late = match self.user {
+                                None => ready_frame(socket),
+                                Some(_) => None,
+                            };
+                            let Some(received) = late else {
+                                return Some(if self.user.is_some() {
+                                    Closing(close::TOKEN_EXPIRED, "token expired")
+                                } else {
+                                    Closing(close::AUTH_TIMEOUT, "authenticate first")
+                                });
+                            };
+                            last_heard = Instant::now();
+                            read_last = true;
+                            self.on_received(socket, received).await
+                        } else if last_heard.elapsed() > idle_limit {
                             return Some(Closing(close::HEARTBEAT_TIMEOUT, "no heartbeat"));
+                        } else {
+                            ping_at = Instant::now() + heartbeat;
+                            write(socket, Message::Ping(Default::default()), self.chat.limits.write_stall).await
                         }
-                        ping_at = Instant::now() + heartbeat;
-                        write(socket, Message::Ping(Default::default()), self.chat.limits.write_stall).await
                     }
                     received = socket.next() => {
                         last_heard = Instant::now();
-                        match received {
-                            // Boxed: only the frames' own handling needs the space.
-                            Some(Ok(Message::Text(text))) => Box::pin(self.on_text(socket, text)).await,
-                            Some(Ok(Message::Binary(_))) => Err(Closing(close::PROTOCOL_ERROR, "text frames only")),
-                            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Ok(()),
-                            Some(Err(error)) => return read_failure(error),
-                            Some(Ok(Message::Close(_))) | None => return None,
-                        }
+                        read_last = true;
+                        self.on_received(socket, received).await
                     }
                     taken = mailbox.take() => self.on_taken(socket, taken).await,
                 }
             };
             match outcome {
                 Ok(()) => {}
-                Err(Closing(0, _)) => return None,
+                Err(ENDED) => return None,
                 Err(closing) => return Some(closing),
             }
         }
+    }
+
+    /// Handles what the socket gave: a client frame, or its end ([`ENDED`] when it
+    /// ends without a close frame of ours).
+    ///
+    /// Not `async`: what was read is not kept in the caller's future (every idle
+    /// connection's), only a text frame's boxed handling.
+    fn on_received<'a, S: Socket>(
+        &'a mut self,
+        socket: &'a mut S,
+        received: Received,
+    ) -> impl Future<Output = Result<(), Closing>> + use<'a, S> {
+        let now = match received {
+            Some(Ok(Message::Text(text))) => {
+                return Either::Left(Box::pin(self.on_text(socket, text)));
+            }
+            Some(Ok(Message::Binary(_))) => Err(Closing(close::PROTOCOL_ERROR, "text frames only")),
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Ok(()),
+            Some(Err(error)) => Err(read_failure(error)),
+            Some(Ok(Message::Close(_))) | None => Err(ENDED),
+        };
+        Either::Right(ready(now))
     }
 
     /// Parses a client frame, lets its text go (it pins the socket's read buffer, which
@@ -951,11 +1000,11 @@ impl Connection {
 
 /// A frame over the size limit is answered with 1009, a text frame that is not UTF-8
 /// with 1007; other read failures (the connection is gone) end quietly.
-fn read_failure(error: tungstenite::Error) -> Option<Closing> {
+fn read_failure(error: tungstenite::Error) -> Closing {
     match error {
-        tungstenite::Error::Capacity(_) => Some(Closing(close::TOO_BIG, "frame too large")),
-        tungstenite::Error::Utf8(_) => Some(Closing(close::INVALID_DATA, "text is not UTF-8")),
-        _ => None,
+        tungstenite::Error::Capacity(_) => Closing(close::TOO_BIG, "frame too large"),
+        tungstenite::Error::Utf8(_) => Closing(close::INVALID_DATA, "text is not UTF-8"),
+        _ => ENDED,
     }
 }
 
@@ -997,6 +1046,13 @@ async fn delivered<S: Socket>(
     Ok(())
 }
 
+/// What the socket has ready now (`None` when nothing is). Not `async`, so that nothing
+/// is kept in the caller's future; polled without the task's waker, which the loop's
+/// wait registers again before the task sleeps.
+fn ready_frame<S: Socket>(socket: &mut S) -> Option<Received> {
+    socket.next().now_or_never()
+}
+
 /// Queues one frame on the socket; it goes out with the next [`flush`] (the loop flushes
 /// before it waits), together with whatever else was queued meanwhile.
 fn write<'s, S: Socket>(
@@ -1031,7 +1087,7 @@ where
             .await
             .map_err(|_| TOO_SLOW)?,
     };
-    written.map_err(|_| Closing(0, ""))
+    written.map_err(|_| ENDED)
 }
 
 mod followed;

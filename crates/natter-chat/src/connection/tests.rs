@@ -3,7 +3,8 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use futures::channel::mpsc;
@@ -25,13 +26,23 @@ struct Duplex {
     incoming: mpsc::UnboundedReceiver<Result<Message, tungstenite::Error>>,
     outgoing: mpsc::UnboundedSender<Message>,
     held: Vec<Message>,
+    /// Flushes that wrote something (a real socket's writes).
+    writes: Arc<AtomicUsize>,
+    /// The client's frames do not wake the connection: a replica too busy to poll it
+    /// until something else (its timer) does.
+    unwoken: bool,
 }
 
 impl Stream for Duplex {
     type Item = Result<Message, tungstenite::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.incoming.poll_next_unpin(cx)
+        let waker = match self.unwoken {
+            true => Waker::noop(),
+            false => cx.waker(),
+        };
+        self.incoming
+            .poll_next_unpin(&mut Context::from_waker(waker))
     }
 }
 
@@ -48,7 +59,15 @@ impl Sink<Message> for Duplex {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        let Self { outgoing, held, .. } = &mut *self;
+        let Self {
+            outgoing,
+            held,
+            writes,
+            ..
+        } = &mut *self;
+        if !held.is_empty() {
+            writes.fetch_add(1, Ordering::Relaxed);
+        }
         for message in held.drain(..) {
             outgoing
                 .unbounded_send(message)
@@ -73,6 +92,8 @@ fn closed(error: mpsc::SendError) -> tungstenite::Error {
 pub(super) struct Client {
     says: mpsc::UnboundedSender<Result<Message, tungstenite::Error>>,
     hears: mpsc::UnboundedReceiver<Message>,
+    /// The server's writes to this client so far.
+    writes: Arc<AtomicUsize>,
 }
 
 impl Client {
@@ -165,17 +186,29 @@ impl Setup {
 
     /// A connection being served; its `hello` already read.
     pub(super) async fn connect(&self) -> Client {
+        self.connect_woken(true).await
+    }
+
+    /// [`Setup::connect`]; unless `woken`, the client's frames do not wake the server.
+    async fn connect_woken(&self, woken: bool) -> Client {
         let (says, incoming) = mpsc::unbounded();
         let (outgoing, hears) = mpsc::unbounded();
+        let writes = Arc::new(AtomicUsize::new(0));
         tokio::spawn(super::serve(
             self.chat.clone(),
             Duplex {
                 incoming,
                 outgoing,
                 held: Vec::new(),
+                writes: writes.clone(),
+                unwoken: !woken,
             },
         ));
-        let mut client = Client { says, hears };
+        let mut client = Client {
+            says,
+            hears,
+            writes,
+        };
         assert_eq!(client.next().await["type"], "hello");
         client
     }
@@ -403,4 +436,42 @@ async fn a_connection_is_pinged_and_closed_only_after_its_silence() {
     );
     talking.say(json!({"type": "ping"})).await;
     assert_eq!(talking.next().await["type"], "pong");
+}
+
+#[tokio::test]
+async fn replies_to_frames_sent_together_go_out_in_one_write() {
+    let setup = Setup::new().await;
+    let (user, token) = setup.user("alice", "s1").await;
+    let room = setup.group(&user).await;
+    let mut client = setup.connect().await;
+    assert_eq!(client.writes.load(Ordering::Relaxed), 1, "hello");
+    // Both frames are queued before the connection runs again.
+    client.say(json!({"type": "auth", "token": token})).await;
+    client
+        .say(json!({"type": "subscribe", "room_id": room}))
+        .await;
+    assert_eq!(client.next().await["type"], "authenticated");
+    assert_eq!(client.next().await["type"], "subscribed");
+    assert_eq!(client.writes.load(Ordering::Relaxed), 2);
+    // One frame alone is answered at once.
+    client.say(json!({"type": "ping"})).await;
+    assert_eq!(client.next().await["type"], "pong");
+    assert_eq!(client.writes.load(Ordering::Relaxed), 3);
+}
+
+#[tokio::test]
+async fn an_auth_sent_in_time_but_read_after_the_deadline_is_still_handled() {
+    let setup = Setup::with(Limits {
+        auth_timeout_secs: 1,
+        ..Limits::default()
+    })
+    .await;
+    let (_, token) = setup.user("alice", "s1").await;
+    // Nothing wakes the connection until its deadline's timer does.
+    let mut late = setup.connect_woken(false).await;
+    late.say(json!({"type": "auth", "token": token})).await;
+    assert_eq!(late.next().await["type"], "authenticated");
+    // With nothing sent, the deadline still closes it.
+    let mut silent = setup.connect_woken(false).await;
+    assert_eq!(silent.next().await["close"], 4001);
 }
