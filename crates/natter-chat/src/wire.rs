@@ -271,19 +271,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Wire<T> {
         head
     }
 
-    /// Whether a frame waits to be written.
-    fn waiting(&self) -> bool {
-        self.head.is_some()
+    /// Whether a frame's write has begun and not ended.
+    fn partly_written(&self) -> bool {
+        matches!(&self.head, Some(Queued::Text(outgoing)) if outgoing.written > 0)
     }
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Stream for Wire<T> {
     type Item = Result<Message, tungstenite::Error>;
 
-    /// Reading waits for the waiting frames to be written: tungstenite answers a ping
-    /// while reading, and its pong must not land inside a frame.
+    /// Reading first finishes a frame partly written: tungstenite answers a ping while
+    /// reading, and its pong must not land inside a frame. Frames not yet begun wait
+    /// (a control frame may come between two frames, RFC 6455 §5.4): the replies to
+    /// frames a client sent together then go out in one write.
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.waiting()
+        if self.partly_written()
             && let Err(error) = ready!(self.poll_drained(cx))
         {
             return Poll::Ready(Some(Err(error)));
@@ -472,6 +474,48 @@ mod tests {
         assert_eq!(pong, Message::Pong(Bytes::from_static(b"hi")));
         let text = client.next().await.unwrap().unwrap();
         assert_eq!(text, Message::text("after the pong"));
+    }
+
+    #[tokio::test]
+    async fn reading_leaves_frames_not_begun_waiting_for_the_flush() {
+        let (mut client, mut server) = pair(1 << 16).await;
+        server.feed(Message::text("reply")).await.unwrap();
+        client.send(Message::text("next")).await.unwrap();
+        let read = server.next().await.unwrap().unwrap();
+        assert_eq!(read, Message::text("next"));
+        assert!(
+            futures::poll!(client.next()).is_pending(),
+            "nothing written"
+        );
+        server.feed(Message::text("second reply")).await.unwrap();
+        server.flush().await.unwrap();
+        for text in ["reply", "second reply"] {
+            assert_eq!(client.next().await.unwrap().unwrap(), Message::text(text));
+        }
+    }
+
+    #[tokio::test]
+    async fn reading_finishes_a_frame_partly_written_before_the_pong() {
+        let (mut client, mut server) = pair(64).await;
+        let long = "x".repeat(1_000);
+        server.feed(Message::text(long.clone())).await.unwrap();
+        assert!(
+            futures::poll!(server.flush()).is_pending(),
+            "a partial write"
+        );
+        let ping = Message::Ping(Bytes::from_static(b"hi"));
+        client.send(ping.clone()).await.unwrap();
+        let reading = async { server.next().await.unwrap().unwrap() };
+        let hearing = async { client.next().await.unwrap().unwrap() };
+        // A pong inside the frame would leave the client waiting for the frame's end.
+        let both = async { tokio::join!(reading, hearing) };
+        let (read, heard) = tokio::time::timeout(std::time::Duration::from_secs(5), both)
+            .await
+            .expect("the frame arrives whole");
+        assert_eq!((read, heard), (ping, Message::text(long)));
+        server.flush().await.unwrap();
+        let pong = client.next().await.unwrap().unwrap();
+        assert_eq!(pong, Message::Pong(Bytes::from_static(b"hi")));
     }
 
     fn request(headers: &[(&str, &str)]) -> Parts {
