@@ -181,7 +181,8 @@ impl Connection {
         let timer = tokio::time::sleep_until(due);
         tokio::pin!(timer);
         let mut streak = 0;
-        // Whether the last thing handled was a client frame (see `pipelined` below).
+        // Whether the last thing handled was a client frame: then a frame the socket
+        // already holds is handled before the flush (the second branch below).
         let mut read_last = false;
         loop {
             let expires = self.expires.unwrap_or(auth_deadline);
