@@ -466,7 +466,10 @@ async fn replies_to_frames_sent_together_go_out_in_one_write() {
     assert_eq!(client.next().await["type"], "subscribed");
     let writes = client.writes.lock().unwrap().clone();
     assert_eq!(writes[0], ["hello"]);
-    assert_eq!(writes[1][..3], ["authenticated", "subscribed", "presence_list"]);
+    assert_eq!(
+        writes[1][..3],
+        ["authenticated", "subscribed", "presence_list"]
+    );
 }
 
 #[tokio::test]
