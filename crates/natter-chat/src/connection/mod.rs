@@ -184,6 +184,8 @@ impl Connection {
         // Whether the last thing handled was a client frame: then a frame the socket
         // already holds is handled before the flush (the second branch below).
         let mut read_last = false;
+        // Whether frames were read after the authentication deadline fired.
+        let mut late_read = false;
         loop {
             let expires = self.expires.unwrap_or(auth_deadline);
             if expires.min(ping_at) != due {
@@ -226,11 +228,13 @@ impl Connection {
                         if expires <= ping_at {
                             // A busy replica may poll a connection after its deadline
                             // with the `auth` it was sent in time already readable: that
-                            // frame is handled, not refused.
-                            let late = match self.user {
-                                None => ready_frame(socket),
-                                Some(_) => None,
+                            // frame (and those right behind it) is handled, not refused.
+                            // Once: a client that keeps sending is not kept unauthenticated.
+                            let late = match (self.user.is_none(), late_read) {
+                                (true, false) => ready_frame(socket),
+                                _ => None,
                             };
+                            late_read = true;
                             let Some(received) = late else {
                                 return Some(if self.user.is_some() {
                                     Closing(close::TOKEN_EXPIRED, "token expired")

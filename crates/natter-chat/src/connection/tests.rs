@@ -488,3 +488,31 @@ async fn an_auth_sent_in_time_but_read_after_the_deadline_is_still_handled() {
     let mut silent = setup.connect_woken(false).await;
     assert_eq!(silent.next().await["close"], 4001);
 }
+
+#[tokio::test]
+async fn a_client_that_keeps_sending_without_auth_is_closed_at_its_deadline() {
+    let setup = Setup::with(Limits {
+        auth_timeout_secs: 1,
+        ..Limits::default()
+    })
+    .await;
+    let mut client = setup.connect_woken(false).await;
+    // More frames than the connection reads in a row are waiting when the deadline
+    // fires: however many there are, what it reads late is bounded.
+    for _ in 0..1_000 {
+        let ping = Message::text(json!({"type": "ping"}).to_string());
+        client.says.unbounded_send(Ok(ping)).unwrap();
+    }
+    let mut pongs = 0;
+    let close = loop {
+        let frame = client.next().await;
+        match frame["type"].as_str() {
+            Some("pong") => pongs += 1,
+            _ => break frame["close"].clone(),
+        }
+    };
+    assert_eq!(close, 4001);
+    // The frame read late, and at most a streak of frames right behind it.
+    let most = super::STREAK + 1;
+    assert!(pongs <= most, "{pongs} frames read after the deadline");
+}
