@@ -474,11 +474,7 @@ async fn replies_to_frames_sent_together_go_out_in_one_write() {
 
 #[tokio::test]
 async fn an_auth_sent_in_time_but_read_after_the_deadline_is_still_handled() {
-    let setup = Setup::with(Limits {
-        auth_timeout_secs: 1,
-        ..Limits::default()
-    })
-    .await;
+    let setup = with_a_short_deadline().await;
     let (_, token) = setup.user("alice", "s1").await;
     // Nothing wakes the connection until its deadline's timer does.
     let mut late = setup.connect_woken(false).await;
@@ -491,11 +487,7 @@ async fn an_auth_sent_in_time_but_read_after_the_deadline_is_still_handled() {
 
 #[tokio::test]
 async fn a_client_that_keeps_sending_without_auth_is_closed_at_its_deadline() {
-    let setup = Setup::with(Limits {
-        auth_timeout_secs: 1,
-        ..Limits::default()
-    })
-    .await;
+    let setup = with_a_short_deadline().await;
     let mut client = setup.connect_woken(false).await;
     // More frames than the connection reads in a row are waiting when the deadline
     // fires: however many there are, what it reads late is bounded.
@@ -515,4 +507,13 @@ async fn a_client_that_keeps_sending_without_auth_is_closed_at_its_deadline() {
     // The frame read late, and at most a streak of frames right behind it.
     let most = super::STREAK + 1;
     assert!(pongs <= most, "{pongs} frames read after the deadline");
+}
+
+/// A chat service whose connections must authenticate within 1 s.
+async fn with_a_short_deadline() -> Setup {
+    let limits = Limits {
+        auth_timeout_secs: 1,
+        ..Limits::default()
+    };
+    Setup::with(limits).await
 }
