@@ -225,22 +225,20 @@ impl Connection {
                     biased;
                     _ = &mut stop => return Some(Closing(close::SERVICE_RESTART, "service restart")),
                     _ = &mut timer => {
-                        if expires <= ping_at {
+                        if expires <= ping_at && self.user.is_some() {
+                            return Some(Closing(close::TOKEN_EXPIRED, "token expired"));
+                        } else if expires <= ping_at {
                             // A busy replica may poll a connection after its deadline
                             // with the `auth` it was sent in time already readable: that
                             // frame (and those right behind it) is handled, not refused.
                             // Once: a client that keeps sending is not kept unauthenticated.
-                            let late = match (self.user.is_none(), late_read) {
-                                (true, false) => ready_frame(socket),
-                                _ => None,
+                            let late = match late_read {
+                                false => ready_frame(socket),
+                                true => None,
                             };
                             late_read = true;
                             let Some(received) = late else {
-                                return Some(if self.user.is_some() {
-                                    Closing(close::TOKEN_EXPIRED, "token expired")
-                                } else {
-                                    Closing(close::AUTH_TIMEOUT, "authenticate first")
-                                });
+                                return Some(Closing(close::AUTH_TIMEOUT, "authenticate first"));
                             };
                             last_heard = Instant::now();
                             read_last = true;
