@@ -5,11 +5,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
+use ed25519_zebra::VerificationKey;
+use jsonwebtoken::EncodingKey;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm,
     OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse,
 };
-use jsonwebtoken::{DecodingKey, EncodingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
@@ -143,14 +144,21 @@ impl SigningKeySpec {
     }
 }
 
-/// Decoding keys by kid from a JWKS document; keys that are not Ed25519 are skipped.
-pub(crate) fn decoding_keys(jwks: &JwkSet) -> Vec<(String, DecodingKey)> {
+/// Verification keys by kid from a JWKS document; keys that are not Ed25519 are skipped.
+/// Each key is decompressed here, once, not for every token it verifies.
+pub(crate) fn verification_keys(jwks: &JwkSet) -> Vec<(String, VerificationKey)> {
     jwks.keys
         .iter()
-        .filter(|jwk| matches!(jwk.algorithm, AlgorithmParameters::OctetKeyPair(_)))
         .filter_map(|jwk| {
+            let AlgorithmParameters::OctetKeyPair(okp) = &jwk.algorithm else {
+                return None;
+            };
+            if okp.curve != EllipticCurve::Ed25519 {
+                return None;
+            }
             let kid = jwk.common.key_id.clone()?;
-            let key = DecodingKey::from_jwk(jwk).ok()?;
+            let bytes = URL_SAFE_NO_PAD.decode(&okp.x).ok()?;
+            let key = VerificationKey::try_from(bytes.as_slice()).ok()?;
             Some((kid, key))
         })
         .collect()

@@ -5,6 +5,7 @@ mod claims;
 mod denylist;
 pub mod jwks;
 mod keys;
+mod signatures;
 mod signer;
 mod verifier;
 
