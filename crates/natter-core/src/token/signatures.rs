@@ -150,6 +150,15 @@ mod tests {
         Item::from((public, signature, message.as_bytes()))
     }
 
+    /// A key, a queue, and a runtime the test drives by hand.
+    fn on_one_thread() -> (SigningKey, Signatures, tokio::runtime::Runtime) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let key = SigningKey::new(rand::rngs::OsRng);
+        (key, Signatures::default(), runtime)
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn checks_queued_together_are_answered_each_by_its_own_signature() {
         let key = SigningKey::new(rand::rngs::OsRng);
@@ -183,11 +192,7 @@ mod tests {
 
     #[test]
     fn a_check_queued_as_a_drain_ends_is_left_to_the_next_drain() {
-        let key = SigningKey::new(rand::rngs::OsRng);
-        let signatures = Signatures::default();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let (key, signatures, runtime) = on_one_thread();
         // A drain finds the queue empty...
         signatures.lock().draining = true;
         let mut ending = Drain::new(signatures.clone());
@@ -204,11 +209,7 @@ mod tests {
 
     #[test]
     fn a_drain_dropped_unfinished_refuses_what_waits_and_lets_another_start() {
-        let key = SigningKey::new(rand::rngs::OsRng);
-        let signatures = Signatures::default();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let (key, signatures, runtime) = on_one_thread();
         let mut waiting = Box::pin(signatures.check(signed(&key, "a")));
         // Queued, its drain spawned but not yet run; then the runtime goes away.
         runtime.block_on(async { assert!(futures::poll!(waiting.as_mut()).is_pending()) });

@@ -258,6 +258,14 @@ mod tests {
         TokenVerifier::new(&keys.jwks().unwrap(), "natter", "natter", denylist)
     }
 
+    /// A new key set, a signer of tokens valid `ttl_secs`, and a verifier of them.
+    fn issuing(ttl_secs: u64) -> (KeySet, TokenSigner, TokenVerifier) {
+        let keys = KeySet::generate(0);
+        let signer = TokenSigner::new(&keys, "natter", "natter", ttl_secs).unwrap();
+        let verifier = verifier_for(&keys);
+        (keys, signer, verifier)
+    }
+
     /// `token` with its claims replaced by `claims`, the header and signature kept.
     fn with_claims(token: &str, claims: &AccessClaims) -> String {
         let parts: Vec<&str> = token.split('.').collect();
@@ -267,9 +275,7 @@ mod tests {
 
     #[tokio::test]
     async fn tokens_checked_together_are_each_judged_on_their_own() {
-        let keys = KeySet::generate(0);
-        let signer = TokenSigner::new(&keys, "natter", "natter", 900).unwrap();
-        let verifier = verifier_for(&keys);
+        let (_, signer, verifier) = issuing(900);
         let now = crate::time::now_secs();
         let tokens: Vec<String> = (0..24)
             .map(|i| {
@@ -300,9 +306,7 @@ mod tests {
 
     #[test]
     fn a_token_is_refused_for_its_header_claims_or_signature() {
-        let keys = KeySet::generate(0);
-        let signer = TokenSigner::new(&keys, "natter", "natter", 900).unwrap();
-        let verifier = verifier_for(&keys);
+        let (keys, signer, verifier) = issuing(900);
         let now = crate::time::now_secs();
         let issued = signer.sign("u", "n", "s", now);
         let refused = |token: &str| verifier.verify_signature(token).unwrap_err();
@@ -345,9 +349,7 @@ mod tests {
 
     #[test]
     fn a_remembered_token_still_expires() {
-        let keys = KeySet::generate(0);
-        let signer = TokenSigner::new(&keys, "natter", "natter", 10).unwrap();
-        let verifier = verifier_for(&keys);
+        let (_, signer, verifier) = issuing(10);
         let now = crate::time::now_secs();
         let token = signer.sign("u", "n", "s", now).token;
         assert!(verifier.verify_signature(&token).is_ok());
@@ -365,9 +367,7 @@ mod tests {
 
     #[test]
     fn removing_a_key_forgets_the_tokens_it_signed() {
-        let mut keys = KeySet::generate(0);
-        let signer = TokenSigner::new(&keys, "natter", "natter", 900).unwrap();
-        let verifier = verifier_for(&keys);
+        let (mut keys, signer, verifier) = issuing(900);
         let token = signer.sign("u", "n", "s", crate::time::now_secs()).token;
         assert!(verifier.verify_signature(&token).is_ok());
         keys.rotate(10, 0);
