@@ -55,6 +55,7 @@ pub async fn auth(mut config: Config) -> anyhow::Result<()> {
     let secrets = secrets.expect("auth always reads its secrets");
     let keys = secrets.borrow().clone();
     let auth = assemble_auth(&config, &parts, &keys).await?;
+    auth.verifier().register_metrics(&metrics);
     secrets::follow_signing_keys(auth.clone(), secrets);
     let http = natter_auth::routes(auth.clone(), config.trust_forwarded_for);
     let grpc = grpc::router(Some(&auth), None, None).await;
@@ -89,6 +90,7 @@ pub async fn website(mut config: Config) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let (parts, secrets) = connect(&mut config, "website", &shutdown, &metrics).await?;
     let verifier = verifier_from_auth(&config, parts.kv.clone(), shutdown.clone()).await?;
+    verifier.register_metrics(&metrics);
     // The VAPID key comes with the secrets the website reads (Vault in a cluster).
     let vapid = secrets.and_then(|s| s.borrow().vapid.clone());
     let website = assemble_website(&config, &parts, verifier, vapid, shutdown.clone())?;
@@ -165,6 +167,7 @@ pub async fn chat(mut config: Config) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let (parts, _) = connect(&mut config, "chat", &shutdown, &metrics).await?;
     let verifier = verifier_from_auth(&config, parts.kv.clone(), shutdown.clone()).await?;
+    verifier.register_metrics(&metrics);
     let limits = chat_limits(&config);
     let (chat, http, sockets) = chat_routes(&parts, verifier, limits, shutdown.clone(), &metrics);
     let grpc = grpc::router(None, None, Some(&chat)).await;

@@ -24,6 +24,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     secrets::follow_database(&config, parts.store.clone(), secrets.clone());
     let keys = secrets.borrow().clone();
     let auth = assemble_auth(&config, &parts, &keys).await?;
+    auth.verifier().register_metrics(&metrics);
     secrets::follow_signing_keys(auth.clone(), secrets.clone());
     let website = crate::services::assemble_website(
         &config,

@@ -224,6 +224,7 @@ async fn every_service_counts_what_it_serves() {
         "{text}"
     );
     assert!(value(&text, "natter_db_pool_connections") >= 1.0, "{text}");
+    assert_eq!(value(&text, "natter_token_signatures_checked_total"), 1.0);
 
     // chat: a socket that authenticates, subscribes and sends.
     let ws_url = format!("{}/ws", chat.http.replace("http://", "ws://"));
@@ -259,6 +260,9 @@ async fn every_service_counts_what_it_serves() {
     assert_eq!(value(&text, "natter_chat_subscriptions"), 1.0);
     assert_eq!(value(&text, "natter_chat_messages_received_total"), 1.0);
     assert_eq!(value(&text, "natter_chat_messages_delivered_total"), 1.0);
+    // The token was new to chat: its signature was checked once, in a batch of one.
+    assert_eq!(value(&text, "natter_token_signatures_checked_total"), 1.0);
+    assert_eq!(value(&text, "natter_token_signature_batches_total"), 1.0);
     assert!(text.contains("natter_chat_queued_events "), "{text}");
     assert!(text.contains("natter_chat_outbox_depth "), "{text}");
     assert!(

@@ -14,6 +14,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ed25519_zebra::batch::{Item, Verifier};
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::oneshot;
 
 /// The most checks in one batch (the gain per signature levels off before this).
@@ -21,7 +22,19 @@ const BATCH_MAX: usize = 64;
 
 /// Signature checks waiting for a batch. Cheap to clone: clones share the queue.
 #[derive(Clone, Default)]
-pub(crate) struct Signatures(Arc<Mutex<Queue>>);
+pub(crate) struct Signatures {
+    queue: Arc<Mutex<Queue>>,
+    counts: Counts,
+}
+
+/// What the drains did, for `/metrics`: their ratio is the mean batch size.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Counts {
+    /// Signatures checked in a drain (checks made in place are not counted).
+    pub(crate) checked: Counter,
+    /// Batches those were checked in (a lone check is a batch of one).
+    pub(crate) batches: Counter,
+}
 
 #[derive(Default)]
 struct Queue {
@@ -56,8 +69,13 @@ impl Signatures {
         answered.await.unwrap_or(false)
     }
 
+    /// The counts of checks and batches (shared by every clone).
+    pub(crate) fn counts(&self) -> &Counts {
+        &self.counts
+    }
+
     fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -81,6 +99,9 @@ impl Drain {
         // that is what forms batches during a storm.
         tokio::task::yield_now().await;
         while let Some(jobs) = self.next_batch() {
+            let counts = self.signatures.counts();
+            counts.checked.inc_by(jobs.len() as u64);
+            counts.batches.inc();
             check_all(jobs);
         }
     }
@@ -178,6 +199,12 @@ mod tests {
         let expected: Vec<bool> = (0..20).map(|i| i % 7 != 3).collect();
         assert_eq!(answers, expected);
         assert!(!signatures.lock().draining, "the drain ends with the queue");
+        assert_eq!(signatures.counts().checked.get(), 20);
+        assert_eq!(
+            signatures.counts().batches.get(),
+            1,
+            "queued together, one batch"
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]

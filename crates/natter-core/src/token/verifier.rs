@@ -147,6 +147,25 @@ impl TokenVerifier {
         self.read_keys().keys().cloned().collect()
     }
 
+    /// Adds `natter_token_signatures_checked` and `natter_token_signature_batches` to
+    /// `metrics`: signatures of tokens new to this process checked in batches, and the
+    /// batches (their ratio is the mean batch size). Once per process.
+    pub fn register_metrics(&self, metrics: &crate::http::Metrics) {
+        let counts = self.signatures.counts().clone();
+        metrics.register(|registry| {
+            registry.register(
+                "token_signatures_checked",
+                "Signatures of access tokens new to this process, checked in batches",
+                counts.checked,
+            );
+            registry.register(
+                "token_signature_batches",
+                "Batches the signatures of new access tokens were checked in",
+                counts.batches,
+            );
+        });
+    }
+
     /// The deny-list consulted by [`TokenVerifier::verify`].
     pub fn denylist(&self) -> &Denylist {
         &self.denylist
