@@ -147,9 +147,11 @@ impl TokenVerifier {
         self.read_keys().keys().cloned().collect()
     }
 
-    /// Adds `natter_token_signatures_checked` and `natter_token_signature_batches` to
-    /// `metrics`: signatures of tokens new to this process checked in batches, and the
-    /// batches (their ratio is the mean batch size). Once per process.
+    /// Adds `natter_token_signatures_checked_total` and
+    /// `natter_token_signature_batches_total` to `metrics`: signatures of tokens new to
+    /// this process checked in batches, and the batches (their ratio is the mean batch
+    /// size). Once per process: clones share the counts, and a second registration would
+    /// list each series twice.
     pub fn register_metrics(&self, metrics: &crate::http::Metrics) {
         let counts = self.signatures.counts().clone();
         metrics.register(|registry| {
