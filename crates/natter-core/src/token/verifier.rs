@@ -217,9 +217,7 @@ impl TokenVerifier {
         let Some(claims) = self.cache().get(key) else {
             return Ok(None);
         };
-        if claims.exp + LEEWAY_SECS < crate::time::now_secs() {
-            return Err(TokenError::Expired);
-        }
+        unexpired(&claims)?;
         Ok(Some(claims))
     }
 
@@ -244,9 +242,7 @@ impl TokenVerifier {
         if claims.iss != expected.issuer || claims.aud != expected.audience {
             return Err(TokenError::Invalid);
         }
-        if claims.exp + LEEWAY_SECS < crate::time::now_secs() {
-            return Err(TokenError::Expired);
-        }
+        unexpired(&claims)?;
         // What was signed: the header and the claims as sent, with the dot between.
         let (signed, encoded) = token.rsplit_once('.').ok_or(TokenError::Invalid)?;
         let bytes: [u8; 64] = URL_SAFE_NO_PAD
@@ -265,6 +261,15 @@ impl TokenVerifier {
 
     fn read_keys(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, VerificationKey>> {
         self.keys.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Refuses claims past their `exp` by more than the leeway: a token checked now, and
+/// one remembered from before.
+fn unexpired(claims: &AccessClaims) -> Result<(), TokenError> {
+    match claims.exp + LEEWAY_SECS < crate::time::now_secs() {
+        true => Err(TokenError::Expired),
+        false => Ok(()),
     }
 }
 
