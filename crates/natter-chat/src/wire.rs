@@ -5,9 +5,12 @@
 //! socket of the room); here frames' headers and bytes go out in vectored writes, the
 //! frames queued since the last flush together.
 
+mod readable;
+
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use axum::http::request::Parts;
@@ -21,6 +24,8 @@ use tungstenite::handshake::derive_accept_key;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 use tungstenite::{Bytes, Message};
+
+use readable::Readable;
 
 /// A valid upgrade request: the key to answer, whether the client offered the subprotocol,
 /// and the connection hyper hands over once the 101 response is sent.
@@ -131,6 +136,9 @@ pub struct Wire<T> {
     /// Whether tungstenite may hold frames it has not written: a control frame sent
     /// through it, or the pong (or close reply) it queues on reading a ping (or close).
     unflushed: bool,
+    /// Whether the socket may have something to read: a connection woken for a
+    /// delivery polls every branch of its wait, the read among them.
+    readable: Arc<Readable>,
 }
 
 /// Most frames waiting for a flush; the next send writes them out first.
@@ -203,6 +211,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Wire<T> {
             head: None,
             behind: VecDeque::new(),
             unflushed: false,
+            readable: Readable::new(),
         }
     }
 
@@ -283,14 +292,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Stream for Wire<T> {
     /// Reading first finishes a frame partly written: tungstenite answers a ping while
     /// reading, and its pong must not land inside a frame. Frames not yet begun wait
     /// (a control frame may come between two frames, RFC 6455 §5.4): the replies to
-    /// frames a client sent together then go out in one write.
+    /// frames a client sent together then go out in one write. The read itself is polled
+    /// only when the socket may have something ([`Readable`]).
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.partly_written()
             && let Err(error) = ready!(self.poll_drained(cx))
         {
             return Poll::Ready(Some(Err(error)));
         }
-        let read = ready!(self.inner.poll_next_unpin(cx));
+        let Self {
+            inner, readable, ..
+        } = &mut *self;
+        let read = ready!(readable.poll(cx.waker(), |cx| inner.poll_next_unpin(cx)));
         if let Some(Ok(Message::Ping(_) | Message::Close(_))) = &read {
             self.unflushed = true;
         }
@@ -333,7 +346,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Sink<Message> for Wire<T> {
 
 #[cfg(test)]
 mod tests {
-    use futures::{SinkExt, StreamExt};
+    use futures::{FutureExt, SinkExt, StreamExt};
     use tungstenite::protocol::Role;
 
     use super::*;
@@ -492,6 +505,24 @@ mod tests {
         for text in ["reply", "second reply"] {
             assert_eq!(client.next().await.unwrap().unwrap(), Message::text(text));
         }
+    }
+
+    #[tokio::test]
+    async fn frames_a_client_sent_together_are_read_without_waiting_for_a_wake() {
+        let (mut client, mut server) = pair(1 << 16).await;
+        client.feed(Message::text("auth")).await.unwrap();
+        client.feed(Message::text("subscribe")).await.unwrap();
+        client.flush().await.unwrap();
+        assert_eq!(server.next().await.unwrap().unwrap(), Message::text("auth"));
+        // As the connection looks for a frame right behind the one it handled.
+        let behind = server.next().now_or_never().flatten().unwrap().unwrap();
+        assert_eq!(behind, Message::text("subscribe"));
+        assert!(server.next().now_or_never().is_none(), "nothing more");
+        client.send(Message::text("later")).await.unwrap();
+        assert_eq!(
+            server.next().await.unwrap().unwrap(),
+            Message::text("later")
+        );
     }
 
     #[tokio::test]
