@@ -9,7 +9,7 @@
 //! forgets another replica's users when that replica has been silent for
 //! [`FORGET_AFTER`] (it crashed).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,7 +43,9 @@ struct State {
 
 #[derive(Debug, Default)]
 struct Room {
-    users: HashMap<Arc<str>, Seen>,
+    /// Online users, in the order lists name them (a subscription's list is taken as
+    /// it is, not sorted and copied name by name).
+    users: BTreeMap<Arc<str>, Seen>,
     /// Users whose state may have changed since the last flush → online at that flush.
     changed: HashMap<Arc<str>, bool>,
     /// Who typed since the last flush, in order.
@@ -68,7 +70,7 @@ pub enum RoomUpdate {
     /// names, only `count`).
     List {
         /// Who is online (empty when the room is large).
-        user_ids: Vec<String>,
+        user_ids: Vec<Arc<str>>,
         /// How many are online.
         count: usize,
     },
@@ -163,7 +165,7 @@ impl Room {
         if until.is_none() && !self.users.contains_key(user) {
             return;
         }
-        let user = interned(&self.users, user);
+        let user = interned(self.users.get_key_value(user), user);
         let seen = self.users.entry(user.clone()).or_default();
         let was = seen.is_online();
         seen.remote.retain(|(n, _)| &**n != node);
@@ -231,21 +233,15 @@ impl Room {
         })
     }
 
-    fn sorted(&self) -> Vec<String> {
-        sorted(self.users.keys())
+    /// Everyone online, sorted.
+    fn sorted(&self) -> Vec<Arc<str>> {
+        self.users.keys().cloned().collect()
     }
-}
-
-/// `users` as sorted names.
-fn sorted<'a>(users: impl Iterator<Item = &'a Arc<str>>) -> Vec<String> {
-    let mut users: Vec<String> = users.map(|u| String::from(&**u)).collect();
-    users.sort_unstable();
-    users
 }
 
 impl State {
     fn room(&mut self, room: &str) -> (Arc<str>, &mut Room) {
-        let key = interned(&self.rooms, room);
+        let key = interned(self.rooms.get_key_value(room), room);
         (key.clone(), self.rooms.entry(key).or_default())
     }
 
@@ -283,7 +279,7 @@ impl Presence {
     pub fn join(&self, room: &str, user: &str) {
         let mut state = self.lock();
         let (room_id, entry) = state.room(room);
-        let user = interned(&entry.users, user);
+        let user = interned(entry.users.get_key_value(user), user);
         let seen = entry.users.entry(user.clone()).or_default();
         let (was, was_here) = (seen.is_online(), seen.local > 0);
         seen.local += 1;
@@ -311,7 +307,7 @@ impl Presence {
         if seen.local > 0 {
             return;
         }
-        let user = interned(&entry.users, user);
+        let user = interned(entry.users.get_key_value(user), user);
         if entry.forget_if_gone(&user) {
             entry.touch(&user, true);
         }
@@ -331,21 +327,18 @@ impl Presence {
 
     /// Who is online in `room` on any replica (sorted), or nobody by name when the room
     /// is large; and how many.
-    pub fn list(&self, room: &str) -> (Vec<String>, usize) {
-        // Only the names' handles are taken under the lock (every subscription asks).
-        let users: Vec<Arc<str>> = {
-            let state = self.lock();
-            let Some(room) = state.rooms.get(room) else {
-                return (Vec::new(), 0);
-            };
-            let count = room.users.len();
-            if count > self.list_max {
-                return (Vec::new(), count);
-            }
-            room.users.keys().cloned().collect()
+    pub fn list(&self, room: &str) -> (Vec<Arc<str>>, usize) {
+        // Only the names' handles are taken under the lock (every subscription asks),
+        // already in order.
+        let state = self.lock();
+        let Some(room) = state.rooms.get(room) else {
+            return (Vec::new(), 0);
         };
-        let count = users.len();
-        (sorted(users.iter()), count)
+        let count = room.users.len();
+        if count > self.list_max {
+            return (Vec::new(), count);
+        }
+        (room.sorted(), count)
     }
 
     /// Whether `user` is online in `room` on any replica.
@@ -463,10 +456,9 @@ impl Presence {
     }
 }
 
-/// `key` as the map already holds it (one allocation per distinct id), or a new one.
-fn interned<V>(map: &HashMap<Arc<str>, V>, key: &str) -> Arc<str> {
-    map.get_key_value(key)
-        .map_or_else(|| Arc::from(key), |(key, _)| key.clone())
+/// `key` as a map already holds it (`held`: one allocation per distinct id), or a new one.
+fn interned<V>(held: Option<(&Arc<str>, V)>, key: &str) -> Arc<str> {
+    held.map_or_else(|| Arc::from(key), |(key, _)| key.clone())
 }
 
 #[cfg(test)]

@@ -360,7 +360,7 @@ pub enum ServerFrame {
         room_id: String,
         /// Users with a live subscription to it, on any replica (nobody by name when
         /// the room is large).
-        user_ids: Vec<String>,
+        user_ids: Vec<std::sync::Arc<str>>,
         /// How many users are online in it.
         count: usize,
     },
