@@ -147,13 +147,21 @@ pub fn serve<S: Socket>(chat: Chat, mut socket: S) -> impl Future<Output = ()> +
                 .hub
                 .leave_session(&claims.sid, connection.id);
         }
-        if let Some(Closing(code, reason)) = closing {
-            let frame = CloseFrame {
-                code: code.into(),
-                reason: Utf8Bytes::from_static(reason),
-            };
-            let stall = connection.chat.limits.write_stall;
-            let _ = tokio::time::timeout(stall, socket.send(Message::Close(Some(frame)))).await;
+        let stall = connection.chat.limits.write_stall;
+        match closing {
+            Some(Closing(code, reason)) => {
+                let frame = CloseFrame {
+                    code: code.into(),
+                    reason: Utf8Bytes::from_static(reason),
+                };
+                let _ = tokio::time::timeout(stall, socket.send(Message::Close(Some(frame)))).await;
+            }
+            // The client closed, or went away: tungstenite holds the answer to its close
+            // frame, which the socket owes it (RFC 6455 §5.5.1; without it browsers
+            // report 1006, an abnormal closure, for every close of their own).
+            None => {
+                let _ = tokio::time::timeout(stall, socket.flush()).await;
+            }
         }
     }
 }

@@ -223,6 +223,23 @@ async fn invalid_utf8_is_closed_with_1007(backend: Backend) {
     assert_eq!(closed(&mut socket).await, 1007);
 }
 
+#[tokio::test]
+async fn a_client_that_closes_gets_its_close_frame_answered() {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let cluster = Cluster::new(Backend::Sqlite).await;
+    let replica = cluster.replica(Limits::default()).await;
+    let alice = cluster.user("alice").await;
+    for user in [None, Some(&alice)] {
+        let mut socket = connect(&replica, user).await;
+        let bye = CloseFrame {
+            code: 1000.into(),
+            reason: "bye".into(),
+        };
+        socket.close(Some(bye)).await.unwrap();
+        assert_eq!(closed(&mut socket).await, 1000, "authenticated: {user:?}");
+    }
+}
+
 async fn a_nul_in_a_body_is_invalid_not_unavailable(backend: Backend) {
     let cluster = Cluster::new(backend).await;
     let replica = cluster.replica(Limits::default()).await;
