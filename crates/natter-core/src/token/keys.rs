@@ -5,7 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
-use ed25519_zebra::VerificationKey;
+use ed25519_zebra::{VerificationKey, VerificationKeyBytes};
 use jsonwebtoken::EncodingKey;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm,
@@ -144,9 +144,11 @@ impl SigningKeySpec {
     }
 }
 
-/// Verification keys by kid from a JWKS document; keys that are not Ed25519 are skipped.
-/// Each key is decompressed here, once, not for every token it verifies.
-pub(crate) fn verification_keys(jwks: &JwkSet) -> Vec<(String, VerificationKey)> {
+/// Verification keys by kid from a JWKS document; keys that are not Ed25519 (or not a
+/// point of its curve) are skipped. Kept as bytes: that is what a signature check takes
+/// (ed25519-zebra decompresses a key once per batch, and once per signature checked
+/// alone).
+pub(crate) fn verification_keys(jwks: &JwkSet) -> Vec<(String, VerificationKeyBytes)> {
     jwks.keys
         .iter()
         .filter_map(|jwk| {
@@ -159,7 +161,7 @@ pub(crate) fn verification_keys(jwks: &JwkSet) -> Vec<(String, VerificationKey)>
             let kid = jwk.common.key_id.clone()?;
             let bytes = URL_SAFE_NO_PAD.decode(&okp.x).ok()?;
             let key = VerificationKey::try_from(bytes.as_slice()).ok()?;
-            Some((kid, key))
+            Some((kid, VerificationKeyBytes::from(key)))
         })
         .collect()
 }

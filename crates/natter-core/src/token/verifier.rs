@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_zebra::batch::Item;
-use ed25519_zebra::{Signature, VerificationKey, VerificationKeyBytes};
+use ed25519_zebra::{Signature, VerificationKeyBytes};
 use jsonwebtoken::jwk::JwkSet;
 use sha2::{Digest as _, Sha256};
 
@@ -52,7 +52,7 @@ pub enum TokenError {
 /// checked here.
 #[derive(Clone)]
 pub struct TokenVerifier {
-    keys: Arc<RwLock<HashMap<String, VerificationKey>>>,
+    keys: Arc<RwLock<HashMap<String, VerificationKeyBytes>>>,
     expected: Arc<Expected>,
     verified: Arc<Mutex<VerifiedCache>>,
     signatures: Signatures,
@@ -250,8 +250,7 @@ impl TokenVerifier {
             .ok()
             .and_then(|bytes| bytes.try_into().ok())
             .ok_or(TokenError::Invalid)?;
-        let public = VerificationKeyBytes::from(key);
-        let signature = Item::from((public, Signature::from_bytes(&bytes), signed.as_bytes()));
+        let signature = Item::from((key, Signature::from_bytes(&bytes), signed.as_bytes()));
         Ok(Unchecked { claims, signature })
     }
 
@@ -259,7 +258,7 @@ impl TokenVerifier {
         self.verified.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn read_keys(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, VerificationKey>> {
+    fn read_keys(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, VerificationKeyBytes>> {
         self.keys.read().unwrap_or_else(|e| e.into_inner())
     }
 }
