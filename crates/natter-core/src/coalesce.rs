@@ -1,7 +1,9 @@
 //! Coalesces concurrent requests that share a key into batches: per key, one batch is in
 //! flight at a time and whoever asks meanwhile joins the next one (up to a bound), so a
 //! burst shares one statement (or one lock and one commit) while a lone request goes at
-//! once.
+//! once. A coalescer that [gathers](Coalescer::gathering) lets every task already woken
+//! ask before its first batch is taken, for work that is cheaper in bulk even when it
+//! costs a lone request a turn of the scheduler.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -44,6 +46,7 @@ impl<B: Batch> std::fmt::Debug for Coalescer<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Coalescer")
             .field("most", &self.shared.most)
+            .field("gathers", &self.shared.gathers)
             .finish_non_exhaustive()
     }
 }
@@ -52,6 +55,8 @@ struct Shared<B: Batch> {
     batch: B,
     /// Most requests in one batch.
     most: usize,
+    /// A new task yields once before its first batch (see [`Coalescer::gathering`]).
+    gathers: bool,
     /// The requests waiting, by key; a key is here while a task runs its batches.
     waiting: Mutex<HashMap<B::Key, Vec<Waiter<B>>>>,
 }
@@ -66,16 +71,36 @@ struct Waiter<B: Batch> {
 }
 
 impl<B: Batch> Coalescer<B> {
-    /// Batches of at most `most` requests.
+    /// Batches of at most `most` requests; a lone request runs as soon as its task does.
     pub fn new(batch: B, most: usize) -> Self {
+        Self::with(batch, most, false)
+    }
+
+    /// Batches of at most `most` requests, the first taken only after the tasks already
+    /// woken have had their turn. Without it, the runtime runs a task just spawned
+    /// before the tasks woken earlier (Tokio's LIFO slot), so in a burst the first batch
+    /// holds one request. The price is one trip through the scheduler for a lone
+    /// request: for work whose cost per request falls steeply with the batch (signature
+    /// checks), not for statements a lone request should start at once.
+    pub fn gathering(batch: B, most: usize) -> Self {
+        Self::with(batch, most, true)
+    }
+
+    fn with(batch: B, most: usize, gathers: bool) -> Self {
         let shared = Shared {
             batch,
             most: most.max(1),
+            gathers,
             waiting: Mutex::default(),
         };
         Self {
             shared: Arc::new(shared),
         }
+    }
+
+    /// What runs the batches.
+    pub fn batch(&self) -> &B {
+        &self.shared.batch
     }
 
     /// The answer to `request`, run with whatever else is asked of `key` meanwhile;
@@ -106,7 +131,12 @@ impl<B: Batch> Coalescer<B> {
             }
         };
         if start {
-            tokio::spawn(self.shared.clone().run_while_waited_for(key));
+            let running = Running {
+                shared: self.shared.clone(),
+                key,
+                ended: false,
+            };
+            tokio::spawn(running.run());
         }
         answered.await.ok()
     }
@@ -116,27 +146,26 @@ impl<B: Batch> Shared<B> {
     fn lock(&self) -> MutexGuard<'_, HashMap<B::Key, Vec<Waiter<B>>>> {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
+/// The task that runs a key's batches. Should it end other than by finding nobody
+/// waiting (a panic, or its runtime shutting down, even before its first poll), the key's
+/// next caller starts a new one, and those it would have answered hear that their batch
+/// ended.
+struct Running<B: Batch> {
+    shared: Arc<Shared<B>>,
+    key: B::Key,
+    /// It found nobody waiting and let the key go: the key may be another task's now.
+    ended: bool,
+}
+
+impl<B: Batch> Running<B> {
     /// Runs the batches of `key`, [`Shared::most`] requests at a time, until nobody waits.
-    async fn run_while_waited_for(self: Arc<Self>, key: B::Key) {
-        let mut running = Running {
-            shared: &self,
-            key: Some(&key),
-        };
-        loop {
-            let batch = {
-                let mut waiting = self.lock();
-                let queue = match waiting.get_mut(&key) {
-                    Some(queue) if !queue.is_empty() => queue,
-                    _ => {
-                        waiting.remove(&key);
-                        running.key = None;
-                        return;
-                    }
-                };
-                let taken = queue.len().min(self.most);
-                queue.drain(..taken).collect::<Vec<_>>()
-            };
+    async fn run(mut self) {
+        if self.shared.gathers {
+            tokio::task::yield_now().await;
+        }
+        while let Some(batch) = self.next_batch() {
             // A child of its first caller's span (a batch is never empty; a lone
             // request's trace is whole, as if it had run the batch itself), following
             // from the others'.
@@ -147,27 +176,35 @@ impl<B: Batch> Shared<B> {
             }
             let (requests, answers): (Vec<_>, Vec<_>) =
                 batch.into_iter().map(|w| (w.request, w.answer)).unzip();
-            let answered = self.batch.run(&key, requests).instrument(span).await;
+            let run = self.shared.batch.run(&self.key, requests);
+            let answered = run.instrument(span).await;
             for (answer, to) in answered.into_iter().zip(answers) {
                 let _ = to.send(answer);
             }
         }
     }
+
+    /// The next batch, or `None` (and the key let go) when nobody waits.
+    fn next_batch(&mut self) -> Option<Vec<Waiter<B>>> {
+        let mut waiting = self.shared.lock();
+        match waiting.get_mut(&self.key) {
+            Some(queue) if !queue.is_empty() => {
+                let taken = queue.len().min(self.shared.most);
+                Some(queue.drain(..taken).collect())
+            }
+            _ => {
+                waiting.remove(&self.key);
+                self.ended = true;
+                None
+            }
+        }
+    }
 }
 
-/// While a task runs a key's batches: should it end other than by finding nobody
-/// waiting (a panic, its runtime shutting down), the key's next caller starts a new
-/// one, and those it would have answered hear that their batch ended.
-struct Running<'a, B: Batch> {
-    shared: &'a Shared<B>,
-    /// The key, until its task ends by finding nobody waiting.
-    key: Option<&'a B::Key>,
-}
-
-impl<B: Batch> Drop for Running<'_, B> {
+impl<B: Batch> Drop for Running<B> {
     fn drop(&mut self) {
-        if let Some(key) = self.key {
-            self.shared.lock().remove(key);
+        if !self.ended {
+            self.shared.lock().remove(&self.key);
         }
     }
 }
@@ -240,6 +277,64 @@ mod tests {
         sizes.sort_unstable();
         assert_eq!(sizes, [1, 1, 2, 3], "the lone b, the first a, then 3 and 2");
         assert!(coalescer.shared.lock().is_empty(), "no key is left running");
+    }
+
+    /// The sizes of the batches that answer `n` requests asked by tasks spawned together
+    /// from a task of a one-worker runtime (as a storm's connections wake together).
+    fn sizes_of_a_burst(gathers: bool, n: u32) -> Vec<usize> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let batch = doubling();
+        batch.go.add_permits(n as usize);
+        let coalescer = Coalescer::with(batch.clone(), 64, gathers);
+        let answers = runtime.block_on(async move {
+            let asking = (1..=n).map(move |i| {
+                let coalescer = coalescer.clone();
+                async move { coalescer.ask("a", i).await }
+            });
+            let burst = async move {
+                let tasks: Vec<_> = asking.map(tokio::spawn).collect();
+                futures::future::join_all(tasks).await
+            };
+            tokio::spawn(burst).await.unwrap()
+        });
+        let answers: Vec<_> = answers.into_iter().map(Result::unwrap).collect();
+        let doubled: Vec<_> = (1..=n).map(|i| Some(i * 2)).collect();
+        assert_eq!(answers, doubled);
+        batch.sizes.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn a_gathering_coalescer_takes_a_burst_in_one_batch() {
+        assert_eq!(sizes_of_a_burst(true, 5), [5]);
+    }
+
+    #[test]
+    fn a_coalescer_that_does_not_gather_answers_the_first_request_at_once() {
+        assert_eq!(sizes_of_a_burst(false, 5)[0], 1);
+    }
+
+    #[test]
+    fn a_task_dropped_unfinished_answers_none_and_lets_another_start() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let batch = doubling();
+        let coalescer = Coalescer::new(batch.clone(), 8);
+        let mut waiting = Box::pin(coalescer.ask("a", 1));
+        // Queued, its task spawned but not yet run; then the runtime goes away.
+        runtime.block_on(async { assert!(futures::poll!(waiting.as_mut()).is_pending()) });
+        assert!(!coalescer.shared.lock().is_empty());
+        drop(runtime);
+        assert!(coalescer.shared.lock().is_empty(), "the key is let go");
+        assert_eq!(futures::executor::block_on(waiting), None);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        batch.go.add_permits(1);
+        assert_eq!(runtime.block_on(coalescer.ask("a", 2)), Some(4));
     }
 
     #[tokio::test]
