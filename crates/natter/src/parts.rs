@@ -20,9 +20,14 @@ pub struct Parts {
 }
 
 impl Parts {
-    /// Connects the store (migrating when `migrate`), the key-value store and the broker:
-    /// Redis for both when configured, memory otherwise.
-    pub async fn connect(config: &Config, migrate: bool) -> anyhow::Result<Self> {
+    /// Connects the store (migrating when `migrate`, its SQLite log checkpointed until
+    /// `shutdown`), the key-value store and the broker: Redis for both when configured,
+    /// memory otherwise.
+    pub async fn connect(
+        config: &Config,
+        migrate: bool,
+        shutdown: &Shutdown,
+    ) -> anyhow::Result<Self> {
         let pool = PoolSettings {
             max_connections: config.database.max_connections,
             max_lifetime: Duration::from_secs(config.database.max_lifetime_secs),
@@ -34,6 +39,7 @@ impl Parts {
         if migrate {
             store.migrate().await.context("applying migrations")?;
         }
+        tokio::spawn(store.clone().keep_checkpointed(shutdown.clone()));
         let redis = config.redis_url.as_ref().map(|u| u.expose().as_str());
         let timeout = Duration::from_millis(config.redis_timeout_ms);
         let kv = natter_core::kv::connect(redis, timeout)

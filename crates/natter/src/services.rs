@@ -76,7 +76,7 @@ async fn connect(
         false => None,
     };
     require_cluster_dependencies(config, service)?;
-    let parts = Parts::connect(config, false).await?;
+    let parts = Parts::connect(config, false, shutdown).await?;
     if let Some(current) = &secrets {
         secrets::follow_database(config, parts.store.clone(), current.clone());
     }

@@ -19,7 +19,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
     let metrics = Metrics::new();
     let secrets = secrets::load(&mut config, shutdown.clone(), &metrics).await?;
-    let parts = Parts::connect(&config, true).await?;
+    let parts = Parts::connect(&config, true, &shutdown).await?;
     metrics.watch_store(&parts.store);
     secrets::follow_database(&config, parts.store.clone(), secrets.clone());
     let keys = secrets.borrow().clone();

@@ -18,6 +18,7 @@ mod sessions;
 mod threads;
 mod together;
 mod users;
+mod wal;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -37,6 +38,7 @@ pub use rooms::{CURSOR_MAX, MemberRecord, MyRoom, Page, Role, RoomKind, RoomReco
 pub use sessions::{NewSession, RotateRequest, Rotation, SessionRecord};
 pub use threads::{FollowedThread, MAX_PARTICIPANTS, ThreadUnread};
 pub use users::{NewUser, UserRecord};
+pub use wal::Checkpointed;
 
 /// Which database the store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,8 +282,9 @@ impl Store {
     }
 }
 
-/// Pool options of `backend`, with `max` connections (SQLite: WAL, foreign keys, a busy
-/// timeout that only another process's writes can make it wait in, and a 128 KiB page
+/// Pool options of `backend`, with `max` connections (SQLite: WAL, checkpointed beside the
+/// writer ([`wal`]), foreign keys, a busy timeout that only another process's writes can
+/// make it wait in, and a 128 KiB page
 /// cache per connection: every connection fills its cache in a reconnect storm, and
 /// SQLite's default 2 MB each made 34 MB for the 17 connections standalone mode had,
 /// 512 KiB still 8.5 MB, while the file's pages stay in the kernel's cache anyway; a
@@ -320,6 +323,7 @@ fn pool_options(backend: Backend, settings: PoolSettings, max: u32) -> AnyPoolOp
                      PRAGMA cache_size = -128;",
                 )
                 .await?;
+                conn.execute(wal::AUTOCHECKPOINT).await?;
                 Ok(())
             })
         }),

@@ -282,3 +282,26 @@ async fn the_room_search_index_takes_new_rooms_in_place() {
             .unwrap();
     assert_eq!(options.0, Some(vec!["fastupdate=off".to_owned()]));
 }
+
+/// SQLite's commits leave the log to the checkpointer: past SQLite's own threshold of
+/// 1,000 pages, every frame is still in the log until a checkpoint copies it over.
+#[tokio::test]
+async fn sqlite_commits_leave_their_log_to_the_checkpointer() {
+    let t = store(Backend::Sqlite).await;
+    for i in 0..600 {
+        let name = format!("user{i}");
+        t.store.create_user(user(&name, None)).await.unwrap();
+    }
+    let first = t.store.checkpoint().await.unwrap().unwrap();
+    assert!(first.log > 1_000, "no commit checkpointed: {first:?}");
+    assert_eq!(first.copied, first.log, "nothing else reads or writes");
+    let found = t.store.user_by_login("user599").await.unwrap();
+    assert!(found.is_some(), "the checkpoint loses nothing");
+}
+
+/// PostgreSQL has no log of the store's to checkpoint.
+#[tokio::test]
+async fn postgres_has_no_log_to_checkpoint() {
+    let t = store(Backend::Postgres).await;
+    assert_eq!(t.store.checkpoint().await.unwrap(), None);
+}
