@@ -284,11 +284,11 @@ impl Store {
 
 /// Pool options of `backend`, with `max` connections (SQLite: WAL, checkpointed beside the
 /// writer ([`wal`]), foreign keys, a busy timeout that only another process's writes can
-/// make it wait in, and a 128 KiB page
-/// cache per connection: every connection fills its cache in a reconnect storm, and
-/// SQLite's default 2 MB each made 34 MB for the 17 connections standalone mode had,
-/// 512 KiB still 8.5 MB, while the file's pages stay in the kernel's cache anyway; a
-/// statement's hot pages (a few B-tree levels per index) fit in 32).
+/// make it wait in, and a 128 KiB page cache per connection: every connection fills its
+/// cache in a reconnect storm, and SQLite's default 2 MB each made 34 MB for the 17
+/// connections standalone mode had, 512 KiB still 8.5 MB, while the file's pages stay in
+/// the kernel's cache anyway; a statement's hot pages (a few B-tree levels per index) fit
+/// in 32).
 ///
 /// sqlx pings every connection it takes back and, by default, again before handing it
 /// out. A PostgreSQL connection may have been cut while it sat in the pool (a restart,
