@@ -7,7 +7,7 @@ use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
 use uuid::Uuid;
 
-use super::{Result, Store, StoreError, map_conflict, placeholders};
+use super::{Backend, Result, Store, StoreError, map_conflict, placeholders};
 use crate::text::{fold_case, is_id};
 use crate::time::now_ms;
 
@@ -433,8 +433,17 @@ impl Store {
         // connection): the list is padded with its last id, which changes no answer.
         let shape = [1, 4, 16, 64].into_iter().find(|&n| n >= users.len());
         users.resize(shape.unwrap_or(users.len()), last);
+        // The rows come back as one JSON array: one row to hand over instead of one per
+        // membership (SQLite's worker passes rows one at a time across a channel, and
+        // the `Any` driver converts each), which was most of a storm's read.
+        let rows = match self.backend {
+            Backend::Postgres => {
+                "COALESCE(json_agg(json_build_array(user_id, room_id, kind)), '[]')::TEXT"
+            }
+            Backend::Sqlite => "json_group_array(json_array(user_id, room_id, kind))",
+        };
         let sql = format!(
-            "SELECT user_id, room_id, kind FROM (\
+            "SELECT {rows} FROM (\
                SELECT m.user_id, m.room_id, r.kind, \
                  ROW_NUMBER() OVER (PARTITION BY m.user_id ORDER BY m.room_id) AS n \
                FROM room_members m JOIN rooms r ON r.id = m.room_id \
@@ -442,11 +451,13 @@ impl Store {
              WHERE n <= $1",
             placeholders(2, users.len())
         );
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(i64::from(limit));
+        let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(i64::from(limit));
         for user in users {
             query = query.bind(user);
         }
-        let rows: Vec<(String, String, String)> = query.fetch_all(&self.pool).await?;
+        let json: String = query.fetch_one(&self.pool).await?;
+        let rows: Vec<(String, String, String)> = serde_json::from_str(&json)
+            .map_err(|error| corrupt("member_rooms", &error.to_string()))?;
         rows.into_iter()
             .map(|(user, room, kind)| {
                 let kind = RoomKind::parse(&kind).ok_or_else(|| corrupt("rooms.kind", &kind))?;
