@@ -24,6 +24,7 @@ use crate::hub::{Event, Inbox, Mailbox, Taken, inbox};
 use crate::protocol::{ClientFrame, ServerFrame, VERSION, close};
 use crate::service::{Chat, REPLAY_LIMIT, Turn, message_frame};
 use crate::trace;
+use subscriptions::Subscriptions;
 
 /// Most queued events handled in a row before the connection looks at anything else.
 const STREAK: u32 = 32;
@@ -75,7 +76,7 @@ struct Connection {
     /// The authenticated user's claims, shared with the token cache.
     user: Option<Arc<AccessClaims>>,
     /// Next sequence number expected per subscribed room.
-    subscriptions: HashMap<Arc<str>, i64>,
+    subscriptions: Subscriptions,
     tokens: f64,
     refilled: Instant,
     refused_in_row: u32,
@@ -118,7 +119,7 @@ pub fn serve<S: Socket>(chat: Chat, mut socket: S) -> impl Future<Output = ()> +
             chat,
             inbox,
             user: None,
-            subscriptions: HashMap::new(),
+            subscriptions: Subscriptions::default(),
             refused_in_row: 0,
             typed: HashMap::new(),
             presence_changes: false,
@@ -1105,5 +1106,6 @@ mod followed;
 mod me;
 #[cfg(test)]
 mod rich_tests;
+mod subscriptions;
 #[cfg(test)]
 mod tests;
