@@ -15,9 +15,15 @@ use crate::sweep::Sweep;
 pub const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A Redis or memory failure.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("key-value store: {0}")]
 pub struct KvError(String);
+
+impl From<&str> for KvError {
+    fn from(message: &str) -> Self {
+        Self(message.to_owned())
+    }
+}
 
 /// The state of a fixed-window counter after one hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +40,15 @@ pub trait Kv: Send + Sync + std::fmt::Debug {
     /// Sets `key` for `ttl`.
     async fn set_flag(&self, key: &str, ttl: Duration) -> Result<(), KvError>;
     /// Whether any of `keys` is set.
-    async fn any_exists(&self, keys: &[String]) -> Result<bool, KvError>;
+    async fn any_exists(&self, keys: &[String]) -> Result<bool, KvError> {
+        Ok(self.exist_each(keys).await?.contains(&true))
+    }
+    /// Whether each of `keys` is set, in their order: one round trip for all.
+    async fn exist_each(&self, keys: &[String]) -> Result<Vec<bool>, KvError>;
+    /// Whether a call crosses the network: then calls made together are worth batching.
+    fn remote(&self) -> bool {
+        false
+    }
     /// Counts one hit on `key` in a fixed window of length `window`.
     async fn hit(&self, key: &str, window: Duration) -> Result<Hit, KvError>;
     /// Checks the backend answers.
@@ -131,10 +145,11 @@ impl Kv for MemoryKv {
         Ok(())
     }
 
-    async fn any_exists(&self, keys: &[String]) -> Result<bool, KvError> {
+    async fn exist_each(&self, keys: &[String]) -> Result<Vec<bool>, KvError> {
         Ok(self.with_entries(false, |entries, now| {
             keys.iter()
-                .any(|k| entries.get(k).is_some_and(|e| e.expires_at > now))
+                .map(|k| entries.get(k).is_some_and(|e| e.expires_at > now))
+                .collect()
         }))
     }
 
@@ -187,17 +202,32 @@ impl Kv for RedisKv {
         .map_err(redis_error)
     }
 
-    #[tracing::instrument(name = "redis EXISTS", skip_all, fields(db.system.name = "redis"))]
-    async fn any_exists(&self, keys: &[String]) -> Result<bool, KvError> {
-        let mut exists = redis::cmd("EXISTS");
-        exists.arg(keys);
-        let exists = &exists;
-        let found: u64 = retrying(&self.conn, |mut conn| async move {
-            exists.query_async(&mut conn).await
+    /// `MGET`, not `EXISTS`: one command answers for every key (the flags are strings).
+    #[tracing::instrument(name = "redis MGET", skip_all, fields(db.system.name = "redis", keys = keys.len()))]
+    async fn exist_each(&self, keys: &[String]) -> Result<Vec<bool>, KvError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut get = redis::cmd("MGET");
+        get.arg(keys);
+        let get = &get;
+        let found: Vec<Option<Vec<u8>>> = retrying(&self.conn, |mut conn| async move {
+            get.query_async(&mut conn).await
         })
         .await
         .map_err(redis_error)?;
-        Ok(found > 0)
+        if found.len() != keys.len() {
+            return Err(KvError(format!(
+                "MGET of {} keys answered {}",
+                keys.len(),
+                found.len()
+            )));
+        }
+        Ok(found.iter().map(Option::is_some).collect())
+    }
+
+    fn remote(&self) -> bool {
+        true
     }
 
     #[tracing::instrument(name = "redis INCR", skip_all, fields(db.system.name = "redis"))]

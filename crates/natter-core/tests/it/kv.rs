@@ -20,6 +20,17 @@ async fn redis_flags_are_set_and_found() {
 }
 
 #[tokio::test]
+async fn redis_answers_for_each_key_in_its_order() {
+    let kv = redis_kv().await;
+    let (set, unset) = (unique("set"), unique("unset"));
+    kv.set_flag(&set, Duration::from_secs(30)).await.unwrap();
+    let keys = [unset.clone(), set.clone(), unset, set];
+    let found = kv.exist_each(&keys).await.unwrap();
+    assert_eq!(found, [false, true, false, true]);
+    assert!(kv.exist_each(&[]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn redis_flags_expire() {
     let kv = redis_kv().await;
     let key = unique("short");
