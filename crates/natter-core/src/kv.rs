@@ -216,13 +216,6 @@ impl Kv for RedisKv {
         })
         .await
         .map_err(redis_error)?;
-        if found.len() != keys.len() {
-            return Err(KvError(format!(
-                "MGET of {} keys answered {}",
-                keys.len(),
-                found.len()
-            )));
-        }
         Ok(found.iter().map(Option::is_some).collect())
     }
 
