@@ -114,7 +114,9 @@ impl Default for Limits {
             max_subscriptions: 1000,
             write_stall: std::time::Duration::from_secs(10),
             presence_list_max: 100,
-            in_flight: 64,
+            // With 64, a PostgreSQL+Redis storm's authentications waited for the Redis
+            // and PostgreSQL round trips of their batches, not for CPU (docs/latency.md).
+            in_flight: 256,
             receipts_max_members: natter_core::messaging::RECEIPTS_UP_TO,
             heartbeat: std::time::Duration::from_secs(20),
             idle_limit: std::time::Duration::from_secs(60),
