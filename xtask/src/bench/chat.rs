@@ -15,7 +15,7 @@ use super::bursts::{self, Burst};
 use super::people::{self, People};
 use super::rounds::{self, Table};
 use super::swarm::{Command, Report, Swarm};
-use super::usage::{Usage, quantile};
+use super::usage::{Counting, Usage, quantile};
 use super::{Natter, Process};
 use crate::servers::Servers;
 
@@ -282,7 +282,7 @@ pub(super) struct Offer<'a> {
 /// closes seen meanwhile.
 pub(super) async fn send_at(
     swarm: &mut Swarm,
-    usage: Usage,
+    usage: Counting,
     offer: Offer<'_>,
     next_id: &mut u64,
 ) -> (Step, usize) {

@@ -2,6 +2,7 @@
 //! own, and PostgreSQL's and Redis's when they serve it) and resident memory; and the
 //! percentile of sorted samples.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ, 100 on Linux).
@@ -14,22 +15,24 @@ pub struct Usage {
     pub server: f64,
     /// By PostgreSQL and Redis processes (zero when not counted).
     pub dependencies: f64,
+}
+
+/// CPU being counted from [`Usage::start`] until [`Counting::stop`].
+#[derive(Debug)]
+pub struct Counting {
     pid: u32,
-    count_dependencies: bool,
+    server: f64,
+    /// Each PostgreSQL and Redis process's CPU seconds at the start, when counted.
+    dependencies: Option<HashMap<u32, f64>>,
 }
 
 impl Usage {
     /// Starts counting `pid` (and PostgreSQL and Redis when `dependencies`).
-    pub fn start(pid: u32, dependencies: bool) -> Self {
-        Self {
-            server: cpu_seconds(pid),
-            dependencies: if dependencies {
-                dependencies_seconds()
-            } else {
-                0.0
-            },
+    pub fn start(pid: u32, dependencies: bool) -> Counting {
+        Counting {
             pid,
-            count_dependencies: dependencies,
+            server: cpu_seconds(pid),
+            dependencies: dependencies.then(dependencies_seconds),
         }
     }
 
@@ -37,19 +40,29 @@ impl Usage {
     pub fn total(&self) -> f64 {
         self.server + self.dependencies
     }
+}
 
-    /// The CPU seconds used since [`Usage::start`].
-    pub fn stop(self) -> Self {
-        let dependencies = match self.count_dependencies {
-            true => dependencies_seconds() - self.dependencies,
-            false => 0.0,
-        };
-        Self {
+impl Counting {
+    /// The CPU seconds used since [`Usage::start`]. Dependencies are counted process by
+    /// process: one that ended meanwhile (a backend of the previous round's server, say)
+    /// must not take its whole life's CPU off the sum, and one that started counts from
+    /// zero.
+    pub fn stop(self) -> Usage {
+        let dependencies =
+            (self.dependencies).map_or(0.0, |before| used_since(&before, &dependencies_seconds()));
+        Usage {
             server: cpu_seconds(self.pid) - self.server,
             dependencies,
-            ..self
         }
     }
+}
+
+/// CPU seconds the processes of `now` used since `before` (by pid): a process that
+/// ended is left out, one that started counts from zero.
+fn used_since(before: &HashMap<u32, f64>, now: &HashMap<u32, f64>) -> f64 {
+    (now.iter())
+        .map(|(pid, seconds)| seconds - before.get(pid).copied().unwrap_or(0.0))
+        .sum()
 }
 
 /// User + system CPU seconds of `pid` so far (its threads included).
@@ -70,10 +83,10 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / TICKS_PER_SECOND
 }
 
-/// CPU seconds of every `postgres` and `redis-server` process so far.
-fn dependencies_seconds() -> f64 {
+/// CPU seconds so far of every `postgres` and `redis-server` process, by pid.
+fn dependencies_seconds() -> HashMap<u32, f64> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0.0;
+        return HashMap::new();
     };
     entries
         .flatten()
@@ -82,8 +95,8 @@ fn dependencies_seconds() -> f64 {
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
             matches!(comm.trim(), "postgres" | "redis-server")
         })
-        .map(cpu_seconds)
-        .sum()
+        .map(|pid| (pid, cpu_seconds(pid)))
+        .collect()
 }
 
 /// The resident memory of a process in KiB.
@@ -100,4 +113,17 @@ pub fn rss_kib(pid: u32) -> u64 {
 /// (zero when there are none).
 pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
     super::load::quantile(sorted, q).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_that_ended_takes_nothing_off_and_a_new_one_counts_from_zero() {
+        let before = HashMap::from([(1, 10.0), (2, 40.0)]);
+        // 1 used 0.5 s, 2 ended (its 40 s are not subtracted), 3 started and used 0.25 s.
+        let now = HashMap::from([(1, 10.5), (3, 0.25)]);
+        assert_eq!(used_since(&before, &now), 0.75);
+    }
 }
