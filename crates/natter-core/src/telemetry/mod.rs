@@ -3,6 +3,8 @@
 
 mod fresh;
 
+use std::io::IsTerminal;
+
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{Context, KeyValue};
@@ -50,6 +52,8 @@ pub fn init(config: &TelemetryConfig, service: &str) -> Result<Telemetry, Teleme
     let fmt = match config.log_format {
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            // Colours for a terminal only: not escape codes in a log file or a pipe.
+            .with_ansi(std::io::stderr().is_terminal())
             .compact()
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
