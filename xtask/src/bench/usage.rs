@@ -58,10 +58,11 @@ impl Counting {
 }
 
 /// CPU seconds the processes of `now` used since `before` (by pid): a process that
-/// ended is left out, one that started counts from zero.
+/// ended is left out, one that started counts from zero (and one whose pid an ended
+/// process had, at worst as having used none).
 fn used_since(before: &HashMap<u32, f64>, now: &HashMap<u32, f64>) -> f64 {
     (now.iter())
-        .map(|(pid, seconds)| seconds - before.get(pid).copied().unwrap_or(0.0))
+        .map(|(pid, seconds)| (seconds - before.get(pid).copied().unwrap_or(0.0)).max(0.0))
         .sum()
 }
 
@@ -125,5 +126,8 @@ mod tests {
         // 1 used 0.5 s, 2 ended (its 40 s are not subtracted), 3 started and used 0.25 s.
         let now = HashMap::from([(1, 10.5), (3, 0.25)]);
         assert_eq!(used_since(&before, &now), 0.75);
+        // 2's pid taken by a process that has used 1 s: nothing is subtracted.
+        let reused = HashMap::from([(1, 10.5), (2, 1.0)]);
+        assert_eq!(used_since(&before, &reused), 0.5);
     }
 }
