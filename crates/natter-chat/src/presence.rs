@@ -8,6 +8,10 @@
 //! broker once per flush, re-announces everything it holds every [`SYNC_EVERY`], and
 //! forgets another replica's users when that replica has been silent for
 //! [`FORGET_AFTER`] (it crashed).
+//!
+//! A new subscriber is given the room as it was at the last flush, the state the next
+//! flush's changes are counted from: applying them makes its list exact, and the list is
+//! encoded once per room and flush, not once per subscriber.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -15,6 +19,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
+use tungstenite::Utf8Bytes;
 
 /// How often collected presence and typing changes are handed out.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
@@ -52,6 +57,8 @@ struct Room {
     typing: Vec<Arc<str>>,
     /// The count handed out at the last flush.
     count_sent: usize,
+    /// The room's `presence_list` frame as of the last flush, once a subscriber asked.
+    listed: Option<Utf8Bytes>,
 }
 
 /// Where one user is online in one room.
@@ -197,6 +204,7 @@ impl Room {
 
     /// The update to hand out, if any, resetting what was collected.
     fn flush(&mut self, list_max: usize) -> Option<RoomUpdate> {
+        self.listed = None;
         let count = self.users.len();
         let (was_large, large) = (self.count_sent > list_max, count > list_max);
         let changed = std::mem::take(&mut self.changed);
@@ -236,6 +244,25 @@ impl Room {
     /// Everyone online, sorted.
     fn sorted(&self) -> Vec<Arc<str>> {
         self.users.keys().cloned().collect()
+    }
+
+    /// Who was online at the last flush, sorted (nobody by name if the room was large),
+    /// and how many: those online now whose state has not changed since, and those
+    /// whose state has and who were online then.
+    fn as_flushed(&self, list_max: usize) -> (Vec<Arc<str>>, usize) {
+        if self.count_sent > list_max {
+            return (Vec::new(), self.count_sent);
+        }
+        let stayed = (self.users.keys()).filter(|u| self.changed.get(*u) != Some(&false));
+        let mut users: Vec<Arc<str>> = stayed.cloned().collect();
+        let online = users.len();
+        let went = self.changed.iter().filter(|(u, was)| **was && !self.users.contains_key(*u));
+        users.extend(went.map(|(u, _)| u.clone()));
+        if users.len() > online {
+            users.sort_unstable();
+        }
+        let count = users.len();
+        (users, count)
     }
 }
 
@@ -325,20 +352,36 @@ impl Presence {
         state.dirty.insert(room_id);
     }
 
-    /// Who is online in `room` on any replica (sorted), or nobody by name when the room
-    /// is large; and how many.
+    /// Who was online in `room` on any replica at its last flush (sorted), or nobody by
+    /// name when it was large; and how many. The changes handed out at the next flush
+    /// are counted from this state, so a subscriber that applies them is exact (a list of
+    /// the moment would miss whoever left and came back before the flush, and keep
+    /// whoever came and left).
     pub fn list(&self, room: &str) -> (Vec<Arc<str>>, usize) {
-        // Only the names' handles are taken under the lock (every subscription asks),
-        // already in order.
         let state = self.lock();
-        let Some(room) = state.rooms.get(room) else {
-            return (Vec::new(), 0);
+        state
+            .rooms
+            .get(room)
+            .map_or((Vec::new(), 0), |r| r.as_flushed(self.list_max))
+    }
+
+    /// [`list`](Self::list) as a frame made by `encode`, made once per room and flush
+    /// and shared by every subscriber until the next (a list of 100 names cost a
+    /// reconnect storm an encoding per subscriber).
+    pub fn list_frame(
+        &self,
+        room: &str,
+        encode: impl FnOnce(Vec<Arc<str>>, usize) -> Utf8Bytes,
+    ) -> Utf8Bytes {
+        let mut state = self.lock();
+        let Some(room) = state.rooms.get_mut(room) else {
+            return encode(Vec::new(), 0);
         };
-        let count = room.users.len();
-        if count > self.list_max {
-            return (Vec::new(), count);
+        if let Some(frame) = &room.listed {
+            return frame.clone();
         }
-        (room.sorted(), count)
+        let (user_ids, count) = room.as_flushed(self.list_max);
+        room.listed.insert(encode(user_ids, count)).clone()
     }
 
     /// Whether `user` is online in `room` on any replica.

@@ -555,13 +555,15 @@ impl Connection {
             truncated,
         };
         self.send(socket, subscribed).await?;
-        let (user_ids, count) = self.chat.presence.list(room);
-        let online = ServerFrame::PresenceList {
-            room_id: room.into(),
-            user_ids,
-            count,
-        };
-        self.send(socket, online).await?;
+        let online = self.chat.presence.list_frame(room, |user_ids, count| {
+            let list = ServerFrame::PresenceList {
+                room_id: room.into(),
+                user_ids,
+                count,
+            };
+            list.encode().into()
+        });
+        write(socket, Message::Text(online), self.chat.limits.write_stall).await?;
         for message in &messages {
             self.send(socket, message_frame(&events::message(message)))
                 .await?;

@@ -12,7 +12,7 @@ fn changes(online: &[&str], offline: &[&str], typing: &[&str], count: usize) -> 
     }
 }
 
-/// Who `presence` lists in room `r`.
+/// Who `presence` lists in room `r` (as of the last flush).
 fn listed(presence: &Presence) -> Vec<String> {
     presence.list("r").0.iter().map(|u| u.to_string()).collect()
 }
@@ -132,8 +132,8 @@ async fn other_replicas_users_are_forgotten_when_they_fall_silent() {
         online: true,
     };
     presence.apply(&change);
-    assert_eq!(listed(&presence), ["alice", "bob"]);
     updates(&presence);
+    assert_eq!(listed(&presence), ["alice", "bob"]);
     tokio::time::advance(FORGET_AFTER / 2).await;
     let sync = Announcement::Sync {
         node: "n2".into(),
@@ -146,9 +146,10 @@ async fn other_replicas_users_are_forgotten_when_they_fall_silent() {
     assert!(updates(&presence).is_empty());
     tokio::time::advance(FORGET_AFTER).await;
     presence.expire();
-    assert_eq!(listed(&presence), ["alice"], "n2 fell silent");
+    assert!(!presence.is_online("r", "bob"), "n2 fell silent");
     let expected = changes(&[], &["bob"], &[], 1);
     assert_eq!(updates(&presence), [("r".to_owned(), expected)]);
+    assert_eq!(listed(&presence), ["alice"]);
     let leave = Announcement::Change {
         node: "n2".into(),
         room_id: "r".into(),
@@ -168,4 +169,50 @@ fn empty_rooms_are_forgotten() {
     presence.leave("r", "alice");
     updates(&presence);
     assert!(presence.lock().rooms.is_empty());
+}
+
+#[test]
+fn a_list_is_the_room_at_its_last_flush_which_the_next_changes_start_from() {
+    let presence = Presence::new(100);
+    presence.join("r", "alice");
+    presence.join("r", "dave");
+    assert_eq!(presence.list("r"), (vec![], 0), "nothing flushed yet");
+    updates(&presence);
+    presence.leave("r", "alice");
+    presence.join("r", "alice"); // went and came back
+    presence.join("r", "carol");
+    presence.leave("r", "carol"); // came and went
+    presence.leave("r", "dave");
+    presence.join("r", "bob");
+    assert_eq!(listed(&presence), ["alice", "dave"]);
+    let (mut known, _) = presence.list("r");
+    let [(_, RoomUpdate::Changes { online, offline, .. })] = &updates(&presence)[..] else {
+        panic!("one room's changes");
+    };
+    known.extend(online.iter().map(|u| Arc::from(u.as_str())));
+    known.retain(|u| !offline.iter().any(|o| **o == **u));
+    known.sort();
+    assert_eq!(known, presence.list("r").0, "list + changes = the room now");
+    assert_eq!(listed(&presence), ["alice", "bob"]);
+}
+
+#[test]
+fn a_list_frame_is_made_once_per_flush() {
+    let presence = Presence::new(100);
+    let made = std::cell::Cell::new(0);
+    let frame = || {
+        presence.list_frame("r", |users, count| {
+            made.set(made.get() + 1);
+            Utf8Bytes::from(format!("{}:{count}", users.join(",")))
+        })
+    };
+    assert_eq!(frame().as_str(), ":0", "a room nobody is in");
+    presence.join("r", "alice");
+    updates(&presence);
+    presence.join("r", "bob");
+    assert_eq!((frame().as_str(), frame().as_str()), ("alice:1", "alice:1"));
+    assert_eq!(made.get(), 2);
+    updates(&presence);
+    assert_eq!(frame().as_str(), "alice,bob:2");
+    assert_eq!(made.get(), 3);
 }

@@ -65,10 +65,12 @@ async fn presence_is_shared_across_replicas(backend: Backend) {
     let room = cluster.room(&alice, &[&bob]).await;
     let mut on_two = connect(&two, Some(&bob)).await;
     let listed = subscribe_listing(&mut on_two, &room).await;
-    assert_eq!(listed, std::slice::from_ref(&bob.id));
+    // The room at its last flush: nobody, unless a flush came after Bob's arrival.
+    assert!(listed.iter().all(|u| *u == bob.id), "{listed:?}");
+    let own = presence_of(&mut on_two, &bob.id).await;
+    assert_eq!(own["online"], true, "your own arrival comes with the next flush");
     let mut on_one = connect(&one, Some(&alice)).await;
     let listed = subscribe_listing(&mut on_one, &room).await;
-    assert!(listed.contains(&alice.id), "{listed:?}");
     if !listed.contains(&bob.id) {
         // Bob's announcement was still on its way from the other replica.
         assert_eq!(presence_of(&mut on_one, &bob.id).await["online"], true);
@@ -119,7 +121,7 @@ async fn large_rooms_get_counts(backend: Backend) {
     let room = cluster.room(&users[0], &[&users[1], &users[2]]).await;
     let mut watcher = connect_batched(&one, &users[0]).await;
     let list = subscribe_list(&mut watcher, &room).await;
-    assert_eq!(list["count"], 1);
+    assert!(matches!(list["count"].as_u64(), Some(0 | 1)), "{list}");
     let mut others = Vec::new();
     for (user, replica) in users[1..].iter().zip([&one, &two]) {
         let mut socket = connect(replica, Some(user)).await;
@@ -136,8 +138,12 @@ async fn large_rooms_get_counts(backend: Backend) {
         "the room became large: {frame}"
     );
     let mut late = connect(&two, Some(&users[0])).await;
-    let list = subscribe_list(&mut late, &room).await;
-    assert_eq!((&list["user_ids"], &list["count"]), (&json!([]), &json!(3)));
+    let mut list = subscribe_list(&mut late, &room).await;
+    // The other replica may not have flushed since it heard of all three.
+    while list["type"] != "presence_list" || list["count"] != 3 {
+        list = next_any(&mut late).await;
+    }
+    assert_eq!(list["user_ids"], json!([]), "{list}");
     others.pop();
     let mut frame = next_any(&mut watcher).await;
     while frame["type"] != "presence_list" {
