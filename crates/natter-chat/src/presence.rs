@@ -256,7 +256,10 @@ impl Room {
         let stayed = (self.users.keys()).filter(|u| self.changed.get(*u) != Some(&false));
         let mut users: Vec<Arc<str>> = stayed.cloned().collect();
         let online = users.len();
-        let went = self.changed.iter().filter(|(u, was)| **was && !self.users.contains_key(*u));
+        let went = self
+            .changed
+            .iter()
+            .filter(|(u, was)| **was && !self.users.contains_key(*u));
         users.extend(went.map(|(u, _)| u.clone()));
         if users.len() > online {
             users.sort_unstable();

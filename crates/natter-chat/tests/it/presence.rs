@@ -68,7 +68,10 @@ async fn presence_is_shared_across_replicas(backend: Backend) {
     // The room at its last flush: nobody, unless a flush came after Bob's arrival.
     assert!(listed.iter().all(|u| *u == bob.id), "{listed:?}");
     let own = presence_of(&mut on_two, &bob.id).await;
-    assert_eq!(own["online"], true, "your own arrival comes with the next flush");
+    assert_eq!(
+        own["online"], true,
+        "your own arrival comes with the next flush"
+    );
     let mut on_one = connect(&one, Some(&alice)).await;
     let listed = subscribe_listing(&mut on_one, &room).await;
     if !listed.contains(&bob.id) {
