@@ -389,6 +389,10 @@ export function startRoom(el, { socket, outbox, stream }) {
       case "presence_list":
         online.clear();
         f.user_ids.forEach((id) => online.add(id));
+        // The room as at its last presence flush: a subscriber is online now, and
+        // its own arrival would come only with the next flush. (A large room names
+        // nobody; its count catches up then.)
+        if (f.user_ids.length === f.count) online.add(me);
         onlineCount = f.count;
         showOnline();
         break;

@@ -69,6 +69,16 @@ async fn two_people_chat_live_then_direct_xss_csrf_and_logout() {
         )
         .await;
     alice.goto(room_url.path()).await;
+    alice.wait_live().await;
+    // A subscriber's presence list is the room at its last flush (docs/protocol.md): the
+    // page counts its own user online at once, not with the next flush.
+    let shown = alice
+        .eval("return document.getElementById('online').textContent")
+        .await;
+    assert!(
+        shown.as_str().is_some_and(|s| s.contains("alice")),
+        "{shown}"
+    );
     bob.goto("/").await;
     bob.click("#my-rooms a").await;
     for page in [&alice, &bob] {
