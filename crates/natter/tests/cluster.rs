@@ -5,28 +5,21 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fake_opentelemetry_collector::FakeCollectorServer;
 use futures::{SinkExt, StreamExt};
 use natter_testkit::telemetry::{assert_exposition, sample};
 use serde_json::{Value, json};
-use support::{call, free_addr, get, header, hidden, request, set_cookie};
+use support::{Reaped, call, free_addr, get, header, hidden, request, set_cookie};
 use tokio_tungstenite::tungstenite::Message;
 
 /// One service process, killed when dropped.
 struct Service {
-    child: Child,
+    child: Reaped,
     http: String,
     grpc: String,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 struct Installation {
@@ -69,7 +62,7 @@ impl Installation {
             .spawn()
             .unwrap();
         let mut service = Service {
-            child,
+            child: Reaped(child),
             http: format!("http://{http}"),
             grpc: format!("http://{grpc}"),
         };

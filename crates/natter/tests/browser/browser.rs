@@ -2,7 +2,9 @@
 //! own profile, so its own cookies) per simulated person, and small helpers that wait for
 //! a condition in the page instead of sleeping.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use super::support::Reaped;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -15,7 +17,7 @@ const PATIENCE: Duration = Duration::from_secs(45);
 
 /// A running chromedriver, killed on drop.
 pub struct Driver {
-    child: Child,
+    child: Reaped,
     url: String,
 }
 
@@ -50,7 +52,7 @@ impl Driver {
             .spawn()
             .expect("start chromedriver");
         let mut driver = Self {
-            child,
+            child: Reaped(child),
             url: format!("http://127.0.0.1:{port}"),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -89,13 +91,6 @@ fn is_chromedriver(port: u16) -> bool {
         }
     }
     false
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One person's browser on the site at `base`.

@@ -6,9 +6,35 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 
+/// A child process killed and reaped when dropped: a test that fails before it stops
+/// what it started still stops it (a server left running would outlive the test run,
+/// holding its output open).
+pub struct Reaped(pub Child);
+
+impl std::ops::Deref for Reaped {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A running `natter` process.
 pub struct Running {
-    pub child: Child,
+    pub child: Reaped,
     pub url: String,
     _stdout: std::io::Lines<BufReader<std::process::ChildStdout>>,
 }
@@ -36,7 +62,7 @@ pub fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Running {
         .unwrap_or_else(|| panic!("no URL in {first:?}"))
         .to_owned();
     Running {
-        child,
+        child: Reaped(child),
         url,
         _stdout: lines,
     }
