@@ -3,12 +3,12 @@
 //! a condition in the page instead of sleeping.
 
 use std::process::{Command, Stdio};
-
-use super::support::Reaped;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
+
+use super::support::Reaped;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
