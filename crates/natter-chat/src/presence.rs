@@ -355,22 +355,13 @@ impl Presence {
         state.dirty.insert(room_id);
     }
 
-    /// Who was online in `room` on any replica at its last flush (sorted), or nobody by
-    /// name when it was large; and how many. The changes handed out at the next flush
-    /// are counted from this state, so a subscriber that applies them is exact (a list of
-    /// the moment would miss whoever left and came back before the flush, and keep
-    /// whoever came and left).
-    pub fn list(&self, room: &str) -> (Vec<Arc<str>>, usize) {
-        let state = self.lock();
-        state
-            .rooms
-            .get(room)
-            .map_or((Vec::new(), 0), |r| r.as_flushed(self.list_max))
-    }
-
-    /// [`list`](Self::list) as a frame made by `encode`, made once per room and flush
-    /// and shared by every subscriber until the next (a list of 100 names cost a
-    /// reconnect storm an encoding per subscriber).
+    /// The `presence_list` frame of `room` as `encode` makes it from who was online in
+    /// it on any replica at its last flush (sorted; nobody by name when it was large)
+    /// and how many. The changes handed out at the next flush are counted from that
+    /// state, so a subscriber that applies them is exact (a list of the moment would miss
+    /// whoever left and came back before the flush, and keep whoever came and left). The
+    /// frame is made once per room and flush and shared by every subscriber until the
+    /// next (a list of 100 names cost a reconnect storm an encoding per subscriber).
     pub fn list_frame(
         &self,
         room: &str,
@@ -385,6 +376,16 @@ impl Presence {
         }
         let (user_ids, count) = room.as_flushed(self.list_max);
         room.listed.insert(encode(user_ids, count)).clone()
+    }
+
+    /// What [`list_frame`](Self::list_frame) lists, unencoded.
+    #[cfg(test)]
+    fn list(&self, room: &str) -> (Vec<Arc<str>>, usize) {
+        let state = self.lock();
+        state
+            .rooms
+            .get(room)
+            .map_or((Vec::new(), 0), |r| r.as_flushed(self.list_max))
     }
 
     /// Whether `user` is online in `room` on any replica.

@@ -199,7 +199,7 @@ async fn measure(
     let ws = format!("{}/ws", server.url().replace("http://", "ws://"));
     let rss_before = server.rss_kib();
     let started = Instant::now();
-    let usage = Usage::start(server.pid(), target == Target::Postgres);
+    let usage = Counting::start(server.pid(), target == Target::Postgres);
     let mut swarm = Swarm::start(&[ws], members, first_source);
     let (sockets, failed) = swarm.ready(swarm.len(), Duration::from_secs(30)).await;
     let connect = started.elapsed();
@@ -231,7 +231,7 @@ async fn measure(
     let mut next_id = 0;
     for &rate in &args.rates {
         let duration = Duration::from_secs(args.duration);
-        let usage = Usage::start(server.pid(), target == Target::Postgres);
+        let usage = Counting::start(server.pid(), target == Target::Postgres);
         let offer = Offer {
             senders: &senders,
             recipients: args.room_size,

@@ -16,7 +16,7 @@ use super::Natter;
 use super::chat;
 use super::people;
 use super::swarm::{Member, Swarm};
-use super::usage::{self, Usage};
+use super::usage::{self, Counting};
 use crate::servers::Servers;
 
 #[derive(Debug, Clone, Args)]
@@ -128,7 +128,7 @@ async fn measure(
         rate: args.rate,
         duration: Duration::from_secs(args.duration),
     };
-    let usage = Usage::start(chats[0].pid(), false);
+    let usage = Counting::start(chats[0].pid(), false);
     let (step, _) = chat::send_at(&mut swarm, usage, offer, &mut 0).await;
     for (i, (chat, before)) in chats.iter().zip(&before).enumerate() {
         let after = Sample::take(chat);

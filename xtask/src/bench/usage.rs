@@ -17,7 +17,7 @@ pub struct Usage {
     pub dependencies: f64,
 }
 
-/// CPU being counted from [`Usage::start`] until [`Counting::stop`].
+/// CPU being counted from [`Counting::start`] until [`Counting::stop`].
 #[derive(Debug)]
 pub struct Counting {
     pid: u32,
@@ -27,15 +27,6 @@ pub struct Counting {
 }
 
 impl Usage {
-    /// Starts counting `pid` (and PostgreSQL and Redis when `dependencies`).
-    pub fn start(pid: u32, dependencies: bool) -> Counting {
-        Counting {
-            pid,
-            server: cpu_seconds(pid),
-            dependencies: dependencies.then(dependencies_seconds),
-        }
-    }
-
     /// The server's CPU seconds and its dependencies'.
     pub fn total(&self) -> f64 {
         self.server + self.dependencies
@@ -43,7 +34,16 @@ impl Usage {
 }
 
 impl Counting {
-    /// The CPU seconds used since [`Usage::start`]. Dependencies are counted process by
+    /// Starts counting `pid` (and PostgreSQL and Redis when `dependencies`).
+    pub fn start(pid: u32, dependencies: bool) -> Self {
+        Self {
+            pid,
+            server: cpu_seconds(pid),
+            dependencies: dependencies.then(dependencies_seconds),
+        }
+    }
+
+    /// The CPU seconds used since [`Counting::start`]. Dependencies are counted process by
     /// process: one that ended meanwhile (a backend of the previous round's server, say)
     /// must not take its whole life's CPU off the sum, and one that started counts from
     /// zero.

@@ -434,24 +434,28 @@ impl Store {
         // The rows come back as one JSON array: one row to hand over instead of one per
         // membership (SQLite's worker passes rows one at a time across a channel, and
         // the `Any` driver converts each), which was most of a storm's read.
-        let (rows, ids) = match self.backend {
+        let joined;
+        let (rows, ids, binds) = match self.backend {
             // One statement for every batch, the ids joined by commas (an id has none).
             // PostgreSQL plans a prepared statement for its parameters' values five
             // times on each connection, then keeps a generic plan if it costs no more
             // (an index lookup per id). With padded `IN` lists of four sizes, nearly
             // every read of a storm was planned anew, 64 values at a time
             // (docs/latency.md).
-            Backend::Postgres => (
-                "COALESCE(json_agg(json_build_array(user_id, room_id, kind)), '[]')::TEXT",
-                "SELECT unnest(string_to_array($2, ','))".to_owned(),
-            ),
+            Backend::Postgres => {
+                joined = users.join(",");
+                let rows =
+                    "COALESCE(json_agg(json_build_array(user_id, room_id, kind)), '[]')::TEXT";
+                let ids = "SELECT unnest(string_to_array($2, ','))".to_owned();
+                (rows, ids, vec![joined.as_str()])
+            }
             // A few statement shapes serve every batch (each is prepared once per
             // connection): the list is padded with its last id, which changes no answer.
             Backend::Sqlite => {
                 let shape = [1, 4, 16, 64].into_iter().find(|&n| n >= users.len());
                 users.resize(shape.unwrap_or(users.len()), last);
                 let rows = "json_group_array(json_array(user_id, room_id, kind))";
-                (rows, placeholders(2, users.len()))
+                (rows, placeholders(2, users.len()), users)
             }
         };
         let sql = format!(
@@ -463,12 +467,7 @@ impl Store {
              WHERE n <= $1"
         );
         let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(i64::from(limit));
-        let query = match self.backend {
-            Backend::Postgres => query.bind(users.join(",")),
-            Backend::Sqlite => users
-                .into_iter()
-                .fold(query, |query, user| query.bind(user)),
-        };
+        let query = binds.into_iter().fold(query, |query, id| query.bind(id));
         let json: String = query.fetch_one(&self.pool).await?;
         let rows: Vec<(String, String, String)> = serde_json::from_str(&json)
             .map_err(|error| corrupt("member_rooms", &error.to_string()))?;
