@@ -195,9 +195,10 @@ impl Mailbox {
     }
 
     /// Waits for the next event or the overflow. Cancel-safe: nothing is taken until it
-    /// is returned.
-    pub async fn take(&self) -> Taken {
-        self.0.take().await
+    /// is returned. The queue's own future, not one wrapping it: every waiting
+    /// connection holds it.
+    pub fn take(&self) -> impl Future<Output = Taken> + '_ {
+        self.0.take()
     }
 }
 

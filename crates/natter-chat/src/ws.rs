@@ -20,17 +20,22 @@ use crate::wire::{Upgrade, Wire};
 
 /// Counts open sockets so shutdown can wait for them to close.
 #[derive(Debug, Clone, Default)]
-pub struct Sockets {
-    open: Arc<AtomicUsize>,
-    closed: Arc<Notify>,
+pub struct Sockets(Arc<Count>);
+
+/// The sockets open and the waiters for the last to close: behind one pointer, held
+/// twice by every socket's task.
+#[derive(Debug, Default)]
+struct Count {
+    open: AtomicUsize,
+    closed: Notify,
 }
 
 struct Open(Sockets);
 
 impl Drop for Open {
     fn drop(&mut self) {
-        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.closed.notify_waiters();
+        if self.0.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.0.closed.notify_waiters();
         }
     }
 }
@@ -38,14 +43,14 @@ impl Drop for Open {
 impl Sockets {
     /// Open sockets now.
     pub fn open(&self) -> usize {
-        self.open.load(Ordering::Acquire)
+        self.0.open.load(Ordering::Acquire)
     }
 
     /// Waits until every socket has closed, or `limit` has passed.
     pub async fn drained(&self, limit: Duration) {
         let wait = async {
             loop {
-                let closed = self.closed.notified();
+                let closed = self.0.closed.notified();
                 if self.open() == 0 {
                     return;
                 }
@@ -56,7 +61,7 @@ impl Sockets {
     }
 
     fn track(&self) -> Open {
-        self.open.fetch_add(1, Ordering::AcqRel);
+        self.0.open.fetch_add(1, Ordering::AcqRel);
         Open(self.clone())
     }
 }
@@ -74,8 +79,25 @@ async fn upgrade(State((chat, sockets)): State<(Chat, Sockets)>, request: Reques
         Ok(upgrade) => upgrade.accept(),
         Err(refusal) => return refusal.into_response(),
     };
-    let limit = chat.limits.max_frame_bytes;
-    let config = WebSocketConfig::default()
+    // The task keeps what it captures for the socket's life: no more than it needs.
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(error) => return tracing::debug!(%error, "WebSocket upgrade failed"),
+        };
+        let open = sockets.track();
+        let io = TokioIo::new(upgraded);
+        let config = config(chat.limits.max_frame_bytes);
+        let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        connection::serve(chat, Wire::new(socket)).await;
+        drop(open);
+    });
+    accepted
+}
+
+/// The socket's settings: the protocol's frame limit, and small buffers.
+fn config(limit: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
         .max_message_size(Some(limit))
         .max_frame_size(Some(limit))
         // tungstenite's defaults (128 KiB read buffer) would cost more per idle socket
@@ -85,17 +107,5 @@ async fn upgrade(State((chat, sockets)): State<(Chat, Sockets)>, request: Reques
         .read_buffer_size(256)
         // Only control frames go through tungstenite's output buffer (`Wire` writes text
         // frames itself): written at once.
-        .write_buffer_size(0);
-    tokio::spawn(async move {
-        let upgraded = match on_upgrade.await {
-            Ok(upgraded) => upgraded,
-            Err(error) => return tracing::debug!(%error, "WebSocket upgrade failed"),
-        };
-        let open = sockets.track();
-        let io = TokioIo::new(upgraded);
-        let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-        connection::serve(chat, Wire::new(socket)).await;
-        drop(open);
-    });
-    accepted
+        .write_buffer_size(0)
 }

@@ -66,6 +66,46 @@ enum Order {
     Gap(i64),
 }
 
+/// The connection loop's bookkeeping.
+struct Pace {
+    /// When the client last sent something.
+    last_heard: Instant,
+    /// When the next ping is due.
+    ping_at: Instant,
+    /// Events and frames handled in a row without waiting.
+    streak: u32,
+    /// Whether the last thing handled was a client frame: then a frame the socket already
+    /// holds is handled before the flush.
+    read_last: bool,
+    /// Whether frames were read after the authentication deadline passed.
+    late_read: bool,
+}
+
+impl Pace {
+    fn new(heartbeat: Duration) -> Self {
+        let now = Instant::now();
+        Self {
+            last_heard: now,
+            ping_at: now + heartbeat,
+            streak: 0,
+            read_last: false,
+            late_read: false,
+        }
+    }
+}
+
+/// What a connection with nothing queued woke for.
+enum Woke {
+    /// The service is shutting down.
+    Stop,
+    /// The timer: the token's expiry (or the authentication deadline), or a ping due.
+    Timer,
+    /// The socket gave a frame, or ended.
+    Received(Received),
+    /// The mailbox gave an event, or overflowed.
+    Taken(Taken),
+}
+
 /// A client that does not keep up: its queue overflowed or a write stalled.
 const TOO_SLOW: Closing = Closing(close::SLOW_CONSUMER, "too slow: resume with since");
 
@@ -84,8 +124,9 @@ struct Connection {
     typed: HashMap<Arc<str>, Instant>,
     /// Whether the client asked for `presence_changes` frames.
     presence_changes: bool,
-    /// When the access token in use expires.
-    expires: Option<Instant>,
+    /// Until when the connection may go on: the access token's expiry, and before
+    /// authentication the time to authenticate by.
+    deadline: Instant,
     /// The user's event stream and read receipts, once asked for.
     extra: Option<Box<me::Extra>>,
 }
@@ -110,25 +151,28 @@ const TYPING_EVERY: Duration = Duration::from_secs(3);
 /// held by every open socket (the socket's own 400 bytes twice).
 #[allow(clippy::manual_async_fn)]
 pub fn serve<S: Socket>(chat: Chat, mut socket: S) -> impl Future<Output = ()> + Send {
+    // Made before the future, which then holds the connection and not `chat` beside it.
+    let (inbox, mailbox) = inbox(chat.limits.queue);
+    let mut connection = Connection {
+        id: chat.connection_id(),
+        tokens: chat.limits.send_burst,
+        refilled: Instant::now(),
+        deadline: Instant::now() + Duration::from_secs(chat.limits.auth_timeout_secs),
+        chat,
+        inbox,
+        user: None,
+        subscriptions: Subscriptions::default(),
+        refused_in_row: 0,
+        typed: HashMap::new(),
+        presence_changes: false,
+        extra: None,
+    };
     async move {
-        let (inbox, mailbox) = inbox(chat.limits.queue);
-        let mut connection = Connection {
-            id: chat.connection_id(),
-            tokens: chat.limits.send_burst,
-            refilled: Instant::now(),
-            chat,
-            inbox,
-            user: None,
-            subscriptions: Subscriptions::default(),
-            refused_in_row: 0,
-            typed: HashMap::new(),
-            presence_changes: false,
-            expires: None,
-            extra: None,
-        };
-        let metrics = connection.chat.metrics.clone();
-        metrics.connections.inc();
+        // The metrics are reached through `chat` on either side of the wait, not cloned
+        // into this future (held by every open socket: 112 bytes).
+        connection.chat.metrics.connections.inc();
         let closing = connection.run(&mut socket, mailbox).await;
+        let metrics = &connection.chat.metrics;
         metrics.connections.dec();
         metrics.closed.inc();
         metrics
@@ -168,111 +212,138 @@ pub fn serve<S: Socket>(chat: Chat, mut socket: S) -> impl Future<Output = ()> +
 }
 
 impl Connection {
-    async fn run<S: Socket>(&mut self, socket: &mut S, mailbox: Mailbox) -> Option<Closing> {
-        let hello = ServerFrame::Hello {
-            protocol: VERSION,
-            auth_timeout_secs: self.chat.limits.auth_timeout_secs,
-        };
-        if self.send(socket, hello).await.is_err() {
-            return None;
-        }
-        let stop = self.chat.shutdown.clone().wait();
-        tokio::pin!(stop);
-        let auth_deadline =
-            Instant::now() + Duration::from_secs(self.chat.limits.auth_timeout_secs);
-        let (heartbeat, idle_limit) = (self.chat.limits.heartbeat, self.chat.limits.idle_limit);
-        let mut last_heard = Instant::now();
-        let mut ping_at = last_heard + heartbeat;
-        // One timer for the connection's life, due at the earlier of the token's expiry
-        // and the next ping: not one per frame (registering one costs a lock, on every
-        // delivery), nor a second one for the heartbeat (~0.1 KiB on every idle socket).
-        let mut due = auth_deadline.min(ping_at);
-        let timer = tokio::time::sleep_until(due);
-        tokio::pin!(timer);
-        let mut streak = 0;
-        // Whether the last thing handled was a client frame: then a frame the socket
-        // already holds is handled before the flush (the second branch below).
-        let mut read_last = false;
-        // Whether frames were read after the authentication deadline fired.
-        let mut late_read = false;
-        loop {
-            let expires = self.expires.unwrap_or(auth_deadline);
-            if expires.min(ping_at) != due {
-                due = expires.min(ping_at);
-                timer.as_mut().reset(due);
-            }
-            // A queued event is taken without polling every branch below first (waking
-            // for one delivery used to poll six, ~6 % of a busy replica's CPU); after
-            // STREAK events in a row the full select runs, so shutdown, the timer and
-            // the client's own frames wait for at most that many.
-            let queued = match streak < STREAK {
-                true => mailbox.try_take(),
-                false => None,
+    /// Serves the socket until the connection ends: `Some` close to send, `None` when the
+    /// client closed or went away. Not an `async fn`: its arguments would be kept twice in
+    /// the future every open socket holds, and so is nothing known elsewhere (the limits,
+    /// the timer's deadline).
+    #[allow(clippy::manual_async_fn)]
+    fn run<'a, S: Socket>(
+        &'a mut self,
+        socket: &'a mut S,
+        mailbox: Mailbox,
+    ) -> impl Future<Output = Option<Closing>> + Send + use<'a, S> {
+        async move {
+            let hello = ServerFrame::Hello {
+                protocol: VERSION,
+                auth_timeout_secs: self.chat.limits.auth_timeout_secs,
             };
-            let outcome = if let Some(taken) = queued {
-                streak += 1;
-                read_last = false;
-                self.on_taken(socket, taken).await
-            } else if read_last
-                && streak < STREAK
-                && let Some(received) = ready_frame(socket)
-            {
-                // A frame the client sent together with the one just handled (`auth`
-                // and its `subscribe`) is handled before the replies are flushed: one
-                // write and one wake-up of the client for both, not one each.
-                streak += 1;
-                last_heard = Instant::now();
-                self.on_received(socket, received).await
-            } else if let Err(closing) = flush(socket, self.chat.limits.write_stall).await {
-                // The frames queued since the last wait go out before the next one, in
-                // one write when there are several.
-                Err(closing)
-            } else {
-                streak = 0;
-                read_last = false;
-                tokio::select! {
-                    biased;
-                    _ = &mut stop => return Some(Closing(close::SERVICE_RESTART, "service restart")),
-                    _ = &mut timer => {
-                        if expires <= ping_at && self.user.is_some() {
-                            return Some(Closing(close::TOKEN_EXPIRED, "token expired"));
-                        } else if expires <= ping_at {
-                            // A busy replica may poll a connection after its deadline
-                            // with the `auth` it was sent in time already readable: that
-                            // frame (and those right behind it) is handled, not refused.
-                            // Once: a client that keeps sending is not kept unauthenticated.
-                            let late = match late_read {
-                                false => ready_frame(socket),
-                                true => None,
-                            };
-                            late_read = true;
-                            let Some(received) = late else {
-                                return Some(Closing(close::AUTH_TIMEOUT, "authenticate first"));
-                            };
-                            last_heard = Instant::now();
-                            read_last = true;
-                            self.on_received(socket, received).await
-                        } else if last_heard.elapsed() > idle_limit {
-                            return Some(Closing(close::HEARTBEAT_TIMEOUT, "no heartbeat"));
-                        } else {
-                            ping_at = Instant::now() + heartbeat;
-                            write(socket, Message::Ping(Default::default()), self.chat.limits.write_stall).await
-                        }
-                    }
-                    received = socket.next() => {
-                        last_heard = Instant::now();
-                        read_last = true;
-                        self.on_received(socket, received).await
-                    }
-                    taken = mailbox.take() => self.on_taken(socket, taken).await,
+            if self.send(socket, hello).await.is_err() {
+                return None;
+            }
+            let stop = self.chat.shutdown.clone().wait();
+            tokio::pin!(stop);
+            let mut pace = Pace::new(self.chat.limits.heartbeat);
+            // One timer for the connection's life, due at the earlier of its deadline (the
+            // token's expiry) and the next ping: not one per frame (registering one costs
+            // a lock, on every delivery), nor a second one for the heartbeat (~0.1 KiB on
+            // every idle socket).
+            let timer = tokio::time::sleep_until(self.deadline.min(pace.ping_at));
+            tokio::pin!(timer);
+            loop {
+                aim(timer.as_mut(), self.deadline.min(pace.ping_at));
+                // A queued event is taken without polling every branch below first (waking
+                // for one delivery used to poll six, ~6 % of a busy replica's CPU); after
+                // STREAK events in a row the full select runs, so shutdown, the timer and
+                // the client's own frames wait for at most that many.
+                let outcome = if pace.streak < STREAK
+                    && let Some(taken) = mailbox.try_take()
+                {
+                    pace.streak += 1;
+                    pace.read_last = false;
+                    self.on_taken(socket, taken).await
+                } else if pace.read_last
+                    && pace.streak < STREAK
+                    && let Some(received) = ready_frame(socket)
+                {
+                    // A frame the client sent together with the one just handled (`auth`
+                    // and its `subscribe`) is handled before the replies are flushed: one
+                    // write and one wake-up of the client for both, not one each.
+                    pace.streak += 1;
+                    pace.last_heard = Instant::now();
+                    self.on_received(socket, received).await
+                } else if let Err(closing) = flush(socket, self.chat.limits.write_stall).await {
+                    // The frames queued since the last wait go out before the next one, in
+                    // one write when there are several.
+                    Err(closing)
+                } else {
+                    (pace.streak, pace.read_last) = (0, false);
+                    let woke = tokio::select! {
+                        biased;
+                        _ = &mut stop => Woke::Stop,
+                        _ = &mut timer => Woke::Timer,
+                        received = socket.next() => Woke::Received(received),
+                        taken = mailbox.take() => Woke::Taken(taken),
+                    };
+                    // Taken apart before its handling is awaited: neither what woke the
+                    // connection nor a frame read is kept beside that future.
+                    let handling = match self.on_woke(socket, woke, &mut pace) {
+                        Ok(handling) => handling,
+                        Err(closing) => return Some(closing),
+                    };
+                    handling.await
+                };
+                match outcome {
+                    Ok(()) => {}
+                    Err(ENDED) => return None,
+                    Err(closing) => return Some(closing),
                 }
-            };
-            match outcome {
-                Ok(()) => {}
-                Err(ENDED) => return None,
-                Err(closing) => return Some(closing),
             }
         }
+    }
+
+    /// What to do for what woke a waiting connection: the handling to await, or the close
+    /// to end with.
+    fn on_woke<'a, S: Socket>(
+        &'a mut self,
+        socket: &'a mut S,
+        woke: Woke,
+        pace: &mut Pace,
+    ) -> Result<impl Future<Output = Result<(), Closing>> + Send + use<'a, S>, Closing> {
+        let ping = match woke {
+            Woke::Stop => return Err(Closing(close::SERVICE_RESTART, "service restart")),
+            Woke::Received(received) => {
+                pace.last_heard = Instant::now();
+                pace.read_last = true;
+                return Ok(Either::Left(self.on_received(socket, received)));
+            }
+            Woke::Taken(taken) => {
+                return Ok(Either::Right(Either::Left(self.on_taken(socket, taken))));
+            }
+            Woke::Timer if self.deadline <= pace.ping_at => {
+                let received = self.late_frame(socket, pace)?;
+                return Ok(Either::Left(self.on_received(socket, received)));
+            }
+            Woke::Timer if pace.last_heard.elapsed() > self.chat.limits.idle_limit => {
+                return Err(Closing(close::HEARTBEAT_TIMEOUT, "no heartbeat"));
+            }
+            Woke::Timer => Message::Ping(Default::default()),
+        };
+        pace.ping_at = Instant::now() + self.chat.limits.heartbeat;
+        let stall = self.chat.limits.write_stall;
+        Ok(Either::Right(Either::Right(write(socket, ping, stall))))
+    }
+
+    /// The connection's deadline has passed: the token expired, or the client did not
+    /// authenticate in time, unless its `auth` is already here.
+    ///
+    /// A busy replica may poll a connection after its deadline with the `auth` it was
+    /// sent in time already readable: that frame (and those right behind it) is handled,
+    /// not refused. Once: a client that keeps sending is not kept unauthenticated.
+    fn late_frame<S: Socket>(&self, socket: &mut S, pace: &mut Pace) -> Result<Received, Closing> {
+        if self.user.is_some() {
+            return Err(Closing(close::TOKEN_EXPIRED, "token expired"));
+        }
+        let late = match pace.late_read {
+            false => ready_frame(socket),
+            true => None,
+        };
+        pace.late_read = true;
+        let Some(received) = late else {
+            return Err(Closing(close::AUTH_TIMEOUT, "authenticate first"));
+        };
+        pace.last_heard = Instant::now();
+        pace.read_last = true;
+        Ok(received)
     }
 
     /// Handles what the socket gave: a client frame, or its end ([`ENDED`] when it
@@ -476,7 +547,7 @@ impl Connection {
         }
         hub.enter_session(&claims.sid, self.id, self.inbox.clone());
         let left = claims.exp.saturating_sub(natter_core::time::now_secs());
-        self.expires = Some(Instant::now() + Duration::from_secs(left.max(0) as u64));
+        self.deadline = Instant::now() + Duration::from_secs(left.max(0) as u64);
         self.user = Some(claims);
         self.send(socket, frame).await
     }
@@ -1045,19 +1116,31 @@ fn plain_message(event: &Event) -> Option<(&Arc<str>, i64, i64, &Utf8Bytes)> {
 }
 
 /// Writes a message's `frame` and counts its delivery (and, when its creation time
-/// `created_ms` is known, its latency).
-async fn delivered<S: Socket>(
-    socket: &mut S,
-    chat: &Chat,
+/// `created_ms` is known, its latency). Its future is the write's, with nothing beside it
+/// (an `async` block awaiting the write would hold the write's future twice).
+fn delivered<'a, S: Socket>(
+    socket: &'a mut S,
+    chat: &'a Chat,
     frame: Utf8Bytes,
     created_ms: i64,
-) -> Result<(), Closing> {
-    write(socket, Message::Text(frame), chat.limits.write_stall).await?;
-    chat.metrics.delivered.inc();
-    if created_ms > 0 {
-        chat.metrics.observe_delivery(created_ms);
+) -> impl Future<Output = Result<(), Closing>> + Send + use<'a, S> {
+    let writing = write(socket, Message::Text(frame), chat.limits.write_stall);
+    writing.map(move |written| {
+        written?;
+        chat.metrics.delivered.inc();
+        if created_ms > 0 {
+            chat.metrics.observe_delivery(created_ms);
+        }
+        Ok(())
+    })
+}
+
+/// Sets `timer` to `due` unless it is already (a reset registers the timer again). Not
+/// inline in the loop, whose future would keep `due` across its waits.
+fn aim(timer: std::pin::Pin<&mut tokio::time::Sleep>, due: Instant) {
+    if due != timer.deadline() {
+        timer.reset(due);
     }
-    Ok(())
 }
 
 /// What the socket has ready now (`None` when nothing is). Not `async`, so that nothing
@@ -1091,17 +1174,20 @@ fn flush<S: Socket>(
 ///
 /// The timer is set (and boxed) only for a write that has to wait: most complete at once,
 /// and this future is part of every waiting connection's (a timer is 112 bytes).
-async fn within<F>(stall: Duration, mut writing: F) -> Result<(), Closing>
+/// Not an `async fn`, whose future would keep its arguments beside the locals they move
+/// to (this one's was 208 bytes, with the first poll's result kept across the wait).
+#[allow(clippy::manual_async_fn)]
+fn within<F>(stall: Duration, mut writing: F) -> impl Future<Output = Result<(), Closing>>
 where
     F: Future<Output = Result<(), tungstenite::Error>> + Unpin,
 {
-    let written = match futures::poll!(&mut writing) {
-        std::task::Poll::Ready(written) => written,
-        std::task::Poll::Pending => Box::pin(tokio::time::timeout(stall, writing))
-            .await
-            .map_err(|_| TOO_SLOW)?,
-    };
-    written.map_err(|_| ENDED)
+    async move {
+        if let std::task::Poll::Ready(written) = futures::poll!(&mut writing) {
+            return written.map_err(|_| ENDED);
+        }
+        let waited = Box::pin(tokio::time::timeout(stall, writing)).await;
+        waited.map_err(|_| TOO_SLOW)?.map_err(|_| ENDED)
+    }
 }
 
 mod followed;
