@@ -30,12 +30,13 @@ struct Count {
     closed: Notify,
 }
 
-struct Open(Sockets);
+/// One open socket, counted until dropped.
+struct Open(Arc<Count>);
 
 impl Drop for Open {
     fn drop(&mut self) {
-        if self.0.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.0.closed.notify_waiters();
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.closed.notify_waiters();
         }
     }
 }
@@ -62,7 +63,7 @@ impl Sockets {
 
     fn track(&self) -> Open {
         self.0.open.fetch_add(1, Ordering::AcqRel);
-        Open(self.clone())
+        Open(self.0.clone())
     }
 }
 
