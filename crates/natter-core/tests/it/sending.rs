@@ -1,6 +1,7 @@
 //! Conformance cases for sends stored together (PostgreSQL and SQLite): sends to one room
 //! at once take gap-free seqs and are published, and handed to the replica's own
-//! subscribers, in their order; a batch holding a retry
+//! subscribers, in their order; a batch stores each message as sent, its mentions too;
+//! a batch holding a retry
 //! stores nothing and each is then answered alone; replies to roots stored together each
 //! count every reply before them.
 
@@ -219,8 +220,45 @@ async fn replies_at_once_publish_every_count_of_their_root_in_order(backend: Bac
     assert_eq!(heard, (1..=30).collect::<Vec<_>>(), "published as counted");
 }
 
+async fn a_batch_stores_each_message_as_sent_with_its_mentions(backend: Backend) {
+    let t = store(backend).await;
+    let alice = user(&t.store, "alice").await;
+    let (room, people) = room_of(&t.store, &alice, 2).await;
+    let first = NewMessage::text(&room, &alice, "first", "first", 1);
+    t.store.post_message(first).await.unwrap();
+    let mentioned = [(people[1].clone(), "p1".to_owned())];
+    let batch = [
+        NewMessage {
+            mentions: &mentioned,
+            reply_to: Some(1),
+            ..NewMessage::text(&room, &people[0], "a", "hi @p1 \"quoted\" \u{1F600}", 5)
+        },
+        NewMessage {
+            mentions_room: true,
+            ..NewMessage::text(&room, &people[0], "b", "@room", 6)
+        },
+        NewMessage::text(&room, &alice, "c", "", 7),
+    ];
+    let posted = t.store.post_together(&batch).await.unwrap();
+    let seqs: Vec<i64> = posted.iter().map(|p| p.message.seq).collect();
+    assert_eq!(seqs, [2, 3, 4], "the room's next seqs in the batch's order");
+    let stored = (t.store).history(&room, HistoryOrder::OldestFirst, Some(1), None, 10);
+    let stored = stored.await.unwrap();
+    let answered: Vec<_> = posted.into_iter().map(|p| p.message).collect();
+    assert_eq!(stored, answered, "stored as answered");
+    let counts = t
+        .store
+        .room_counts(&people[1], Some(&room), 1)
+        .await
+        .unwrap();
+    assert_eq!(counts[0].mentioned, [2, 3], "named, and @room");
+    let counts = t.store.room_counts(&alice, Some(&room), 1).await.unwrap();
+    assert_eq!(counts[0].mentioned, [3], "only @room");
+}
+
 conformance!(
     sends_at_once_take_gap_free_seqs_and_are_published_in_order,
+    a_batch_stores_each_message_as_sent_with_its_mentions,
     a_batch_holding_a_retry_stores_nothing_and_retries_are_answered_alone,
     replies_stored_together_each_count_the_replies_before_them,
     replies_at_once_publish_every_count_of_their_root_in_order,
