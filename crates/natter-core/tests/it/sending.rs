@@ -1,9 +1,8 @@
 //! Conformance cases for sends stored together (PostgreSQL and SQLite): sends to one room
 //! at once take gap-free seqs and are published, and handed to the replica's own
-//! subscribers, in their order; a batch stores each message as sent, its mentions too;
-//! a batch holding a retry
-//! stores nothing and each is then answered alone; replies to roots stored together each
-//! count every reply before them.
+//! subscribers, in their order; a batch stores each message as sent, its mentions too; a
+//! batch holding a retry stores nothing and each is then answered alone; replies to roots
+//! stored together each count every reply before them.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
