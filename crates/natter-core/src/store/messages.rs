@@ -381,6 +381,13 @@ pub(super) fn mentions_column(mentions: &[(String, String)]) -> String {
     pairs.join(" ")
 }
 
+/// The ids of the users `mentions` names, spaced: the one parameter PostgreSQL's send
+/// statements split into their `message_mentions` rows (sqlx's `Any` binds no arrays).
+pub(super) fn mentioned_ids(mentions: &[(String, String)]) -> String {
+    let ids: Vec<&str> = mentions.iter().map(|(id, _)| id.as_str()).collect();
+    ids.join(" ")
+}
+
 /// PostgreSQL: the sequence is taken and the message inserted in one statement, so
 /// the room's row is locked for that statement and its commit only (one round trip),
 /// not across a transaction's four; a unique-violation rolls the increment back.
@@ -423,8 +430,7 @@ where
         .bind(new.thread_root)
         .bind(i64::from(new.also_to_room));
     if !new.mentions.is_empty() {
-        let ids: Vec<&str> = new.mentions.iter().map(|(id, _)| id.as_str()).collect();
-        query = query.bind(ids.join(" "));
+        query = query.bind(mentioned_ids(new.mentions));
     }
     let inserted: Option<(i64,)> = query
         .fetch_optional(executor)

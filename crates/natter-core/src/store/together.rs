@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use super::messages::{insert_mentions, insert_message_sqlite, mentions_column};
+use super::messages::{insert_mentions, insert_message_sqlite, mentioned_ids, mentions_column};
 use super::{Backend, MessageRecord, NewMessage, Posted, Result, Store, StoreError};
 
 impl Store {
@@ -133,10 +133,7 @@ where
             room_mentioned_at: new.mentions_room.then_some(new.now),
             thread_root: new.thread_root,
             also_to_room: i64::from(new.also_to_room),
-            mentioned: (!new.mentions.is_empty()).then(|| {
-                let ids: Vec<&str> = new.mentions.iter().map(|(id, _)| id.as_str()).collect();
-                ids.join(" ")
-            }),
+            mentioned: (!new.mentions.is_empty()).then(|| mentioned_ids(new.mentions)),
         })
         .collect();
     let rows = serde_json::to_string(&rows).expect("strings and numbers always serialize");
